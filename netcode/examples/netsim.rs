@@ -1,0 +1,219 @@
+//! `netsim`: run a simulated session with faults and print what happened.
+//!
+//! ```text
+//! cargo run --release -p netcode --example netsim -- --peers 8 --latency 40 --jitter 10 \
+//!     --loss 0.05 --crash-host-at 5 --duration 15 --json
+//! ```
+
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use netcode::sim::{LinkConditions, Sim, SimConfig};
+use netcode::{SessionConfig, SessionEvent};
+
+/// Simulates a peer-to-peer session on a seeded in-memory network.
+#[derive(Parser, Debug)]
+#[command(name = "netsim", version, about)]
+struct Args {
+    /// Peers at the start.
+    #[arg(long, default_value_t = 4)]
+    peers: usize,
+    /// Seed of every random choice: the same seed gives the same run.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Simulated seconds to run.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// One-way latency of every link, in ms.
+    #[arg(long, default_value_t = 20.0)]
+    latency: f64,
+    /// Jitter (± around the latency), in ms.
+    #[arg(long, default_value_t = 0.0)]
+    jitter: f64,
+    /// Independent loss probability per datagram.
+    #[arg(long, default_value_t = 0.0)]
+    loss: f64,
+    /// Probability per datagram of entering a loss burst.
+    #[arg(long, default_value_t = 0.0)]
+    burst_loss: f64,
+    /// Probability of duplicating a datagram.
+    #[arg(long, default_value_t = 0.0)]
+    duplicate: f64,
+    /// Probability of reordering a datagram.
+    #[arg(long, default_value_t = 0.0)]
+    reorder: f64,
+    /// Crash whoever hosts at this time (seconds).
+    #[arg(long)]
+    crash_host_at: Vec<f64>,
+    /// Crash peer I (index in join order) at SECS: `I@SECS`. Repeatable.
+    #[arg(long, value_parser = parse_at)]
+    crash: Vec<(usize, f64)>,
+    /// Peer I leaves gracefully at SECS: `I@SECS`. Repeatable.
+    #[arg(long, value_parser = parse_at)]
+    leave: Vec<(usize, f64)>,
+    /// Restart crashed peer I at SECS, rejoining with its saved secret: `I@SECS`.
+    #[arg(long, value_parser = parse_at)]
+    rejoin: Vec<(usize, f64)>,
+    /// Split the peers: `0,1,2/3,4,5@FROM-TO` (seconds). Repeatable.
+    #[arg(long, value_parser = parse_partition)]
+    partition: Vec<Partition>,
+    /// Print one JSON summary on the last line.
+    #[arg(long)]
+    json: bool,
+    /// Print every membership event as it happens.
+    #[arg(long)]
+    verbose: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Partition {
+    groups: Vec<Vec<usize>>,
+    from: f64,
+    to: f64,
+}
+
+fn parse_at(s: &str) -> Result<(usize, f64), String> {
+    let (i, t) = s.split_once('@').ok_or_else(|| format!("expected I@SECS, got {s:?}"))?;
+    let i = i.trim().parse().map_err(|e| format!("bad peer index {i:?}: {e}"))?;
+    let t = parse_secs(t)?;
+    Ok((i, t))
+}
+
+fn parse_secs(s: &str) -> Result<f64, String> {
+    let t: f64 = s.trim().parse().map_err(|e| format!("bad time {s:?}: {e}"))?;
+    if t.is_finite() && t >= 0.0 { Ok(t) } else { Err(format!("time must be a non-negative number, got {s:?}")) }
+}
+
+fn parse_partition(s: &str) -> Result<Partition, String> {
+    let (groups, times) = s.split_once('@').ok_or_else(|| format!("expected GROUPS@FROM-TO, got {s:?}"))?;
+    let (from, to) = times.split_once('-').ok_or_else(|| format!("expected FROM-TO, got {times:?}"))?;
+    let groups = groups
+        .split('/')
+        .map(|g| g.split(',').map(|i| i.trim().parse::<usize>().map_err(|e| format!("bad peer index {i:?}: {e}"))).collect())
+        .collect::<Result<Vec<Vec<usize>>, String>>()?;
+    let (from, to) = (parse_secs(from)?, parse_secs(to)?);
+    if to < from {
+        return Err(format!("partition ends before it starts: {times:?}"));
+    }
+    Ok(Partition { groups, from, to })
+}
+
+#[derive(Debug, Clone)]
+enum Action {
+    CrashHost,
+    Crash(usize),
+    Leave(usize),
+    Rejoin(usize),
+    Split(Vec<Vec<usize>>),
+    Heal,
+}
+
+fn main() {
+    let args = Args::parse();
+    if let Err(e) = run(args) {
+        eprintln!("netsim: {e}");
+        std::process::exit(2);
+    }
+}
+
+fn check_prob(name: &str, p: f64) -> Result<(), String> {
+    if (0.0..=1.0).contains(&p) { Ok(()) } else { Err(format!("--{name} must be within 0..1, got {p}")) }
+}
+
+fn run(args: Args) -> Result<(), String> {
+    if args.peers == 0 || args.peers > 256 {
+        return Err(format!("--peers must be within 1..=256, got {}", args.peers));
+    }
+    for (name, p) in [
+        ("loss", args.loss),
+        ("burst-loss", args.burst_loss),
+        ("duplicate", args.duplicate),
+        ("reorder", args.reorder),
+    ] {
+        check_prob(name, p)?;
+    }
+    for v in [args.latency, args.jitter, args.duration] {
+        if !v.is_finite() || v < 0.0 {
+            return Err(format!("times must be non-negative numbers, got {v}"));
+        }
+    }
+    let index_ok = |i: usize| if i < args.peers { Ok(()) } else { Err(format!("peer index {i} out of range (0..{})", args.peers)) };
+    let mut actions: Vec<(f64, Action)> = Vec::new();
+    actions.extend(args.crash_host_at.iter().map(|t| (*t, Action::CrashHost)));
+    for (i, t) in &args.crash {
+        index_ok(*i)?;
+        actions.push((*t, Action::Crash(*i)));
+    }
+    for (i, t) in &args.leave {
+        index_ok(*i)?;
+        actions.push((*t, Action::Leave(*i)));
+    }
+    for (i, t) in &args.rejoin {
+        index_ok(*i)?;
+        actions.push((*t, Action::Rejoin(*i)));
+    }
+    for p in &args.partition {
+        for g in &p.groups {
+            for i in g {
+                index_ok(*i)?;
+            }
+        }
+        actions.push((p.from, Action::Split(p.groups.clone())));
+        actions.push((p.to, Action::Heal));
+    }
+    actions.sort_by(|a, b| a.0.total_cmp(&b.0));
+
+    let link = LinkConditions {
+        latency: Duration::from_secs_f64(args.latency / 1000.0),
+        jitter: Duration::from_secs_f64(args.jitter / 1000.0),
+        loss: args.loss,
+        burst_loss: args.burst_loss,
+        duplicate: args.duplicate,
+        reorder: args.reorder,
+        ..LinkConditions::default()
+    };
+    let cfg = SimConfig { peers: args.peers, seed: args.seed, link, session: SessionConfig::default(), ..SimConfig::default() };
+    let started = Instant::now();
+    let mut sim = Sim::new(cfg);
+    let mut printed = 0;
+    for (t, action) in actions {
+        sim.run_until(Duration::from_secs_f64(t));
+        printed = print_events(&sim, printed, args.verbose);
+        if args.verbose {
+            println!("{:>9.3}s  {action:?}", t);
+        }
+        match action {
+            Action::CrashHost => {
+                if let Some(h) = sim.consensus_host().or_else(|| sim.hosts().first().copied()) {
+                    sim.crash_peer(h);
+                }
+            }
+            Action::Crash(i) => sim.crash(i),
+            Action::Leave(i) => sim.leave(i),
+            Action::Rejoin(i) => sim.restart(i),
+            Action::Split(groups) => sim.partition(&groups),
+            Action::Heal => sim.heal_partition(),
+        }
+    }
+    sim.run_until(Duration::from_secs_f64(args.duration));
+    print_events(&sim, printed, args.verbose);
+    let report = sim.report(started.elapsed().as_secs_f64());
+    if args.json {
+        println!("{}", serde_json::to_string(&report).map_err(|e| e.to_string())?);
+    } else {
+        println!("{report:#?}");
+    }
+    Ok(())
+}
+
+fn print_events(sim: &Sim, from: usize, verbose: bool) -> usize {
+    let events = &sim.metrics.events;
+    if verbose {
+        for (t, peer, ev) in &events[from..] {
+            if !matches!(ev, SessionEvent::LinkChanged { .. }) {
+                println!("{:>9.3}s  {peer}  {ev:?}", t.as_secs_f64());
+            }
+        }
+    }
+    events.len()
+}

@@ -1,0 +1,55 @@
+//! Session configuration.
+
+use std::time::Duration;
+
+/// Tuning of a [`crate::Session`]. Every field's default is stated in its doc.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionConfig {
+    /// Interval between heartbeats (which carry state). Default: 33 ms (30 Hz).
+    pub heartbeat_interval: Duration,
+    /// Least silence after which a peer is suspected; the effective window also adapts to
+    /// the link's measured inter-arrival jitter. Default: 150 ms.
+    pub suspect_after: Duration,
+    /// Largest adaptive suspicion window. Default: 1 s.
+    pub suspect_max: Duration,
+    /// Interval between attempts to re-link with a member we have no link to. Default: 1 s.
+    pub redial_interval: Duration,
+    /// How long a dropped peer's seat (id, entities, score) is held. Default: 60 s.
+    pub rejoin_grace: Duration,
+    /// How long a leaving peer keeps flushing its last messages. Default: 300 ms.
+    pub leave_linger: Duration,
+    /// How long a newcomer waits for admission before trying its next contact. Default: 3 s.
+    pub join_timeout: Duration,
+    /// Netcode-level link timeout (renet itself has none). Default: 5 s.
+    pub link_timeout: Duration,
+    /// Lifetime of a connect token. Default: 60 s.
+    pub token_expire: Duration,
+    /// Renet reliable resend interval. Default: 150 ms.
+    pub reliable_resend: Duration,
+    /// Memory per renet channel and link, in bytes. Default: 1 MiB.
+    pub channel_memory_bytes: usize,
+    /// Most peers in one session. Default: 64.
+    pub max_peers: usize,
+    /// Least interval between two roster pushes to the same peer. Default: 200 ms.
+    pub roster_push_interval: Duration,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            heartbeat_interval: Duration::from_millis(33),
+            suspect_after: Duration::from_millis(150),
+            suspect_max: Duration::from_secs(1),
+            redial_interval: Duration::from_secs(1),
+            rejoin_grace: Duration::from_secs(60),
+            leave_linger: Duration::from_millis(300),
+            join_timeout: Duration::from_secs(3),
+            link_timeout: Duration::from_secs(5),
+            token_expire: Duration::from_secs(60),
+            reliable_resend: Duration::from_millis(150),
+            channel_memory_bytes: 1024 * 1024,
+            max_peers: 64,
+            roster_push_interval: Duration::from_millis(200),
+        }
+    }
+}

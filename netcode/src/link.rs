@@ -1,0 +1,400 @@
+//! The links of one peer: a renetcode server for the links others dialed, a renetcode
+//! client per link this peer dialed, and one renet connection per linked peer.
+//!
+//! Sans-IO: datagrams and time go in, datagrams and link events come out. The packets
+//! are the real encrypted netcode packets, so byte counts match the wire.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use renet::{ChannelConfig, ConnectionConfig, RenetClient, SendType};
+use renetcode::{
+    ClientAuthentication, ConnectToken, NETCODE_KEY_BYTES, NetcodeClient, NetcodeServer, ServerAuthentication,
+    ServerConfig, ServerResult,
+};
+
+use crate::PeerId;
+use crate::config::SessionConfig;
+use crate::protocol::Channel;
+
+/// A datagram to put on the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// Sender address (this peer's listen address).
+    pub from: SocketAddr,
+    /// Destination address.
+    pub to: SocketAddr,
+    /// The encrypted netcode packet.
+    pub bytes: Vec<u8>,
+}
+
+/// Something that happened to a link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum LinkEvent {
+    Connected(PeerId),
+    Disconnected(PeerId),
+    DialFailed(PeerId),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// The remote peer dialed us: it lives in our netcode server.
+    Accepted,
+    /// We dialed the remote peer: it has its own netcode client.
+    Dialed,
+}
+
+struct Link {
+    role: Role,
+    addr: SocketAddr,
+    conn: RenetClient,
+}
+
+/// All links of one peer.
+pub(crate) struct Links {
+    me: PeerId,
+    local_addr: SocketAddr,
+    key: [u8; NETCODE_KEY_BYTES],
+    protocol_id: u64,
+    conn_config: ConnectionConfig,
+    token_expire_secs: u64,
+    link_timeout_secs: i32,
+    server: NetcodeServer,
+    dials: BTreeMap<PeerId, NetcodeClient>,
+    links: BTreeMap<PeerId, Link>,
+    outbox: Vec<Transmit>,
+    events: VecDeque<LinkEvent>,
+    now: Duration,
+    /// Bytes put on the wire so far.
+    pub bytes_sent: u64,
+    /// Bytes taken from the wire so far.
+    pub bytes_received: u64,
+}
+
+fn connection_config(config: &SessionConfig) -> ConnectionConfig {
+    let resend_time = config.reliable_resend;
+    let channels = vec![
+        ChannelConfig {
+            channel_id: Channel::Unreliable.id(),
+            max_memory_usage_bytes: config.channel_memory_bytes,
+            send_type: SendType::Unreliable,
+        },
+        ChannelConfig {
+            channel_id: Channel::ReliableUnordered.id(),
+            max_memory_usage_bytes: config.channel_memory_bytes,
+            send_type: SendType::ReliableUnordered { resend_time },
+        },
+        ChannelConfig {
+            channel_id: Channel::ReliableOrdered.id(),
+            max_memory_usage_bytes: config.channel_memory_bytes,
+            send_type: SendType::ReliableOrdered { resend_time },
+        },
+    ];
+    ConnectionConfig {
+        available_bytes_per_tick: ConnectionConfig::default().available_bytes_per_tick,
+        server_channels_config: channels.clone(),
+        client_channels_config: channels,
+    }
+}
+
+impl Links {
+    pub(crate) fn new(
+        me: PeerId,
+        local_addr: SocketAddr,
+        key: [u8; NETCODE_KEY_BYTES],
+        protocol_id: u64,
+        config: &SessionConfig,
+        now: Duration,
+    ) -> Self {
+        let server = NetcodeServer::new(ServerConfig {
+            current_time: now,
+            max_clients: config.max_peers,
+            protocol_id,
+            public_addresses: vec![local_addr],
+            authentication: ServerAuthentication::Secure { private_key: key },
+        });
+        Links {
+            me,
+            local_addr,
+            key,
+            protocol_id,
+            conn_config: connection_config(config),
+            token_expire_secs: config.token_expire.as_secs(),
+            link_timeout_secs: i32::try_from(config.link_timeout.as_secs()).unwrap_or(i32::MAX).max(1),
+            server,
+            dials: BTreeMap::new(),
+            links: BTreeMap::new(),
+            outbox: Vec::new(),
+            events: VecDeque::new(),
+            now,
+            bytes_sent: 0,
+            bytes_received: 0,
+        }
+    }
+
+    /// Starts dialing `peer` at `addr` with a connect token made from the session key.
+    pub(crate) fn dial(&mut self, peer: PeerId, addr: SocketAddr) {
+        let token = match ConnectToken::generate(
+            self.now,
+            self.protocol_id,
+            self.token_expire_secs,
+            self.me.0,
+            self.link_timeout_secs,
+            vec![addr],
+            None,
+            &self.key,
+        ) {
+            Ok(t) => t,
+            Err(e) => {
+                log::warn!("cannot make a connect token for {peer}: {e}");
+                self.events.push_back(LinkEvent::DialFailed(peer));
+                return;
+            }
+        };
+        match NetcodeClient::new(self.now, ClientAuthentication::Secure { connect_token: token }) {
+            Ok(client) => {
+                self.dials.insert(peer, client);
+            }
+            Err(e) => {
+                log::warn!("cannot dial {peer}: {e}");
+                self.events.push_back(LinkEvent::DialFailed(peer));
+            }
+        }
+    }
+
+    /// Whether a link to `peer` is up.
+    pub(crate) fn is_linked(&self, peer: PeerId) -> bool {
+        self.links.contains_key(&peer)
+    }
+
+    /// Whether a dial to `peer` is under way or a link is up.
+    pub(crate) fn is_linked_or_dialing(&self, peer: PeerId) -> bool {
+        self.links.contains_key(&peer) || self.dials.contains_key(&peer)
+    }
+
+    /// Moves a link (and its dial) to another key, once the remote peer's id is known.
+    pub(crate) fn rekey(&mut self, from: PeerId, to: PeerId) {
+        if from == to {
+            return;
+        }
+        if let Some(dial) = self.dials.remove(&from) {
+            self.dials.insert(to, dial);
+        }
+        if let Some(link) = self.links.remove(&from) {
+            self.links.insert(to, link);
+        }
+    }
+
+    /// Linked peers.
+    pub(crate) fn linked(&self) -> impl Iterator<Item = PeerId> + '_ {
+        self.links.keys().copied()
+    }
+
+    /// Round-trip time of a link, in seconds.
+    pub(crate) fn rtt(&self, peer: PeerId) -> Option<f64> {
+        self.links.get(&peer).map(|l| l.conn.rtt())
+    }
+
+    /// Packet loss of a link, as a fraction.
+    pub(crate) fn packet_loss(&self, peer: PeerId) -> Option<f64> {
+        self.links.get(&peer).map(|l| l.conn.packet_loss())
+    }
+
+    fn push(&mut self, to: SocketAddr, bytes: &[u8]) {
+        self.bytes_sent += bytes.len() as u64;
+        self.outbox.push(Transmit { from: self.local_addr, to, bytes: bytes.to_vec() });
+    }
+
+    fn new_link(&mut self, peer: PeerId, role: Role, addr: SocketAddr) {
+        let mut conn = RenetClient::new(self.conn_config.clone());
+        conn.set_connected();
+        if let Some(old) = self.links.insert(peer, Link { role, addr, conn }) {
+            // The newest connection wins: an older one to the same peer is stale.
+            if old.role == Role::Accepted && role == Role::Dialed {
+                self.drop_server_slot(peer);
+            }
+            self.events.push_back(LinkEvent::Disconnected(peer));
+        }
+        if role == Role::Accepted {
+            self.dials.remove(&peer);
+        }
+        self.events.push_back(LinkEvent::Connected(peer));
+    }
+
+    fn drop_server_slot(&mut self, peer: PeerId) {
+        if let ServerResult::ClientDisconnected { addr, payload: Some(p), .. } = self.server.disconnect(peer.0) {
+            let bytes = p.to_vec();
+            self.push(addr, &bytes);
+        }
+    }
+
+    /// Takes one datagram from the wire.
+    pub(crate) fn handle_datagram(&mut self, from: SocketAddr, bytes: &mut [u8]) {
+        self.bytes_received += bytes.len() as u64;
+        // Demultiplex: a datagram from a peer we dialed belongs to that dial's client.
+        let dialed = self.dials.iter().find(|(_, c)| c.server_addr() == from).map(|(p, _)| *p);
+        if let Some(peer) = dialed {
+            let client = self.dials.get_mut(&peer).expect("dial present");
+            let was_connected = client.is_connected();
+            let payload = client.process_packet(bytes).map(<[u8]>::to_vec);
+            let connected = client.is_connected();
+            if connected && !was_connected {
+                self.new_link(peer, Role::Dialed, from);
+            }
+            if let (Some(p), Some(link)) = (payload, self.links.get_mut(&peer)) {
+                link.conn.process_packet(&p);
+            }
+            return;
+        }
+        let (out, event) = match self.server.process_packet(from, bytes) {
+            ServerResult::None => (None, None),
+            ServerResult::PacketToSend { addr, payload } => (Some((addr, payload.to_vec())), None),
+            ServerResult::Payload { client_id, payload } => {
+                if let Some(link) = self.links.get_mut(&PeerId(client_id)) {
+                    link.conn.process_packet(payload);
+                }
+                (None, None)
+            }
+            ServerResult::ClientConnected { client_id, addr, payload, .. } => {
+                (Some((addr, payload.to_vec())), Some((PeerId(client_id), addr, true)))
+            }
+            ServerResult::ClientDisconnected { client_id, addr, payload } => {
+                (payload.map(|p| (addr, p.to_vec())), Some((PeerId(client_id), addr, false)))
+            }
+        };
+        if let Some((addr, bytes)) = out {
+            self.push(addr, &bytes);
+        }
+        match event {
+            Some((peer, addr, true)) => self.new_link(peer, Role::Accepted, addr),
+            Some((peer, _, false)) => self.lose(peer, Role::Accepted),
+            None => {}
+        }
+    }
+
+    fn lose(&mut self, peer: PeerId, role: Role) {
+        if self.links.get(&peer).is_some_and(|l| l.role == role) {
+            self.links.remove(&peer);
+            self.events.push_back(LinkEvent::Disconnected(peer));
+        }
+    }
+
+    /// Advances time: netcode keep-alives, timeouts, dial progress, renet resends.
+    pub(crate) fn update(&mut self, now: Duration) {
+        let dt = now.saturating_sub(self.now);
+        self.now = now;
+        self.server.update(dt);
+        for id in self.server.clients_id() {
+            match self.server.update_client(id) {
+                ServerResult::PacketToSend { addr, payload } => {
+                    let bytes = payload.to_vec();
+                    self.push(addr, &bytes);
+                }
+                ServerResult::ClientDisconnected { client_id, addr, payload } => {
+                    if let Some(p) = payload {
+                        let bytes = p.to_vec();
+                        self.push(addr, &bytes);
+                    }
+                    self.lose(PeerId(client_id), Role::Accepted);
+                }
+                _ => {}
+            }
+        }
+        let mut failed = Vec::new();
+        let mut packets = Vec::new();
+        for (peer, client) in &mut self.dials {
+            if let Some((bytes, addr)) = client.update(dt) {
+                packets.push((addr, bytes.to_vec()));
+            }
+            if client.is_disconnected() {
+                failed.push(*peer);
+            }
+        }
+        for (addr, bytes) in packets {
+            self.push(addr, &bytes);
+        }
+        for peer in failed {
+            self.dials.remove(&peer);
+            if self.links.get(&peer).is_some_and(|l| l.role == Role::Dialed) {
+                self.links.remove(&peer);
+                self.events.push_back(LinkEvent::Disconnected(peer));
+            } else {
+                self.events.push_back(LinkEvent::DialFailed(peer));
+            }
+        }
+        let mut broken = Vec::new();
+        for (peer, link) in &mut self.links {
+            link.conn.update(dt);
+            if link.conn.is_disconnected() {
+                broken.push(*peer);
+            }
+        }
+        for peer in broken {
+            log::debug!("renet connection to {peer} broke: {:?}", self.links[&peer].conn.disconnect_reason());
+            self.disconnect(peer);
+        }
+    }
+
+    /// Queues a message; returns false (and drops it) when the channel is full.
+    pub(crate) fn send(&mut self, peer: PeerId, channel: Channel, bytes: Vec<u8>) -> bool {
+        match self.links.get_mut(&peer) {
+            Some(link) if link.conn.can_send_message(channel.id(), bytes.len()) => {
+                link.conn.send_message(channel.id(), bytes);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Takes the next received message of a linked peer on a channel.
+    pub(crate) fn receive(&mut self, peer: PeerId, channel: Channel) -> Option<Vec<u8>> {
+        self.links.get_mut(&peer)?.conn.receive_message(channel.id()).map(|b| b.to_vec())
+    }
+
+    /// Closes the link to `peer` (and its netcode slot, so that it can reconnect at once).
+    pub(crate) fn disconnect(&mut self, peer: PeerId) {
+        if let Some(mut client) = self.dials.remove(&peer) {
+            if let Ok((addr, bytes)) = client.disconnect() {
+                let bytes = bytes.to_vec();
+                self.push(addr, &bytes);
+            }
+        }
+        self.drop_server_slot(peer);
+        if self.links.remove(&peer).is_some() {
+            self.events.push_back(LinkEvent::Disconnected(peer));
+        }
+    }
+
+    /// Turns queued renet packets into encrypted datagrams.
+    pub(crate) fn flush(&mut self) {
+        let mut out = Vec::new();
+        for (peer, link) in &mut self.links {
+            for packet in link.conn.get_packets_to_send() {
+                let sealed = match link.role {
+                    Role::Accepted => self.server.generate_payload_packet(peer.0, &packet).map(|(a, b)| (a, b.to_vec())),
+                    Role::Dialed => match self.dials.get_mut(peer) {
+                        Some(c) => c.generate_payload_packet(&packet).map(|(a, b)| (a, b.to_vec())),
+                        None => continue,
+                    },
+                };
+                match sealed {
+                    Ok((addr, bytes)) => out.push((addr, bytes)),
+                    Err(e) => log::debug!("cannot seal packet for {peer} at {}: {e}", link.addr),
+                }
+            }
+        }
+        for (addr, bytes) in out {
+            self.push(addr, &bytes);
+        }
+    }
+
+    /// Takes the datagrams produced so far.
+    pub(crate) fn drain_transmits(&mut self, into: &mut Vec<Transmit>) {
+        into.append(&mut self.outbox);
+    }
+
+    pub(crate) fn poll_event(&mut self) -> Option<LinkEvent> {
+        self.events.pop_front()
+    }
+}

@@ -1,0 +1,229 @@
+//! Wire messages exchanged between peers, and their hostile-input-safe codec.
+//!
+//! Every message is bincode 2 (serde) with a hard size limit on decode, trailing bytes
+//! rejected, and a semantic validation pass ([`Message::validate`]) that bounds every
+//! string and collection. A decoder never panics on any input.
+
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::roster::{Roster, RosterDigest};
+use crate::store::{Entry, Scope, Store};
+use crate::PeerId;
+
+/// Largest message a peer accepts on any channel, in bytes.
+pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+/// Longest display name, in bytes.
+pub const MAX_NAME_BYTES: usize = 32;
+/// Longest store key, in bytes.
+pub const MAX_KEY_BYTES: usize = 64;
+/// Largest store value, in bytes.
+pub const MAX_VALUE_BYTES: usize = 1024;
+/// Most members a roster may list (netcode's own limit is 1024 clients per server).
+pub const MAX_MEMBERS: usize = 256;
+/// Most entries a full store may carry.
+pub const MAX_STORE_ENTRIES: usize = 4096;
+/// Most hops a relayed message may take.
+pub const MAX_HOPS: u8 = 2;
+
+/// Why a join or rejoin was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Error)]
+pub enum Refusal {
+    /// The rejoin secret does not match the seat's.
+    #[error("wrong rejoin secret")]
+    WrongSecret,
+    /// The seat was released (grace period over) or never existed.
+    #[error("no seat is held for this peer")]
+    NoSeat,
+    /// Another live member already uses this peer id.
+    #[error("peer id already in use")]
+    IdTaken,
+    /// The session is full.
+    #[error("session is full")]
+    Full,
+    /// The request was malformed.
+    #[error("malformed request")]
+    Malformed,
+}
+
+/// Renet channel a message travels on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    /// Heartbeats and state: latest wins, losses are fine.
+    Unreliable,
+    /// Large full snapshots (store syncs) where order does not matter.
+    ReliableUnordered,
+    /// Control: roster, join, leave, host change, store updates.
+    ReliableOrdered,
+}
+
+impl Channel {
+    /// The renet channel id (renet's `DefaultChannel` numbering).
+    pub fn id(self) -> u8 {
+        match self {
+            Channel::Unreliable => 0,
+            Channel::ReliableUnordered => 1,
+            Channel::ReliableOrdered => 2,
+        }
+    }
+}
+
+/// A message between two peers. (Fields are described with each variant.)
+#[allow(missing_docs)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Message {
+    /// First message on every new link: who I am (a dialer learns its contact's id).
+    Hello { peer: PeerId },
+    /// Sent at the send rate to every linked peer; carries liveness evidence.
+    Heartbeat {
+        /// The sender's view of the roster.
+        digest: RosterDigest,
+        /// Members the sender has not heard directly within its suspicion window.
+        suspects: Vec<PeerId>,
+    },
+    /// A newcomer asks its contact to be admitted.
+    Join { name: String, addr: SocketAddr, verifier: [u8; 32] },
+    /// A restarted peer asks its contact for its old seat back.
+    Rejoin { name: String, addr: SocketAddr, secret: [u8; 32], store: Store },
+    /// A contact asks the host to admit a (verified) newcomer or rejoiner.
+    Admit {
+        peer: PeerId,
+        name: String,
+        addr: SocketAddr,
+        verifier: [u8; 32],
+        rejoin: bool,
+        store: Store,
+    },
+    /// The host's answer to an [`Message::Admit`].
+    Admitted { peer: PeerId, result: Result<(), Refusal>, roster: Roster, store: Store },
+    /// The contact welcomes an admitted newcomer with the session's state.
+    Welcome { roster: Roster, store: Store },
+    /// The contact refuses a newcomer.
+    Refused { reason: Refusal },
+    /// The full roster, pushed by whoever holds a better one.
+    Roster(Roster),
+    /// A full store, merged entry by entry (last writer wins by version).
+    StoreSync(Store),
+    /// One store write.
+    Update { scope: Scope, key: String, entry: Entry },
+    /// The sender leaves the session gracefully.
+    Leave,
+    /// A message relayed on behalf of `origin` towards `dest`.
+    Forward { origin: PeerId, dest: PeerId, ttl: u8, seq: u64, reliable: bool, inner: Vec<u8> },
+}
+
+/// Errors of the wire layer.
+#[derive(Debug, Error)]
+pub enum ProtocolError {
+    /// The bytes are not a valid message.
+    #[error("undecodable message: {0}")]
+    Decode(#[from] bincode::error::DecodeError),
+    /// The message could not be encoded.
+    #[error("unencodable message: {0}")]
+    Encode(#[from] bincode::error::EncodeError),
+    /// Bytes were left over after the message.
+    #[error("{0} trailing bytes after message")]
+    Trailing(usize),
+    /// The message decoded but breaks a bound.
+    #[error("invalid message: {0}")]
+    Invalid(&'static str),
+}
+
+fn config() -> impl bincode::config::Config {
+    bincode::config::standard().with_limit::<MAX_MESSAGE_BYTES>()
+}
+
+impl Message {
+    /// Encodes the message.
+    pub fn encode(&self) -> Result<Vec<u8>, ProtocolError> {
+        Ok(bincode::serde::encode_to_vec(self, config())?)
+    }
+
+    /// Decodes and validates a message from untrusted bytes.
+    pub fn decode(bytes: &[u8]) -> Result<Self, ProtocolError> {
+        if bytes.len() > MAX_MESSAGE_BYTES {
+            return Err(ProtocolError::Invalid("message too large"));
+        }
+        let (msg, used): (Message, usize) = bincode::serde::decode_from_slice(bytes, config())?;
+        if used != bytes.len() {
+            return Err(ProtocolError::Trailing(bytes.len() - used));
+        }
+        msg.validate()?;
+        Ok(msg)
+    }
+
+    /// Checks every bound a well-behaved peer respects.
+    pub fn validate(&self) -> Result<(), ProtocolError> {
+        match self {
+            Message::Hello { .. } | Message::Leave | Message::Refused { .. } => Ok(()),
+            Message::Heartbeat { suspects, .. } => check(suspects.len() <= MAX_MEMBERS, "too many suspects"),
+            Message::Join { name, .. } => check_name(name),
+            Message::Rejoin { name, store, .. } => {
+                check_name(name)?;
+                store.validate()
+            }
+            Message::Admit { name, store, .. } => {
+                check_name(name)?;
+                store.validate()
+            }
+            Message::Admitted { roster, store, .. } => {
+                roster.validate()?;
+                store.validate()
+            }
+            Message::Welcome { roster, store } => {
+                roster.validate()?;
+                store.validate()
+            }
+            Message::Roster(roster) => roster.validate(),
+            Message::StoreSync(store) => store.validate(),
+            Message::Update { key, entry, .. } => {
+                check(key.len() <= MAX_KEY_BYTES, "key too long")?;
+                check(entry.value.as_ref().is_none_or(|v| v.len() <= MAX_VALUE_BYTES), "value too large")
+            }
+            Message::Forward { ttl, inner, .. } => {
+                check(*ttl <= MAX_HOPS, "too many hops")?;
+                check(inner.len() <= MAX_MESSAGE_BYTES, "forwarded message too large")
+            }
+        }
+    }
+}
+
+pub(crate) fn check(ok: bool, what: &'static str) -> Result<(), ProtocolError> {
+    if ok { Ok(()) } else { Err(ProtocolError::Invalid(what)) }
+}
+
+pub(crate) fn check_name(name: &str) -> Result<(), ProtocolError> {
+    check(name.len() <= MAX_NAME_BYTES, "name too long")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roundtrip_and_garbage() {
+        let m = Message::Heartbeat {
+            digest: RosterDigest::default(),
+            suspects: vec![PeerId(7)],
+        };
+        let bytes = m.encode().unwrap();
+        assert_eq!(Message::decode(&bytes).unwrap(), m);
+        // Trailing bytes are refused.
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(matches!(Message::decode(&longer), Err(ProtocolError::Trailing(1))));
+        // Every prefix is an error, never a panic.
+        for n in 0..bytes.len() {
+            assert!(Message::decode(&bytes[..n]).is_err());
+        }
+    }
+
+    #[test]
+    fn huge_length_prefix_is_refused_without_allocating() {
+        // Variant 2 (Join) with a name claiming 2^60 bytes.
+        let bytes = [2u8, 0xFF, 0, 0, 0, 0, 0, 0, 0, 0x10];
+        assert!(Message::decode(&bytes).is_err());
+    }
+}

@@ -1,0 +1,194 @@
+//! Session membership: who is in, in which join order, who hosts, in which epoch.
+
+use std::cmp::Ordering;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::protocol::{MAX_MEMBERS, ProtocolError, check, check_name};
+use crate::PeerId;
+
+/// Whether a member is playing or its seat is held for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MemberStatus {
+    /// In the session and reachable (as far as the host knows).
+    Active,
+    /// Dropped; its seat, entities and score are held until `since + rejoin_grace`.
+    Away {
+        /// When the host marked it away (session clock).
+        since: Duration,
+    },
+}
+
+/// One member of the session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// Stable identity, kept across rejoins.
+    pub id: PeerId,
+    /// Display name.
+    pub name: String,
+    /// Where the member listens for links.
+    pub addr: SocketAddr,
+    /// Position in the succession order: lower hosts first. A rejoin gets a fresh (last) one.
+    pub join_seq: u64,
+    /// Rises each time the member rejoins after a crash.
+    pub incarnation: u32,
+    /// Active or away.
+    pub status: MemberStatus,
+    /// SHA-256 of the member's rejoin secret.
+    pub verifier: [u8; 32],
+}
+
+impl Member {
+    /// Whether the member is active.
+    pub fn is_active(&self) -> bool {
+        self.status == MemberStatus::Active
+    }
+}
+
+/// Compact summary of a roster, carried by every heartbeat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RosterDigest {
+    /// Host term; rises on every host change.
+    pub epoch: u64,
+    /// Bumped by the host on every membership change within an epoch.
+    pub version: u64,
+    /// The host of this epoch.
+    pub host: PeerId,
+    /// The host's position in the succession order (tie-break between equal epochs).
+    pub host_join_seq: u64,
+}
+
+impl RosterDigest {
+    /// Which of two claims wins: higher epoch; at equal epoch the earlier-joined host;
+    /// with the same host, the higher version.
+    pub fn cmp_claim(&self, other: &RosterDigest) -> Ordering {
+        self.epoch
+            .cmp(&other.epoch)
+            .then_with(|| other.host_join_seq.cmp(&self.host_join_seq))
+            .then_with(|| other.host.0.cmp(&self.host.0))
+            .then_with(|| self.version.cmp(&other.version))
+    }
+}
+
+/// The session's membership list, authored by the host.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Roster {
+    /// Host term.
+    pub epoch: u64,
+    /// Version within the epoch.
+    pub version: u64,
+    /// Current host.
+    pub host: PeerId,
+    /// Next join order to hand out.
+    pub next_join_seq: u64,
+    /// Members sorted by id.
+    pub members: Vec<Member>,
+}
+
+impl Roster {
+    /// Looks a member up.
+    pub fn get(&self, id: PeerId) -> Option<&Member> {
+        self.members.binary_search_by_key(&id, |m| m.id).ok().map(|i| &self.members[i])
+    }
+
+    /// Looks a member up, mutably.
+    pub fn get_mut(&mut self, id: PeerId) -> Option<&mut Member> {
+        match self.members.binary_search_by_key(&id, |m| m.id) {
+            Ok(i) => Some(&mut self.members[i]),
+            Err(_) => None,
+        }
+    }
+
+    /// Inserts or replaces a member, keeping the list sorted.
+    pub fn upsert(&mut self, member: Member) {
+        match self.members.binary_search_by_key(&member.id, |m| m.id) {
+            Ok(i) => self.members[i] = member,
+            Err(i) => self.members.insert(i, member),
+        }
+    }
+
+    /// Removes a member.
+    pub fn remove(&mut self, id: PeerId) -> Option<Member> {
+        match self.members.binary_search_by_key(&id, |m| m.id) {
+            Ok(i) => Some(self.members.remove(i)),
+            Err(_) => None,
+        }
+    }
+
+    /// Active members.
+    pub fn active(&self) -> impl Iterator<Item = &Member> {
+        self.members.iter().filter(|m| m.is_active())
+    }
+
+    /// The summary heartbeats carry.
+    pub fn digest(&self) -> RosterDigest {
+        RosterDigest {
+            epoch: self.epoch,
+            version: self.version,
+            host: self.host,
+            host_join_seq: self.get(self.host).map_or(u64::MAX, |m| m.join_seq),
+        }
+    }
+
+    /// Election by rule: the active member with the earliest join order among those
+    /// `is_live` accepts.
+    pub fn successor(&self, mut is_live: impl FnMut(PeerId) -> bool) -> Option<PeerId> {
+        self.active().filter(|m| is_live(m.id)).min_by_key(|m| (m.join_seq, m.id.0)).map(|m| m.id)
+    }
+
+    /// Checks the bounds of a roster received from the network.
+    pub fn validate(&self) -> Result<(), ProtocolError> {
+        check(self.members.len() <= MAX_MEMBERS, "too many members")?;
+        check(self.members.windows(2).all(|w| w[0].id < w[1].id), "members not sorted")?;
+        for m in &self.members {
+            check_name(&m.name)?;
+        }
+        Ok(())
+    }
+}
+
+/// The verifier a roster holds for a rejoin secret.
+pub fn verifier(secret: &[u8; 32]) -> [u8; 32] {
+    Sha256::digest(secret).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(id: u64, join_seq: u64) -> Member {
+        Member {
+            id: PeerId(id),
+            name: format!("p{id}"),
+            addr: "127.0.0.1:1".parse().unwrap(),
+            join_seq,
+            incarnation: 0,
+            status: MemberStatus::Active,
+            verifier: [0; 32],
+        }
+    }
+
+    #[test]
+    fn successor_is_earliest_live_join() {
+        let mut r = Roster::default();
+        r.upsert(member(30, 2));
+        r.upsert(member(10, 0));
+        r.upsert(member(20, 1));
+        assert_eq!(r.successor(|_| true), Some(PeerId(10)));
+        assert_eq!(r.successor(|p| p != PeerId(10)), Some(PeerId(20)));
+        r.get_mut(PeerId(20)).unwrap().status = MemberStatus::Away { since: Duration::ZERO };
+        assert_eq!(r.successor(|p| p != PeerId(10)), Some(PeerId(30)));
+    }
+
+    #[test]
+    fn claims_order_by_epoch_then_join_order() {
+        let a = RosterDigest { epoch: 3, version: 0, host: PeerId(1), host_join_seq: 5 };
+        let b = RosterDigest { epoch: 2, version: 9, host: PeerId(2), host_join_seq: 0 };
+        assert_eq!(a.cmp_claim(&b), Ordering::Greater);
+        let c = RosterDigest { epoch: 3, version: 0, host: PeerId(2), host_join_seq: 1 };
+        assert_eq!(c.cmp_claim(&a), Ordering::Greater, "earlier join order wins a tie");
+    }
+}

@@ -1,0 +1,218 @@
+//! Failure detection and routing: who is heard directly, who through a relay, who is gone.
+//!
+//! A member is *suspected* when nothing arrived from it directly within an adaptive window
+//! and no relayed message from it arrived either. It is *declared down* only when, in
+//! addition, every peer we still hear directly says (in its heartbeat) that it does not
+//! hear it either: the peers that still reach each other agree.
+
+use std::time::Duration;
+
+use super::{LinkState, Session, SessionEvent};
+use crate::PeerId;
+use crate::config::SessionConfig;
+use crate::protocol::Message;
+
+/// Weight of a new sample in the inter-arrival averages.
+const GAP_EWMA_WEIGHT: f64 = 0.1;
+/// Deviations of inter-arrival time added to the mean for the suspicion window.
+const GAP_DEVIATIONS: f64 = 4.0;
+
+/// What one peer knows about another.
+#[derive(Debug, Clone)]
+pub(crate) struct PeerState {
+    /// Last message that arrived on our own link from it.
+    pub(crate) last_direct: Option<Duration>,
+    /// Last message from it by any route.
+    pub(crate) last_any: Option<Duration>,
+    /// When we started tracking it (newcomers get time to link).
+    pub(crate) since: Duration,
+    /// When the current link came up.
+    pub(crate) linked_at: Duration,
+    gap_mean_ms: f64,
+    gap_dev_ms: f64,
+    /// Its latest heartbeat's suspects, and when that heartbeat arrived.
+    pub(crate) suspects: Vec<PeerId>,
+    pub(crate) last_heartbeat: Option<Duration>,
+    /// Declared down locally since.
+    pub(crate) down_since: Option<Duration>,
+    /// Its roster incarnation when our link to it came up.
+    pub(crate) link_incarnation: Option<u32>,
+    pub(crate) state: Option<LinkState>,
+    pub(crate) last_dial: Option<Duration>,
+    pub(crate) last_push: Option<Duration>,
+    pub(crate) left: bool,
+}
+
+impl PeerState {
+    pub(crate) fn new(now: Duration) -> Self {
+        PeerState {
+            last_direct: None,
+            last_any: None,
+            since: now,
+            linked_at: now,
+            gap_mean_ms: 0.0,
+            gap_dev_ms: 0.0,
+            suspects: Vec::new(),
+            last_heartbeat: None,
+            down_since: None,
+            link_incarnation: None,
+            state: None,
+            last_dial: None,
+            last_push: None,
+            left: false,
+        }
+    }
+
+    pub(crate) fn heard_direct(&mut self, now: Duration, msg: &Message) {
+        if let Some(prev) = self.last_direct {
+            let gap = (now - prev).as_secs_f64() * 1000.0;
+            if self.gap_mean_ms == 0.0 {
+                self.gap_mean_ms = gap;
+            } else {
+                let err = gap - self.gap_mean_ms;
+                self.gap_mean_ms += GAP_EWMA_WEIGHT * err;
+                self.gap_dev_ms += GAP_EWMA_WEIGHT * (err.abs() - self.gap_dev_ms);
+            }
+        }
+        self.last_direct = Some(now);
+        self.last_any = Some(now);
+        if let Message::Heartbeat { suspects, .. } = msg {
+            self.suspects.clone_from(suspects);
+            self.last_heartbeat = Some(now);
+        }
+    }
+
+    /// The suspicion window: configured minimum, widened by measured jitter.
+    pub(crate) fn window(&self, cfg: &SessionConfig) -> Duration {
+        let adaptive = Duration::from_secs_f64((self.gap_mean_ms + GAP_DEVIATIONS * self.gap_dev_ms).max(0.0) / 1000.0);
+        adaptive.clamp(cfg.suspect_after, cfg.suspect_max)
+    }
+
+    pub(crate) fn direct_ok(&self, now: Duration, cfg: &SessionConfig) -> bool {
+        self.last_direct.is_some_and(|t| now.saturating_sub(t) < self.window(cfg))
+    }
+
+    fn relayed_ok(&self, now: Duration, cfg: &SessionConfig) -> bool {
+        self.last_any.is_some_and(|t| now.saturating_sub(t) < self.window(cfg))
+    }
+
+    fn vouches_for(&self, peer: PeerId, now: Duration, cfg: &SessionConfig) -> bool {
+        self.direct_ok(now, cfg)
+            && self.last_heartbeat.is_some_and(|t| now.saturating_sub(t) < self.window(cfg))
+            && !self.suspects.contains(&peer)
+    }
+}
+
+impl Session {
+    /// Active members we have not heard directly within their window.
+    pub(super) fn suspects(&self) -> Vec<PeerId> {
+        self.roster
+            .active()
+            .map(|m| m.id)
+            .filter(|p| *p != self.me && !self.peers.get(p).is_some_and(|st| st.direct_ok(self.now, &self.cfg)))
+            .collect()
+    }
+
+    /// A peer we hear directly that says it hears `peer` directly.
+    pub(super) fn relay_for(&self, peer: PeerId) -> Option<PeerId> {
+        self.roster
+            .active()
+            .map(|m| m.id)
+            .filter(|q| *q != self.me && *q != peer && self.links.is_linked(*q))
+            .find(|q| self.peers.get(q).is_some_and(|st| st.vouches_for(peer, self.now, &self.cfg)))
+    }
+
+    /// Current link state of `peer`.
+    pub fn link_state(&self, peer: PeerId) -> LinkState {
+        let Some(st) = self.peers.get(&peer) else { return LinkState::Down };
+        if st.down_since.is_some() {
+            LinkState::Down
+        } else if st.direct_ok(self.now, &self.cfg) && self.links.is_linked(peer) {
+            LinkState::Direct
+        } else if st.relayed_ok(self.now, &self.cfg) || self.relay_for(peer).is_some() {
+            LinkState::Relayed
+        } else {
+            LinkState::Down
+        }
+    }
+
+    pub(super) fn detect_failures(&mut self) {
+        let members: Vec<PeerId> = self.roster.active().map(|m| m.id).filter(|p| *p != self.me).collect();
+        for peer in members {
+            let now = self.now;
+            let st = self.peers.entry(peer).or_insert_with(|| PeerState::new(now));
+            if st.left {
+                continue;
+            }
+            // A member we never heard from gets time to link before it can be suspected.
+            let settling = st.last_any.is_none() && now.saturating_sub(st.since) < self.cfg.join_timeout;
+            let direct = st.direct_ok(now, &self.cfg) && self.links.is_linked(peer);
+            let relayed = st.relayed_ok(now, &self.cfg);
+            let alive = settling || direct || relayed || self.relay_for(peer).is_some();
+            let state = if direct {
+                LinkState::Direct
+            } else if alive && !settling {
+                LinkState::Relayed
+            } else {
+                LinkState::Down
+            };
+            let st = self.peers.get_mut(&peer).expect("inserted above");
+            if st.state != Some(state) && !(settling && st.state.is_none()) {
+                st.state = Some(state);
+                self.events.push_back(SessionEvent::LinkChanged { peer, state });
+            }
+            if !alive && st.down_since.is_none() {
+                self.declare_down(peer);
+            } else if (direct || relayed) && st.down_since.is_some() {
+                st.down_since = None;
+                log::debug!("{} hears {peer} again", self.me);
+            }
+        }
+    }
+
+    fn declare_down(&mut self, peer: PeerId) {
+        log::debug!("{} declares {peer} down (epoch {})", self.me, self.roster.epoch);
+        if let Some(st) = self.peers.get_mut(&peer) {
+            st.down_since = Some(self.now);
+        }
+        // Free the netcode slot so that a restarted peer can link again at once.
+        self.links.disconnect(peer);
+        if peer == self.roster.host {
+            self.elect();
+        } else if self.is_host() {
+            self.mark_away(peer);
+        }
+    }
+
+    pub(super) fn is_down(&self, peer: PeerId) -> bool {
+        peer != self.me && self.peers.get(&peer).is_some_and(|st| st.down_since.is_some() || st.left)
+    }
+
+    /// Links to members we have none with. The lower id dials, so a pair never races.
+    pub(super) fn redial(&mut self) {
+        let now = self.now;
+        let grace = self.cfg.rejoin_grace;
+        let targets: Vec<(PeerId, std::net::SocketAddr)> = self
+            .roster
+            .members
+            .iter()
+            .filter(|m| m.id != self.me && self.me < m.id)
+            .filter(|m| match m.status {
+                crate::roster::MemberStatus::Active => true,
+                crate::roster::MemberStatus::Away { since } => now < since + grace,
+            })
+            .map(|m| (m.id, m.addr))
+            .collect();
+        for (peer, addr) in targets {
+            if self.links.is_linked_or_dialing(peer) || self.banned.contains_key(&peer) {
+                continue;
+            }
+            let st = self.peers.entry(peer).or_insert_with(|| PeerState::new(now));
+            if st.left || st.last_dial.is_some_and(|t| now < t + self.cfg.redial_interval) {
+                continue;
+            }
+            st.last_dial = Some(now);
+            self.links.dial(peer, addr);
+        }
+    }
+}

@@ -1,0 +1,491 @@
+//! Membership: join, rejoin, admission, roster authority, election by rule, handover.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::{CONTACT, LeaveReason, Phase, Session, SessionEvent};
+use crate::PeerId;
+use crate::protocol::{Channel, Message, Refusal};
+use crate::roster::{Member, MemberStatus, Roster, verifier};
+use crate::store::Store;
+
+/// A newcomer waiting, at its contact, for the host's admission.
+#[derive(Debug, Clone)]
+pub(crate) struct Pending {
+    name: String,
+    addr: SocketAddr,
+    verifier: [u8; 32],
+    rejoin: bool,
+    store: Store,
+    since: Duration,
+    asked: Option<PeerId>,
+}
+
+impl Session {
+    pub(super) fn send_join_request(&mut self, contact: PeerId, rejoin: bool) {
+        let msg = if rejoin {
+            Message::Rejoin { name: self.name.clone(), addr: self.addr, secret: self.secret, store: self.store.clone() }
+        } else {
+            Message::Join { name: self.name.clone(), addr: self.addr, verifier: verifier(&self.secret) }
+        };
+        self.send_direct(contact, Channel::ReliableOrdered, &msg);
+    }
+
+    /// Gives up on the current contact and dials the next one.
+    pub(super) fn next_contact(&mut self) {
+        let Phase::Joining { contacts, next, rejoin, .. } = self.phase.clone() else { return };
+        self.links.disconnect(CONTACT);
+        let addr = contacts[next % contacts.len()];
+        self.phase = Phase::Joining { contacts, next: next + 1, started: self.now, rejoin };
+        self.links.dial(CONTACT, addr);
+    }
+
+    /// A newcomer (`secret: None`) or a rejoiner asks us, its contact, to be admitted.
+    pub(super) fn on_join(
+        &mut self,
+        link: PeerId,
+        name: String,
+        addr: SocketAddr,
+        verifier_in: [u8; 32],
+        secret: Option<[u8; 32]>,
+        store: Store,
+    ) {
+        if !self.in_session() {
+            return;
+        }
+        let rejoin = secret.is_some();
+        let verifier_ok = match secret {
+            None => verifier_in,
+            Some(secret) => match self.roster.get(link) {
+                None => return self.refuse(link, Refusal::NoSeat),
+                Some(m) if m.verifier != verifier(&secret) => {
+                    self.rejected += 1;
+                    self.events.push_back(SessionEvent::PeerMisbehaved {
+                        peer: link,
+                        reason: "rejoin with a wrong secret".into(),
+                    });
+                    return self.refuse(link, Refusal::WrongSecret);
+                }
+                Some(m) => m.verifier,
+            },
+        };
+        let pending = Pending { name, addr, verifier: verifier_ok, rejoin, store, since: self.now, asked: None };
+        self.pending.insert(link, pending);
+        self.contact_duties();
+    }
+
+    fn refuse(&mut self, link: PeerId, reason: Refusal) {
+        self.send_direct(link, Channel::ReliableOrdered, &Message::Refused { reason });
+    }
+
+    /// Forwards pending admissions to the host (again, after a host change).
+    pub(super) fn contact_duties(&mut self) {
+        let host = self.roster.host;
+        let ids: Vec<PeerId> = self.pending.keys().copied().collect();
+        for peer in ids {
+            let p = self.pending[&peer].clone();
+            if self.now > p.since + self.cfg.join_timeout || !self.links.is_linked(peer) {
+                self.pending.remove(&peer);
+                continue;
+            }
+            if host == self.me {
+                self.pending.remove(&peer);
+                let result = self.admit(peer, p.name, p.addr, p.verifier, p.rejoin, p.store);
+                self.answer_newcomer(peer, result);
+            } else if p.asked != Some(host) && !self.is_down(host) {
+                let msg = Message::Admit {
+                    peer,
+                    name: p.name,
+                    addr: p.addr,
+                    verifier: p.verifier,
+                    rejoin: p.rejoin,
+                    store: p.store,
+                };
+                self.send_to(host, Channel::ReliableOrdered, &msg);
+                if let Some(entry) = self.pending.get_mut(&peer) {
+                    entry.asked = Some(host);
+                }
+            }
+        }
+    }
+
+    fn answer_newcomer(&mut self, peer: PeerId, result: Result<(), Refusal>) {
+        match result {
+            Ok(()) => {
+                if let Some(st) = self.peers.get_mut(&peer) {
+                    st.link_incarnation = self.roster.get(peer).map(|m| m.incarnation);
+                    st.down_since = None;
+                }
+                let msg = Message::Welcome { roster: self.roster.clone(), store: self.store.clone() };
+                self.send_direct(peer, Channel::ReliableOrdered, &msg);
+            }
+            Err(reason) => self.refuse(peer, reason),
+        }
+    }
+
+    /// The host's side of admission.
+    fn admit(
+        &mut self,
+        peer: PeerId,
+        name: String,
+        addr: SocketAddr,
+        verifier_in: [u8; 32],
+        rejoin: bool,
+        store: Store,
+    ) -> Result<(), Refusal> {
+        let join_seq = self.roster.next_join_seq;
+        let member = match (self.roster.get(peer).cloned(), rejoin) {
+            (None, true) => return Err(Refusal::NoSeat),
+            (Some(m), true) if m.verifier != verifier_in => return Err(Refusal::WrongSecret),
+            (Some(m), true) => Member {
+                name,
+                addr,
+                join_seq,
+                incarnation: m.incarnation + 1,
+                status: MemberStatus::Active,
+                ..m
+            },
+            (Some(m), false) if m.verifier == verifier_in => return Ok(()), // a retried join
+            (Some(_), false) => return Err(Refusal::IdTaken),
+            (None, false) if self.roster.active().count() >= self.cfg.max_peers => return Err(Refusal::Full),
+            (None, false) => Member {
+                id: peer,
+                name,
+                addr,
+                join_seq,
+                incarnation: 0,
+                status: MemberStatus::Active,
+                verifier: verifier_in,
+            },
+        };
+        let old = self.roster.clone();
+        self.roster.next_join_seq += 1;
+        self.roster.upsert(member);
+        self.roster.version += 1;
+        if let Some(st) = self.peers.get_mut(&peer) {
+            st.down_since = None;
+            st.left = false;
+            st.since = self.now;
+        }
+        self.emit_roster_diff(&old);
+        if self.store.merge(store) {
+            self.store_dirty = true;
+        }
+        self.broadcast_roster();
+        Ok(())
+    }
+
+    pub(super) fn on_admit(
+        &mut self,
+        contact: PeerId,
+        peer: PeerId,
+        name: String,
+        addr: SocketAddr,
+        verifier_in: [u8; 32],
+        rejoin: bool,
+        store: Store,
+    ) {
+        if !self.is_host() {
+            return; // The contact asks the new host once it knows it.
+        }
+        let result = self.admit(peer, name, addr, verifier_in, rejoin, store);
+        let msg = Message::Admitted { peer, result, roster: self.roster.clone(), store: self.store.clone() };
+        self.send_to(contact, Channel::ReliableOrdered, &msg);
+    }
+
+    pub(super) fn on_admitted(
+        &mut self,
+        from: PeerId,
+        peer: PeerId,
+        result: Result<(), Refusal>,
+        roster: Roster,
+        store: Store,
+    ) {
+        self.offer_roster(from, roster);
+        self.merge_store(store);
+        if self.pending.remove(&peer).is_some() {
+            self.answer_newcomer(peer, result);
+        }
+    }
+
+    pub(super) fn on_welcome(&mut self, link: PeerId, roster: Roster, store: Store) {
+        let Phase::Joining { rejoin, .. } = self.phase else { return };
+        let Some(me) = roster.get(self.me) else { return };
+        if !me.is_active() {
+            return;
+        }
+        if link == CONTACT {
+            let contact = self.contact_id.unwrap_or(roster.host);
+            self.links.rekey(CONTACT, contact);
+            let mut st = self.peers.remove(&CONTACT).unwrap_or_else(|| super::PeerState::new(self.now));
+            st.link_incarnation = roster.get(contact).map(|m| m.incarnation);
+            st.last_direct = Some(self.now);
+            st.last_any = Some(self.now);
+            self.peers.insert(contact, st);
+        }
+        self.max_epoch_seen = self.max_epoch_seen.max(roster.epoch);
+        self.roster = roster;
+        self.store.merge(store);
+        self.phase = Phase::Member;
+        self.events.push_back(SessionEvent::Joined { peer: self.me, rejoined: rejoin });
+        let now = self.now;
+        for m in self.roster.active() {
+            self.peers.entry(m.id).or_insert_with(|| super::PeerState::new(now));
+        }
+    }
+
+    /// Sends our roster to a peer that holds a worse one (rate-limited).
+    pub(super) fn push_roster(&mut self, peer: PeerId) {
+        let now = self.now;
+        let interval = self.cfg.roster_push_interval;
+        let st = self.peers.entry(peer).or_insert_with(|| super::PeerState::new(now));
+        if st.last_push.is_some_and(|t| now < t + interval) {
+            return;
+        }
+        st.last_push = Some(now);
+        let msg = Message::Roster(self.roster.clone());
+        self.send_to(peer, Channel::ReliableOrdered, &msg);
+    }
+
+    pub(super) fn broadcast_roster(&mut self) {
+        let msg = Message::Roster(self.roster.clone());
+        let targets: Vec<PeerId> = self
+            .roster
+            .members
+            .iter()
+            .map(|m| m.id)
+            .chain(self.links.linked())
+            .filter(|p| *p != self.me && *p != CONTACT)
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        for p in targets {
+            self.send_to(p, Channel::ReliableOrdered, &msg);
+        }
+    }
+
+    /// Considers a roster another peer holds: a better claim is adopted, a worse one
+    /// (stale epoch) is ignored and answered with ours.
+    pub(super) fn offer_roster(&mut self, from: PeerId, roster: Roster) {
+        if !self.in_session() {
+            return;
+        }
+        let theirs = roster.digest();
+        self.max_epoch_seen = self.max_epoch_seen.max(theirs.epoch);
+        let mine = self.roster.digest();
+        let my_host_dead = self.is_down(mine.host);
+        let their_host_dead = self.is_down(theirs.host);
+        let better = theirs.cmp_claim(&mine).is_gt()
+            || (theirs.epoch == mine.epoch && theirs.host != mine.host && my_host_dead && !their_host_dead);
+        if !better {
+            if mine.cmp_claim(&theirs).is_gt() {
+                self.push_roster(from);
+            }
+            return;
+        }
+        let old = std::mem::replace(&mut self.roster, roster);
+        self.emit_roster_diff(&old);
+        match self.roster.get(self.me).map(|m| m.status) {
+            Some(MemberStatus::Active) => {}
+            Some(MemberStatus::Away { .. }) => self.ask_back(from, true),
+            None => self.ask_back(from, false),
+        }
+        if self.roster.host != old.host && self.roster.host != self.me {
+            // Make sure the new host has everything we replicated.
+            let msg = Message::StoreSync(self.store.clone());
+            let host = self.roster.host;
+            self.send_to(host, Channel::ReliableOrdered, &msg);
+        }
+        if self.is_down(self.roster.host) {
+            self.elect();
+        }
+    }
+
+    /// After a partition merge we may find ourselves away or dropped: take the seat back.
+    fn ask_back(&mut self, via: PeerId, rejoin: bool) {
+        if self.last_rejoin_ask.is_some_and(|t| self.now < t + self.cfg.roster_push_interval) {
+            return;
+        }
+        self.last_rejoin_ask = Some(self.now);
+        self.send_join_request(via, rejoin);
+    }
+
+    pub(super) fn merge_store(&mut self, store: Store) {
+        let before = self.store.clone();
+        if self.store.merge(store) {
+            for (scope, key, entry) in self.store.iter() {
+                if before.entry(*scope, key) != Some(entry) {
+                    self.events.push_back(SessionEvent::StoreChanged { scope: *scope, key: key.to_owned() });
+                }
+            }
+            if self.is_host() {
+                self.store_dirty = true;
+            }
+        }
+    }
+
+    /// Events for what changed between `old` and the current roster; drops links to
+    /// members that rejoined as a new incarnation.
+    pub(super) fn emit_roster_diff(&mut self, old: &Roster) {
+        let mut stale = Vec::new();
+        for m in &self.roster.members {
+            if m.id == self.me {
+                continue;
+            }
+            let ev = match old.get(m.id) {
+                None if m.is_active() => Some(SessionEvent::PeerJoined { peer: m.id }),
+                Some(o) if m.incarnation > o.incarnation && m.is_active() => Some(SessionEvent::PeerRejoined { peer: m.id }),
+                Some(o) if o.is_active() && !m.is_active() => Some(SessionEvent::PeerAway { peer: m.id }),
+                Some(o) if !o.is_active() && m.is_active() => Some(SessionEvent::PeerRejoined { peer: m.id }),
+                _ => None,
+            };
+            if let Some(ev) = ev {
+                self.events.push_back(ev);
+            }
+            let st = self.peers.entry(m.id).or_insert_with(|| super::PeerState::new(self.now));
+            if m.is_active() && st.link_incarnation.is_some_and(|i| i < m.incarnation) {
+                stale.push(m.id);
+            }
+            if m.is_active() && old.get(m.id).is_none_or(|o| !o.is_active() || o.incarnation < m.incarnation) {
+                st.since = self.now;
+                st.down_since = None;
+                st.left = false;
+                st.last_dial = None;
+            }
+        }
+        for m in &old.members {
+            if m.id != self.me && self.roster.get(m.id).is_none() {
+                let reason = if self.peers.get(&m.id).is_some_and(|st| st.left) {
+                    LeaveReason::Graceful
+                } else if m.is_active() {
+                    LeaveReason::Expelled
+                } else {
+                    LeaveReason::Expired
+                };
+                self.events.push_back(SessionEvent::PeerLeft { peer: m.id, reason });
+            }
+        }
+        for peer in stale {
+            self.links.disconnect(peer);
+            if let Some(st) = self.peers.get_mut(&peer) {
+                st.link_incarnation = None;
+                st.last_direct = None;
+            }
+        }
+        if old.host != self.roster.host {
+            self.events.push_back(SessionEvent::HostChanged {
+                old: old.host,
+                new: self.roster.host,
+                epoch: self.roster.epoch,
+            });
+        }
+    }
+
+    /// Election by rule: when the host is down, the earliest-joined live member claims.
+    pub(super) fn elect(&mut self) {
+        if !self.in_session() || !self.is_down(self.roster.host) {
+            return;
+        }
+        let me = self.me;
+        let successor = self.roster.successor(|p| p == me || !self.is_down(p));
+        if successor == Some(me) {
+            self.claim_host(me);
+        }
+    }
+
+    /// Writes a new-epoch roster with `host` as host, marking every member we consider
+    /// down as away, and announces it.
+    fn claim_host(&mut self, host: PeerId) {
+        let old = self.roster.clone();
+        self.roster.epoch = self.max_epoch_seen.max(self.roster.epoch) + 1;
+        self.max_epoch_seen = self.roster.epoch;
+        self.roster.host = host;
+        self.roster.version = 0;
+        let down: Vec<PeerId> = self.roster.active().map(|m| m.id).filter(|p| self.is_down(*p)).collect();
+        for p in down {
+            self.set_away(p);
+        }
+        log::debug!("{} announces host {host} in epoch {}", self.me, self.roster.epoch);
+        self.emit_roster_diff(&old);
+        self.broadcast_roster();
+    }
+
+    fn set_away(&mut self, peer: PeerId) {
+        let now = self.now;
+        if let Some(m) = self.roster.get_mut(peer) {
+            if m.is_active() {
+                m.status = MemberStatus::Away { since: now };
+            }
+        }
+    }
+
+    pub(super) fn mark_away(&mut self, peer: PeerId) {
+        let old = self.roster.clone();
+        let left = self.peers.get(&peer).is_some_and(|st| st.left);
+        if left {
+            self.roster.remove(peer);
+        } else {
+            self.set_away(peer);
+        }
+        if self.roster != old {
+            self.roster.version += 1;
+            self.emit_roster_diff(&old);
+            self.broadcast_roster();
+        }
+    }
+
+    /// The host marks down members away, releases expired seats and confirms leaves.
+    pub(super) fn host_duties(&mut self) {
+        self.elect();
+        if !self.is_host() {
+            return;
+        }
+        let now = self.now;
+        let grace = self.cfg.rejoin_grace;
+        let old = self.roster.clone();
+        let down: Vec<PeerId> = self.roster.active().map(|m| m.id).filter(|p| self.is_down(*p)).collect();
+        for p in down {
+            if self.peers.get(&p).is_some_and(|st| st.left) {
+                self.roster.remove(p);
+            } else {
+                self.set_away(p);
+            }
+        }
+        self.roster.members.retain(|m| match m.status {
+            MemberStatus::Active => true,
+            MemberStatus::Away { since } => now < since + grace,
+        });
+        if self.roster != old {
+            self.roster.version += 1;
+            self.emit_roster_diff(&old);
+            self.broadcast_roster();
+        }
+    }
+
+    /// A graceful leave of the host: the successor gets the role before we go.
+    pub(super) fn hand_over(&mut self) {
+        let me = self.me;
+        let Some(successor) = self.roster.successor(|p| p != me && !self.is_down(p)) else { return };
+        if let Some(st) = self.peers.get_mut(&me) {
+            st.left = true;
+        }
+        self.claim_host(successor);
+        let old = self.roster.clone();
+        self.roster.remove(me);
+        self.roster.version += 1;
+        let _ = old;
+        self.broadcast_roster();
+    }
+
+    pub(super) fn on_leave(&mut self, peer: PeerId) {
+        let now = self.now;
+        let st = self.peers.entry(peer).or_insert_with(|| super::PeerState::new(now));
+        st.left = true;
+        st.down_since = Some(now);
+        if self.roster.host == peer {
+            self.elect();
+        } else if self.is_host() {
+            self.mark_away(peer);
+        }
+    }
+}

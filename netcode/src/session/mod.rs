@@ -1,0 +1,707 @@
+//! The sans-IO session core: one state machine per peer.
+//!
+//! Time and datagrams go in ([`Session::handle_datagram`], [`Session::update`]); datagrams
+//! and events come out ([`Session::drain_transmits`], [`Session::poll_event`]). It never
+//! reads a clock or owns a socket.
+
+mod liveness;
+mod membership;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{Rng, RngExt, SeedableRng};
+use thiserror::Error;
+
+use crate::config::SessionConfig;
+use crate::link::{LinkEvent, Links, Transmit};
+use crate::protocol::{Channel, MAX_HOPS, Message, Refusal};
+use crate::roster::{Member, Roster, RosterDigest};
+use crate::store::{Scope, Store};
+use crate::PeerId;
+
+pub(crate) use liveness::PeerState;
+
+/// Placeholder key of the link to a contact whose id we learn from its `Hello`.
+const CONTACT: PeerId = PeerId(0);
+/// How many relayed message ids each peer remembers for de-duplication.
+const SEEN_FORWARDS: usize = 4096;
+/// Protocol version mixed into netcode's protocol id: peers of other versions never link.
+const PROTOCOL_VERSION: u64 = 1;
+
+/// How a peer is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LinkState {
+    /// Our own renet link carries its traffic.
+    Direct,
+    /// Its direct link is down; a third peer relays for us.
+    Relayed,
+    /// Unreachable.
+    Down,
+}
+
+/// Why a peer left the roster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaveReason {
+    /// It said goodbye.
+    Graceful,
+    /// Its seat was held for the grace period and released.
+    Expired,
+    /// It misbehaved and was expelled.
+    Expelled,
+}
+
+/// What a session reports to the game. (Fields are described with each variant.)
+#[allow(missing_docs)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionEvent {
+    /// This peer is in the session (`rejoined`: with its old identity).
+    Joined { peer: PeerId, rejoined: bool },
+    /// This peer's join or rejoin was refused.
+    JoinRefused(Refusal),
+    /// A new member joined.
+    PeerJoined { peer: PeerId },
+    /// A member dropped; its seat is held.
+    PeerAway { peer: PeerId },
+    /// A dropped member took its seat back.
+    PeerRejoined { peer: PeerId },
+    /// A member left the roster.
+    PeerLeft { peer: PeerId, reason: LeaveReason },
+    /// The host changed (migration, handover or partition merge).
+    HostChanged { old: PeerId, new: PeerId, epoch: u64 },
+    /// How we reach a peer changed.
+    LinkChanged { peer: PeerId, state: LinkState },
+    /// A store entry changed (locally or from the network).
+    StoreChanged { scope: Scope, key: String },
+    /// A peer sent something no honest peer sends; its link was dropped.
+    PeerMisbehaved { peer: PeerId, reason: String },
+    /// This peer's graceful leave completed.
+    Left,
+}
+
+/// Errors of the session API.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum SessionError {
+    /// Only the host writes shared entries.
+    #[error("only the host writes shared entries")]
+    NotHost,
+    /// The session is not joined (yet, or any more).
+    #[error("not in a session")]
+    NotInSession,
+    /// A key or value breaks the protocol's bounds.
+    #[error("entry too large: {0}")]
+    TooLarge(&'static str),
+    /// No contact address was given.
+    #[error("no contact address to join through")]
+    NoContact,
+}
+
+/// What a peer needs to take its seat back after a crash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Credentials {
+    /// The identity to reclaim.
+    pub peer: PeerId,
+    /// The secret generated at admission.
+    pub secret: [u8; 32],
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Phase {
+    Joining { contacts: Vec<SocketAddr>, next: usize, started: Duration, rejoin: bool },
+    Member,
+    Leaving { until: Duration },
+    Left,
+    Refused(Refusal),
+}
+
+/// Counters a session keeps about itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    /// Datagram bytes sent.
+    pub bytes_sent: u64,
+    /// Datagram bytes received.
+    pub bytes_received: u64,
+    /// Messages rejected as malformed or impossible.
+    pub rejected_messages: u64,
+    /// Messages relayed for other peers.
+    pub relayed_messages: u64,
+}
+
+/// One peer of a session.
+pub struct Session {
+    cfg: SessionConfig,
+    me: PeerId,
+    name: String,
+    addr: SocketAddr,
+    secret: [u8; 32],
+    phase: Phase,
+    roster: Roster,
+    store: Store,
+    links: Links,
+    peers: BTreeMap<PeerId, PeerState>,
+    contact_id: Option<PeerId>,
+    pending: BTreeMap<PeerId, membership::Pending>,
+    banned: BTreeMap<PeerId, Duration>,
+    events: VecDeque<SessionEvent>,
+    now: Duration,
+    next_heartbeat: Duration,
+    max_epoch_seen: u64,
+    fwd_seq: u64,
+    seen: BTreeSet<(PeerId, u64)>,
+    seen_order: VecDeque<(PeerId, u64)>,
+    store_dirty: bool,
+    last_rejoin_ask: Option<Duration>,
+    rejected: u64,
+    relayed: u64,
+}
+
+/// The netcode protocol id for a session: different sessions and versions never link.
+pub fn protocol_id(session_id: u64) -> u64 {
+    session_id.rotate_left(8) ^ PROTOCOL_VERSION
+}
+
+impl Session {
+    fn new(
+        cfg: SessionConfig,
+        me: PeerId,
+        name: &str,
+        addr: SocketAddr,
+        key: [u8; 32],
+        session_id: u64,
+        secret: [u8; 32],
+        now: Duration,
+        phase: Phase,
+    ) -> Self {
+        let links = Links::new(me, addr, key, protocol_id(session_id), &cfg, now);
+        let mut name = name.to_owned();
+        name.truncate(crate::protocol::MAX_NAME_BYTES);
+        Session {
+            cfg,
+            me,
+            name,
+            addr,
+            secret,
+            phase,
+            roster: Roster::default(),
+            store: Store::default(),
+            links,
+            peers: BTreeMap::new(),
+            contact_id: None,
+            pending: BTreeMap::new(),
+            banned: BTreeMap::new(),
+            events: VecDeque::new(),
+            now,
+            next_heartbeat: now,
+            max_epoch_seen: 0,
+            fwd_seq: 0,
+            seen: BTreeSet::new(),
+            seen_order: VecDeque::new(),
+            store_dirty: false,
+            last_rejoin_ask: None,
+            rejected: 0,
+            relayed: 0,
+        }
+    }
+
+    /// Creates a new session with this peer as its first member and host.
+    /// `rng` supplies the peer id and rejoin secret (seed it for reproducible runs).
+    pub fn create(
+        cfg: SessionConfig,
+        name: &str,
+        addr: SocketAddr,
+        key: [u8; 32],
+        session_id: u64,
+        now: Duration,
+        rng: &mut StdRng,
+    ) -> Self {
+        let (me, secret) = fresh_identity(rng);
+        let mut s = Session::new(cfg, me, name, addr, key, session_id, secret, now, Phase::Member);
+        s.roster = Roster { epoch: 1, version: 1, host: me, next_join_seq: 1, members: Vec::new() };
+        s.roster.upsert(Member {
+            id: me,
+            name: s.name.clone(),
+            addr,
+            join_seq: 0,
+            incarnation: 0,
+            status: crate::roster::MemberStatus::Active,
+            verifier: crate::roster::verifier(&secret),
+        });
+        s.max_epoch_seen = 1;
+        s.events.push_back(SessionEvent::Joined { peer: me, rejoined: false });
+        s
+    }
+
+    /// Joins an existing session through any of its members (`contacts`, tried in turn).
+    pub fn join(
+        cfg: SessionConfig,
+        name: &str,
+        addr: SocketAddr,
+        contacts: Vec<SocketAddr>,
+        key: [u8; 32],
+        session_id: u64,
+        now: Duration,
+        rng: &mut StdRng,
+    ) -> Result<Self, SessionError> {
+        let (me, secret) = fresh_identity(rng);
+        Self::start_joining(cfg, me, secret, name, addr, contacts, key, session_id, now, false)
+    }
+
+    /// Takes an old seat back after a crash, through any live member.
+    pub fn rejoin(
+        cfg: SessionConfig,
+        credentials: Credentials,
+        name: &str,
+        addr: SocketAddr,
+        contacts: Vec<SocketAddr>,
+        key: [u8; 32],
+        session_id: u64,
+        now: Duration,
+    ) -> Result<Self, SessionError> {
+        let Credentials { peer, secret } = credentials;
+        Self::start_joining(cfg, peer, secret, name, addr, contacts, key, session_id, now, true)
+    }
+
+    fn start_joining(
+        cfg: SessionConfig,
+        me: PeerId,
+        secret: [u8; 32],
+        name: &str,
+        addr: SocketAddr,
+        contacts: Vec<SocketAddr>,
+        key: [u8; 32],
+        session_id: u64,
+        now: Duration,
+        rejoin: bool,
+    ) -> Result<Self, SessionError> {
+        let first = *contacts.first().ok_or(SessionError::NoContact)?;
+        let phase = Phase::Joining { contacts, next: 1, started: now, rejoin };
+        let mut s = Session::new(cfg, me, name, addr, key, session_id, secret, now, phase);
+        s.links.dial(CONTACT, first);
+        Ok(s)
+    }
+
+    /// This peer's id.
+    pub fn peer_id(&self) -> PeerId {
+        self.me
+    }
+
+    /// The credentials to keep for a rejoin after a crash.
+    pub fn credentials(&self) -> Credentials {
+        Credentials { peer: self.me, secret: self.secret }
+    }
+
+    /// The address this peer listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Whether this peer is a member of a session (joined and not left).
+    pub fn in_session(&self) -> bool {
+        self.phase == Phase::Member
+    }
+
+    /// Whether the graceful leave completed.
+    pub fn has_left(&self) -> bool {
+        self.phase == Phase::Left
+    }
+
+    /// Why the join was refused, if it was.
+    pub fn refusal(&self) -> Option<Refusal> {
+        match self.phase {
+            Phase::Refused(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The host as this peer knows it (`None` before joining).
+    pub fn host(&self) -> Option<PeerId> {
+        self.in_session().then_some(self.roster.host)
+    }
+
+    /// Whether this peer is the host.
+    pub fn is_host(&self) -> bool {
+        self.in_session() && self.roster.host == self.me
+    }
+
+    /// The current host epoch.
+    pub fn epoch(&self) -> u64 {
+        self.roster.epoch
+    }
+
+    /// The roster as this peer knows it.
+    pub fn roster(&self) -> &Roster {
+        &self.roster
+    }
+
+    /// The replicated store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Traffic and rejection counters.
+    pub fn stats(&self) -> SessionStats {
+        SessionStats {
+            bytes_sent: self.links.bytes_sent,
+            bytes_received: self.links.bytes_received,
+            rejected_messages: self.rejected,
+            relayed_messages: self.relayed,
+        }
+    }
+
+    /// When anything (direct or relayed) last arrived from `peer`.
+    pub fn last_heard(&self, peer: PeerId) -> Option<Duration> {
+        self.peers.get(&peer).and_then(|p| p.last_any)
+    }
+
+    /// Round-trip time of the direct link to `peer`, in seconds.
+    pub fn rtt(&self, peer: PeerId) -> Option<f64> {
+        self.links.rtt(peer)
+    }
+
+    /// Packet loss of the direct link to `peer`, as a fraction.
+    pub fn packet_loss(&self, peer: PeerId) -> Option<f64> {
+        self.links.packet_loss(peer)
+    }
+
+    /// Next event, if any.
+    pub fn poll_event(&mut self) -> Option<SessionEvent> {
+        self.events.pop_front()
+    }
+
+    /// Takes the datagrams to put on the wire.
+    pub fn drain_transmits(&mut self, into: &mut Vec<Transmit>) {
+        self.links.drain_transmits(into);
+    }
+
+    /// Feeds one datagram received on this peer's address.
+    pub fn handle_datagram(&mut self, from: SocketAddr, bytes: &mut [u8]) {
+        if matches!(self.phase, Phase::Left) {
+            return;
+        }
+        self.links.handle_datagram(from, bytes);
+    }
+
+    /// Writes this peer's own entry and replicates it.
+    pub fn set_own(&mut self, key: &str, value: Option<Vec<u8>>) -> Result<(), SessionError> {
+        self.write(Scope::Peer(self.me), key, value)
+    }
+
+    /// Writes a shared entry (host only) and replicates it.
+    pub fn set_shared(&mut self, key: &str, value: Option<Vec<u8>>) -> Result<(), SessionError> {
+        if !self.is_host() {
+            return Err(SessionError::NotHost);
+        }
+        self.write(Scope::Shared, key, value)
+    }
+
+    fn write(&mut self, scope: Scope, key: &str, value: Option<Vec<u8>>) -> Result<(), SessionError> {
+        if !self.in_session() {
+            return Err(SessionError::NotInSession);
+        }
+        if key.len() > crate::protocol::MAX_KEY_BYTES {
+            return Err(SessionError::TooLarge("key"));
+        }
+        if value.as_ref().is_some_and(|v| v.len() > crate::protocol::MAX_VALUE_BYTES) {
+            return Err(SessionError::TooLarge("value"));
+        }
+        let entry = self.store.write(scope, key, value, self.roster.epoch);
+        let msg = Message::Update { scope, key: key.to_owned(), entry };
+        self.broadcast(&msg);
+        Ok(())
+    }
+
+    /// Leaves gracefully: a host hands its role over first, so nobody waits.
+    pub fn leave(&mut self, now: Duration) {
+        if !self.in_session() {
+            self.phase = Phase::Left;
+            return;
+        }
+        self.now = now;
+        if self.is_host() {
+            self.hand_over();
+        }
+        self.broadcast(&Message::Leave);
+        self.phase = Phase::Leaving { until: now + self.cfg.leave_linger };
+        self.links.flush();
+    }
+
+    /// Advances the session to `now`: processes what arrived, detects failures,
+    /// elects, relays, and queues heartbeats.
+    pub fn update(&mut self, now: Duration) {
+        self.now = now;
+        self.links.update(now);
+        while let Some(ev) = self.links.poll_event() {
+            self.on_link_event(ev);
+        }
+        self.receive_all();
+        match self.phase.clone() {
+            Phase::Joining { started, .. } if now >= started + self.cfg.join_timeout => self.next_contact(),
+            Phase::Member => {
+                self.detect_failures();
+                self.host_duties();
+                self.contact_duties();
+                self.redial();
+                if self.store_dirty && self.is_host() {
+                    self.store_dirty = false;
+                    let msg = Message::StoreSync(self.store.clone());
+                    self.broadcast(&msg);
+                }
+                if now >= self.next_heartbeat {
+                    self.next_heartbeat = now + self.cfg.heartbeat_interval;
+                    self.send_heartbeats();
+                }
+            }
+            Phase::Leaving { until } if now >= until => {
+                let linked: Vec<PeerId> = self.links.linked().collect();
+                for p in linked {
+                    self.links.disconnect(p);
+                }
+                self.phase = Phase::Left;
+                self.events.push_back(SessionEvent::Left);
+            }
+            _ => {}
+        }
+        self.banned.retain(|_, until| *until > now);
+        self.links.flush();
+    }
+
+    fn on_link_event(&mut self, ev: LinkEvent) {
+        match ev {
+            LinkEvent::Connected(peer) => {
+                if self.banned.contains_key(&peer) {
+                    self.links.disconnect(peer);
+                    return;
+                }
+                let incarnation = self.roster.get(peer).map(|m| m.incarnation);
+                let st = self.peers.entry(peer).or_insert_with(|| PeerState::new(self.now));
+                st.link_incarnation = incarnation;
+                st.linked_at = self.now;
+                let hello = Message::Hello { peer: self.me };
+                self.send_direct(peer, Channel::ReliableOrdered, &hello);
+                if peer == CONTACT {
+                    if let Phase::Joining { rejoin, .. } = self.phase {
+                        self.send_join_request(CONTACT, rejoin);
+                    }
+                } else if self.in_session() {
+                    self.send_heartbeat_to(peer);
+                }
+            }
+            LinkEvent::Disconnected(peer) | LinkEvent::DialFailed(peer) => {
+                if peer == CONTACT && matches!(self.phase, Phase::Joining { .. }) {
+                    self.next_contact();
+                }
+            }
+        }
+    }
+
+    fn receive_all(&mut self) {
+        let linked: Vec<PeerId> = self.links.linked().collect();
+        for peer in linked {
+            for channel in [Channel::ReliableOrdered, Channel::ReliableUnordered, Channel::Unreliable] {
+                while let Some(bytes) = self.links.receive(peer, channel) {
+                    if !self.links.is_linked(peer) {
+                        break;
+                    }
+                    match Message::decode(&bytes) {
+                        Ok(msg) => self.handle_message(peer, peer, msg, true),
+                        Err(e) => self.misbehaved(peer, format!("{e}")),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Drops a peer that sent what no honest peer sends, without disturbing the others.
+    fn misbehaved(&mut self, peer: PeerId, reason: String) {
+        log::debug!("{} drops {peer}: {reason}", self.me);
+        self.rejected += 1;
+        self.links.disconnect(peer);
+        self.banned.insert(peer, self.now + self.cfg.rejoin_grace);
+        self.events.push_back(SessionEvent::PeerMisbehaved { peer, reason });
+        if self.is_host() && peer != self.me && self.roster.remove(peer).is_some() {
+            self.roster.version += 1;
+            self.events.push_back(SessionEvent::PeerLeft { peer, reason: LeaveReason::Expelled });
+            self.broadcast_roster();
+        }
+    }
+
+    fn handle_message(&mut self, link: PeerId, origin: PeerId, msg: Message, direct: bool) {
+        if direct && link != CONTACT {
+            self.peers.entry(origin).or_insert_with(|| PeerState::new(self.now)).heard_direct(self.now, &msg);
+        } else if let Some(st) = self.peers.get_mut(&origin) {
+            st.last_any = Some(self.now);
+        }
+        match msg {
+            Message::Hello { peer } => {
+                if link == CONTACT {
+                    self.contact_id = Some(peer);
+                } else if peer != link {
+                    self.misbehaved(link, format!("said hello as {peer}"));
+                }
+            }
+            Message::Heartbeat { digest, suspects } => self.on_heartbeat(link, origin, digest, suspects, direct),
+            Message::Join { name, addr, verifier } => self.on_join(link, name, addr, verifier, None, Store::default()),
+            Message::Rejoin { name, addr, secret, store } => self.on_join(link, name, addr, [0; 32], Some(secret), store),
+            Message::Admit { peer, name, addr, verifier, rejoin, store } => {
+                self.on_admit(origin, peer, name, addr, verifier, rejoin, store)
+            }
+            Message::Admitted { peer, result, roster, store } => self.on_admitted(origin, peer, result, roster, store),
+            Message::Welcome { roster, store } => self.on_welcome(link, roster, store),
+            Message::Refused { reason } => {
+                if matches!(self.phase, Phase::Joining { .. }) {
+                    self.phase = Phase::Refused(reason);
+                    self.events.push_back(SessionEvent::JoinRefused(reason));
+                    self.links.disconnect(link);
+                }
+            }
+            Message::Roster(roster) => self.offer_roster(origin, roster),
+            Message::StoreSync(store) => self.merge_store(store),
+            Message::Update { scope, key, entry } => {
+                if let Scope::Peer(owner) = scope {
+                    if owner != origin {
+                        return self.misbehaved(link, format!("wrote an entry of {owner}"));
+                    }
+                }
+                if self.store.merge_entry(scope, key.clone(), entry) {
+                    self.events.push_back(SessionEvent::StoreChanged { scope, key });
+                }
+            }
+            Message::Leave => self.on_leave(origin),
+            Message::Forward { origin: from, dest, ttl, seq, reliable, inner } => {
+                if !direct {
+                    return self.misbehaved(link, "nested forward".into());
+                }
+                self.on_forward(link, from, dest, ttl, seq, reliable, inner)
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn on_forward(&mut self, link: PeerId, origin: PeerId, dest: PeerId, ttl: u8, seq: u64, reliable: bool, inner: Vec<u8>) {
+        if !self.seen.insert((origin, seq)) {
+            return;
+        }
+        self.seen_order.push_back((origin, seq));
+        if self.seen_order.len() > SEEN_FORWARDS {
+            if let Some(old) = self.seen_order.pop_front() {
+                self.seen.remove(&old);
+            }
+        }
+        if dest == self.me {
+            match Message::decode(&inner) {
+                Ok(Message::Forward { .. } | Message::Join { .. } | Message::Rejoin { .. } | Message::Hello { .. }) => {
+                    self.misbehaved(link, "forwarded a link-local message".into())
+                }
+                Ok(msg) => self.handle_message(link, origin, msg, false),
+                Err(e) => self.misbehaved(link, format!("relayed garbage: {e}")),
+            }
+        } else if ttl > 0 && self.links.is_linked(dest) && origin != self.me {
+            self.relayed += 1;
+            let fwd = Message::Forward { origin, dest, ttl: ttl - 1, seq, reliable, inner };
+            let channel = if reliable { Channel::ReliableOrdered } else { Channel::Unreliable };
+            self.send_direct(dest, channel, &fwd);
+        }
+    }
+
+    fn send_direct(&mut self, peer: PeerId, channel: Channel, msg: &Message) {
+        match msg.encode() {
+            Ok(bytes) => {
+                if !self.links.send(peer, channel, bytes) {
+                    log::debug!("{} could not queue a message for {peer}", self.me);
+                }
+            }
+            Err(e) => log::warn!("cannot encode message: {e}"),
+        }
+    }
+
+    /// Sends to a member directly, or through a relay when its direct link is down.
+    fn send_to(&mut self, peer: PeerId, channel: Channel, msg: &Message) {
+        if peer == self.me {
+            return;
+        }
+        let direct_ok = self.peers.get(&peer).is_some_and(|st| st.direct_ok(self.now, &self.cfg));
+        if self.links.is_linked(peer) && direct_ok {
+            return self.send_direct(peer, channel, msg);
+        }
+        if let Some(via) = self.relay_for(peer) {
+            let Ok(inner) = msg.encode() else { return };
+            self.fwd_seq += 1;
+            let fwd = Message::Forward {
+                origin: self.me,
+                dest: peer,
+                ttl: MAX_HOPS - 1,
+                seq: self.fwd_seq,
+                reliable: channel != Channel::Unreliable,
+                inner,
+            };
+            return self.send_direct(via, channel, &fwd);
+        }
+        if self.links.is_linked(peer) {
+            self.send_direct(peer, channel, msg);
+        }
+    }
+
+    /// Sends to every active member but this one.
+    fn broadcast(&mut self, msg: &Message) {
+        let targets: Vec<PeerId> = self.roster.active().map(|m| m.id).filter(|p| *p != self.me).collect();
+        for p in targets {
+            self.send_to(p, Channel::ReliableOrdered, msg);
+        }
+    }
+
+    fn send_heartbeats(&mut self) {
+        let targets: Vec<PeerId> = self.links.linked().filter(|p| *p != CONTACT).collect();
+        for p in &targets {
+            self.send_heartbeat_to(*p);
+        }
+        // Members we cannot hear directly get our heartbeat through a relay.
+        let relayed: Vec<PeerId> = self
+            .roster
+            .active()
+            .map(|m| m.id)
+            .filter(|p| *p != self.me && !self.peers.get(p).is_some_and(|st| st.direct_ok(self.now, &self.cfg)))
+            .collect();
+        for p in relayed {
+            if self.relay_for(p).is_some() {
+                let hb = self.heartbeat();
+                self.send_to(p, Channel::Unreliable, &hb);
+            }
+        }
+    }
+
+    fn heartbeat(&self) -> Message {
+        Message::Heartbeat { digest: self.roster.digest(), suspects: self.suspects() }
+    }
+
+    fn send_heartbeat_to(&mut self, peer: PeerId) {
+        let hb = self.heartbeat();
+        self.send_direct(peer, Channel::Unreliable, &hb);
+    }
+
+    fn on_heartbeat(&mut self, link: PeerId, origin: PeerId, digest: RosterDigest, _suspects: Vec<PeerId>, _direct: bool) {
+        self.max_epoch_seen = self.max_epoch_seen.max(digest.epoch);
+        if link == CONTACT {
+            return;
+        }
+        if self.in_session() && self.roster.digest().cmp_claim(&digest).is_gt() {
+            self.push_roster(origin);
+        }
+    }
+}
+
+fn fresh_identity(rng: &mut StdRng) -> (PeerId, [u8; 32]) {
+    let mut id = 0;
+    while id == CONTACT.0 {
+        id = rng.random();
+    }
+    let mut secret = [0u8; 32];
+    rng.fill_bytes(&mut secret);
+    (PeerId(id), secret)
+}
+
+/// A seeded generator for [`Session::host`] and [`Session::join`].
+pub fn seeded_rng(seed: u64) -> StdRng {
+    StdRng::seed_from_u64(seed)
+}

@@ -1,0 +1,243 @@
+//! What a simulation measures: migration pauses, rejoin times, false migrations, lost
+//! state, traffic.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::{SCORE_KEY, Sim};
+use crate::PeerId;
+use crate::session::{Session, SessionEvent};
+use crate::store::{Scope, Version};
+
+/// How often the set of committed entries is refreshed.
+const COMMIT_SAMPLE: Duration = Duration::from_millis(250);
+
+#[derive(Debug, Clone)]
+struct PendingMigration {
+    start: Duration,
+    old_host: PeerId,
+}
+
+#[derive(Debug, Clone)]
+struct PendingRejoin {
+    peer: PeerId,
+    start: Duration,
+}
+
+/// Measurements of a simulation.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Every event every peer reported (store changes left out), with time and peer.
+    pub events: Vec<(Duration, PeerId, SessionEvent)>,
+    /// Pause of each completed migration (host lost to all survivors agreeing).
+    pub migration_pauses: Vec<Duration>,
+    /// Time of each completed rejoin (restart to back in with old id and state).
+    pub rejoin_times: Vec<Duration>,
+    /// Distinct epochs in which the host changed.
+    pub host_changes: BTreeSet<u64>,
+    /// Host changes while the old host was alive and reachable by a majority.
+    pub false_migrations: u64,
+    pending_migrations: Vec<PendingMigration>,
+    pending_rejoins: Vec<PendingRejoin>,
+    unchecked_changes: Vec<(u64, PeerId)>,
+    committed: BTreeMap<(Scope, String), Version>,
+    crashed_scores: BTreeMap<PeerId, Duration>,
+    next_commit_sample: Duration,
+    node_seconds: f64,
+}
+
+/// The summary `netsim --json` prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Peers started at the beginning.
+    pub peers: usize,
+    /// The seed.
+    pub seed: u64,
+    /// Simulated seconds.
+    pub sim_seconds: f64,
+    /// Wall-clock seconds the run took.
+    pub wall_seconds: f64,
+    /// Simulated seconds per wall second.
+    pub sim_speed: f64,
+    /// Distinct hosts among live peers at the end.
+    pub final_hosts: usize,
+    /// Whether all live peers hold the same roster.
+    pub roster_agree: bool,
+    /// Host changes (distinct epochs).
+    pub migrations: usize,
+    /// Host changes while the old host was alive and reachable by a majority.
+    pub false_migrations: u64,
+    /// Longest migration pause, in ms.
+    pub migration_pause_ms_max: f64,
+    /// Median migration pause, in ms.
+    pub migration_pause_ms_p50: f64,
+    /// Completed rejoins.
+    pub rejoins: usize,
+    /// Longest rejoin, in ms.
+    pub rejoin_ms_max: f64,
+    /// Replicated entries missing or reverted on some live peer.
+    pub state_lost: usize,
+    /// Datagram bytes sent per running peer per second.
+    pub sent_bytes_per_peer_per_s: f64,
+    /// Live peers at the end.
+    pub live_peers: usize,
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn percentile(values: &[Duration], p: f64) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    let mut v = values.to_vec();
+    v.sort();
+    let idx = ((v.len() - 1) as f64 * p).round() as usize;
+    ms(v[idx])
+}
+
+impl Metrics {
+    pub(super) fn host_lost(&mut self, now: Duration, old_host: PeerId) {
+        self.pending_migrations.push(PendingMigration { start: now, old_host });
+    }
+
+    pub(super) fn crashed(&mut self, peer: PeerId, now: Duration) {
+        self.crashed_scores.insert(peer, now);
+    }
+
+    pub(super) fn restarted(&mut self, peer: PeerId, now: Duration) {
+        self.pending_rejoins.push(PendingRejoin { peer, start: now });
+    }
+
+    pub(super) fn on_event(&mut self, now: Duration, peer: PeerId, ev: &SessionEvent) {
+        if let SessionEvent::HostChanged { old, epoch, .. } = ev {
+            if self.host_changes.insert(*epoch) {
+                self.unchecked_changes.push((*epoch, *old));
+            }
+        }
+        if !matches!(ev, SessionEvent::StoreChanged { .. }) {
+            self.events.push((now, peer, ev.clone()));
+        }
+    }
+
+    /// Called after every step.
+    pub(super) fn observe(&mut self, sim: &Sim) {
+        let now = sim.now;
+        self.node_seconds += sim.cfg.tick.as_secs_f64() * sim.nodes.iter().filter(|n| n.session.is_some()).count() as f64;
+        let live = sim.live_indices();
+        let sessions: Vec<&Session> = live.iter().filter_map(|i| sim.session(*i)).collect();
+
+        // False migrations: the old host was alive and a majority could reach it.
+        for (_, old) in std::mem::take(&mut self.unchecked_changes) {
+            if let Some(i) = sim.index_of(old) {
+                if sim.session(i).is_some_and(Session::in_session) {
+                    let comp = sim.components().into_iter().find(|c| c.contains(&i)).unwrap_or_default();
+                    if comp.len() * 2 > live.len() {
+                        self.false_migrations += 1;
+                    }
+                }
+            }
+        }
+
+        // Migrations complete when every survivor follows one new live host and hears
+        // every other survivor again.
+        let window = sim.cfg.session.suspect_after;
+        let hosts = sim.hosts();
+        let agreed = match hosts.as_slice() {
+            [h] => sim.live_peers().contains(h).then_some(*h),
+            _ => None,
+        };
+        let all_hear = sessions.iter().all(|a| {
+            sessions
+                .iter()
+                .filter(|b| b.peer_id() != a.peer_id())
+                .all(|b| a.last_heard(b.peer_id()).is_some_and(|t| now.saturating_sub(t) <= window))
+        });
+        if let Some(h) = agreed {
+            if all_hear {
+                let pauses: Vec<Duration> = self
+                    .pending_migrations
+                    .iter()
+                    .filter(|m| m.old_host != h)
+                    .map(|m| now - m.start)
+                    .collect();
+                self.migration_pauses.extend(pauses);
+                self.pending_migrations.retain(|m| m.old_host == h);
+            }
+        }
+
+        // Rejoins complete when the peer is back with its old id and its score.
+        let committed = &self.committed;
+        let mut done = Vec::new();
+        self.pending_rejoins.retain(|r| {
+            let Some(i) = sim.index_of(r.peer) else { return true };
+            let Some(s) = sim.session(i) else { return true };
+            let key = (Scope::Peer(r.peer), SCORE_KEY.to_owned());
+            let restored = committed
+                .get(&key)
+                .is_none_or(|v| s.store().entry(Scope::Peer(r.peer), SCORE_KEY).is_some_and(|e| e.version >= *v));
+            if s.in_session() && restored {
+                done.push(now - r.start);
+                false
+            } else {
+                true
+            }
+        });
+        self.rejoin_times.extend(done);
+
+        // Committed entries: held by every live peer at some sample.
+        if now >= self.next_commit_sample && !sessions.is_empty() {
+            self.next_commit_sample = now + COMMIT_SAMPLE;
+            let first = sessions[0].store();
+            for (scope, key, entry) in first.iter() {
+                let held_by_all = sessions
+                    .iter()
+                    .all(|s| s.store().entry(*scope, key).is_some_and(|e| e.version >= entry.version));
+                if held_by_all {
+                    let v = self.committed.entry((*scope, key.to_owned())).or_default();
+                    *v = (*v).max(entry.version);
+                }
+            }
+        }
+    }
+
+    pub(super) fn state_lost(&self, sim: &Sim) -> usize {
+        let live = sim.live_indices();
+        let mut lost = 0;
+        for i in live {
+            let Some(s) = sim.session(i) else { continue };
+            for ((scope, key), v) in &self.committed {
+                if s.store().entry(*scope, key).is_none_or(|e| e.version < *v) {
+                    lost += 1;
+                }
+            }
+        }
+        lost
+    }
+
+    pub(super) fn report(&self, sim: &Sim, wall_seconds: f64) -> Report {
+        let sim_seconds = sim.now.as_secs_f64();
+        let bytes: u64 = sim.net.stats().bytes_sent;
+        Report {
+            peers: sim.cfg.peers,
+            seed: sim.cfg.seed,
+            sim_seconds,
+            wall_seconds,
+            sim_speed: if wall_seconds > 0.0 { sim_seconds / wall_seconds } else { 0.0 },
+            final_hosts: sim.hosts().len(),
+            roster_agree: sim.roster_agree(),
+            migrations: self.host_changes.len(),
+            false_migrations: self.false_migrations,
+            migration_pause_ms_max: percentile(&self.migration_pauses, 1.0),
+            migration_pause_ms_p50: percentile(&self.migration_pauses, 0.5),
+            rejoins: self.rejoin_times.len(),
+            rejoin_ms_max: percentile(&self.rejoin_times, 1.0),
+            state_lost: self.state_lost(sim),
+            sent_bytes_per_peer_per_s: if self.node_seconds > 0.0 { bytes as f64 / self.node_seconds } else { 0.0 },
+            live_peers: sim.live_indices().len(),
+        }
+    }
+}
