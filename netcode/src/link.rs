@@ -49,6 +49,10 @@ struct Link {
     role: Role,
     addr: SocketAddr,
     conn: RenetClient,
+    /// For an accepted link: whether the dialer sent a payload yet. Until it does we send
+    /// nothing, because our payloads would suppress netcode's keep-alives and a dialer
+    /// that lost the first keep-alive would never finish connecting.
+    confirmed: bool,
 }
 
 /// All links of one peer.
@@ -209,7 +213,8 @@ impl Links {
     fn new_link(&mut self, peer: PeerId, role: Role, addr: SocketAddr) {
         let mut conn = RenetClient::new(self.conn_config.clone());
         conn.set_connected();
-        if let Some(old) = self.links.insert(peer, Link { role, addr, conn }) {
+        let confirmed = role == Role::Dialed;
+        if let Some(old) = self.links.insert(peer, Link { role, addr, conn, confirmed }) {
             // The newest connection wins: an older one to the same peer is stale.
             if old.role == Role::Accepted && role == Role::Dialed {
                 self.drop_server_slot(peer);
@@ -252,6 +257,7 @@ impl Links {
             ServerResult::PacketToSend { addr, payload } => (Some((addr, payload.to_vec())), None),
             ServerResult::Payload { client_id, payload } => {
                 if let Some(link) = self.links.get_mut(&PeerId(client_id)) {
+                    link.confirmed = true;
                     link.conn.process_packet(payload);
                 }
                 (None, None)
@@ -370,6 +376,9 @@ impl Links {
     pub(crate) fn flush(&mut self) {
         let mut out = Vec::new();
         for (peer, link) in &mut self.links {
+            if !link.confirmed {
+                continue;
+            }
             for packet in link.conn.get_packets_to_send() {
                 let sealed = match link.role {
                     Role::Accepted => self.server.generate_payload_packet(peer.0, &packet).map(|(a, b)| (a, b.to_vec())),

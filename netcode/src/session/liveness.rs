@@ -144,8 +144,9 @@ impl Session {
             if st.left {
                 continue;
             }
-            // A member we never heard from gets time to link before it can be suspected.
-            let settling = st.last_any.is_none() && now.saturating_sub(st.since) < self.cfg.join_timeout;
+            // A member that has not yet sent a heartbeat as a member (it may still be
+            // linking, or waiting for its welcome) gets time before it can be suspected.
+            let settling = st.last_heartbeat.is_none_or(|t| t < st.since) && now.saturating_sub(st.since) < self.cfg.join_timeout;
             let direct = st.direct_ok(now, &self.cfg) && self.links.is_linked(peer);
             let relayed = st.relayed_ok(now, &self.cfg);
             let alive = settling || direct || relayed || self.relay_for(peer).is_some();

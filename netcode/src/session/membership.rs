@@ -31,6 +31,18 @@ impl Session {
         self.send_direct(contact, Channel::ReliableOrdered, &msg);
     }
 
+    /// No answer in time: ask again on a live link (proving our identity with the secret,
+    /// in case the first request was admitted), or move on to the next contact.
+    pub(super) fn retry_join(&mut self) {
+        let Phase::Joining { contacts, next, .. } = self.phase.clone() else { return };
+        if self.links.is_linked(CONTACT) {
+            self.phase = Phase::Joining { contacts, next, started: self.now, rejoin: true };
+            self.send_join_request(CONTACT, true);
+        } else {
+            self.next_contact();
+        }
+    }
+
     /// Gives up on the current contact and dials the next one.
     pub(super) fn next_contact(&mut self) {
         let Phase::Joining { contacts, next, rejoin, .. } = self.phase.clone() else { return };
@@ -57,7 +69,20 @@ impl Session {
         let verifier_ok = match secret {
             None => verifier_in,
             Some(secret) => match self.roster.get(link) {
-                None => return self.refuse(link, Refusal::NoSeat),
+                // No seat (never admitted, or released): the secret makes a fresh member.
+                None => {
+                    let pending = Pending {
+                        name,
+                        addr,
+                        verifier: verifier(&secret),
+                        rejoin: false,
+                        store,
+                        since: self.now,
+                        asked: None,
+                    };
+                    self.pending.insert(link, pending);
+                    return self.contact_duties();
+                }
                 Some(m) if m.verifier != verifier(&secret) => {
                     self.rejected += 1;
                     self.events.push_back(SessionEvent::PeerMisbehaved {
@@ -90,8 +115,12 @@ impl Session {
             }
             if host == self.me {
                 self.pending.remove(&peer);
+                self.trust_link(peer, p.rejoin);
                 let result = self.admit(peer, p.name, p.addr, p.verifier, p.rejoin, p.store);
                 self.answer_newcomer(peer, result);
+                if result.is_ok() {
+                    self.broadcast_roster();
+                }
             } else if p.asked != Some(host) && !self.is_down(host) {
                 let msg = Message::Admit {
                     peer,
@@ -106,6 +135,14 @@ impl Session {
                     entry.asked = Some(host);
                 }
             }
+        }
+    }
+
+    /// Marks our link to an admitted newcomer as belonging to its coming incarnation.
+    fn trust_link(&mut self, peer: PeerId, rejoin: bool) {
+        let next = self.roster.get(peer).map_or(0, |m| m.incarnation + u32::from(rejoin));
+        if let Some(st) = self.peers.get_mut(&peer) {
+            st.link_incarnation = Some(next);
         }
     }
 
@@ -145,7 +182,7 @@ impl Session {
                 status: MemberStatus::Active,
                 ..m
             },
-            (Some(m), false) if m.verifier == verifier_in => return Ok(()), // a retried join
+            (Some(m), false) if m.verifier == verifier_in && m.is_active() => return Ok(()), // a retried join
             (Some(_), false) => return Err(Refusal::IdTaken),
             (None, false) if self.roster.active().count() >= self.cfg.max_peers => return Err(Refusal::Full),
             (None, false) => Member {
@@ -171,7 +208,8 @@ impl Session {
         if self.store.merge(store) {
             self.store_dirty = true;
         }
-        self.broadcast_roster();
+        // The caller answers the contact first, then announces the roster, so that the
+        // contact knows its link to the newcomer is not a stale one.
         Ok(())
     }
 
@@ -191,6 +229,9 @@ impl Session {
         let result = self.admit(peer, name, addr, verifier_in, rejoin, store);
         let msg = Message::Admitted { peer, result, roster: self.roster.clone(), store: self.store.clone() };
         self.send_to(contact, Channel::ReliableOrdered, &msg);
+        if result.is_ok() {
+            self.broadcast_roster();
+        }
     }
 
     pub(super) fn on_admitted(
@@ -201,6 +242,14 @@ impl Session {
         roster: Roster,
         store: Store,
     ) {
+        let pending = self.pending.get(&peer).map(|p| p.rejoin);
+        if let (Some(rejoin), Ok(())) = (pending, result) {
+            // Our link to the newcomer is its new incarnation, not a stale one.
+            self.trust_link(peer, rejoin);
+            if let (Some(st), Some(m)) = (self.peers.get_mut(&peer), roster.get(peer)) {
+                st.link_incarnation = Some(m.incarnation);
+            }
+        }
         self.offer_roster(from, roster);
         self.merge_store(store);
         if self.pending.remove(&peer).is_some() {
@@ -351,14 +400,16 @@ impl Session {
                 st.down_since = None;
                 st.left = false;
                 st.last_dial = None;
+                st.last_any = None;
+                st.last_direct = None;
             }
         }
         for m in &old.members {
             if m.id != self.me && self.roster.get(m.id).is_none() {
-                let reason = if self.peers.get(&m.id).is_some_and(|st| st.left) {
-                    LeaveReason::Graceful
-                } else if m.is_active() {
+                let reason = if self.banned.contains_key(&m.id) {
                     LeaveReason::Expelled
+                } else if m.is_active() {
+                    LeaveReason::Graceful
                 } else {
                     LeaveReason::Expired
                 };

@@ -437,7 +437,7 @@ impl Session {
         }
         self.receive_all();
         match self.phase.clone() {
-            Phase::Joining { started, .. } if now >= started + self.cfg.join_timeout => self.next_contact(),
+            Phase::Joining { started, .. } if now >= started + self.cfg.join_timeout => self.retry_join(),
             Phase::Member => {
                 self.detect_failures();
                 self.host_duties();
@@ -468,6 +468,7 @@ impl Session {
     }
 
     fn on_link_event(&mut self, ev: LinkEvent) {
+        log::trace!("{} link event {ev:?}", self.me);
         match ev {
             LinkEvent::Connected(peer) => {
                 if self.banned.contains_key(&peer) {
@@ -528,10 +529,16 @@ impl Session {
     }
 
     fn handle_message(&mut self, link: PeerId, origin: PeerId, msg: Message, direct: bool) {
+        if !matches!(msg, Message::Heartbeat { .. } | Message::Update { .. }) {
+            log::trace!("{} <- {origin} via {link}: {msg:?}", self.me);
+        }
         if direct && link != CONTACT {
             self.peers.entry(origin).or_insert_with(|| PeerState::new(self.now)).heard_direct(self.now, &msg);
         } else if let Some(st) = self.peers.get_mut(&origin) {
             st.last_any = Some(self.now);
+        }
+        if link == CONTACT && !matches!(msg, Message::Hello { .. } | Message::Welcome { .. } | Message::Refused { .. }) {
+            return; // Until we are welcomed, the rest of the session's traffic is not ours.
         }
         match msg {
             Message::Hello { peer } => {
