@@ -1,1 +1,60 @@
-//! Cross-crate integration tests live in `tests/`.
+//! Shared helpers of the cross-crate integration tests (simulated dropped peers).
+#![forbid(unsafe_code)]
+
+use std::time::Duration;
+
+use netcode::sim::{LinkConditions, Sim, SimConfig};
+use netcode::{PeerId, Scope};
+
+/// A simulation of `peers` peers on links with `latency_ms` one-way latency, `jitter_ms`
+/// jitter and `loss` independent loss.
+pub fn sim(peers: usize, seed: u64, latency_ms: u64, jitter_ms: u64, loss: f64) -> Sim {
+    let link = LinkConditions {
+        latency: Duration::from_millis(latency_ms),
+        jitter: Duration::from_millis(jitter_ms),
+        loss,
+        ..LinkConditions::default()
+    };
+    Sim::new(SimConfig { peers, seed, link, ..SimConfig::default() })
+}
+
+/// Runs until every started peer is in the session, or panics after `limit_secs`.
+pub fn form(sim: &mut Sim, limit_secs: f64) {
+    let deadline = sim.now() + Duration::from_secs_f64(limit_secs);
+    while sim.now() < deadline {
+        sim.run_for_secs(0.1);
+        let all_in = sim.nodes().iter().all(|n| n.session.as_ref().is_some_and(|s| s.in_session()));
+        if all_in && sim.roster_agree() && sim.consensus_host().is_some() {
+            return;
+        }
+    }
+    panic!("session did not form within {limit_secs} s: {} of {} in", sim.live_indices().len(), sim.nodes().len());
+}
+
+/// The current consensus host, or a panic naming what the peers follow.
+pub fn host(sim: &Sim) -> PeerId {
+    sim.consensus_host().unwrap_or_else(|| panic!("no single live host: peers follow {:?}", sim.hosts()))
+}
+
+/// The member that would succeed `host` by the election rule, as the host's roster says.
+pub fn successor(sim: &Sim, host: PeerId) -> PeerId {
+    let i = sim.index_of(host).expect("host runs");
+    let roster = sim.session(i).expect("host session").roster();
+    roster.successor(|p| p != host).expect("a successor exists")
+}
+
+/// Asserts the end state every scenario must reach: one live host everybody follows,
+/// one roster, nothing replicated lost.
+pub fn assert_healthy(sim: &Sim, live: usize) {
+    assert_eq!(sim.live_indices().len(), live, "live peers");
+    assert_eq!(sim.hosts().len(), 1, "exactly one host, got {:?}", sim.hosts());
+    assert!(sim.consensus_host().is_some(), "the host is live");
+    assert!(sim.roster_agree(), "all live peers hold the same roster");
+    assert_eq!(sim.state_lost(), 0, "no replicated state lost");
+}
+
+/// The score (workload counter) of `peer` as node `at` sees it.
+pub fn score_seen_by(sim: &Sim, at: usize, peer: PeerId) -> u64 {
+    let s = sim.session(at).expect("session runs");
+    netcode::sim::read_u64(s.store().get(Scope::Peer(peer), netcode::sim::SCORE_KEY))
+}
