@@ -1,1 +1,193 @@
-fn main() {}
+//! `game`: a live view of a simulated peer-to-peer session from the `netcode` library.
+//!
+//! Peers sit on a ring; lines show how each pair of live peers reaches each other; the
+//! host wears a gold ring. Keys inject faults (see the panel). The simulation runs in
+//! real time on a seeded in-memory network.
+//!
+//! ```text
+//! cargo run -p game -- --peers 8 --latency 40 --jitter 10 --loss 0.05
+//! ```
+
+mod simulation;
+mod view;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
+
+use bevy::prelude::*;
+use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured, save_to_disk};
+use clap::Parser;
+use clap::builder::RangedU64ValueParser;
+use netcode::sim::{LinkConditions, Sim, SimConfig};
+
+use crate::simulation::SimState;
+
+/// Frame at which `--screenshot` is taken when `--frames` is not given.
+const DEFAULT_SCREENSHOT_FRAME: u64 = 120;
+/// Frames to wait for a requested screenshot before giving up.
+const SCREENSHOT_TIMEOUT_FRAMES: u64 = 300;
+
+/// Live view of a simulated netcode peer-to-peer session.
+#[derive(Parser, Debug)]
+#[command(name = "game", version, about)]
+struct Args {
+    /// Peers at the start (1 to 64).
+    #[arg(long, value_name = "N", default_value_t = 6, value_parser = RangedU64ValueParser::<usize>::new().range(1..=64))]
+    peers: usize,
+    /// Seed of every random choice: the same seed gives the same network.
+    #[arg(long, value_name = "S", default_value_t = 1)]
+    seed: u64,
+    /// One-way latency of every link, in ms.
+    #[arg(long, value_name = "MS", default_value_t = 30.0, value_parser = parse_ms)]
+    latency: f64,
+    /// Jitter (± around the latency), in ms.
+    #[arg(long, value_name = "MS", default_value_t = 5.0, value_parser = parse_ms)]
+    jitter: f64,
+    /// Independent loss probability per datagram (0 to 1).
+    #[arg(long, value_name = "P", default_value_t = 0.02, value_parser = parse_probability)]
+    loss: f64,
+    /// Quit after N frames (for scripted runs).
+    #[arg(long, value_name = "N", value_parser = RangedU64ValueParser::<u64>::new().range(1..))]
+    frames: Option<u64>,
+    /// Save a PNG of the window at frame `--frames` (default 120), then quit.
+    #[arg(long, value_name = "PATH", hide = true, value_parser = parse_png_path)]
+    screenshot: Option<PathBuf>,
+}
+
+/// Parses a duration in milliseconds (finite, 0 to 10 000).
+fn parse_ms(s: &str) -> Result<f64, String> {
+    let v: f64 = s.trim().parse().map_err(|e| format!("{e}"))?;
+    if v.is_finite() && (0.0..=10_000.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err("must be a number of milliseconds from 0 to 10000".to_owned())
+    }
+}
+
+/// Parses a probability (0 to 1).
+fn parse_probability(s: &str) -> Result<f64, String> {
+    let v: f64 = s.trim().parse().map_err(|e| format!("{e}"))?;
+    if (0.0..=1.0).contains(&v) { Ok(v) } else { Err("must be a probability from 0 to 1".to_owned()) }
+}
+
+/// Parses the path of a PNG file to write.
+fn parse_png_path(s: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(s);
+    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")) {
+        Ok(path)
+    } else {
+        Err("must end in .png".to_owned())
+    }
+}
+
+/// Scripted-run settings and the frame counter.
+#[derive(Resource)]
+struct Script {
+    /// Quit after this many frames (or take the screenshot then).
+    frames: Option<u64>,
+    /// Where to save the screenshot, if one is wanted.
+    screenshot: Option<PathBuf>,
+    /// Frames run so far.
+    frame: u64,
+}
+
+/// Why the window cannot open, if no display is reachable (this build draws through X11).
+fn missing_display() -> Option<String> {
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    if set("DISPLAY") {
+        return None;
+    }
+    let why = if set("WAYLAND_DISPLAY") {
+        "this build draws through X11 and DISPLAY is not set (on Wayland, run it under XWayland)"
+    } else {
+        "a display is needed and neither DISPLAY nor WAYLAND_DISPLAY is set"
+    };
+    Some(format!(
+        "game: {why}; `cargo run -p netcode --example netsim` runs the same simulation in a terminal"
+    ))
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if let Some(message) = missing_display() {
+        eprintln!("{message}");
+        return ExitCode::FAILURE;
+    }
+    let started = SystemTime::now();
+    let screenshot = args.screenshot.clone();
+    let exit = build_app(args).run();
+    if let (AppExit::Success, Some(path)) = (&exit, screenshot) {
+        let fresh = std::fs::metadata(&path).and_then(|m| m.modified()).is_ok_and(|t| t >= started);
+        if !fresh {
+            eprintln!("game: the screenshot was not saved to {}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    match exit {
+        AppExit::Success => ExitCode::SUCCESS,
+        AppExit::Error(code) => ExitCode::from(code.get()),
+    }
+}
+
+/// The Bevy app for these arguments.
+fn build_app(args: Args) -> App {
+    let link = LinkConditions {
+        latency: Duration::from_secs_f64(args.latency / 1000.0),
+        jitter: Duration::from_secs_f64(args.jitter / 1000.0),
+        loss: args.loss,
+        ..Default::default()
+    };
+    let sim = Sim::new(SimConfig { peers: args.peers, seed: args.seed, link, ..Default::default() });
+    let window = Window {
+        title: format!("netcode session: {} peers, seed {}", args.peers, args.seed),
+        resolution: (1280, 720).into(),
+        ..default()
+    };
+    let mut app = App::new();
+    app.add_plugins(DefaultPlugins.set(WindowPlugin { primary_window: Some(window), ..default() }))
+        .insert_resource(ClearColor(Color::srgb(0.06, 0.07, 0.09)))
+        .insert_resource(SimState::new(sim, args.seed))
+        .insert_resource(Script { frames: args.frames, screenshot: args.screenshot, frame: 0 })
+        .add_systems(Startup, view::setup)
+        .add_systems(
+            Update,
+            (
+                simulation::handle_keys,
+                simulation::advance_sim,
+                view::sync_peers,
+                view::draw_links,
+                view::update_panel,
+                run_script,
+            )
+                .chain(),
+        );
+    app
+}
+
+/// Counts frames; takes the requested screenshot and quits when the script says so.
+fn run_script(mut commands: Commands, mut script: ResMut<Script>, mut exit: MessageWriter<AppExit>) {
+    script.frame += 1;
+    let frame = script.frame;
+    match script.screenshot.clone() {
+        Some(path) => {
+            let at = script.frames.unwrap_or(DEFAULT_SCREENSHOT_FRAME);
+            if frame == at {
+                commands.spawn(Screenshot::primary_window()).observe(save_to_disk(path)).observe(quit_after_capture);
+            } else if frame > at + SCREENSHOT_TIMEOUT_FRAMES {
+                error!("no screenshot captured after {SCREENSHOT_TIMEOUT_FRAMES} frames");
+                exit.write(AppExit::error());
+            }
+        }
+        None => {
+            if script.frames.is_some_and(|n| frame >= n) {
+                exit.write(AppExit::Success);
+            }
+        }
+    }
+}
+
+/// Quits once the screenshot has been captured (and saved by the other observer).
+fn quit_after_capture(_captured: On<ScreenshotCaptured>, mut exit: MessageWriter<AppExit>) {
+    exit.write(AppExit::Success);
+}
