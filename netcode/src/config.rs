@@ -7,8 +7,13 @@ use std::time::Duration;
 pub struct SessionConfig {
     /// Interval between heartbeats (which carry state). Default: 33 ms (30 Hz).
     pub heartbeat_interval: Duration,
-    /// Least silence after which a peer is suspected; the effective window also adapts to
-    /// the link's measured inter-arrival jitter. Default: 150 ms.
+    /// Most heartbeat packets a peer sends per second over all its links: in a large mesh
+    /// the heartbeat interval stretches so that each peer's packet rate stays bounded
+    /// (up to 8 peers: the full 30 Hz; 16 peers: 16 Hz; 32 peers: about 8 Hz). Default: 240.
+    pub heartbeat_budget_pps: f64,
+    /// Least silence after which a peer is suspected (at least three heartbeat intervals);
+    /// the effective window also adapts to the link's measured inter-arrival jitter.
+    /// Default: 150 ms.
     pub suspect_after: Duration,
     /// Largest adaptive suspicion window. Default: 1 s.
     pub suspect_max: Duration,
@@ -38,6 +43,7 @@ impl Default for SessionConfig {
     fn default() -> Self {
         SessionConfig {
             heartbeat_interval: Duration::from_millis(33),
+            heartbeat_budget_pps: 240.0,
             suspect_after: Duration::from_millis(150),
             suspect_max: Duration::from_secs(1),
             redial_interval: Duration::from_secs(1),

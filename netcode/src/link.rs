@@ -4,7 +4,7 @@
 //! Sans-IO: datagrams and time go in, datagrams and link events come out. The packets
 //! are the real encrypted netcode packets, so byte counts match the wire.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -49,6 +49,8 @@ struct Link {
     role: Role,
     addr: SocketAddr,
     conn: RenetClient,
+    /// When `conn` was last advanced (renet is advanced at flush time only).
+    updated: Duration,
     /// For an accepted link: whether the dialer sent a payload yet. Until it does we send
     /// nothing, because our payloads would suppress netcode's keep-alives and a dialer
     /// that lost the first keep-alive would never finish connecting.
@@ -67,6 +69,10 @@ pub(crate) struct Links {
     server: NetcodeServer,
     dials: BTreeMap<PeerId, NetcodeClient>,
     links: BTreeMap<PeerId, Link>,
+    /// Links with messages queued since the last flush.
+    dirty: BTreeSet<PeerId>,
+    /// Links that received packets since the last [`Links::take_received`].
+    received: BTreeSet<PeerId>,
     outbox: Vec<Transmit>,
     events: VecDeque<LinkEvent>,
     now: Duration,
@@ -129,6 +135,8 @@ impl Links {
             server,
             dials: BTreeMap::new(),
             links: BTreeMap::new(),
+            dirty: BTreeSet::new(),
+            received: BTreeSet::new(),
             outbox: Vec::new(),
             events: VecDeque::new(),
             now,
@@ -190,6 +198,11 @@ impl Links {
         }
     }
 
+    /// Linked peers that received packets since the last call (and so may hold messages).
+    pub(crate) fn take_received(&mut self) -> BTreeSet<PeerId> {
+        std::mem::take(&mut self.received)
+    }
+
     /// Linked peers.
     pub(crate) fn linked(&self) -> impl Iterator<Item = PeerId> + '_ {
         self.links.keys().copied()
@@ -214,7 +227,8 @@ impl Links {
         let mut conn = RenetClient::new(self.conn_config.clone());
         conn.set_connected();
         let confirmed = role == Role::Dialed;
-        if let Some(old) = self.links.insert(peer, Link { role, addr, conn, confirmed }) {
+        let updated = self.now;
+        if let Some(old) = self.links.insert(peer, Link { role, addr, conn, updated, confirmed }) {
             // The newest connection wins: an older one to the same peer is stale.
             if old.role == Role::Accepted && role == Role::Dialed {
                 self.drop_server_slot(peer);
@@ -249,6 +263,7 @@ impl Links {
             }
             if let (Some(p), Some(link)) = (payload, self.links.get_mut(&peer)) {
                 link.conn.process_packet(&p);
+                self.received.insert(peer);
             }
             return;
         }
@@ -259,6 +274,7 @@ impl Links {
                 if let Some(link) = self.links.get_mut(&PeerId(client_id)) {
                     link.confirmed = true;
                     link.conn.process_packet(payload);
+                    self.received.insert(PeerId(client_id));
                 }
                 (None, None)
             }
@@ -329,13 +345,8 @@ impl Links {
                 self.events.push_back(LinkEvent::DialFailed(peer));
             }
         }
-        let mut broken = Vec::new();
-        for (peer, link) in &mut self.links {
-            link.conn.update(dt);
-            if link.conn.is_disconnected() {
-                broken.push(*peer);
-            }
-        }
+        let broken: Vec<PeerId> =
+            self.links.iter().filter(|(_, l)| l.conn.is_disconnected()).map(|(p, _)| *p).collect();
         for peer in broken {
             log::debug!("renet connection to {peer} broke: {:?}", self.links[&peer].conn.disconnect_reason());
             self.disconnect(peer);
@@ -343,10 +354,15 @@ impl Links {
     }
 
     /// Queues a message; returns false (and drops it) when the channel is full.
-    pub(crate) fn send(&mut self, peer: PeerId, channel: Channel, bytes: Vec<u8>) -> bool {
+    /// An `urgent` message leaves at the next flush; others wait for the send cadence, so
+    /// that state updates share packets with heartbeats.
+    pub(crate) fn send(&mut self, peer: PeerId, channel: Channel, bytes: Vec<u8>, urgent: bool) -> bool {
         match self.links.get_mut(&peer) {
             Some(link) if link.conn.can_send_message(channel.id(), bytes.len()) => {
                 link.conn.send_message(channel.id(), bytes);
+                if urgent {
+                    self.dirty.insert(peer);
+                }
                 true
             }
             _ => false,
@@ -372,10 +388,18 @@ impl Links {
         }
     }
 
-    /// Turns queued renet packets into encrypted datagrams.
-    pub(crate) fn flush(&mut self) {
+    /// Turns queued renet packets into encrypted datagrams: on every link when `all`
+    /// (the send cadence: renet adds an ack packet to each call, so calling it every tick
+    /// would multiply the packet count), otherwise only where messages were queued.
+    pub(crate) fn flush(&mut self, all: bool) {
         let mut out = Vec::new();
+        let dirty = std::mem::take(&mut self.dirty);
         for (peer, link) in &mut self.links {
+            if !(all || dirty.contains(peer)) {
+                continue;
+            }
+            link.conn.update(self.now.saturating_sub(link.updated));
+            link.updated = self.now;
             if !link.confirmed {
                 continue;
             }

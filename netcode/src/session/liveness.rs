@@ -9,13 +9,22 @@ use std::time::Duration;
 
 use super::{LinkState, Session, SessionEvent};
 use crate::PeerId;
-use crate::config::SessionConfig;
 use crate::protocol::Message;
 
 /// Weight of a new sample in the inter-arrival averages.
 const GAP_EWMA_WEIGHT: f64 = 0.1;
 /// Deviations of inter-arrival time added to the mean for the suspicion window.
 const GAP_DEVIATIONS: f64 = 4.0;
+
+/// Heartbeat intervals a suspicion window spans at least.
+const SUSPECT_INTERVALS: u32 = 3;
+
+/// Least and largest suspicion window.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Bounds {
+    min: Duration,
+    max: Duration,
+}
 
 /// What one peer knows about another.
 #[derive(Debug, Clone)]
@@ -30,6 +39,8 @@ pub(crate) struct PeerState {
     pub(crate) linked_at: Duration,
     gap_mean_ms: f64,
     gap_dev_ms: f64,
+    /// `gap_mean + GAP_DEVIATIONS * gap_dev`, kept up to date on every arrival.
+    adaptive: Duration,
     /// Its latest heartbeat's suspects, and when that heartbeat arrived.
     pub(crate) suspects: Vec<PeerId>,
     pub(crate) last_heartbeat: Option<Duration>,
@@ -52,6 +63,7 @@ impl PeerState {
             linked_at: now,
             gap_mean_ms: 0.0,
             gap_dev_ms: 0.0,
+            adaptive: Duration::ZERO,
             suspects: Vec::new(),
             last_heartbeat: None,
             down_since: None,
@@ -73,6 +85,8 @@ impl PeerState {
                 self.gap_mean_ms += GAP_EWMA_WEIGHT * err;
                 self.gap_dev_ms += GAP_EWMA_WEIGHT * (err.abs() - self.gap_dev_ms);
             }
+            let ms = (self.gap_mean_ms + GAP_DEVIATIONS * self.gap_dev_ms).clamp(0.0, 1e9);
+            self.adaptive = Duration::from_micros((ms * 1000.0) as u64);
         }
         self.last_direct = Some(now);
         self.last_any = Some(now);
@@ -83,33 +97,39 @@ impl PeerState {
     }
 
     /// The suspicion window: configured minimum, widened by measured jitter.
-    pub(crate) fn window(&self, cfg: &SessionConfig) -> Duration {
-        let adaptive = Duration::from_secs_f64((self.gap_mean_ms + GAP_DEVIATIONS * self.gap_dev_ms).max(0.0) / 1000.0);
-        adaptive.clamp(cfg.suspect_after, cfg.suspect_max)
+    pub(crate) fn window(&self, bounds: Bounds) -> Duration {
+        self.adaptive.clamp(bounds.min, bounds.max)
     }
 
-    pub(crate) fn direct_ok(&self, now: Duration, cfg: &SessionConfig) -> bool {
-        self.last_direct.is_some_and(|t| now.saturating_sub(t) < self.window(cfg))
+    pub(crate) fn direct_ok(&self, now: Duration, bounds: Bounds) -> bool {
+        self.last_direct.is_some_and(|t| now.saturating_sub(t) < self.window(bounds))
     }
 
-    fn relayed_ok(&self, now: Duration, cfg: &SessionConfig) -> bool {
-        self.last_any.is_some_and(|t| now.saturating_sub(t) < self.window(cfg))
+    fn relayed_ok(&self, now: Duration, bounds: Bounds) -> bool {
+        self.last_any.is_some_and(|t| now.saturating_sub(t) < self.window(bounds))
     }
 
-    fn vouches_for(&self, peer: PeerId, now: Duration, cfg: &SessionConfig) -> bool {
-        self.direct_ok(now, cfg)
-            && self.last_heartbeat.is_some_and(|t| now.saturating_sub(t) < self.window(cfg))
+    fn vouches_for(&self, peer: PeerId, now: Duration, bounds: Bounds) -> bool {
+        self.direct_ok(now, bounds)
+            && self.last_heartbeat.is_some_and(|t| now.saturating_sub(t) < self.window(bounds))
             && !self.suspects.contains(&peer)
     }
 }
 
 impl Session {
+    /// The suspicion window bounds: the configured minimum, at least three heartbeat
+    /// intervals (which stretch in a large mesh).
+    pub(crate) fn bounds(&self) -> Bounds {
+        let min = self.cfg.suspect_after.max(self.heartbeat_interval() * SUSPECT_INTERVALS);
+        Bounds { min, max: self.cfg.suspect_max.max(min) }
+    }
+
     /// Active members we have not heard directly within their window.
     pub(super) fn suspects(&self) -> Vec<PeerId> {
         self.roster
             .active()
             .map(|m| m.id)
-            .filter(|p| *p != self.me && !self.peers.get(p).is_some_and(|st| st.direct_ok(self.now, &self.cfg)))
+            .filter(|p| *p != self.me && !self.peers.get(p).is_some_and(|st| st.direct_ok(self.now, self.bounds())))
             .collect()
     }
 
@@ -119,7 +139,7 @@ impl Session {
             .active()
             .map(|m| m.id)
             .filter(|q| *q != self.me && *q != peer && self.links.is_linked(*q))
-            .find(|q| self.peers.get(q).is_some_and(|st| st.vouches_for(peer, self.now, &self.cfg)))
+            .find(|q| self.peers.get(q).is_some_and(|st| st.vouches_for(peer, self.now, self.bounds())))
     }
 
     /// Current link state of `peer`.
@@ -127,9 +147,9 @@ impl Session {
         let Some(st) = self.peers.get(&peer) else { return LinkState::Down };
         if st.down_since.is_some() {
             LinkState::Down
-        } else if st.direct_ok(self.now, &self.cfg) && self.links.is_linked(peer) {
+        } else if st.direct_ok(self.now, self.bounds()) && self.links.is_linked(peer) {
             LinkState::Direct
-        } else if st.relayed_ok(self.now, &self.cfg) || self.relay_for(peer).is_some() {
+        } else if st.relayed_ok(self.now, self.bounds()) || self.relay_for(peer).is_some() {
             LinkState::Relayed
         } else {
             LinkState::Down
@@ -138,6 +158,7 @@ impl Session {
 
     pub(super) fn detect_failures(&mut self) {
         let members: Vec<PeerId> = self.roster.active().map(|m| m.id).filter(|p| *p != self.me).collect();
+        let bounds = self.bounds();
         for peer in members {
             let now = self.now;
             let st = self.peers.entry(peer).or_insert_with(|| PeerState::new(now));
@@ -147,8 +168,8 @@ impl Session {
             // A member that has not yet sent a heartbeat as a member (it may still be
             // linking, or waiting for its welcome) gets time before it can be suspected.
             let settling = st.last_heartbeat.is_none_or(|t| t < st.since) && now.saturating_sub(st.since) < self.cfg.join_timeout;
-            let direct = st.direct_ok(now, &self.cfg) && self.links.is_linked(peer);
-            let relayed = st.relayed_ok(now, &self.cfg);
+            let direct = st.direct_ok(now, bounds) && self.links.is_linked(peer);
+            let relayed = st.relayed_ok(now, bounds);
             let alive = settling || direct || relayed || self.relay_for(peer).is_some();
             let state = if direct {
                 LinkState::Direct

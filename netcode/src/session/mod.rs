@@ -155,6 +155,7 @@ pub struct Session {
     last_rejoin_ask: Option<Duration>,
     rejected: u64,
     relayed: u64,
+    hb_interval: Duration,
 }
 
 /// The netcode protocol id for a session: different sessions and versions never link.
@@ -175,6 +176,7 @@ impl Session {
         phase: Phase,
     ) -> Self {
         let links = Links::new(me, addr, key, protocol_id(session_id), &cfg, now);
+        let cfg_interval = cfg.heartbeat_interval;
         let mut name = name.to_owned();
         name.truncate(crate::protocol::MAX_NAME_BYTES);
         Session {
@@ -202,6 +204,7 @@ impl Session {
             last_rejoin_ask: None,
             rejected: 0,
             relayed: 0,
+            hb_interval: cfg_interval,
         }
     }
 
@@ -424,18 +427,20 @@ impl Session {
         }
         self.broadcast(&Message::Leave);
         self.phase = Phase::Leaving { until: now + self.cfg.leave_linger };
-        self.links.flush();
+        self.links.flush(true);
     }
 
     /// Advances the session to `now`: processes what arrived, detects failures,
     /// elects, relays, and queues heartbeats.
     pub fn update(&mut self, now: Duration) {
         self.now = now;
+        self.hb_interval = self.compute_heartbeat_interval();
         self.links.update(now);
         while let Some(ev) = self.links.poll_event() {
             self.on_link_event(ev);
         }
         self.receive_all();
+        let mut flush_all = false;
         match self.phase.clone() {
             Phase::Joining { started, .. } if now >= started + self.cfg.join_timeout => self.retry_join(),
             Phase::Member => {
@@ -449,8 +454,9 @@ impl Session {
                     self.broadcast(&msg);
                 }
                 if now >= self.next_heartbeat {
-                    self.next_heartbeat = now + self.cfg.heartbeat_interval;
+                    self.next_heartbeat = now + self.heartbeat_interval();
                     self.send_heartbeats();
+                    flush_all = true;
                 }
             }
             Phase::Leaving { until } if now >= until => {
@@ -464,7 +470,20 @@ impl Session {
             _ => {}
         }
         self.banned.retain(|_, until| *until > now);
-        self.links.flush();
+        let joining = matches!(self.phase, Phase::Joining { .. } | Phase::Leaving { .. });
+        self.links.flush(flush_all || joining);
+    }
+
+    /// The heartbeat interval: the configured one, stretched in a large mesh so that the
+    /// packets per second stay within `heartbeat_budget_pps`.
+    pub fn heartbeat_interval(&self) -> Duration {
+        self.hb_interval
+    }
+
+    fn compute_heartbeat_interval(&self) -> Duration {
+        let links = self.roster.active().count().saturating_sub(1).max(1) as f64;
+        let budget = Duration::from_secs_f64(links / self.cfg.heartbeat_budget_pps.max(1.0));
+        self.cfg.heartbeat_interval.max(budget)
     }
 
     fn on_link_event(&mut self, ev: LinkEvent) {
@@ -498,8 +517,7 @@ impl Session {
     }
 
     fn receive_all(&mut self) {
-        let linked: Vec<PeerId> = self.links.linked().collect();
-        for peer in linked {
+        for peer in self.links.take_received() {
             for channel in [Channel::ReliableOrdered, Channel::ReliableUnordered, Channel::Unreliable] {
                 while let Some(bytes) = self.links.receive(peer, channel) {
                     if !self.links.is_linked(peer) {
@@ -615,7 +633,13 @@ impl Session {
     fn send_direct(&mut self, peer: PeerId, channel: Channel, msg: &Message) {
         match msg.encode() {
             Ok(bytes) => {
-                if !self.links.send(peer, channel, bytes) {
+                // Control leaves at once; state and heartbeats ride the send cadence.
+                let urgent = match msg {
+                    Message::Update { .. } | Message::Heartbeat { .. } => false,
+                    Message::Forward { reliable, .. } => *reliable,
+                    _ => true,
+                };
+                if !self.links.send(peer, channel, bytes, urgent) {
                     log::debug!("{} could not queue a message for {peer}", self.me);
                 }
             }
@@ -628,7 +652,7 @@ impl Session {
         if peer == self.me {
             return;
         }
-        let direct_ok = self.peers.get(&peer).is_some_and(|st| st.direct_ok(self.now, &self.cfg));
+        let direct_ok = self.peers.get(&peer).is_some_and(|st| st.direct_ok(self.now, self.bounds()));
         if self.links.is_linked(peer) && direct_ok {
             return self.send_direct(peer, channel, msg);
         }
@@ -668,7 +692,7 @@ impl Session {
             .roster
             .active()
             .map(|m| m.id)
-            .filter(|p| *p != self.me && !self.peers.get(p).is_some_and(|st| st.direct_ok(self.now, &self.cfg)))
+            .filter(|p| *p != self.me && !self.peers.get(p).is_some_and(|st| st.direct_ok(self.now, self.bounds())))
             .collect();
         for p in relayed {
             if self.relay_for(p).is_some() {
