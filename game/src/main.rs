@@ -8,9 +8,11 @@
 //! cargo run -p game -- --peers 8 --latency 40 --jitter 10 --loss 0.05
 //! ```
 
+mod panel;
 mod simulation;
 mod view;
 
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
@@ -30,10 +32,10 @@ const SCREENSHOT_TIMEOUT_FRAMES: u64 = 300;
 
 /// Live view of a simulated netcode peer-to-peer session.
 #[derive(Parser, Debug)]
-#[command(name = "game", version, about)]
+#[command(name = "game", version)]
 struct Args {
-    /// Peers at the start (1 to 64).
-    #[arg(long, value_name = "N", default_value_t = 6, value_parser = RangedU64ValueParser::<usize>::new().range(1..=64))]
+    /// Peers at the start (1 to 32).
+    #[arg(long, value_name = "N", default_value_t = 6, value_parser = RangedU64ValueParser::<usize>::new().range(1..=32))]
     peers: usize,
     /// Seed of every random choice: the same seed gives the same network.
     #[arg(long, value_name = "S", default_value_t = 1)]
@@ -48,7 +50,7 @@ struct Args {
     #[arg(long, value_name = "P", default_value_t = 0.02, value_parser = parse_probability)]
     loss: f64,
     /// Quit after N frames (for scripted runs).
-    #[arg(long, value_name = "N", value_parser = RangedU64ValueParser::<u64>::new().range(1..))]
+    #[arg(long, value_name = "N", value_parser = parse_frames)]
     frames: Option<u64>,
     /// Save a PNG of the window at frame `--frames` (default 120), then quit.
     #[arg(long, value_name = "PATH", hide = true, value_parser = parse_png_path)]
@@ -65,16 +67,32 @@ fn parse_ms(s: &str) -> Result<f64, String> {
     }
 }
 
+/// Parses a frame count (at least 1).
+fn parse_frames(s: &str) -> Result<u64, String> {
+    match s.trim().parse::<u64>() {
+        Ok(n) if n >= 1 => Ok(n),
+        Ok(_) => Err("must be at least 1".to_owned()),
+        Err(e) => Err(format!("{e}")),
+    }
+}
+
 /// Parses a probability (0 to 1).
 fn parse_probability(s: &str) -> Result<f64, String> {
     let v: f64 = s.trim().parse().map_err(|e| format!("{e}"))?;
-    if (0.0..=1.0).contains(&v) { Ok(v) } else { Err("must be a probability from 0 to 1".to_owned()) }
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err("must be a probability from 0 to 1".to_owned())
+    }
 }
 
 /// Parses the path of a PNG file to write.
 fn parse_png_path(s: &str) -> Result<PathBuf, String> {
     let path = PathBuf::from(s);
-    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")) {
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("png"))
+    {
         Ok(path)
     } else {
         Err("must end in .png".to_owned())
@@ -108,6 +126,7 @@ fn missing_display() -> Option<String> {
     ))
 }
 
+/// Parses the flags, checks for a display, and runs the app.
 fn main() -> ExitCode {
     let args = Args::parse();
     if let Some(message) = missing_display() {
@@ -116,9 +135,22 @@ fn main() -> ExitCode {
     }
     let started = SystemTime::now();
     let screenshot = args.screenshot.clone();
-    let exit = build_app(args).run();
+    let mut app = match try_build_app(args) {
+        Ok(app) => app,
+        Err(why) => {
+            let display = std::env::var("DISPLAY").unwrap_or_default();
+            eprintln!(
+                "game: cannot open a window on display {display:?} ({why}); \
+                 `cargo run -p netcode --example netsim` runs the same simulation in a terminal"
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let exit = app.run();
     if let (AppExit::Success, Some(path)) = (&exit, screenshot) {
-        let fresh = std::fs::metadata(&path).and_then(|m| m.modified()).is_ok_and(|t| t >= started);
+        let fresh = std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t >= started);
         if !fresh {
             eprintln!("game: the screenshot was not saved to {}", path.display());
             return ExitCode::FAILURE;
@@ -130,6 +162,21 @@ fn main() -> ExitCode {
     }
 }
 
+/// Builds the app; winit panics when the display cannot be reached, and that becomes an
+/// error message here instead of a backtrace.
+fn try_build_app(args: Args) -> Result<App, String> {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let built = std::panic::catch_unwind(AssertUnwindSafe(|| build_app(args)));
+    std::panic::set_hook(default_hook);
+    built.map_err(|payload| {
+        let text = payload.downcast_ref::<String>().map(String::as_str);
+        text.or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("unknown error")
+            .to_owned()
+    })
+}
+
 /// The Bevy app for these arguments.
 fn build_app(args: Args) -> App {
     let link = LinkConditions {
@@ -138,42 +185,61 @@ fn build_app(args: Args) -> App {
         loss: args.loss,
         ..Default::default()
     };
-    let sim = Sim::new(SimConfig { peers: args.peers, seed: args.seed, link, ..Default::default() });
+    let sim = Sim::new(SimConfig {
+        peers: args.peers,
+        seed: args.seed,
+        link,
+        ..Default::default()
+    });
     let window = Window {
         title: format!("netcode session: {} peers, seed {}", args.peers, args.seed),
         resolution: (1280, 720).into(),
         ..default()
     };
     let mut app = App::new();
-    app.add_plugins(DefaultPlugins.set(WindowPlugin { primary_window: Some(window), ..default() }))
-        .insert_resource(ClearColor(Color::srgb(0.06, 0.07, 0.09)))
-        .insert_resource(SimState::new(sim, args.seed))
-        .insert_resource(Script { frames: args.frames, screenshot: args.screenshot, frame: 0 })
-        .add_systems(Startup, view::setup)
-        .add_systems(
-            Update,
-            (
-                simulation::handle_keys,
-                simulation::advance_sim,
-                view::sync_peers,
-                view::draw_links,
-                view::update_panel,
-                run_script,
-            )
-                .chain(),
-        );
+    app.add_plugins(DefaultPlugins.set(WindowPlugin {
+        primary_window: Some(window),
+        ..default()
+    }))
+    .insert_resource(ClearColor(Color::srgb(0.06, 0.07, 0.09)))
+    .insert_resource(SimState::new(sim, args.seed))
+    .insert_resource(Script {
+        frames: args.frames,
+        screenshot: args.screenshot,
+        frame: 0,
+    })
+    .add_systems(Startup, (view::setup, panel::setup))
+    .add_systems(
+        Update,
+        (
+            simulation::handle_keys,
+            simulation::advance_sim,
+            view::sync_peers,
+            view::draw_links,
+            panel::update_panel,
+            run_script,
+        )
+            .chain(),
+    );
     app
 }
 
 /// Counts frames; takes the requested screenshot and quits when the script says so.
-fn run_script(mut commands: Commands, mut script: ResMut<Script>, mut exit: MessageWriter<AppExit>) {
+fn run_script(
+    mut commands: Commands,
+    mut script: ResMut<Script>,
+    mut exit: MessageWriter<AppExit>,
+) {
     script.frame += 1;
     let frame = script.frame;
-    match script.screenshot.clone() {
+    match &script.screenshot {
         Some(path) => {
             let at = script.frames.unwrap_or(DEFAULT_SCREENSHOT_FRAME);
             if frame == at {
-                commands.spawn(Screenshot::primary_window()).observe(save_to_disk(path)).observe(quit_after_capture);
+                commands
+                    .spawn(Screenshot::primary_window())
+                    .observe(save_to_disk(path.clone()))
+                    .observe(quit_after_capture);
             } else if frame > at + SCREENSHOT_TIMEOUT_FRAMES {
                 error!("no screenshot captured after {SCREENSHOT_TIMEOUT_FRAMES} frames");
                 exit.write(AppExit::error());

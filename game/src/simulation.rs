@@ -106,7 +106,9 @@ impl SimState {
     /// Records the display name of every member any live peer knows.
     fn learn_names(&mut self) {
         for node in self.sim.nodes() {
-            let Some(s) = node.session.as_ref() else { continue };
+            let Some(s) = node.session.as_ref() else {
+                continue;
+            };
             for m in &s.roster().members {
                 self.names.entry(m.id).or_insert_with(|| m.name.clone());
             }
@@ -118,14 +120,20 @@ impl SimState {
     fn read_events(&mut self) {
         let events = &self.sim.metrics.events;
         for (at, _, ev) in &events[self.events_read.min(events.len())..] {
-            let Some(change) = Change::from_event(ev) else { continue };
+            let Some(change) = Change::from_event(ev) else {
+                continue;
+            };
             let dup = self.log.iter_mut().rev().find(|e| {
                 e.change == change || matches!((e.change, change), (Change::Host { epoch: a, .. }, Change::Host { epoch: b, .. }) if a == b)
             });
             match dup {
                 Some(entry) if at.saturating_sub(entry.at) < DEDUP_WINDOW => entry.reports += 1,
                 _ => {
-                    self.log.push_back(LogEntry { at: *at, change, reports: 1 });
+                    self.log.push_back(LogEntry {
+                        at: *at,
+                        change,
+                        reports: 1,
+                    });
                     if self.log.len() > LOG_LEN {
                         self.log.pop_front();
                     }
@@ -148,24 +156,38 @@ impl SimState {
 
     /// Index of the node that runs (or ran) `peer`.
     pub fn node_of(&self, peer: PeerId) -> Option<usize> {
-        self.sim.nodes().iter().position(|n| n.credentials.is_some_and(|c| c.peer == peer))
+        self.sim
+            .nodes()
+            .iter()
+            .position(|n| n.credentials.is_some_and(|c| c.peer == peer))
     }
 
     /// The host: the one live peers agree on, else the first any of them follows.
     pub fn host(&self) -> Option<PeerId> {
-        self.sim.consensus_host().or_else(|| self.sim.hosts().first().copied())
+        self.sim
+            .consensus_host()
+            .or_else(|| self.sim.hosts().first().copied())
     }
 
     /// The session whose view the panel shows: the host's, else any live one.
     pub fn view(&self) -> Option<&Session> {
-        let host = self.host().and_then(|h| self.sim.index_of(h)).and_then(|i| self.sim.session(i));
-        host.or_else(|| self.sim.live_indices().first().and_then(|i| self.sim.session(*i)))
+        let host = self
+            .host()
+            .and_then(|h| self.sim.index_of(h))
+            .and_then(|i| self.sim.session(i));
+        host.or_else(|| {
+            self.sim
+                .live_indices()
+                .first()
+                .and_then(|i| self.sim.session(*i))
+        })
     }
 
     /// The score of `peer` as the replicated store holds it (its own copy first).
     pub fn score(&self, peer: PeerId) -> u64 {
         let own = self.sim.index_of(peer).and_then(|i| self.sim.session(i));
-        own.or_else(|| self.view()).map_or(0, |s| read_u64(s.store().get(Scope::Peer(peer), SCORE_KEY)))
+        own.or_else(|| self.view())
+            .map_or(0, |s| read_u64(s.store().get(Scope::Peer(peer), SCORE_KEY)))
     }
 
     /// A pseudo-random number (splitmix64) for picking victims.
@@ -200,7 +222,11 @@ impl SimState {
             .sim
             .live_indices()
             .into_iter()
-            .filter(|i| self.sim.session(*i).is_some_and(|s| !hosts.contains(&s.peer_id())))
+            .filter(|i| {
+                self.sim
+                    .session(*i)
+                    .is_some_and(|s| !hosts.contains(&s.peer_id()))
+            })
             .collect();
         self.last_action = if candidates.is_empty() {
             "C: no non-host peer to crash".to_owned()
@@ -213,8 +239,9 @@ impl SimState {
 
     /// `R`: restarts every crashed peer; each rejoins with its saved secret.
     pub fn restart_crashed(&mut self) {
-        let crashed: Vec<usize> =
-            (0..self.sim.nodes().len()).filter(|i| self.sim.nodes()[*i].status == NodeStatus::Crashed).collect();
+        let crashed: Vec<usize> = (0..self.sim.nodes().len())
+            .filter(|i| self.sim.nodes()[*i].status == NodeStatus::Crashed)
+            .collect();
         for &i in &crashed {
             self.sim.restart(i);
         }
@@ -251,7 +278,11 @@ pub fn advance_sim(time: Res<Time<Real>>, mut state: ResMut<SimState>) {
 }
 
 /// Maps the keys to faults: K, C, R, J, L (see the panel); Esc quits.
-pub fn handle_keys(keys: Res<ButtonInput<KeyCode>>, mut state: ResMut<SimState>, mut exit: MessageWriter<AppExit>) {
+pub fn handle_keys(
+    keys: Res<ButtonInput<KeyCode>>,
+    mut state: ResMut<SimState>,
+    mut exit: MessageWriter<AppExit>,
+) {
     if keys.just_pressed(KeyCode::Escape) {
         exit.write(AppExit::Success);
     }

@@ -18,6 +18,9 @@ use crate::PeerId;
 use crate::config::SessionConfig;
 use crate::protocol::Channel;
 
+/// How long an accepted link may wait for the dialer's first payload.
+const UNCONFIRMED_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// A datagram to put on the wire.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transmit {
@@ -51,6 +54,8 @@ struct Link {
     conn: RenetClient,
     /// When `conn` was last advanced (renet is advanced at flush time only).
     updated: Duration,
+    /// When the link came up.
+    since: Duration,
     /// For an accepted link: whether the dialer sent a payload yet. Until it does we send
     /// nothing, because our payloads would suppress netcode's keep-alives and a dialer
     /// that lost the first keep-alive would never finish connecting.
@@ -228,7 +233,8 @@ impl Links {
         conn.set_connected();
         let confirmed = role == Role::Dialed;
         let updated = self.now;
-        if let Some(old) = self.links.insert(peer, Link { role, addr, conn, updated, confirmed }) {
+        let link = Link { role, addr, conn, updated, since: updated, confirmed };
+        if let Some(old) = self.links.insert(peer, link) {
             // The newest connection wins: an older one to the same peer is stale.
             if old.role == Role::Accepted && role == Role::Dialed {
                 self.drop_server_slot(peer);
@@ -345,8 +351,15 @@ impl Links {
                 self.events.push_back(LinkEvent::DialFailed(peer));
             }
         }
-        let broken: Vec<PeerId> =
-            self.links.iter().filter(|(_, l)| l.conn.is_disconnected()).map(|(p, _)| *p).collect();
+        // A link the dialer never confirmed is half open (the dialer gave up while we
+        // accepted): drop it, or its slot would make netcode ignore the dialer's next try.
+        let half_open = |l: &Link| !l.confirmed && now.saturating_sub(l.since) > UNCONFIRMED_TIMEOUT;
+        let broken: Vec<PeerId> = self
+            .links
+            .iter()
+            .filter(|(_, l)| l.conn.is_disconnected() || half_open(l))
+            .map(|(p, _)| *p)
+            .collect();
         for peer in broken {
             log::debug!("renet connection to {peer} broke: {:?}", self.links[&peer].conn.disconnect_reason());
             self.disconnect(peer);

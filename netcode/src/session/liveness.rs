@@ -184,6 +184,14 @@ impl Session {
                 self.events.push_back(SessionEvent::LinkChanged { peer, state });
             }
             if !alive && st.down_since.is_none() {
+                log::debug!(
+                    "{} loses {peer}: last direct {:?}, last any {:?}, window {:?}, linked {}",
+                    self.me,
+                    st.last_direct,
+                    st.last_any,
+                    st.window(bounds),
+                    self.links.is_linked(peer)
+                );
                 self.declare_down(peer);
             } else if (direct || relayed) && st.down_since.is_some() {
                 st.down_since = None;
@@ -193,7 +201,7 @@ impl Session {
     }
 
     fn declare_down(&mut self, peer: PeerId) {
-        log::debug!("{} declares {peer} down (epoch {})", self.me, self.roster.epoch);
+        log::debug!("{} declares {peer} down (epoch {}) at {:?}", self.me, self.roster.epoch, self.now);
         if let Some(st) = self.peers.get_mut(&peer) {
             st.down_since = Some(self.now);
         }

@@ -377,6 +377,7 @@ impl Session {
     /// members that rejoined as a new incarnation.
     pub(super) fn emit_roster_diff(&mut self, old: &Roster) {
         let mut stale = Vec::new();
+        let mut gone = Vec::new();
         for m in &self.roster.members {
             if m.id == self.me {
                 continue;
@@ -388,6 +389,12 @@ impl Session {
                 Some(o) if !o.is_active() && m.is_active() => Some(SessionEvent::PeerRejoined { peer: m.id }),
                 _ => None,
             };
+            if let Some(SessionEvent::PeerAway { .. }) = ev {
+                // Its old link belongs to an incarnation the session gave up on; a fresh
+                // link (redial, rejoin) must replace it, or netcode would keep the stale
+                // slot alive and ignore the new connection.
+                gone.push(m.id);
+            }
             if let Some(ev) = ev {
                 self.events.push_back(ev);
             }
@@ -414,6 +421,17 @@ impl Session {
                     LeaveReason::Expired
                 };
                 self.events.push_back(SessionEvent::PeerLeft { peer: m.id, reason });
+                gone.push(m.id);
+            }
+        }
+        for peer in gone {
+            self.drop_backlog(peer);
+            if self.links.is_linked_or_dialing(peer) {
+                self.links.disconnect(peer);
+            }
+            if let Some(st) = self.peers.get_mut(&peer) {
+                st.down_since.get_or_insert(self.now);
+                st.last_direct = None;
             }
         }
         for peer in stale {
@@ -457,6 +475,9 @@ impl Session {
             self.set_away(p);
         }
         log::debug!("{} announces host {host} in epoch {}", self.me, self.roster.epoch);
+        // The successor continues from its replica and shares it once, so that survivors
+        // that missed the old host's last writes catch up.
+        self.store_dirty = true;
         self.emit_roster_diff(&old);
         self.broadcast_roster();
     }

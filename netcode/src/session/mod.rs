@@ -28,6 +28,8 @@ pub(crate) use liveness::PeerState;
 const CONTACT: PeerId = PeerId(0);
 /// How many relayed message ids each peer remembers for de-duplication.
 const SEEN_FORWARDS: usize = 4096;
+/// Most reliable messages kept for a member without a route; past that it gets a full sync.
+const MAX_BACKLOG: usize = 1024;
 /// Protocol version mixed into netcode's protocol id: peers of other versions never link.
 const PROTOCOL_VERSION: u64 = 1;
 
@@ -156,6 +158,8 @@ pub struct Session {
     rejected: u64,
     relayed: u64,
     hb_interval: Duration,
+    backlog: BTreeMap<PeerId, VecDeque<(Channel, Message)>>,
+    overflowed: BTreeSet<PeerId>,
 }
 
 /// The netcode protocol id for a session: different sessions and versions never link.
@@ -205,6 +209,8 @@ impl Session {
             rejected: 0,
             relayed: 0,
             hb_interval: cfg_interval,
+            backlog: BTreeMap::new(),
+            overflowed: BTreeSet::new(),
         }
     }
 
@@ -448,6 +454,7 @@ impl Session {
                 self.host_duties();
                 self.contact_duties();
                 self.redial();
+                self.flush_backlog();
                 if self.store_dirty && self.is_host() {
                     self.store_dirty = false;
                     let msg = Message::StoreSync(self.store.clone());
@@ -487,7 +494,7 @@ impl Session {
     }
 
     fn on_link_event(&mut self, ev: LinkEvent) {
-        log::trace!("{} link event {ev:?}", self.me);
+        log::trace!("{} {:?} link event {ev:?}", self.me, self.now);
         match ev {
             LinkEvent::Connected(peer) => {
                 if self.banned.contains_key(&peer) {
@@ -548,7 +555,7 @@ impl Session {
 
     fn handle_message(&mut self, link: PeerId, origin: PeerId, msg: Message, direct: bool) {
         if !matches!(msg, Message::Heartbeat { .. } | Message::Update { .. }) {
-            log::trace!("{} <- {origin} via {link}: {msg:?}", self.me);
+            log::trace!("{} {:?} <- {origin} via {link}: {msg:?}", self.me, self.now);
         }
         if direct && link != CONTACT {
             self.peers.entry(origin).or_insert_with(|| PeerState::new(self.now)).heard_direct(self.now, &msg);
@@ -640,7 +647,7 @@ impl Session {
                     _ => true,
                 };
                 if !self.links.send(peer, channel, bytes, urgent) {
-                    log::debug!("{} could not queue a message for {peer}", self.me);
+                    log::debug!("{} could not queue a message for {peer} at {:?}", self.me, self.now);
                 }
             }
             Err(e) => log::warn!("cannot encode message: {e}"),
@@ -671,7 +678,41 @@ impl Session {
         }
         if self.links.is_linked(peer) {
             self.send_direct(peer, channel, msg);
+        } else if channel != Channel::Unreliable && self.roster.get(peer).is_some_and(Member::is_active) {
+            // No route yet (a newcomer still linking, a link being re-made): keep it.
+            let queue = self.backlog.entry(peer).or_default();
+            if queue.len() >= MAX_BACKLOG {
+                queue.clear();
+                self.overflowed.insert(peer);
+            }
+            queue.push_back((channel, msg.clone()));
         }
+    }
+
+    /// Sends what waited for a route to members that have one now.
+    fn flush_backlog(&mut self) {
+        let ready: Vec<PeerId> = self
+            .backlog
+            .keys()
+            .copied()
+            .filter(|p| self.links.is_linked(*p) || self.relay_for(*p).is_some())
+            .collect();
+        for peer in ready {
+            if self.overflowed.remove(&peer) {
+                // Too much piled up: the full state replaces the lost part.
+                let sync = Message::StoreSync(self.store.clone());
+                self.send_to(peer, Channel::ReliableOrdered, &sync);
+            }
+            for (channel, msg) in self.backlog.remove(&peer).unwrap_or_default() {
+                self.send_to(peer, channel, &msg);
+            }
+        }
+    }
+
+    /// Forgets what waited for a member the session gave up on.
+    pub(crate) fn drop_backlog(&mut self, peer: PeerId) {
+        self.backlog.remove(&peer);
+        self.overflowed.remove(&peer);
     }
 
     /// Sends to every active member but this one.
