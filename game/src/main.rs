@@ -89,10 +89,7 @@ fn parse_probability(s: &str) -> Result<f64, String> {
 /// Parses the path of a PNG file to write.
 fn parse_png_path(s: &str) -> Result<PathBuf, String> {
     let path = PathBuf::from(s);
-    if path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("png"))
-    {
+    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")) {
         Ok(path)
     } else {
         Err("must end in .png".to_owned())
@@ -225,11 +222,7 @@ fn build_app(args: Args) -> App {
 }
 
 /// Counts frames; takes the requested screenshot and quits when the script says so.
-fn run_script(
-    mut commands: Commands,
-    mut script: ResMut<Script>,
-    mut exit: MessageWriter<AppExit>,
-) {
+fn run_script(mut commands: Commands, mut script: ResMut<Script>, mut exit: MessageWriter<AppExit>) {
     script.frame += 1;
     let frame = script.frame;
     match &script.screenshot {

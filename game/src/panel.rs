@@ -82,14 +82,11 @@ fn panel_text(state: &SimState) -> String {
             format!("migrating ({})", names.join(" / "))
         }
     };
-    let crashed = nodes
-        .iter()
-        .filter(|n| n.status == NodeStatus::Crashed)
-        .count();
+    let crashed = nodes.iter().filter(|n| n.status == NodeStatus::Crashed).count();
     let pauses = &sim.metrics.migration_pauses;
-    let pause = pauses.last().map_or("none yet".to_owned(), |p| {
-        format!("{:.0} ms", p.as_secs_f64() * 1000.0)
-    });
+    let pause = pauses
+        .last()
+        .map_or("none yet".to_owned(), |p| format!("{:.0} ms", p.as_secs_f64() * 1000.0));
     let mut out = format!(
         "netcode session   t = {:.1} s\n\n\
          epoch          {epoch}\n\
@@ -114,11 +111,7 @@ fn panel_text(state: &SimState) -> String {
             Change::Rejoined(p) => format!("{} rejoined", state.name(p)),
             Change::Left(p) => format!("{} left", state.name(p)),
             Change::Host { old, new, epoch } => {
-                format!(
-                    "host {} -> {} (epoch {epoch})",
-                    state.name(old),
-                    state.name(new)
-                )
+                format!("host {} -> {} (epoch {epoch})", state.name(old), state.name(new))
             }
         };
         out.push_str(&format!(

@@ -164,9 +164,7 @@ impl SimState {
 
     /// The host: the one live peers agree on, else the first any of them follows.
     pub fn host(&self) -> Option<PeerId> {
-        self.sim
-            .consensus_host()
-            .or_else(|| self.sim.hosts().first().copied())
+        self.sim.consensus_host().or_else(|| self.sim.hosts().first().copied())
     }
 
     /// The session whose view the panel shows: the host's, else any live one.
@@ -175,12 +173,7 @@ impl SimState {
             .host()
             .and_then(|h| self.sim.index_of(h))
             .and_then(|i| self.sim.session(i));
-        host.or_else(|| {
-            self.sim
-                .live_indices()
-                .first()
-                .and_then(|i| self.sim.session(*i))
-        })
+        host.or_else(|| self.sim.live_indices().first().and_then(|i| self.sim.session(*i)))
     }
 
     /// The score of `peer` as the replicated store holds it (its own copy first).
@@ -222,11 +215,7 @@ impl SimState {
             .sim
             .live_indices()
             .into_iter()
-            .filter(|i| {
-                self.sim
-                    .session(*i)
-                    .is_some_and(|s| !hosts.contains(&s.peer_id()))
-            })
+            .filter(|i| self.sim.session(*i).is_some_and(|s| !hosts.contains(&s.peer_id())))
             .collect();
         self.last_action = if candidates.is_empty() {
             "C: no non-host peer to crash".to_owned()
@@ -278,11 +267,7 @@ pub fn advance_sim(time: Res<Time<Real>>, mut state: ResMut<SimState>) {
 }
 
 /// Maps the keys to faults: K, C, R, J, L (see the panel); Esc quits.
-pub fn handle_keys(
-    keys: Res<ButtonInput<KeyCode>>,
-    mut state: ResMut<SimState>,
-    mut exit: MessageWriter<AppExit>,
-) {
+pub fn handle_keys(keys: Res<ButtonInput<KeyCode>>, mut state: ResMut<SimState>, mut exit: MessageWriter<AppExit>) {
     if keys.just_pressed(KeyCode::Escape) {
         exit.write(AppExit::Success);
     }

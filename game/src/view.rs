@@ -151,11 +151,7 @@ fn slot(i: usize, n: usize) -> (Vec2, Vec2, f32) {
 }
 
 /// Creates the camera and the palette.
-pub fn setup(
-    mut commands: Commands,
-    mut meshes: ResMut<Assets<Mesh>>,
-    mut materials: ResMut<Assets<ColorMaterial>>,
-) {
+pub fn setup(mut commands: Commands, mut meshes: ResMut<Assets<Mesh>>, mut materials: ResMut<Assets<ColorMaterial>>) {
     commands.spawn(Camera2d);
     commands.insert_resource(Palette {
         disc: meshes.add(Circle::new(1.0)),
@@ -173,14 +169,7 @@ pub fn sync_peers(
     palette: Res<Palette>,
     mut gizmo_store: ResMut<GizmoConfigStore>,
     mut spawned: Local<usize>,
-    mut discs: Query<
-        (
-            &PeerDisc,
-            &mut Transform,
-            &mut MeshMaterial2d<ColorMaterial>,
-        ),
-        Without<PeerLabel>,
-    >,
+    mut discs: Query<(&PeerDisc, &mut Transform, &mut MeshMaterial2d<ColorMaterial>), Without<PeerLabel>>,
     mut labels: Query<LabelParts, Without<PeerDisc>>,
 ) {
     let nodes = state.sim.nodes();
@@ -204,11 +193,7 @@ pub fn sync_peers(
     let compact = nodes.len() > COMPACT_ABOVE;
     let line_width = if compact { 1.5 } else { 3.0 };
     if gizmo_store.config::<DefaultGizmoConfigGroup>().0.line.width != line_width {
-        gizmo_store
-            .config_mut::<DefaultGizmoConfigGroup>()
-            .0
-            .line
-            .width = line_width;
+        gizmo_store.config_mut::<DefaultGizmoConfigGroup>().0.line.width = line_width;
     }
     let font_size = FontSize::Px(if compact { 12.0 } else { 15.0 });
     for (disc, mut transform, mut material) in &mut discs {
@@ -216,15 +201,13 @@ pub fn sync_peers(
             continue;
         };
         let (center, _, radius) = slot(disc.0, nodes.len());
-        *transform = Transform::from_translation(center.extend(0.0))
-            .with_scale(Vec3::new(radius, radius, 1.0));
+        *transform = Transform::from_translation(center.extend(0.0)).with_scale(Vec3::new(radius, radius, 1.0));
         let handle = palette.material(Look::of(node));
         if material.0 != handle {
             material.0 = handle;
         }
     }
-    for (label, mut transform, mut text, mut color, mut anchor, mut layout, mut font) in &mut labels
-    {
+    for (label, mut transform, mut text, mut color, mut anchor, mut layout, mut font) in &mut labels {
         let Some(node) = nodes.get(label.0) else {
             continue;
         };
@@ -303,20 +286,14 @@ pub fn draw_links(state: Res<SimState>, mut gizmos: Gizmos) {
             };
             let ((pa, _, ra), (pb, _, rb)) = (slot(a, n), slot(b, n));
             let dir = (pb - pa).normalize_or_zero();
-            gizmos.line_2d(
-                pa + dir * (ra + LINE_GAP),
-                pb - dir * (rb + LINE_GAP),
-                color,
-            );
+            gizmos.line_2d(pa + dir * (ra + LINE_GAP), pb - dir * (rb + LINE_GAP), color);
         }
     }
     for i in live {
         if sim.session(i).is_some_and(|s| s.is_host()) {
             let (center, _, radius) = slot(i, n);
             for extra in [6.0, 8.0, 10.0] {
-                gizmos
-                    .circle_2d(center, radius + extra, GOLD)
-                    .resolution(48);
+                gizmos.circle_2d(center, radius + extra, GOLD).resolution(48);
             }
         }
     }

@@ -81,15 +81,31 @@ fn parse_at(s: &str) -> Result<(usize, f64), String> {
 
 fn parse_secs(s: &str) -> Result<f64, String> {
     let t: f64 = s.trim().parse().map_err(|e| format!("bad time {s:?}: {e}"))?;
-    if t.is_finite() && t >= 0.0 { Ok(t) } else { Err(format!("time must be a non-negative number, got {s:?}")) }
+    if t.is_finite() && t >= 0.0 {
+        Ok(t)
+    } else {
+        Err(format!("time must be a non-negative number, got {s:?}"))
+    }
 }
 
 fn parse_partition(s: &str) -> Result<Partition, String> {
-    let (groups, times) = s.split_once('@').ok_or_else(|| format!("expected GROUPS@FROM-TO, got {s:?}"))?;
-    let (from, to) = times.split_once('-').ok_or_else(|| format!("expected FROM-TO, got {times:?}"))?;
+    let (groups, times) = s
+        .split_once('@')
+        .ok_or_else(|| format!("expected GROUPS@FROM-TO, got {s:?}"))?;
+    let (from, to) = times
+        .split_once('-')
+        .ok_or_else(|| format!("expected FROM-TO, got {times:?}"))?;
     let groups = groups
         .split('/')
-        .map(|g| g.split(',').map(|i| i.trim().parse::<usize>().map_err(|e| format!("bad peer index {i:?}: {e}"))).collect())
+        .map(|g| {
+            g.split(',')
+                .map(|i| {
+                    i.trim()
+                        .parse::<usize>()
+                        .map_err(|e| format!("bad peer index {i:?}: {e}"))
+                })
+                .collect()
+        })
         .collect::<Result<Vec<Vec<usize>>, String>>()?;
     let (from, to) = (parse_secs(from)?, parse_secs(to)?);
     if to < from {
@@ -117,7 +133,11 @@ fn main() {
 }
 
 fn check_prob(name: &str, p: f64) -> Result<(), String> {
-    if (0.0..=1.0).contains(&p) { Ok(()) } else { Err(format!("--{name} must be within 0..1, got {p}")) }
+    if (0.0..=1.0).contains(&p) {
+        Ok(())
+    } else {
+        Err(format!("--{name} must be within 0..1, got {p}"))
+    }
 }
 
 fn run(args: Args) -> Result<(), String> {
@@ -137,7 +157,13 @@ fn run(args: Args) -> Result<(), String> {
             return Err(format!("times must be non-negative numbers, got {v}"));
         }
     }
-    let index_ok = |i: usize| if i < args.peers { Ok(()) } else { Err(format!("peer index {i} out of range (0..{})", args.peers)) };
+    let index_ok = |i: usize| {
+        if i < args.peers {
+            Ok(())
+        } else {
+            Err(format!("peer index {i} out of range (0..{})", args.peers))
+        }
+    };
     let mut actions: Vec<(f64, Action)> = Vec::new();
     actions.extend(args.crash_host_at.iter().map(|t| (*t, Action::CrashHost)));
     for (i, t) in &args.crash {
@@ -172,7 +198,13 @@ fn run(args: Args) -> Result<(), String> {
         reorder: args.reorder,
         ..LinkConditions::default()
     };
-    let cfg = SimConfig { peers: args.peers, seed: args.seed, link, session: SessionConfig::default(), ..SimConfig::default() };
+    let cfg = SimConfig {
+        peers: args.peers,
+        seed: args.seed,
+        link,
+        session: SessionConfig::default(),
+        ..SimConfig::default()
+    };
     let started = Instant::now();
     let mut sim = Sim::new(cfg);
     let mut printed = 0;

@@ -40,7 +40,9 @@ use serde::{Deserialize, Serialize};
 
 pub use config::SessionConfig;
 pub use link::Transmit;
-pub use session::{Credentials, LeaveReason, LinkState, Session, SessionError, SessionEvent, SessionStats};
+pub use session::{
+    Credentials, LeaveReason, LinkState, PeerSetup, Session, SessionError, SessionEvent, SessionKey, SessionStats,
+};
 pub use store::{Scope, Store};
 
 /// A peer's identity: random, 64-bit, kept across rejoins.

@@ -225,7 +225,11 @@ impl Links {
 
     fn push(&mut self, to: SocketAddr, bytes: &[u8]) {
         self.bytes_sent += bytes.len() as u64;
-        self.outbox.push(Transmit { from: self.local_addr, to, bytes: bytes.to_vec() });
+        self.outbox.push(Transmit {
+            from: self.local_addr,
+            to,
+            bytes: bytes.to_vec(),
+        });
     }
 
     fn new_link(&mut self, peer: PeerId, role: Role, addr: SocketAddr) {
@@ -233,7 +237,14 @@ impl Links {
         conn.set_connected();
         let confirmed = role == Role::Dialed;
         let updated = self.now;
-        let link = Link { role, addr, conn, updated, since: updated, confirmed };
+        let link = Link {
+            role,
+            addr,
+            conn,
+            updated,
+            since: updated,
+            confirmed,
+        };
         if let Some(old) = self.links.insert(peer, link) {
             // The newest connection wins: an older one to the same peer is stale.
             if old.role == Role::Accepted && role == Role::Dialed {
@@ -248,7 +259,10 @@ impl Links {
     }
 
     fn drop_server_slot(&mut self, peer: PeerId) {
-        if let ServerResult::ClientDisconnected { addr, payload: Some(p), .. } = self.server.disconnect(peer.0) {
+        if let ServerResult::ClientDisconnected {
+            addr, payload: Some(p), ..
+        } = self.server.disconnect(peer.0)
+        {
             let bytes = p.to_vec();
             self.push(addr, &bytes);
         }
@@ -258,7 +272,11 @@ impl Links {
     pub(crate) fn handle_datagram(&mut self, from: SocketAddr, bytes: &mut [u8]) {
         self.bytes_received += bytes.len() as u64;
         // Demultiplex: a datagram from a peer we dialed belongs to that dial's client.
-        let dialed = self.dials.iter().find(|(_, c)| c.server_addr() == from).map(|(p, _)| *p);
+        let dialed = self
+            .dials
+            .iter()
+            .find(|(_, c)| c.server_addr() == from)
+            .map(|(p, _)| *p);
         if let Some(peer) = dialed {
             let client = self.dials.get_mut(&peer).expect("dial present");
             let was_connected = client.is_connected();
@@ -284,12 +302,20 @@ impl Links {
                 }
                 (None, None)
             }
-            ServerResult::ClientConnected { client_id, addr, payload, .. } => {
-                (Some((addr, payload.to_vec())), Some((PeerId(client_id), addr, true)))
-            }
-            ServerResult::ClientDisconnected { client_id, addr, payload } => {
-                (payload.map(|p| (addr, p.to_vec())), Some((PeerId(client_id), addr, false)))
-            }
+            ServerResult::ClientConnected {
+                client_id,
+                addr,
+                payload,
+                ..
+            } => (Some((addr, payload.to_vec())), Some((PeerId(client_id), addr, true))),
+            ServerResult::ClientDisconnected {
+                client_id,
+                addr,
+                payload,
+            } => (
+                payload.map(|p| (addr, p.to_vec())),
+                Some((PeerId(client_id), addr, false)),
+            ),
         };
         if let Some((addr, bytes)) = out {
             self.push(addr, &bytes);
@@ -319,7 +345,11 @@ impl Links {
                     let bytes = payload.to_vec();
                     self.push(addr, &bytes);
                 }
-                ServerResult::ClientDisconnected { client_id, addr, payload } => {
+                ServerResult::ClientDisconnected {
+                    client_id,
+                    addr,
+                    payload,
+                } => {
                     if let Some(p) = payload {
                         let bytes = p.to_vec();
                         self.push(addr, &bytes);
@@ -361,7 +391,10 @@ impl Links {
             .map(|(p, _)| *p)
             .collect();
         for peer in broken {
-            log::debug!("renet connection to {peer} broke: {:?}", self.links[&peer].conn.disconnect_reason());
+            log::debug!(
+                "renet connection to {peer} broke: {:?}",
+                self.links[&peer].conn.disconnect_reason()
+            );
             self.disconnect(peer);
         }
     }
@@ -384,16 +417,20 @@ impl Links {
 
     /// Takes the next received message of a linked peer on a channel.
     pub(crate) fn receive(&mut self, peer: PeerId, channel: Channel) -> Option<Vec<u8>> {
-        self.links.get_mut(&peer)?.conn.receive_message(channel.id()).map(|b| b.to_vec())
+        self.links
+            .get_mut(&peer)?
+            .conn
+            .receive_message(channel.id())
+            .map(|b| b.to_vec())
     }
 
     /// Closes the link to `peer` (and its netcode slot, so that it can reconnect at once).
     pub(crate) fn disconnect(&mut self, peer: PeerId) {
-        if let Some(mut client) = self.dials.remove(&peer) {
-            if let Ok((addr, bytes)) = client.disconnect() {
-                let bytes = bytes.to_vec();
-                self.push(addr, &bytes);
-            }
+        if let Some(mut client) = self.dials.remove(&peer)
+            && let Ok((addr, bytes)) = client.disconnect()
+        {
+            let bytes = bytes.to_vec();
+            self.push(addr, &bytes);
         }
         self.drop_server_slot(peer);
         if self.links.remove(&peer).is_some() {
@@ -418,7 +455,10 @@ impl Links {
             }
             for packet in link.conn.get_packets_to_send() {
                 let sealed = match link.role {
-                    Role::Accepted => self.server.generate_payload_packet(peer.0, &packet).map(|(a, b)| (a, b.to_vec())),
+                    Role::Accepted => self
+                        .server
+                        .generate_payload_packet(peer.0, &packet)
+                        .map(|(a, b)| (a, b.to_vec())),
                     Role::Dialed => match self.dials.get_mut(peer) {
                         Some(c) => c.generate_payload_packet(&packet).map(|(a, b)| (a, b.to_vec())),
                         None => continue,

@@ -9,9 +9,9 @@ use std::net::SocketAddr;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::PeerId;
 use crate::roster::{Roster, RosterDigest};
 use crate::store::{Entry, Scope, Store};
-use crate::PeerId;
 
 /// Largest message a peer accepts on any channel, in bytes.
 pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
@@ -84,9 +84,18 @@ pub enum Message {
         suspects: Vec<PeerId>,
     },
     /// A newcomer asks its contact to be admitted.
-    Join { name: String, addr: SocketAddr, verifier: [u8; 32] },
+    Join {
+        name: String,
+        addr: SocketAddr,
+        verifier: [u8; 32],
+    },
     /// A restarted peer asks its contact for its old seat back.
-    Rejoin { name: String, addr: SocketAddr, secret: [u8; 32], store: Store },
+    Rejoin {
+        name: String,
+        addr: SocketAddr,
+        secret: [u8; 32],
+        store: Store,
+    },
     /// A contact asks the host to admit a (verified) newcomer or rejoiner.
     Admit {
         peer: PeerId,
@@ -97,7 +106,12 @@ pub enum Message {
         store: Store,
     },
     /// The host's answer to an [`Message::Admit`].
-    Admitted { peer: PeerId, result: Result<(), Refusal>, roster: Roster, store: Store },
+    Admitted {
+        peer: PeerId,
+        result: Result<(), Refusal>,
+        roster: Roster,
+        store: Store,
+    },
     /// The contact welcomes an admitted newcomer with the session's state.
     Welcome { roster: Roster, store: Store },
     /// The contact refuses a newcomer.
@@ -111,7 +125,14 @@ pub enum Message {
     /// The sender leaves the session gracefully.
     Leave,
     /// A message relayed on behalf of `origin` towards `dest`.
-    Forward { origin: PeerId, dest: PeerId, ttl: u8, seq: u64, reliable: bool, inner: Vec<u8> },
+    Forward {
+        origin: PeerId,
+        dest: PeerId,
+        ttl: u8,
+        seq: u64,
+        reliable: bool,
+        inner: Vec<u8>,
+    },
 }
 
 /// Errors of the wire layer.
@@ -180,7 +201,10 @@ impl Message {
             Message::StoreSync(store) => store.validate(),
             Message::Update { key, entry, .. } => {
                 check(key.len() <= MAX_KEY_BYTES, "key too long")?;
-                check(entry.value.as_ref().is_none_or(|v| v.len() <= MAX_VALUE_BYTES), "value too large")
+                check(
+                    entry.value.as_ref().is_none_or(|v| v.len() <= MAX_VALUE_BYTES),
+                    "value too large",
+                )
             }
             Message::Forward { ttl, inner, .. } => {
                 check(*ttl <= MAX_HOPS, "too many hops")?;

@@ -7,8 +7,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::protocol::{MAX_MEMBERS, ProtocolError, check, check_name};
 use crate::PeerId;
+use crate::protocol::{MAX_MEMBERS, ProtocolError, check, check_name};
 
 /// Whether a member is playing or its seat is held for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,7 +91,10 @@ pub struct Roster {
 impl Roster {
     /// Looks a member up.
     pub fn get(&self, id: PeerId) -> Option<&Member> {
-        self.members.binary_search_by_key(&id, |m| m.id).ok().map(|i| &self.members[i])
+        self.members
+            .binary_search_by_key(&id, |m| m.id)
+            .ok()
+            .map(|i| &self.members[i])
     }
 
     /// Looks a member up, mutably.
@@ -136,7 +139,10 @@ impl Roster {
     /// Election by rule: the active member with the earliest join order among those
     /// `is_live` accepts.
     pub fn successor(&self, mut is_live: impl FnMut(PeerId) -> bool) -> Option<PeerId> {
-        self.active().filter(|m| is_live(m.id)).min_by_key(|m| (m.join_seq, m.id.0)).map(|m| m.id)
+        self.active()
+            .filter(|m| is_live(m.id))
+            .min_by_key(|m| (m.join_seq, m.id.0))
+            .map(|m| m.id)
     }
 
     /// Checks the bounds of a roster received from the network.
@@ -185,10 +191,25 @@ mod tests {
 
     #[test]
     fn claims_order_by_epoch_then_join_order() {
-        let a = RosterDigest { epoch: 3, version: 0, host: PeerId(1), host_join_seq: 5 };
-        let b = RosterDigest { epoch: 2, version: 9, host: PeerId(2), host_join_seq: 0 };
+        let a = RosterDigest {
+            epoch: 3,
+            version: 0,
+            host: PeerId(1),
+            host_join_seq: 5,
+        };
+        let b = RosterDigest {
+            epoch: 2,
+            version: 9,
+            host: PeerId(2),
+            host_join_seq: 0,
+        };
         assert_eq!(a.cmp_claim(&b), Ordering::Greater);
-        let c = RosterDigest { epoch: 3, version: 0, host: PeerId(2), host_join_seq: 1 };
+        let c = RosterDigest {
+            epoch: 3,
+            version: 0,
+            host: PeerId(2),
+            host_join_seq: 1,
+        };
         assert_eq!(c.cmp_claim(&a), Ordering::Greater, "earlier join order wins a tie");
     }
 }

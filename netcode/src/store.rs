@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::protocol::{MAX_KEY_BYTES, MAX_STORE_ENTRIES, MAX_VALUE_BYTES, ProtocolError, check};
 use crate::PeerId;
+use crate::protocol::{MAX_KEY_BYTES, MAX_STORE_ENTRIES, MAX_VALUE_BYTES, ProtocolError, check};
 
 /// Who is authoritative for an entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -52,7 +52,9 @@ pub struct Store {
 impl Store {
     /// Reads a live value.
     pub fn get(&self, scope: Scope, key: &str) -> Option<&[u8]> {
-        self.entries.get(&(scope, key.to_owned())).and_then(|e| e.value.as_deref())
+        self.entries
+            .get(&(scope, key.to_owned()))
+            .and_then(|e| e.value.as_deref())
     }
 
     /// Reads an entry with its version (deletions included).
@@ -87,7 +89,13 @@ impl Store {
     pub(crate) fn write(&mut self, scope: Scope, key: &str, value: Option<Vec<u8>>, epoch: u64) -> Entry {
         let n = self.entry(scope, key).map_or(0, |e| e.version.n) + 1;
         let prev_epoch = self.entry(scope, key).map_or(0, |e| e.version.epoch);
-        let entry = Entry { version: Version { epoch: epoch.max(prev_epoch), n }, value };
+        let entry = Entry {
+            version: Version {
+                epoch: epoch.max(prev_epoch),
+                n,
+            },
+            value,
+        };
         self.entries.insert((scope, key.to_owned()), entry.clone());
         entry
     }
@@ -114,7 +122,10 @@ impl Store {
 
     /// Whether `self` holds every entry of `other` at the same or a later version.
     pub fn covers(&self, other: &Store) -> bool {
-        other.entries.iter().all(|(k, e)| self.entries.get(k).is_some_and(|mine| mine.version >= e.version))
+        other
+            .entries
+            .iter()
+            .all(|(k, e)| self.entries.get(k).is_some_and(|mine| mine.version >= e.version))
     }
 
     /// Checks the bounds of a store received from the network.
@@ -122,7 +133,10 @@ impl Store {
         check(self.entries.len() <= MAX_STORE_ENTRIES, "too many store entries")?;
         for ((_, key), entry) in &self.entries {
             check(key.len() <= MAX_KEY_BYTES, "key too long")?;
-            check(entry.value.as_ref().is_none_or(|v| v.len() <= MAX_VALUE_BYTES), "value too large")?;
+            check(
+                entry.value.as_ref().is_none_or(|v| v.len() <= MAX_VALUE_BYTES),
+                "value too large",
+            )?;
         }
         Ok(())
     }
@@ -145,6 +159,9 @@ mod tests {
         ba.merge(a.clone());
         assert_eq!(ab, ba);
         assert_eq!(ab.get(Scope::Shared, "clock"), Some(&[9u8][..]), "later epoch wins");
-        assert!(!ab.merge_entry(Scope::Shared, "clock".into(), e2), "older write is ignored");
+        assert!(
+            !ab.merge_entry(Scope::Shared, "clock".into(), e2),
+            "older write is ignored"
+        );
     }
 }

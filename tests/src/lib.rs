@@ -15,7 +15,12 @@ pub fn sim(peers: usize, seed: u64, latency_ms: u64, jitter_ms: u64, loss: f64) 
         loss,
         ..LinkConditions::default()
     };
-    Sim::new(SimConfig { peers, seed, link, ..SimConfig::default() })
+    Sim::new(SimConfig {
+        peers,
+        seed,
+        link,
+        ..SimConfig::default()
+    })
 }
 
 /// Runs until every started peer is in the session, or panics after `limit_secs`.
@@ -23,17 +28,25 @@ pub fn form(sim: &mut Sim, limit_secs: f64) {
     let deadline = sim.now() + Duration::from_secs_f64(limit_secs);
     while sim.now() < deadline {
         sim.run_for_secs(0.1);
-        let all_in = sim.nodes().iter().all(|n| n.session.as_ref().is_some_and(|s| s.in_session()));
+        let all_in = sim
+            .nodes()
+            .iter()
+            .all(|n| n.session.as_ref().is_some_and(|s| s.in_session()));
         if all_in && sim.roster_agree() && sim.consensus_host().is_some() {
             return;
         }
     }
-    panic!("session did not form within {limit_secs} s: {} of {} in", sim.live_indices().len(), sim.nodes().len());
+    panic!(
+        "session did not form within {limit_secs} s: {} of {} in",
+        sim.live_indices().len(),
+        sim.nodes().len()
+    );
 }
 
 /// The current consensus host, or a panic naming what the peers follow.
 pub fn host(sim: &Sim) -> PeerId {
-    sim.consensus_host().unwrap_or_else(|| panic!("no single live host: peers follow {:?}", sim.hosts()))
+    sim.consensus_host()
+        .unwrap_or_else(|| panic!("no single live host: peers follow {:?}", sim.hosts()))
 }
 
 /// The member that would succeed `host` by the election rule, as the host's roster says.

@@ -23,13 +23,20 @@ fn host_crash_migrates_to_the_earliest_joined_survivor() {
     assert_healthy(&sim, 7);
     assert_eq!(host(&sim), expected, "election by rule: earliest join order");
     assert_eq!(sim.metrics.migration_pauses.len(), 1);
-    assert!(sim.metrics.migration_pauses[0] <= PAUSE_LIMIT, "pause {:?}", sim.metrics.migration_pauses);
+    assert!(
+        sim.metrics.migration_pauses[0] <= PAUSE_LIMIT,
+        "pause {:?}",
+        sim.metrics.migration_pauses
+    );
     // The new host keeps writing the shared state it continued from its replica.
     let i = sim.index_of(expected).expect("new host runs");
     let pickups_before = sim.session(i).unwrap().store().scope(Scope::Shared).count();
     sim.run_for_secs(2.0);
     let pickups_after = sim.session(i).unwrap().store().scope(Scope::Shared).count();
-    assert!(pickups_after > pickups_before, "shared state goes on growing after the migration");
+    assert!(
+        pickups_after > pickups_before,
+        "shared state goes on growing after the migration"
+    );
     assert_eq!(sim.state_lost(), 0);
 }
 
@@ -47,7 +54,11 @@ fn host_and_successor_crash_together() {
     let new = host(&sim);
     assert!(new != old && new != next);
     let roster = sim.session(sim.index_of(new).unwrap()).unwrap().roster();
-    assert_eq!(roster.successor(|p| p != old && p != next), Some(new), "the third in line hosts");
+    assert_eq!(
+        roster.successor(|p| p != old && p != next),
+        Some(new),
+        "the third in line hosts"
+    );
 }
 
 #[test]
@@ -56,7 +67,12 @@ fn three_of_eight_crash() {
     form(&mut sim, 5.0);
     sim.run_for_secs(1.0);
     let old = host(&sim);
-    let victims: Vec<usize> = sim.live_indices().into_iter().filter(|i| sim.session(*i).unwrap().peer_id() != old).take(2).collect();
+    let victims: Vec<usize> = sim
+        .live_indices()
+        .into_iter()
+        .filter(|i| sim.session(*i).unwrap().peer_id() != old)
+        .take(2)
+        .collect();
     sim.crash_peer(old);
     for v in victims {
         sim.crash(v);
@@ -89,7 +105,9 @@ fn graceful_host_leave_hands_over_without_a_pause() {
     let roster = sim.session(survivor).unwrap().roster();
     assert!(roster.get(old).is_none(), "a graceful leaver holds no seat");
     let events = sim.events_of(sim.session(survivor).unwrap().peer_id());
-    assert!(events.iter().any(|(_, e)| matches!(e, SessionEvent::PeerLeft { peer, reason: netcode::LeaveReason::Graceful } if *peer == old)));
+    assert!(events.iter().any(
+        |(_, e)| matches!(e, SessionEvent::PeerLeft { peer, reason: netcode::LeaveReason::Graceful } if *peer == old)
+    ));
 }
 
 #[test]
@@ -103,7 +121,10 @@ fn partition_four_four_then_heal() {
     let comps = sim.components();
     assert_eq!(comps.len(), 2);
     for comp in &comps {
-        let mut hosts: Vec<_> = comp.iter().filter_map(|i| sim.session(*i).and_then(|s| s.host())).collect();
+        let mut hosts: Vec<_> = comp
+            .iter()
+            .filter_map(|i| sim.session(*i).and_then(|s| s.host()))
+            .collect();
         hosts.dedup();
         assert_eq!(hosts.len(), 1, "one host per side");
     }
@@ -111,7 +132,10 @@ fn partition_four_four_then_heal() {
     sim.run_for_secs(6.0);
     assert_healthy(&sim, 8);
     let i = sim.live_indices()[0];
-    assert!(sim.session(i).unwrap().roster().members.iter().all(|m| m.is_active()), "everyone is back in");
+    assert!(
+        sim.session(i).unwrap().roster().members.iter().all(|m| m.is_active()),
+        "everyone is back in"
+    );
 }
 
 #[test]
@@ -130,7 +154,11 @@ fn crash_then_rejoin_restores_id_and_score() {
     form(&mut sim, 5.0);
     sim.run_for_secs(2.0);
     let host_peer = host(&sim);
-    let victim = sim.live_indices().into_iter().find(|i| sim.session(*i).unwrap().peer_id() != host_peer).unwrap();
+    let victim = sim
+        .live_indices()
+        .into_iter()
+        .find(|i| sim.session(*i).unwrap().peer_id() != host_peer)
+        .unwrap();
     let peer = sim.session(victim).unwrap().peer_id();
     let observer = sim.index_of(host_peer).unwrap();
     // What the others hold of its score (its very last write may still be in flight).
@@ -138,18 +166,28 @@ fn crash_then_rejoin_restores_id_and_score() {
     assert!(score_before > 0);
     sim.crash(victim);
     sim.run_for_secs(1.0);
-    assert!(score_seen_by(&sim, observer, peer) >= score_before, "survivors hold the replica");
+    assert!(
+        score_seen_by(&sim, observer, peer) >= score_before,
+        "survivors hold the replica"
+    );
     sim.restart(victim);
     sim.run_for_secs(2.0);
     assert_healthy(&sim, 5);
     let s = sim.session(victim).unwrap();
     assert_eq!(s.peer_id(), peer, "same identity");
-    assert!(score_seen_by(&sim, victim, peer) > score_before, "score restored and growing");
+    assert!(
+        score_seen_by(&sim, victim, peer) > score_before,
+        "score restored and growing"
+    );
     let roster = s.roster();
     let me = roster.get(peer).unwrap();
     assert!(me.is_active());
     assert_eq!(me.incarnation, 1);
-    assert_eq!(roster.members.iter().map(|m| m.join_seq).max(), Some(me.join_seq), "a rejoiner goes last in line");
+    assert_eq!(
+        roster.members.iter().map(|m| m.join_seq).max(),
+        Some(me.join_seq),
+        "a rejoiner goes last in line"
+    );
     assert_eq!(sim.metrics.rejoin_times.len(), 1);
 }
 
@@ -159,12 +197,19 @@ fn wrong_rejoin_secret_is_refused_and_nobody_notices() {
     form(&mut sim, 5.0);
     sim.run_for_secs(1.0);
     let host_peer = host(&sim);
-    let victim = sim.live_indices().into_iter().find(|i| sim.session(*i).unwrap().peer_id() != host_peer).unwrap();
+    let victim = sim
+        .live_indices()
+        .into_iter()
+        .find(|i| sim.session(*i).unwrap().peer_id() != host_peer)
+        .unwrap();
     let real = sim.nodes()[victim].credentials.unwrap();
     sim.crash(victim);
     sim.run_for_secs(1.0);
     let roster_before = sim.session(sim.index_of(host_peer).unwrap()).unwrap().roster().clone();
-    let impostor = Credentials { peer: real.peer, secret: [7; 32] };
+    let impostor = Credentials {
+        peer: real.peer,
+        secret: [7; 32],
+    };
     sim.restart_with(victim, impostor);
     sim.run_for_secs(2.0);
     let s = sim.session(victim).unwrap();
@@ -172,7 +217,10 @@ fn wrong_rejoin_secret_is_refused_and_nobody_notices() {
     assert!(!s.in_session());
     assert_eq!(host(&sim), host_peer, "the session did not notice");
     let roster_after = sim.session(sim.index_of(host_peer).unwrap()).unwrap().roster();
-    assert_eq!(roster_after, &roster_before, "the seat is still held for the real owner");
+    assert_eq!(
+        roster_after, &roster_before,
+        "the seat is still held for the real owner"
+    );
     assert!(!roster_after.get(real.peer).unwrap().is_active());
 }
 
@@ -185,8 +233,15 @@ fn late_join_mid_session_gets_roster_and_state() {
     sim.run_for_secs(3.0);
     assert_healthy(&sim, 5);
     let s = sim.session(late).unwrap();
-    let pickups = s.store().scope(Scope::Shared).filter(|(k, _)| k.starts_with(netcode::sim::PICKUP_PREFIX)).count();
-    assert!(pickups >= 5, "the newcomer received the shared state: {pickups} pickups");
+    let pickups = s
+        .store()
+        .scope(Scope::Shared)
+        .filter(|(k, _)| k.starts_with(netcode::sim::PICKUP_PREFIX))
+        .count();
+    assert!(
+        pickups >= 5,
+        "the newcomer received the shared state: {pickups} pickups"
+    );
     let roster = s.roster();
     assert_eq!(roster.active().count(), 5);
     for other in sim.live_indices() {
@@ -228,13 +283,19 @@ fn cut_link_is_relayed_by_a_third_peer() {
     assert_eq!(sim.session(b).unwrap().link_state(pa), LinkState::Relayed);
     let seen = score_seen_by(&sim, a, pb);
     sim.run_for_secs(2.0);
-    assert!(score_seen_by(&sim, a, pb) > seen, "b's updates reach a through the relay");
+    assert!(
+        score_seen_by(&sim, a, pb) > seen,
+        "b's updates reach a through the relay"
+    );
     assert_healthy(&sim, 4);
     assert_eq!(sim.metrics.host_changes.len(), 0);
     sim.heal(a, b);
     sim.run_for_secs(3.0);
     assert_eq!(sim.session(a).unwrap().link_state(pb), LinkState::Direct);
-    let relayed: u64 = (0..4).filter_map(|i| sim.session(i)).map(|s| s.stats().relayed_messages).sum();
+    let relayed: u64 = (0..4)
+        .filter_map(|i| sim.session(i))
+        .map(|s| s.stats().relayed_messages)
+        .sum();
     assert!(relayed > 0);
 }
 
@@ -266,7 +327,9 @@ fn garbage_datagrams_disturb_nobody() {
         for to in &targets {
             x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
             let len = (x % 1400) as usize;
-            let bytes: Vec<u8> = (0..len).map(|k| (x.rotate_left(k as u32 % 31) as u8) ^ round as u8).collect();
+            let bytes: Vec<u8> = (0..len)
+                .map(|k| (x.rotate_left(k as u32 % 31) as u8) ^ round as u8)
+                .collect();
             let now = sim.now();
             sim.network_mut().send(now, attacker, *to, bytes);
         }
@@ -276,5 +339,11 @@ fn garbage_datagrams_disturb_nobody() {
     assert_healthy(&sim, 4);
     assert_eq!(sim.metrics.host_changes.len(), 0);
     let i = sim.live_indices()[0];
-    assert!(sim.session(i).unwrap().store().get(Scope::Peer(sim.session(i).unwrap().peer_id()), SCORE_KEY).is_some());
+    assert!(
+        sim.session(i)
+            .unwrap()
+            .store()
+            .get(Scope::Peer(sim.session(i).unwrap().peer_id()), SCORE_KEY)
+            .is_some()
+    );
 }

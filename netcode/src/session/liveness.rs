@@ -102,16 +102,20 @@ impl PeerState {
     }
 
     pub(crate) fn direct_ok(&self, now: Duration, bounds: Bounds) -> bool {
-        self.last_direct.is_some_and(|t| now.saturating_sub(t) < self.window(bounds))
+        self.last_direct
+            .is_some_and(|t| now.saturating_sub(t) < self.window(bounds))
     }
 
     fn relayed_ok(&self, now: Duration, bounds: Bounds) -> bool {
-        self.last_any.is_some_and(|t| now.saturating_sub(t) < self.window(bounds))
+        self.last_any
+            .is_some_and(|t| now.saturating_sub(t) < self.window(bounds))
     }
 
     fn vouches_for(&self, peer: PeerId, now: Duration, bounds: Bounds) -> bool {
         self.direct_ok(now, bounds)
-            && self.last_heartbeat.is_some_and(|t| now.saturating_sub(t) < self.window(bounds))
+            && self
+                .last_heartbeat
+                .is_some_and(|t| now.saturating_sub(t) < self.window(bounds))
             && !self.suspects.contains(&peer)
     }
 }
@@ -120,8 +124,14 @@ impl Session {
     /// The suspicion window bounds: the configured minimum, at least three heartbeat
     /// intervals (which stretch in a large mesh).
     pub(crate) fn bounds(&self) -> Bounds {
-        let min = self.cfg.suspect_after.max(self.heartbeat_interval() * SUSPECT_INTERVALS);
-        Bounds { min, max: self.cfg.suspect_max.max(min) }
+        let min = self
+            .cfg
+            .suspect_after
+            .max(self.heartbeat_interval() * SUSPECT_INTERVALS);
+        Bounds {
+            min,
+            max: self.cfg.suspect_max.max(min),
+        }
     }
 
     /// Active members we have not heard directly within their window.
@@ -129,7 +139,13 @@ impl Session {
         self.roster
             .active()
             .map(|m| m.id)
-            .filter(|p| *p != self.me && !self.peers.get(p).is_some_and(|st| st.direct_ok(self.now, self.bounds())))
+            .filter(|p| {
+                *p != self.me
+                    && !self
+                        .peers
+                        .get(p)
+                        .is_some_and(|st| st.direct_ok(self.now, self.bounds()))
+            })
             .collect()
     }
 
@@ -139,12 +155,18 @@ impl Session {
             .active()
             .map(|m| m.id)
             .filter(|q| *q != self.me && *q != peer && self.links.is_linked(*q))
-            .find(|q| self.peers.get(q).is_some_and(|st| st.vouches_for(peer, self.now, self.bounds())))
+            .find(|q| {
+                self.peers
+                    .get(q)
+                    .is_some_and(|st| st.vouches_for(peer, self.now, self.bounds()))
+            })
     }
 
     /// Current link state of `peer`.
     pub fn link_state(&self, peer: PeerId) -> LinkState {
-        let Some(st) = self.peers.get(&peer) else { return LinkState::Down };
+        let Some(st) = self.peers.get(&peer) else {
+            return LinkState::Down;
+        };
         if st.down_since.is_some() {
             LinkState::Down
         } else if st.direct_ok(self.now, self.bounds()) && self.links.is_linked(peer) {
@@ -167,7 +189,8 @@ impl Session {
             }
             // A member that has not yet sent a heartbeat as a member (it may still be
             // linking, or waiting for its welcome) gets time before it can be suspected.
-            let settling = st.last_heartbeat.is_none_or(|t| t < st.since) && now.saturating_sub(st.since) < self.cfg.join_timeout;
+            let settling =
+                st.last_heartbeat.is_none_or(|t| t < st.since) && now.saturating_sub(st.since) < self.cfg.join_timeout;
             let direct = st.direct_ok(now, bounds) && self.links.is_linked(peer);
             let relayed = st.relayed_ok(now, bounds);
             let alive = settling || direct || relayed || self.relay_for(peer).is_some();
@@ -201,7 +224,12 @@ impl Session {
     }
 
     fn declare_down(&mut self, peer: PeerId) {
-        log::debug!("{} declares {peer} down (epoch {}) at {:?}", self.me, self.roster.epoch, self.now);
+        log::debug!(
+            "{} declares {peer} down (epoch {}) at {:?}",
+            self.me,
+            self.roster.epoch,
+            self.now
+        );
         if let Some(st) = self.peers.get_mut(&peer) {
             st.down_since = Some(self.now);
         }
@@ -215,7 +243,11 @@ impl Session {
     }
 
     pub(super) fn is_down(&self, peer: PeerId) -> bool {
-        peer != self.me && self.peers.get(&peer).is_some_and(|st| st.down_since.is_some() || st.left)
+        peer != self.me
+            && self
+                .peers
+                .get(&peer)
+                .is_some_and(|st| st.down_since.is_some() || st.left)
     }
 
     /// Links to members we have none with. The lower id dials, so a pair never races.

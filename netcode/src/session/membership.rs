@@ -9,6 +9,16 @@ use crate::protocol::{Channel, Message, Refusal};
 use crate::roster::{Member, MemberStatus, Roster, verifier};
 use crate::store::Store;
 
+/// What a contact asks the host: admit this (verified) newcomer or rejoiner.
+pub(crate) struct Admission {
+    pub(crate) peer: PeerId,
+    pub(crate) name: String,
+    pub(crate) addr: SocketAddr,
+    pub(crate) verifier: [u8; 32],
+    pub(crate) rejoin: bool,
+    pub(crate) store: Store,
+}
+
 /// A newcomer waiting, at its contact, for the host's admission.
 #[derive(Debug, Clone)]
 pub(crate) struct Pending {
@@ -24,9 +34,18 @@ pub(crate) struct Pending {
 impl Session {
     pub(super) fn send_join_request(&mut self, contact: PeerId, rejoin: bool) {
         let msg = if rejoin {
-            Message::Rejoin { name: self.name.clone(), addr: self.addr, secret: self.secret, store: self.store.clone() }
+            Message::Rejoin {
+                name: self.name.clone(),
+                addr: self.addr,
+                secret: self.secret,
+                store: self.store.clone(),
+            }
         } else {
-            Message::Join { name: self.name.clone(), addr: self.addr, verifier: verifier(&self.secret) }
+            Message::Join {
+                name: self.name.clone(),
+                addr: self.addr,
+                verifier: verifier(&self.secret),
+            }
         };
         self.send_direct(contact, Channel::ReliableOrdered, &msg);
     }
@@ -34,9 +53,16 @@ impl Session {
     /// No answer in time: ask again on a live link (proving our identity with the secret,
     /// in case the first request was admitted), or move on to the next contact.
     pub(super) fn retry_join(&mut self) {
-        let Phase::Joining { contacts, next, .. } = self.phase.clone() else { return };
+        let Phase::Joining { contacts, next, .. } = self.phase.clone() else {
+            return;
+        };
         if self.links.is_linked(CONTACT) {
-            self.phase = Phase::Joining { contacts, next, started: self.now, rejoin: true };
+            self.phase = Phase::Joining {
+                contacts,
+                next,
+                started: self.now,
+                rejoin: true,
+            };
             self.send_join_request(CONTACT, true);
         } else {
             self.next_contact();
@@ -45,10 +71,20 @@ impl Session {
 
     /// Gives up on the current contact and dials the next one.
     pub(super) fn next_contact(&mut self) {
-        let Phase::Joining { contacts, next, rejoin, .. } = self.phase.clone() else { return };
+        let Phase::Joining {
+            contacts, next, rejoin, ..
+        } = self.phase.clone()
+        else {
+            return;
+        };
         self.links.disconnect(CONTACT);
         let addr = contacts[next % contacts.len()];
-        self.phase = Phase::Joining { contacts, next: next + 1, started: self.now, rejoin };
+        self.phase = Phase::Joining {
+            contacts,
+            next: next + 1,
+            started: self.now,
+            rejoin,
+        };
         self.links.dial(CONTACT, addr);
     }
 
@@ -94,7 +130,15 @@ impl Session {
                 Some(m) => m.verifier,
             },
         };
-        let pending = Pending { name, addr, verifier: verifier_ok, rejoin, store, since: self.now, asked: None };
+        let pending = Pending {
+            name,
+            addr,
+            verifier: verifier_ok,
+            rejoin,
+            store,
+            since: self.now,
+            asked: None,
+        };
         self.pending.insert(link, pending);
         self.contact_duties();
     }
@@ -153,7 +197,10 @@ impl Session {
                     st.link_incarnation = self.roster.get(peer).map(|m| m.incarnation);
                     st.down_since = None;
                 }
-                let msg = Message::Welcome { roster: self.roster.clone(), store: self.store.clone() };
+                let msg = Message::Welcome {
+                    roster: self.roster.clone(),
+                    store: self.store.clone(),
+                };
                 self.send_direct(peer, Channel::ReliableOrdered, &msg);
             }
             Err(reason) => self.refuse(peer, reason),
@@ -213,21 +260,25 @@ impl Session {
         Ok(())
     }
 
-    pub(super) fn on_admit(
-        &mut self,
-        contact: PeerId,
-        peer: PeerId,
-        name: String,
-        addr: SocketAddr,
-        verifier_in: [u8; 32],
-        rejoin: bool,
-        store: Store,
-    ) {
+    pub(super) fn on_admit(&mut self, contact: PeerId, admission: Admission) {
+        let Admission {
+            peer,
+            name,
+            addr,
+            verifier: verifier_in,
+            rejoin,
+            store,
+        } = admission;
         if !self.is_host() {
             return; // The contact asks the new host once it knows it.
         }
         let result = self.admit(peer, name, addr, verifier_in, rejoin, store);
-        let msg = Message::Admitted { peer, result, roster: self.roster.clone(), store: self.store.clone() };
+        let msg = Message::Admitted {
+            peer,
+            result,
+            roster: self.roster.clone(),
+            store: self.store.clone(),
+        };
         self.send_to(contact, Channel::ReliableOrdered, &msg);
         if result.is_ok() {
             self.broadcast_roster();
@@ -258,7 +309,9 @@ impl Session {
     }
 
     pub(super) fn on_welcome(&mut self, link: PeerId, roster: Roster, store: Store) {
-        let Phase::Joining { rejoin, .. } = self.phase else { return };
+        let Phase::Joining { rejoin, .. } = self.phase else {
+            return;
+        };
         let Some(me) = roster.get(self.me) else { return };
         if !me.is_active() {
             return;
@@ -266,7 +319,10 @@ impl Session {
         if link == CONTACT {
             let contact = self.contact_id.unwrap_or(roster.host);
             self.links.rekey(CONTACT, contact);
-            let mut st = self.peers.remove(&CONTACT).unwrap_or_else(|| super::PeerState::new(self.now));
+            let mut st = self
+                .peers
+                .remove(&CONTACT)
+                .unwrap_or_else(|| super::PeerState::new(self.now));
             st.link_incarnation = roster.get(contact).map(|m| m.incarnation);
             st.last_direct = Some(self.now);
             st.last_any = Some(self.now);
@@ -276,7 +332,10 @@ impl Session {
         self.roster = roster;
         self.store.merge(store);
         self.phase = Phase::Member;
-        self.events.push_back(SessionEvent::Joined { peer: self.me, rejoined: rejoin });
+        self.events.push_back(SessionEvent::Joined {
+            peer: self.me,
+            rejoined: rejoin,
+        });
         let now = self.now;
         for m in self.roster.active() {
             self.peers.entry(m.id).or_insert_with(|| super::PeerState::new(now));
@@ -352,7 +411,10 @@ impl Session {
 
     /// After a partition merge we may find ourselves away or dropped: take the seat back.
     fn ask_back(&mut self, via: PeerId, rejoin: bool) {
-        if self.last_rejoin_ask.is_some_and(|t| self.now < t + self.cfg.roster_push_interval) {
+        if self
+            .last_rejoin_ask
+            .is_some_and(|t| self.now < t + self.cfg.roster_push_interval)
+        {
             return;
         }
         self.last_rejoin_ask = Some(self.now);
@@ -364,7 +426,10 @@ impl Session {
         if self.store.merge(store) {
             for (scope, key, entry) in self.store.iter() {
                 if before.entry(*scope, key) != Some(entry) {
-                    self.events.push_back(SessionEvent::StoreChanged { scope: *scope, key: key.to_owned() });
+                    self.events.push_back(SessionEvent::StoreChanged {
+                        scope: *scope,
+                        key: key.to_owned(),
+                    });
                 }
             }
             if self.is_host() {
@@ -384,7 +449,9 @@ impl Session {
             }
             let ev = match old.get(m.id) {
                 None if m.is_active() => Some(SessionEvent::PeerJoined { peer: m.id }),
-                Some(o) if m.incarnation > o.incarnation && m.is_active() => Some(SessionEvent::PeerRejoined { peer: m.id }),
+                Some(o) if m.incarnation > o.incarnation && m.is_active() => {
+                    Some(SessionEvent::PeerRejoined { peer: m.id })
+                }
                 Some(o) if o.is_active() && !m.is_active() => Some(SessionEvent::PeerAway { peer: m.id }),
                 Some(o) if !o.is_active() && m.is_active() => Some(SessionEvent::PeerRejoined { peer: m.id }),
                 _ => None,
@@ -398,11 +465,18 @@ impl Session {
             if let Some(ev) = ev {
                 self.events.push_back(ev);
             }
-            let st = self.peers.entry(m.id).or_insert_with(|| super::PeerState::new(self.now));
+            let st = self
+                .peers
+                .entry(m.id)
+                .or_insert_with(|| super::PeerState::new(self.now));
             if m.is_active() && st.link_incarnation.is_some_and(|i| i < m.incarnation) {
                 stale.push(m.id);
             }
-            if m.is_active() && old.get(m.id).is_none_or(|o| !o.is_active() || o.incarnation < m.incarnation) {
+            if m.is_active()
+                && old
+                    .get(m.id)
+                    .is_none_or(|o| !o.is_active() || o.incarnation < m.incarnation)
+            {
                 st.since = self.now;
                 st.down_since = None;
                 st.left = false;
@@ -470,7 +544,12 @@ impl Session {
         self.max_epoch_seen = self.roster.epoch;
         self.roster.host = host;
         self.roster.version = 0;
-        let down: Vec<PeerId> = self.roster.active().map(|m| m.id).filter(|p| self.is_down(*p)).collect();
+        let down: Vec<PeerId> = self
+            .roster
+            .active()
+            .map(|m| m.id)
+            .filter(|p| self.is_down(*p))
+            .collect();
         for p in down {
             self.set_away(p);
         }
@@ -484,10 +563,10 @@ impl Session {
 
     fn set_away(&mut self, peer: PeerId) {
         let now = self.now;
-        if let Some(m) = self.roster.get_mut(peer) {
-            if m.is_active() {
-                m.status = MemberStatus::Away { since: now };
-            }
+        if let Some(m) = self.roster.get_mut(peer)
+            && m.is_active()
+        {
+            m.status = MemberStatus::Away { since: now };
         }
     }
 
@@ -515,7 +594,12 @@ impl Session {
         let now = self.now;
         let grace = self.cfg.rejoin_grace;
         let old = self.roster.clone();
-        let down: Vec<PeerId> = self.roster.active().map(|m| m.id).filter(|p| self.is_down(*p)).collect();
+        let down: Vec<PeerId> = self
+            .roster
+            .active()
+            .map(|m| m.id)
+            .filter(|p| self.is_down(*p))
+            .collect();
         for p in down {
             if self.peers.get(&p).is_some_and(|st| st.left) {
                 self.roster.remove(p);
@@ -537,7 +621,9 @@ impl Session {
     /// A graceful leave of the host: the successor gets the role before we go.
     pub(super) fn hand_over(&mut self) {
         let me = self.me;
-        let Some(successor) = self.roster.successor(|p| p != me && !self.is_down(p)) else { return };
+        let Some(successor) = self.roster.successor(|p| p != me && !self.is_down(p)) else {
+            return;
+        };
         if let Some(st) = self.peers.get_mut(&me) {
             st.left = true;
         }

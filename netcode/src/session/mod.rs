@@ -15,12 +15,12 @@ use rand::rngs::StdRng;
 use rand::{Rng, RngExt, SeedableRng};
 use thiserror::Error;
 
+use crate::PeerId;
 use crate::config::SessionConfig;
 use crate::link::{LinkEvent, Links, Transmit};
 use crate::protocol::{Channel, MAX_HOPS, Message, Refusal};
 use crate::roster::{Member, Roster, RosterDigest};
 use crate::store::{Scope, Store};
-use crate::PeerId;
 
 pub(crate) use liveness::PeerState;
 
@@ -111,9 +111,16 @@ pub struct Credentials {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Phase {
-    Joining { contacts: Vec<SocketAddr>, next: usize, started: Duration, rejoin: bool },
+    Joining {
+        contacts: Vec<SocketAddr>,
+        next: usize,
+        started: Duration,
+        rejoin: bool,
+    },
     Member,
-    Leaving { until: Duration },
+    Leaving {
+        until: Duration,
+    },
     Left,
     Refused(Refusal),
 }
@@ -167,22 +174,53 @@ pub fn protocol_id(session_id: u64) -> u64 {
     session_id.rotate_left(8) ^ PROTOCOL_VERSION
 }
 
+/// What every member of a session shares: the id that keeps sessions apart and the
+/// key that encrypts and authenticates every link (an invite code carries both).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionKey {
+    /// Session id, mixed into netcode's protocol id.
+    pub id: u64,
+    /// Netcode private key: connect tokens are made with it.
+    pub key: [u8; 32],
+}
+
+impl std::fmt::Debug for SessionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionKey")
+            .field("id", &self.id)
+            .field("key", &"<redacted>")
+            .finish()
+    }
+}
+
+/// How one peer takes part: its tuning, its display name, its listen address, the session.
+#[derive(Debug, Clone)]
+pub struct PeerSetup {
+    /// Session tuning.
+    pub config: SessionConfig,
+    /// Display name (cut to [`crate::protocol::MAX_NAME_BYTES`]).
+    pub name: String,
+    /// The address this peer listens on (what other peers dial).
+    pub addr: SocketAddr,
+    /// The session's id and key.
+    pub session: SessionKey,
+}
+
 impl Session {
-    fn new(
-        cfg: SessionConfig,
-        me: PeerId,
-        name: &str,
-        addr: SocketAddr,
-        key: [u8; 32],
-        session_id: u64,
-        secret: [u8; 32],
-        now: Duration,
-        phase: Phase,
-    ) -> Self {
-        let links = Links::new(me, addr, key, protocol_id(session_id), &cfg, now);
+    fn new(setup: PeerSetup, me: PeerId, secret: [u8; 32], now: Duration, phase: Phase) -> Self {
+        let PeerSetup {
+            config: cfg,
+            mut name,
+            addr,
+            session,
+        } = setup;
+        let links = Links::new(me, addr, session.key, protocol_id(session.id), &cfg, now);
         let cfg_interval = cfg.heartbeat_interval;
-        let mut name = name.to_owned();
-        name.truncate(crate::protocol::MAX_NAME_BYTES);
+        let mut cut = crate::protocol::MAX_NAME_BYTES.min(name.len());
+        while !name.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        name.truncate(cut);
         Session {
             cfg,
             me,
@@ -216,18 +254,17 @@ impl Session {
 
     /// Creates a new session with this peer as its first member and host.
     /// `rng` supplies the peer id and rejoin secret (seed it for reproducible runs).
-    pub fn create(
-        cfg: SessionConfig,
-        name: &str,
-        addr: SocketAddr,
-        key: [u8; 32],
-        session_id: u64,
-        now: Duration,
-        rng: &mut StdRng,
-    ) -> Self {
+    pub fn create(setup: PeerSetup, now: Duration, rng: &mut StdRng) -> Self {
         let (me, secret) = fresh_identity(rng);
-        let mut s = Session::new(cfg, me, name, addr, key, session_id, secret, now, Phase::Member);
-        s.roster = Roster { epoch: 1, version: 1, host: me, next_join_seq: 1, members: Vec::new() };
+        let addr = setup.addr;
+        let mut s = Session::new(setup, me, secret, now, Phase::Member);
+        s.roster = Roster {
+            epoch: 1,
+            version: 1,
+            host: me,
+            next_join_seq: 1,
+            members: Vec::new(),
+        };
         s.roster.upsert(Member {
             id: me,
             name: s.name.clone(),
@@ -238,55 +275,49 @@ impl Session {
             verifier: crate::roster::verifier(&secret),
         });
         s.max_epoch_seen = 1;
-        s.events.push_back(SessionEvent::Joined { peer: me, rejoined: false });
+        s.events.push_back(SessionEvent::Joined {
+            peer: me,
+            rejoined: false,
+        });
         s
     }
 
     /// Joins an existing session through any of its members (`contacts`, tried in turn).
     pub fn join(
-        cfg: SessionConfig,
-        name: &str,
-        addr: SocketAddr,
+        setup: PeerSetup,
         contacts: Vec<SocketAddr>,
-        key: [u8; 32],
-        session_id: u64,
         now: Duration,
         rng: &mut StdRng,
     ) -> Result<Self, SessionError> {
         let (me, secret) = fresh_identity(rng);
-        Self::start_joining(cfg, me, secret, name, addr, contacts, key, session_id, now, false)
+        Self::start_joining(setup, Credentials { peer: me, secret }, contacts, now, false)
     }
 
     /// Takes an old seat back after a crash, through any live member.
     pub fn rejoin(
-        cfg: SessionConfig,
+        setup: PeerSetup,
         credentials: Credentials,
-        name: &str,
-        addr: SocketAddr,
         contacts: Vec<SocketAddr>,
-        key: [u8; 32],
-        session_id: u64,
         now: Duration,
     ) -> Result<Self, SessionError> {
-        let Credentials { peer, secret } = credentials;
-        Self::start_joining(cfg, peer, secret, name, addr, contacts, key, session_id, now, true)
+        Self::start_joining(setup, credentials, contacts, now, true)
     }
 
     fn start_joining(
-        cfg: SessionConfig,
-        me: PeerId,
-        secret: [u8; 32],
-        name: &str,
-        addr: SocketAddr,
+        setup: PeerSetup,
+        credentials: Credentials,
         contacts: Vec<SocketAddr>,
-        key: [u8; 32],
-        session_id: u64,
         now: Duration,
         rejoin: bool,
     ) -> Result<Self, SessionError> {
         let first = *contacts.first().ok_or(SessionError::NoContact)?;
-        let phase = Phase::Joining { contacts, next: 1, started: now, rejoin };
-        let mut s = Session::new(cfg, me, name, addr, key, session_id, secret, now, phase);
+        let phase = Phase::Joining {
+            contacts,
+            next: 1,
+            started: now,
+            rejoin,
+        };
+        let mut s = Session::new(setup, credentials.peer, credentials.secret, now, phase);
         s.links.dial(CONTACT, first);
         Ok(s)
     }
@@ -298,7 +329,10 @@ impl Session {
 
     /// The credentials to keep for a rejoin after a crash.
     pub fn credentials(&self) -> Credentials {
-        Credentials { peer: self.me, secret: self.secret }
+        Credentials {
+            peer: self.me,
+            secret: self.secret,
+        }
     }
 
     /// The address this peer listens on.
@@ -412,11 +446,18 @@ impl Session {
         if key.len() > crate::protocol::MAX_KEY_BYTES {
             return Err(SessionError::TooLarge("key"));
         }
-        if value.as_ref().is_some_and(|v| v.len() > crate::protocol::MAX_VALUE_BYTES) {
+        if value
+            .as_ref()
+            .is_some_and(|v| v.len() > crate::protocol::MAX_VALUE_BYTES)
+        {
             return Err(SessionError::TooLarge("value"));
         }
         let entry = self.store.write(scope, key, value, self.roster.epoch);
-        let msg = Message::Update { scope, key: key.to_owned(), entry };
+        let msg = Message::Update {
+            scope,
+            key: key.to_owned(),
+            entry,
+        };
         self.broadcast(&msg);
         Ok(())
     }
@@ -432,7 +473,9 @@ impl Session {
             self.hand_over();
         }
         self.broadcast(&Message::Leave);
-        self.phase = Phase::Leaving { until: now + self.cfg.leave_linger };
+        self.phase = Phase::Leaving {
+            until: now + self.cfg.leave_linger,
+        };
         self.links.flush(true);
     }
 
@@ -525,7 +568,11 @@ impl Session {
 
     fn receive_all(&mut self) {
         for peer in self.links.take_received() {
-            for channel in [Channel::ReliableOrdered, Channel::ReliableUnordered, Channel::Unreliable] {
+            for channel in [
+                Channel::ReliableOrdered,
+                Channel::ReliableUnordered,
+                Channel::Unreliable,
+            ] {
                 while let Some(bytes) = self.links.receive(peer, channel) {
                     if !self.links.is_linked(peer) {
                         break;
@@ -548,7 +595,10 @@ impl Session {
         self.events.push_back(SessionEvent::PeerMisbehaved { peer, reason });
         if self.is_host() && peer != self.me && self.roster.remove(peer).is_some() {
             self.roster.version += 1;
-            self.events.push_back(SessionEvent::PeerLeft { peer, reason: LeaveReason::Expelled });
+            self.events.push_back(SessionEvent::PeerLeft {
+                peer,
+                reason: LeaveReason::Expelled,
+            });
             self.broadcast_roster();
         }
     }
@@ -558,11 +608,19 @@ impl Session {
             log::trace!("{} {:?} <- {origin} via {link}: {msg:?}", self.me, self.now);
         }
         if direct && link != CONTACT {
-            self.peers.entry(origin).or_insert_with(|| PeerState::new(self.now)).heard_direct(self.now, &msg);
+            self.peers
+                .entry(origin)
+                .or_insert_with(|| PeerState::new(self.now))
+                .heard_direct(self.now, &msg);
         } else if let Some(st) = self.peers.get_mut(&origin) {
             st.last_any = Some(self.now);
         }
-        if link == CONTACT && !matches!(msg, Message::Hello { .. } | Message::Welcome { .. } | Message::Refused { .. }) {
+        if link == CONTACT
+            && !matches!(
+                msg,
+                Message::Hello { .. } | Message::Welcome { .. } | Message::Refused { .. }
+            )
+        {
             return; // Until we are welcomed, the rest of the session's traffic is not ours.
         }
         match msg {
@@ -575,11 +633,36 @@ impl Session {
             }
             Message::Heartbeat { digest, suspects } => self.on_heartbeat(link, origin, digest, suspects, direct),
             Message::Join { name, addr, verifier } => self.on_join(link, name, addr, verifier, None, Store::default()),
-            Message::Rejoin { name, addr, secret, store } => self.on_join(link, name, addr, [0; 32], Some(secret), store),
-            Message::Admit { peer, name, addr, verifier, rejoin, store } => {
-                self.on_admit(origin, peer, name, addr, verifier, rejoin, store)
-            }
-            Message::Admitted { peer, result, roster, store } => self.on_admitted(origin, peer, result, roster, store),
+            Message::Rejoin {
+                name,
+                addr,
+                secret,
+                store,
+            } => self.on_join(link, name, addr, [0; 32], Some(secret), store),
+            Message::Admit {
+                peer,
+                name,
+                addr,
+                verifier,
+                rejoin,
+                store,
+            } => self.on_admit(
+                origin,
+                membership::Admission {
+                    peer,
+                    name,
+                    addr,
+                    verifier,
+                    rejoin,
+                    store,
+                },
+            ),
+            Message::Admitted {
+                peer,
+                result,
+                roster,
+                store,
+            } => self.on_admitted(origin, peer, result, roster, store),
             Message::Welcome { roster, store } => self.on_welcome(link, roster, store),
             Message::Refused { reason } => {
                 if matches!(self.phase, Phase::Joining { .. }) {
@@ -591,17 +674,24 @@ impl Session {
             Message::Roster(roster) => self.offer_roster(origin, roster),
             Message::StoreSync(store) => self.merge_store(store),
             Message::Update { scope, key, entry } => {
-                if let Scope::Peer(owner) = scope {
-                    if owner != origin {
-                        return self.misbehaved(link, format!("wrote an entry of {owner}"));
-                    }
+                if let Scope::Peer(owner) = scope
+                    && owner != origin
+                {
+                    return self.misbehaved(link, format!("wrote an entry of {owner}"));
                 }
                 if self.store.merge_entry(scope, key.clone(), entry) {
                     self.events.push_back(SessionEvent::StoreChanged { scope, key });
                 }
             }
             Message::Leave => self.on_leave(origin),
-            Message::Forward { origin: from, dest, ttl, seq, reliable, inner } => {
+            Message::Forward {
+                origin: from,
+                dest,
+                ttl,
+                seq,
+                reliable,
+                inner,
+            } => {
                 if !direct {
                     return self.misbehaved(link, "nested forward".into());
                 }
@@ -611,15 +701,24 @@ impl Session {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn on_forward(&mut self, link: PeerId, origin: PeerId, dest: PeerId, ttl: u8, seq: u64, reliable: bool, inner: Vec<u8>) {
+    fn on_forward(
+        &mut self,
+        link: PeerId,
+        origin: PeerId,
+        dest: PeerId,
+        ttl: u8,
+        seq: u64,
+        reliable: bool,
+        inner: Vec<u8>,
+    ) {
         if !self.seen.insert((origin, seq)) {
             return;
         }
         self.seen_order.push_back((origin, seq));
-        if self.seen_order.len() > SEEN_FORWARDS {
-            if let Some(old) = self.seen_order.pop_front() {
-                self.seen.remove(&old);
-            }
+        if self.seen_order.len() > SEEN_FORWARDS
+            && let Some(old) = self.seen_order.pop_front()
+        {
+            self.seen.remove(&old);
         }
         if dest == self.me {
             match Message::decode(&inner) {
@@ -631,8 +730,19 @@ impl Session {
             }
         } else if ttl > 0 && self.links.is_linked(dest) && origin != self.me {
             self.relayed += 1;
-            let fwd = Message::Forward { origin, dest, ttl: ttl - 1, seq, reliable, inner };
-            let channel = if reliable { Channel::ReliableOrdered } else { Channel::Unreliable };
+            let fwd = Message::Forward {
+                origin,
+                dest,
+                ttl: ttl - 1,
+                seq,
+                reliable,
+                inner,
+            };
+            let channel = if reliable {
+                Channel::ReliableOrdered
+            } else {
+                Channel::Unreliable
+            };
             self.send_direct(dest, channel, &fwd);
         }
     }
@@ -659,7 +769,10 @@ impl Session {
         if peer == self.me {
             return;
         }
-        let direct_ok = self.peers.get(&peer).is_some_and(|st| st.direct_ok(self.now, self.bounds()));
+        let direct_ok = self
+            .peers
+            .get(&peer)
+            .is_some_and(|st| st.direct_ok(self.now, self.bounds()));
         if self.links.is_linked(peer) && direct_ok {
             return self.send_direct(peer, channel, msg);
         }
@@ -733,7 +846,13 @@ impl Session {
             .roster
             .active()
             .map(|m| m.id)
-            .filter(|p| *p != self.me && !self.peers.get(p).is_some_and(|st| st.direct_ok(self.now, self.bounds())))
+            .filter(|p| {
+                *p != self.me
+                    && !self
+                        .peers
+                        .get(p)
+                        .is_some_and(|st| st.direct_ok(self.now, self.bounds()))
+            })
             .collect();
         for p in relayed {
             if self.relay_for(p).is_some() {
@@ -744,7 +863,10 @@ impl Session {
     }
 
     fn heartbeat(&self) -> Message {
-        Message::Heartbeat { digest: self.roster.digest(), suspects: self.suspects() }
+        Message::Heartbeat {
+            digest: self.roster.digest(),
+            suspects: self.suspects(),
+        }
     }
 
     fn send_heartbeat_to(&mut self, peer: PeerId) {
@@ -752,7 +874,14 @@ impl Session {
         self.send_direct(peer, Channel::Unreliable, &hb);
     }
 
-    fn on_heartbeat(&mut self, link: PeerId, origin: PeerId, digest: RosterDigest, _suspects: Vec<PeerId>, _direct: bool) {
+    fn on_heartbeat(
+        &mut self,
+        link: PeerId,
+        origin: PeerId,
+        digest: RosterDigest,
+        _suspects: Vec<PeerId>,
+        _direct: bool,
+    ) {
         self.max_epoch_seen = self.max_epoch_seen.max(digest.epoch);
         if link == CONTACT {
             return;

@@ -113,10 +113,10 @@ impl Metrics {
     }
 
     pub(super) fn on_event(&mut self, now: Duration, peer: PeerId, ev: &SessionEvent) {
-        if let SessionEvent::HostChanged { old, epoch, .. } = ev {
-            if self.host_changes.insert(*epoch) {
-                self.unchecked_changes.push((*epoch, *old));
-            }
+        if let SessionEvent::HostChanged { old, epoch, .. } = ev
+            && self.host_changes.insert(*epoch)
+        {
+            self.unchecked_changes.push((*epoch, *old));
         }
         if !matches!(ev, SessionEvent::StoreChanged { .. }) {
             self.events.push((now, peer, ev.clone()));
@@ -126,18 +126,23 @@ impl Metrics {
     /// Called after every step.
     pub(super) fn observe(&mut self, sim: &Sim) {
         let now = sim.now;
-        self.node_seconds += sim.cfg.tick.as_secs_f64() * sim.nodes.iter().filter(|n| n.session.is_some()).count() as f64;
+        self.node_seconds +=
+            sim.cfg.tick.as_secs_f64() * sim.nodes.iter().filter(|n| n.session.is_some()).count() as f64;
         let live = sim.live_indices();
         let sessions: Vec<&Session> = live.iter().filter_map(|i| sim.session(*i)).collect();
 
         // False migrations: the old host was alive and a majority could reach it.
         for (_, old) in std::mem::take(&mut self.unchecked_changes) {
-            if let Some(i) = sim.index_of(old) {
-                if sim.session(i).is_some_and(Session::in_session) {
-                    let comp = sim.components().into_iter().find(|c| c.contains(&i)).unwrap_or_default();
-                    if comp.len() * 2 > live.len() {
-                        self.false_migrations += 1;
-                    }
+            if let Some(i) = sim.index_of(old)
+                && sim.session(i).is_some_and(Session::in_session)
+            {
+                let comp = sim
+                    .components()
+                    .into_iter()
+                    .find(|c| c.contains(&i))
+                    .unwrap_or_default();
+                if comp.len() * 2 > live.len() {
+                    self.false_migrations += 1;
                 }
             }
         }
@@ -151,22 +156,22 @@ impl Metrics {
             _ => None,
         };
         let all_hear = sessions.iter().all(|a| {
-            sessions
-                .iter()
-                .filter(|b| b.peer_id() != a.peer_id())
-                .all(|b| a.last_heard(b.peer_id()).is_some_and(|t| now.saturating_sub(t) <= window))
+            sessions.iter().filter(|b| b.peer_id() != a.peer_id()).all(|b| {
+                a.last_heard(b.peer_id())
+                    .is_some_and(|t| now.saturating_sub(t) <= window)
+            })
         });
-        if let Some(h) = agreed {
-            if all_hear {
-                let pauses: Vec<Duration> = self
-                    .pending_migrations
-                    .iter()
-                    .filter(|m| m.old_host != h)
-                    .map(|m| now - m.start)
-                    .collect();
-                self.migration_pauses.extend(pauses);
-                self.pending_migrations.retain(|m| m.old_host == h);
-            }
+        if let Some(h) = agreed
+            && all_hear
+        {
+            let pauses: Vec<Duration> = self
+                .pending_migrations
+                .iter()
+                .filter(|m| m.old_host != h)
+                .map(|m| now - m.start)
+                .collect();
+            self.migration_pauses.extend(pauses);
+            self.pending_migrations.retain(|m| m.old_host == h);
         }
 
         // Rejoins complete when the peer is back with its old id and its score.
@@ -176,9 +181,11 @@ impl Metrics {
             let Some(i) = sim.index_of(r.peer) else { return true };
             let Some(s) = sim.session(i) else { return true };
             let key = (Scope::Peer(r.peer), SCORE_KEY.to_owned());
-            let restored = committed
-                .get(&key)
-                .is_none_or(|v| s.store().entry(Scope::Peer(r.peer), SCORE_KEY).is_some_and(|e| e.version >= *v));
+            let restored = committed.get(&key).is_none_or(|v| {
+                s.store()
+                    .entry(Scope::Peer(r.peer), SCORE_KEY)
+                    .is_some_and(|e| e.version >= *v)
+            });
             if s.in_session() && restored {
                 done.push(now - r.start);
                 false
@@ -226,7 +233,11 @@ impl Metrics {
             seed: sim.cfg.seed,
             sim_seconds,
             wall_seconds,
-            sim_speed: if wall_seconds > 0.0 { sim_seconds / wall_seconds } else { 0.0 },
+            sim_speed: if wall_seconds > 0.0 {
+                sim_seconds / wall_seconds
+            } else {
+                0.0
+            },
             final_hosts: sim.hosts().len(),
             roster_agree: sim.roster_agree(),
             migrations: self.host_changes.len(),
@@ -236,7 +247,11 @@ impl Metrics {
             rejoins: self.rejoin_times.len(),
             rejoin_ms_max: percentile(&self.rejoin_times, 1.0),
             state_lost: self.state_lost(sim),
-            sent_bytes_per_peer_per_s: if self.node_seconds > 0.0 { bytes as f64 / self.node_seconds } else { 0.0 },
+            sent_bytes_per_peer_per_s: if self.node_seconds > 0.0 {
+                bytes as f64 / self.node_seconds
+            } else {
+                0.0
+            },
             live_peers: sim.live_indices().len(),
         }
     }

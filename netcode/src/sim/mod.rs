@@ -15,7 +15,7 @@ use std::time::Duration;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
-use crate::session::{Credentials, Session, SessionEvent};
+use crate::session::{Credentials, PeerSetup, Session, SessionEvent, SessionKey};
 use crate::store::Scope;
 use crate::{PeerId, SessionConfig};
 
@@ -194,7 +194,9 @@ impl Sim {
 
     /// Index of the running node with this peer id.
     pub fn index_of(&self, peer: PeerId) -> Option<usize> {
-        self.nodes.iter().position(|n| n.session.as_ref().is_some_and(|s| s.peer_id() == peer))
+        self.nodes
+            .iter()
+            .position(|n| n.session.as_ref().is_some_and(|s| s.peer_id() == peer))
     }
 
     fn random_contacts(&mut self, except: usize) -> Vec<SocketAddr> {
@@ -213,16 +215,27 @@ impl Sim {
         live
     }
 
+    fn setup(&self, i: usize, addr: SocketAddr) -> PeerSetup {
+        PeerSetup {
+            config: self.cfg.session.clone(),
+            name: format!("peer{i}"),
+            addr,
+            session: SessionKey {
+                id: self.session_id,
+                key: self.key,
+            },
+        }
+    }
+
     fn start_node(&mut self, i: usize) {
         let addr = self.nodes[i].addr;
         let mut rng = StdRng::seed_from_u64(self.rng.random());
-        let name = format!("peer{i}");
+        let setup = self.setup(i, addr);
         let session = if i == 0 && self.nodes.iter().all(|n| n.session.is_none()) {
-            Some(Session::create(self.cfg.session.clone(), &name, addr, self.key, self.session_id, self.now, &mut rng))
+            Some(Session::create(setup, self.now, &mut rng))
         } else {
             let contacts = self.random_contacts(i);
-            Session::join(self.cfg.session.clone(), &name, addr, contacts, self.key, self.session_id, self.now, &mut rng)
-                .ok()
+            Session::join(setup, contacts, self.now, &mut rng).ok()
         };
         if let Some(s) = session {
             self.net.attach(addr);
@@ -288,8 +301,7 @@ impl Sim {
     pub fn restart_with(&mut self, i: usize, creds: Credentials) {
         let addr = self.fresh_addr();
         let contacts = self.random_contacts(i);
-        let name = format!("peer{i}");
-        let s = Session::rejoin(self.cfg.session.clone(), creds, &name, addr, contacts, self.key, self.session_id, self.now);
+        let s = Session::rejoin(self.setup(i, addr), creds, contacts, self.now);
         if let Ok(s) = s {
             self.net.attach(addr);
             let node = &mut self.nodes[i];
@@ -314,8 +326,10 @@ impl Sim {
 
     /// Splits the nodes into groups that cannot reach each other.
     pub fn partition(&mut self, groups: &[Vec<usize>]) {
-        let groups: Vec<Vec<SocketAddr>> =
-            groups.iter().map(|g| g.iter().filter_map(|i| self.nodes.get(*i).map(|n| n.addr)).collect()).collect();
+        let groups: Vec<Vec<SocketAddr>> = groups
+            .iter()
+            .map(|g| g.iter().filter_map(|i| self.nodes.get(*i).map(|n| n.addr)).collect())
+            .collect();
         self.net.partition(&groups);
     }
 
@@ -347,16 +361,18 @@ impl Sim {
             }
         }
         while let Some(mut dg) = self.net.pop_due(now) {
-            if let Some(node) = self.nodes.iter_mut().find(|n| n.addr == dg.to) {
-                if let Some(s) = node.session.as_mut() {
-                    s.handle_datagram(dg.from, &mut dg.bytes);
-                }
+            if let Some(node) = self.nodes.iter_mut().find(|n| n.addr == dg.to)
+                && let Some(s) = node.session.as_mut()
+            {
+                s.handle_datagram(dg.from, &mut dg.bytes);
             }
         }
         let mut out = Vec::new();
         for i in 0..self.nodes.len() {
             self.workload(i);
-            let Some(s) = self.nodes[i].session.as_mut() else { continue };
+            let Some(s) = self.nodes[i].session.as_mut() else {
+                continue;
+            };
             s.update(now);
             s.drain_transmits(&mut out);
             while let Some(ev) = s.poll_event() {
@@ -396,7 +412,11 @@ impl Sim {
             let _ = s.set_shared(CLOCK_KEY, Some((now.as_millis() as u64).to_le_bytes().to_vec()));
             if now >= node.next_pickup {
                 node.next_pickup = now + pickup_interval;
-                let n = s.store().scope(Scope::Shared).filter(|(k, _)| k.starts_with(PICKUP_PREFIX)).count();
+                let n = s
+                    .store()
+                    .scope(Scope::Shared)
+                    .filter(|(k, _)| k.starts_with(PICKUP_PREFIX))
+                    .count();
                 let _ = s.set_shared(&format!("{PICKUP_PREFIX}{n}"), Some(vec![1]));
             }
         }
@@ -411,13 +431,19 @@ impl Sim {
 
     /// Peer ids of the running nodes that are in the session.
     pub fn live_peers(&self) -> Vec<PeerId> {
-        self.live_indices().iter().filter_map(|i| self.session(*i).map(Session::peer_id)).collect()
+        self.live_indices()
+            .iter()
+            .filter_map(|i| self.session(*i).map(Session::peer_id))
+            .collect()
     }
 
     /// Distinct hosts the live peers follow.
     pub fn hosts(&self) -> Vec<PeerId> {
-        let mut hosts: Vec<PeerId> =
-            self.live_indices().iter().filter_map(|i| self.session(*i).and_then(Session::host)).collect();
+        let mut hosts: Vec<PeerId> = self
+            .live_indices()
+            .iter()
+            .filter_map(|i| self.session(*i).and_then(Session::host))
+            .collect();
         hosts.sort();
         hosts.dedup();
         hosts
@@ -434,8 +460,12 @@ impl Sim {
     /// Whether every live peer holds the same roster.
     pub fn roster_agree(&self) -> bool {
         let live = self.live_indices();
-        let Some(first) = live.first().and_then(|i| self.session(*i)) else { return true };
-        live.iter().filter_map(|i| self.session(*i)).all(|s| s.roster() == first.roster())
+        let Some(first) = live.first().and_then(|i| self.session(*i)) else {
+            return true;
+        };
+        live.iter()
+            .filter_map(|i| self.session(*i))
+            .all(|s| s.roster() == first.roster())
     }
 
     /// Groups of live node indices that can reach each other on the network.
@@ -474,7 +504,11 @@ impl Sim {
 
     /// Sum of the sessions' traffic and rejection counters.
     pub fn total_rejected(&self) -> u64 {
-        self.nodes.iter().filter_map(|n| n.session.as_ref()).map(|s| s.stats().rejected_messages).sum()
+        self.nodes
+            .iter()
+            .filter_map(|n| n.session.as_ref())
+            .map(|s| s.stats().rejected_messages)
+            .sum()
     }
 
     /// The summary of the run so far.
@@ -484,11 +518,18 @@ impl Sim {
 
     /// Drains nothing but lets tests see the events a node produced (recorded in metrics).
     pub fn events_of(&self, peer: PeerId) -> Vec<(Duration, SessionEvent)> {
-        self.metrics.events.iter().filter(|(_, p, _)| *p == peer).map(|(t, _, e)| (*t, e.clone())).collect()
+        self.metrics
+            .events
+            .iter()
+            .filter(|(_, p, _)| *p == peer)
+            .map(|(t, _, e)| (*t, e.clone()))
+            .collect()
     }
 }
 
 /// Reads a little-endian counter written by the workload (0 when absent or malformed).
 pub fn read_u64(bytes: Option<&[u8]>) -> u64 {
-    bytes.and_then(|b| <[u8; 8]>::try_from(b).ok()).map_or(0, u64::from_le_bytes)
+    bytes
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map_or(0, u64::from_le_bytes)
 }

@@ -191,7 +191,11 @@ impl SimNetwork {
             self.stats.dropped += 1;
             return;
         }
-        let copies = if cond.duplicate > 0.0 && self.rng.random_bool(cond.duplicate.clamp(0.0, 1.0)) { 2 } else { 1 };
+        let copies = if cond.duplicate > 0.0 && self.rng.random_bool(cond.duplicate.clamp(0.0, 1.0)) {
+            2
+        } else {
+            1
+        };
         for _ in 0..copies {
             let mut delay = cond.latency;
             if !cond.jitter.is_zero() {
@@ -203,7 +207,11 @@ impl SimNetwork {
                 delay += cond.reorder_delay;
             }
             self.seq += 1;
-            let dg = Datagram { from, to, bytes: bytes.clone() };
+            let dg = Datagram {
+                from,
+                to,
+                bytes: bytes.clone(),
+            };
             self.queue.push(Reverse((now + delay, self.seq, dg)));
         }
     }
@@ -269,8 +277,18 @@ mod tests {
 
     #[test]
     fn loss_and_partitions_drop() {
-        let lossy = run(1, LinkConditions { loss: 0.3, ..LinkConditions::default() });
-        assert!(lossy.len() > 100 && lossy.len() < 170, "about 30% lost: {}", lossy.len());
+        let lossy = run(
+            1,
+            LinkConditions {
+                loss: 0.3,
+                ..LinkConditions::default()
+            },
+        );
+        assert!(
+            lossy.len() > 100 && lossy.len() < 170,
+            "about 30% lost: {}",
+            lossy.len()
+        );
         let mut net = SimNetwork::new(1, LinkConditions::default());
         for p in 1..=3 {
             net.attach(addr(p));
@@ -287,7 +305,13 @@ mod tests {
 
     #[test]
     fn mtu_and_latency() {
-        let mut net = SimNetwork::new(1, LinkConditions { mtu: 10, ..LinkConditions::default() });
+        let mut net = SimNetwork::new(
+            1,
+            LinkConditions {
+                mtu: 10,
+                ..LinkConditions::default()
+            },
+        );
         net.attach(addr(1));
         net.attach(addr(2));
         net.send(Duration::ZERO, addr(1), addr(2), vec![0; 11]);
