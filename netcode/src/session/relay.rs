@@ -1,0 +1,200 @@
+//! Routing: direct sends, relays through a third peer (origin-tagged, de-duplicated,
+//! bounded hops), a backlog for members without a route yet, and heartbeats.
+
+use super::{CONTACT, MAX_BACKLOG, SEEN_FORWARDS, Session};
+use crate::PeerId;
+use crate::protocol::{Channel, MAX_HOPS, Message};
+use crate::roster::{Member, RosterDigest};
+
+impl Session {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn on_forward(
+        &mut self,
+        link: PeerId,
+        origin: PeerId,
+        dest: PeerId,
+        ttl: u8,
+        seq: u64,
+        reliable: bool,
+        inner: Vec<u8>,
+    ) {
+        if !self.seen.insert((origin, seq)) {
+            return;
+        }
+        self.seen_order.push_back((origin, seq));
+        if self.seen_order.len() > SEEN_FORWARDS
+            && let Some(old) = self.seen_order.pop_front()
+        {
+            self.seen.remove(&old);
+        }
+        if dest == self.me {
+            match Message::decode(&inner) {
+                Ok(Message::Forward { .. } | Message::Join { .. } | Message::Rejoin { .. } | Message::Hello { .. }) => {
+                    self.misbehaved(link, "forwarded a link-local message".into())
+                }
+                Ok(msg) => self.handle_message(link, origin, msg, false),
+                Err(e) => self.misbehaved(link, format!("relayed garbage: {e}")),
+            }
+        } else if ttl > 0 && self.links.is_linked(dest) && origin != self.me {
+            self.relayed += 1;
+            let fwd = Message::Forward {
+                origin,
+                dest,
+                ttl: ttl - 1,
+                seq,
+                reliable,
+                inner,
+            };
+            let channel = if reliable {
+                Channel::ReliableOrdered
+            } else {
+                Channel::Unreliable
+            };
+            self.send_direct(dest, channel, &fwd);
+        }
+    }
+
+    pub(super) fn send_direct(&mut self, peer: PeerId, channel: Channel, msg: &Message) {
+        match msg.encode() {
+            Ok(bytes) => {
+                // Control leaves at once; state and heartbeats ride the send cadence.
+                let urgent = match msg {
+                    Message::Update { .. } | Message::Heartbeat { .. } => false,
+                    Message::Forward { reliable, .. } => *reliable,
+                    _ => true,
+                };
+                if !self.links.send(peer, channel, bytes, urgent) {
+                    log::debug!("{} could not queue a message for {peer} at {:?}", self.me, self.now);
+                }
+            }
+            Err(e) => log::warn!("cannot encode message: {e}"),
+        }
+    }
+
+    /// Sends to a member directly, or through a relay when its direct link is down.
+    pub(super) fn send_to(&mut self, peer: PeerId, channel: Channel, msg: &Message) {
+        if peer == self.me {
+            return;
+        }
+        let direct_ok = self
+            .peers
+            .get(&peer)
+            .is_some_and(|st| st.direct_ok(self.now, self.bounds()));
+        if self.links.is_linked(peer) && direct_ok {
+            return self.send_direct(peer, channel, msg);
+        }
+        if let Some(via) = self.relay_for(peer) {
+            let Ok(inner) = msg.encode() else { return };
+            self.fwd_seq += 1;
+            let fwd = Message::Forward {
+                origin: self.me,
+                dest: peer,
+                ttl: MAX_HOPS - 1,
+                seq: self.fwd_seq,
+                reliable: channel != Channel::Unreliable,
+                inner,
+            };
+            return self.send_direct(via, channel, &fwd);
+        }
+        if self.links.is_linked(peer) {
+            self.send_direct(peer, channel, msg);
+        } else if channel != Channel::Unreliable && self.roster.get(peer).is_some_and(Member::is_active) {
+            // No route yet (a newcomer still linking, a link being re-made): keep it.
+            let queue = self.backlog.entry(peer).or_default();
+            if queue.len() >= MAX_BACKLOG {
+                queue.clear();
+                self.overflowed.insert(peer);
+            }
+            queue.push_back((channel, msg.clone()));
+        }
+    }
+
+    /// Sends what waited for a route to members that have one now.
+    pub(super) fn flush_backlog(&mut self) {
+        let ready: Vec<PeerId> = self
+            .backlog
+            .keys()
+            .copied()
+            .filter(|p| self.links.is_linked(*p) || self.relay_for(*p).is_some())
+            .collect();
+        for peer in ready {
+            if self.overflowed.remove(&peer) {
+                // Too much piled up: the full state replaces the lost part.
+                let sync = Message::StoreSync(self.store.clone());
+                self.send_to(peer, Channel::ReliableOrdered, &sync);
+            }
+            for (channel, msg) in self.backlog.remove(&peer).unwrap_or_default() {
+                self.send_to(peer, channel, &msg);
+            }
+        }
+    }
+
+    /// Forgets what waited for a member the session gave up on.
+    pub(crate) fn drop_backlog(&mut self, peer: PeerId) {
+        self.backlog.remove(&peer);
+        self.overflowed.remove(&peer);
+    }
+
+    /// Sends to every active member but this one.
+    pub(super) fn broadcast(&mut self, msg: &Message) {
+        let targets: Vec<PeerId> = self.roster.active().map(|m| m.id).filter(|p| *p != self.me).collect();
+        for p in targets {
+            self.send_to(p, Channel::ReliableOrdered, msg);
+        }
+    }
+
+    pub(super) fn send_heartbeats(&mut self) {
+        let targets: Vec<PeerId> = self.links.linked().filter(|p| *p != CONTACT).collect();
+        for p in &targets {
+            self.send_heartbeat_to(*p);
+        }
+        // Members we cannot hear directly get our heartbeat through a relay.
+        let relayed: Vec<PeerId> = self
+            .roster
+            .active()
+            .map(|m| m.id)
+            .filter(|p| {
+                *p != self.me
+                    && !self
+                        .peers
+                        .get(p)
+                        .is_some_and(|st| st.direct_ok(self.now, self.bounds()))
+            })
+            .collect();
+        for p in relayed {
+            if self.relay_for(p).is_some() {
+                let hb = self.heartbeat();
+                self.send_to(p, Channel::Unreliable, &hb);
+            }
+        }
+    }
+
+    pub(super) fn heartbeat(&self) -> Message {
+        Message::Heartbeat {
+            digest: self.roster.digest(),
+            suspects: self.suspects(),
+        }
+    }
+
+    pub(super) fn send_heartbeat_to(&mut self, peer: PeerId) {
+        let hb = self.heartbeat();
+        self.send_direct(peer, Channel::Unreliable, &hb);
+    }
+
+    pub(super) fn on_heartbeat(
+        &mut self,
+        link: PeerId,
+        origin: PeerId,
+        digest: RosterDigest,
+        _suspects: Vec<PeerId>,
+        _direct: bool,
+    ) {
+        self.max_epoch_seen = self.max_epoch_seen.max(digest.epoch);
+        if link == CONTACT {
+            return;
+        }
+        if self.in_session() && self.roster.digest().cmp_claim(&digest).is_gt() {
+            self.push_roster(origin);
+        }
+    }
+}
