@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use netcode::sim::{LinkConditions, Sim, SimConfig};
+use netcode::sim::{LinkConditions, Report, Sim, SimConfig};
 use netcode::{SessionConfig, SessionEvent};
 
 /// Simulates a peer-to-peer session on a seeded in-memory network.
@@ -57,6 +57,9 @@ struct Args {
     /// Split the peers: `0,1,2/3,4,5@FROM-TO` (seconds). Repeatable.
     #[arg(long, value_parser = parse_partition)]
     partition: Vec<Partition>,
+    /// Run this many seeds (SEED, SEED+1, ...) and print one summary over all runs.
+    #[arg(long, default_value_t = 1)]
+    seeds: u64,
     /// Print one JSON summary on the last line.
     #[arg(long)]
     json: bool,
@@ -198,17 +201,75 @@ fn run(args: Args) -> Result<(), String> {
         reorder: args.reorder,
         ..LinkConditions::default()
     };
+    if args.seeds == 0 {
+        return Err("--seeds must be at least 1".into());
+    }
+    if args.seeds == 1 {
+        let (report, _, _) = run_seed(&args, &actions, &link, args.seed);
+        if args.json {
+            println!("{}", serde_json::to_string(&report).map_err(|e| e.to_string())?);
+        } else {
+            println!("{report:#?}");
+        }
+        return Ok(());
+    }
+    // Several seeds: one summary over all runs.
+    let started = Instant::now();
+    let mut pauses = Vec::new();
+    let mut reports = Vec::new();
+    for seed in args.seed..args.seed.saturating_add(args.seeds) {
+        let (report, p) = run_seed(&args, &actions, &link, seed);
+        pauses.extend(p);
+        reports.push(report);
+    }
+    pauses.sort_by(f64::total_cmp);
+    let pick = |q: f64| {
+        pauses
+            .get(((pauses.len().max(1) - 1) as f64 * q).round() as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    let summary = serde_json::json!({
+        "runs": reports.len(),
+        "peers": args.peers,
+        "first_seed": args.seed,
+        "sim_seconds": reports.iter().map(|r| r.sim_seconds).sum::<f64>(),
+        "wall_seconds": started.elapsed().as_secs_f64(),
+        "sim_speed": reports.iter().map(|r| r.sim_seconds).sum::<f64>() / started.elapsed().as_secs_f64().max(1e-9),
+        "final_hosts_max": reports.iter().map(|r| r.final_hosts).max(),
+        "roster_agree_all": reports.iter().all(|r| r.roster_agree),
+        "migrations": reports.iter().map(|r| r.migrations).sum::<usize>(),
+        "false_migrations": reports.iter().map(|r| r.false_migrations).sum::<u64>(),
+        "migration_pauses": pauses.len(),
+        "migration_pause_ms_p50": pick(&pauses, 0.5),
+        "migration_pause_ms_max": pick(&pauses, 1.0),
+        "rejoins": rejoins.len(),
+        "rejoin_ms_p50": pick(&rejoins, 0.5),
+        "rejoin_ms_max": pick(&rejoins, 1.0),
+        "state_lost": reports.iter().map(|r| r.state_lost).sum::<usize>(),
+        "sent_bytes_per_peer_per_s": reports.iter().map(|r| r.sent_bytes_per_peer_per_s).sum::<f64>() / reports.len() as f64,
+    });
+    if args.json {
+        println!("{summary}");
+    } else {
+        println!("{}", serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?);
+    }
+    Ok(())
+}
+
+/// One run with one seed: its report, its migration pauses and its rejoin times (ms).
+fn run_seed(args: &Args, actions: &[(f64, Action)], link: &LinkConditions, seed: u64) -> (Report, Vec<f64>, Vec<f64>) {
     let cfg = SimConfig {
         peers: args.peers,
-        seed: args.seed,
-        link,
+        seed,
+        link: link.clone(),
         session: SessionConfig::default(),
         ..SimConfig::default()
     };
     let started = Instant::now();
     let mut sim = Sim::new(cfg);
     let mut printed = 0;
-    for (t, action) in actions {
+    for (t, action) in actions.iter().cloned() {
         sim.run_until(Duration::from_secs_f64(t));
         printed = print_events(&sim, printed, args.verbose);
         if args.verbose {
@@ -229,13 +290,13 @@ fn run(args: Args) -> Result<(), String> {
     }
     sim.run_until(Duration::from_secs_f64(args.duration));
     print_events(&sim, printed, args.verbose);
-    let report = sim.report(started.elapsed().as_secs_f64());
-    if args.json {
-        println!("{}", serde_json::to_string(&report).map_err(|e| e.to_string())?);
-    } else {
-        println!("{report:#?}");
-    }
-    Ok(())
+    let pauses = sim
+        .metrics
+        .migration_pauses
+        .iter()
+        .map(|d| d.as_secs_f64() * 1000.0)
+        .collect();
+    (sim.report(started.elapsed().as_secs_f64()), pauses)
 }
 
 fn print_events(sim: &Sim, from: usize, verbose: bool) -> usize {

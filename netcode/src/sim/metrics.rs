@@ -75,6 +75,8 @@ pub struct Report {
     pub migration_pause_ms_p50: f64,
     /// Completed rejoins.
     pub rejoins: usize,
+    /// Median rejoin, in ms.
+    pub rejoin_ms_p50: f64,
     /// Longest rejoin, in ms.
     pub rejoin_ms_max: f64,
     /// Replicated entries missing or reverted on some live peer.
@@ -245,6 +247,7 @@ impl Metrics {
             migration_pause_ms_max: percentile(&self.migration_pauses, 1.0),
             migration_pause_ms_p50: percentile(&self.migration_pauses, 0.5),
             rejoins: self.rejoin_times.len(),
+            rejoin_ms_p50: percentile(&self.rejoin_times, 0.5),
             rejoin_ms_max: percentile(&self.rejoin_times, 1.0),
             state_lost: self.state_lost(sim),
             sent_bytes_per_peer_per_s: if self.node_seconds > 0.0 {
