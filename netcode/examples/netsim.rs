@@ -216,16 +216,18 @@ fn run(args: Args) -> Result<(), String> {
     // Several seeds: one summary over all runs.
     let started = Instant::now();
     let mut pauses = Vec::new();
+    let mut rejoins = Vec::new();
     let mut reports = Vec::new();
     for seed in args.seed..args.seed.saturating_add(args.seeds) {
-        let (report, p) = run_seed(&args, &actions, &link, seed);
+        let (report, p, r) = run_seed(&args, &actions, &link, seed);
         pauses.extend(p);
+        rejoins.extend(r);
         reports.push(report);
     }
     pauses.sort_by(f64::total_cmp);
-    let pick = |q: f64| {
-        pauses
-            .get(((pauses.len().max(1) - 1) as f64 * q).round() as usize)
+    rejoins.sort_by(f64::total_cmp);
+    let pick = |v: &[f64], q: f64| {
+        v.get(((v.len().max(1) - 1) as f64 * q).round() as usize)
             .copied()
             .unwrap_or(0.0)
     };
@@ -290,13 +292,9 @@ fn run_seed(args: &Args, actions: &[(f64, Action)], link: &LinkConditions, seed:
     }
     sim.run_until(Duration::from_secs_f64(args.duration));
     print_events(&sim, printed, args.verbose);
-    let pauses = sim
-        .metrics
-        .migration_pauses
-        .iter()
-        .map(|d| d.as_secs_f64() * 1000.0)
-        .collect();
-    (sim.report(started.elapsed().as_secs_f64()), pauses)
+    let ms = |v: &[Duration]| v.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
+    let (pauses, rejoins) = (ms(&sim.metrics.migration_pauses), ms(&sim.metrics.rejoin_times));
+    (sim.report(started.elapsed().as_secs_f64()), pauses, rejoins)
 }
 
 fn print_events(sim: &Sim, from: usize, verbose: bool) -> usize {
