@@ -46,6 +46,9 @@ pub enum Refusal {
     /// The request was malformed.
     #[error("malformed request")]
     Malformed,
+    /// This peer was expelled for misbehaving.
+    #[error("expelled from the session")]
+    Expelled,
 }
 
 /// Renet channel a message travels on.

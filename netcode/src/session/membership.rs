@@ -217,6 +217,9 @@ impl Session {
         rejoin: bool,
         store: Store,
     ) -> Result<(), Refusal> {
+        if self.banned.contains_key(&peer) {
+            return Err(Refusal::Expelled);
+        }
         let join_seq = self.roster.next_join_seq;
         let member = match (self.roster.get(peer).cloned(), rejoin) {
             (None, true) => return Err(Refusal::NoSeat),
@@ -402,7 +405,7 @@ impl Session {
             // Make sure the new host has everything we replicated.
             let msg = Message::StoreSync(self.store.clone());
             let host = self.roster.host;
-            self.send_to(host, Channel::ReliableOrdered, &msg);
+            self.send_to(host, Channel::ReliableUnordered, &msg);
         }
         if self.is_down(self.roster.host) {
             self.elect();

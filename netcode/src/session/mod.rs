@@ -427,6 +427,13 @@ impl Session {
         self.links.handle_datagram(from, bytes);
     }
 
+    /// Sends `bytes` as they are on the direct link to `peer` (reliable-ordered channel),
+    /// bypassing the protocol: for tests and tools that play a misbehaving peer. Returns
+    /// whether the bytes were queued.
+    pub fn send_raw(&mut self, peer: PeerId, bytes: Vec<u8>) -> bool {
+        self.links.send(peer, Channel::ReliableOrdered, bytes, true)
+    }
+
     /// Writes this peer's own entry and replicates it.
     pub fn set_own(&mut self, key: &str, value: Option<Vec<u8>>) -> Result<(), SessionError> {
         self.write(Scope::Peer(self.me), key, value)

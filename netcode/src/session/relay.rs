@@ -121,7 +121,7 @@ impl Session {
             if self.overflowed.remove(&peer) {
                 // Too much piled up: the full state replaces the lost part.
                 let sync = Message::StoreSync(self.store.clone());
-                self.send_to(peer, Channel::ReliableOrdered, &sync);
+                self.send_to(peer, Channel::ReliableUnordered, &sync);
             }
             for (channel, msg) in self.backlog.remove(&peer).unwrap_or_default() {
                 self.send_to(peer, channel, &msg);
@@ -138,8 +138,9 @@ impl Session {
     /// Sends to every active member but this one.
     pub(super) fn broadcast(&mut self, msg: &Message) {
         let targets: Vec<PeerId> = self.roster.active().map(|m| m.id).filter(|p| *p != self.me).collect();
+        let channel = reliable_channel(msg);
         for p in targets {
-            self.send_to(p, Channel::ReliableOrdered, msg);
+            self.send_to(p, channel, msg);
         }
     }
 
@@ -196,5 +197,14 @@ impl Session {
         if self.in_session() && self.roster.digest().cmp_claim(&digest).is_gt() {
             self.push_roster(origin);
         }
+    }
+}
+
+/// The reliable channel a message takes: full store syncs merge in any order, so they need
+/// no ordering (and do not hold up control behind a large transfer); the rest is ordered.
+pub(super) fn reliable_channel(msg: &Message) -> Channel {
+    match msg {
+        Message::StoreSync(_) => Channel::ReliableUnordered,
+        _ => Channel::ReliableOrdered,
     }
 }

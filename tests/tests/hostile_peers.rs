@@ -1,0 +1,125 @@
+//! Hostile input: decoders never panic, and a member that sends garbage or impossible claims
+//! is dropped without disturbing the others.
+
+use netcode::protocol::Message;
+use netcode::store::{Entry, Version};
+use netcode::{LeaveReason, PeerId, Scope, SessionEvent};
+use netcode_tests::{assert_healthy, form, host, sim};
+use proptest::prelude::*;
+
+fn misbehaved(sim: &netcode::sim::Sim, at: PeerId, offender: PeerId) -> bool {
+    sim.events_of(at)
+        .iter()
+        .any(|(_, e)| matches!(e, SessionEvent::PeerMisbehaved { peer, .. } if *peer == offender))
+}
+
+/// Node indices of the host and of two other members.
+fn roles(sim: &netcode::sim::Sim) -> (usize, usize, usize) {
+    let h = host(sim);
+    let host_i = sim.index_of(h).unwrap();
+    let others: Vec<usize> = sim.live_indices().into_iter().filter(|i| *i != host_i).collect();
+    (host_i, others[0], others[1])
+}
+
+#[test]
+fn garbage_from_a_member_gets_it_expelled_by_the_host() {
+    let mut sim = sim(5, 31, 20, 2, 0.0);
+    form(&mut sim, 5.0);
+    sim.run_for_secs(1.0);
+    let (host_i, rogue_i, _) = roles(&sim);
+    let host_peer = sim.session(host_i).unwrap().peer_id();
+    let rogue = sim.session(rogue_i).unwrap().peer_id();
+    assert!(sim.session_mut(rogue_i).unwrap().send_raw(host_peer, vec![0xFF; 40]));
+    sim.run_for_secs(2.0);
+    assert!(misbehaved(&sim, host_peer, rogue), "the host saw the garbage");
+    assert!(sim.total_rejected() >= 1);
+    let survivors: Vec<usize> = sim.live_indices().into_iter().filter(|i| *i != rogue_i).collect();
+    for i in &survivors {
+        let s = sim.session(*i).unwrap();
+        assert!(s.roster().get(rogue).is_none(), "expelled from every roster");
+        assert_eq!(s.host(), Some(host_peer), "nobody else noticed: same host");
+    }
+    // The host itself reports the expulsion as such.
+    let host_events = sim.events_of(host_peer);
+    assert!(
+        host_events.iter().any(
+            |(_, e)| matches!(e, SessionEvent::PeerLeft { peer, reason: LeaveReason::Expelled } if *peer == rogue)
+        )
+    );
+    assert_eq!(sim.metrics.host_changes.len(), 0);
+    assert_eq!(sim.state_lost(), 0);
+}
+
+#[test]
+fn forged_entry_of_another_peer_is_refused_and_not_applied() {
+    let mut sim = sim(4, 32, 20, 2, 0.0);
+    form(&mut sim, 5.0);
+    sim.run_for_secs(1.0);
+    let (host_i, rogue_i, victim_i) = roles(&sim);
+    let victim = sim.session(victim_i).unwrap().peer_id();
+    let host_peer = sim.session(host_i).unwrap().peer_id();
+    let rogue = sim.session(rogue_i).unwrap().peer_id();
+    let forged = Message::Update {
+        scope: Scope::Peer(victim),
+        key: "score".into(),
+        entry: Entry {
+            version: Version { epoch: 99, n: 1 },
+            value: Some(vec![0; 8]),
+        },
+    };
+    assert!(
+        sim.session_mut(rogue_i)
+            .unwrap()
+            .send_raw(host_peer, forged.encode().unwrap())
+    );
+    sim.run_for_secs(1.0);
+    assert!(misbehaved(&sim, host_peer, rogue));
+    let stored = sim
+        .session(host_i)
+        .unwrap()
+        .store()
+        .entry(Scope::Peer(victim), "score")
+        .unwrap()
+        .version;
+    assert!(stored.epoch < 99, "the forged write was not applied");
+    assert_healthy(&sim, 4);
+}
+
+#[test]
+fn garbage_to_a_non_host_is_handled_locally() {
+    let mut sim = sim(4, 33, 20, 2, 0.0);
+    form(&mut sim, 5.0);
+    sim.run_for_secs(1.0);
+    let (host_i, rogue_i, victim_i) = roles(&sim);
+    let victim = sim.session(victim_i).unwrap().peer_id();
+    let rogue = sim.session(rogue_i).unwrap().peer_id();
+    // A huge length prefix: must fail on the limit, not allocate.
+    let bytes = vec![2, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F];
+    assert!(sim.session_mut(rogue_i).unwrap().send_raw(victim, bytes));
+    sim.run_for_secs(2.0);
+    assert!(misbehaved(&sim, victim, rogue));
+    assert_eq!(sim.consensus_host(), sim.session(host_i).map(|s| s.peer_id()));
+    assert_eq!(sim.metrics.host_changes.len(), 0, "no migration");
+    assert_eq!(sim.state_lost(), 0);
+    assert!(sim.live_indices().len() == 4 && sim.roster_agree());
+}
+
+proptest! {
+    #[test]
+    fn decoding_any_bytes_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
+        let _ = Message::decode(&bytes);
+    }
+
+    #[test]
+    fn decoding_mutated_messages_never_panics(flips in prop::collection::vec((any::<usize>(), any::<u8>()), 1..8)) {
+        let msg = Message::Join { name: "mallory".into(), addr: "10.0.0.1:5000".parse().unwrap(), verifier: [3; 32] };
+        let mut bytes = msg.encode().unwrap();
+        for (at, x) in flips {
+            let i = at % bytes.len();
+            bytes[i] ^= x;
+        }
+        if let Ok(decoded) = Message::decode(&bytes) {
+            prop_assert!(decoded.validate().is_ok());
+        }
+    }
+}
