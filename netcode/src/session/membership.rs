@@ -547,12 +547,7 @@ impl Session {
         self.max_epoch_seen = self.roster.epoch;
         self.roster.host = host;
         self.roster.version = 0;
-        let down: Vec<PeerId> = self
-            .roster
-            .active()
-            .map(|m| m.id)
-            .filter(|p| self.is_down(*p))
-            .collect();
+        let down = self.active_but_down();
         for p in down {
             self.set_away(p);
         }
@@ -562,6 +557,15 @@ impl Session {
         self.store_dirty = true;
         self.emit_roster_diff(&old);
         self.broadcast_roster();
+    }
+
+    /// Active members of the roster that we consider down.
+    fn active_but_down(&self) -> Vec<PeerId> {
+        self.roster
+            .active()
+            .map(|m| m.id)
+            .filter(|p| self.is_down(*p))
+            .collect()
     }
 
     fn set_away(&mut self, peer: PeerId) {
@@ -597,12 +601,7 @@ impl Session {
         let now = self.now;
         let grace = self.cfg.rejoin_grace;
         let old = self.roster.clone();
-        let down: Vec<PeerId> = self
-            .roster
-            .active()
-            .map(|m| m.id)
-            .filter(|p| self.is_down(*p))
-            .collect();
+        let down = self.active_but_down();
         for p in down {
             if self.peers.get(&p).is_some_and(|st| st.left) {
                 self.roster.remove(p);

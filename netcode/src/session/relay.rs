@@ -150,18 +150,7 @@ impl Session {
             self.send_heartbeat_to(*p);
         }
         // Members we cannot hear directly get our heartbeat through a relay.
-        let relayed: Vec<PeerId> = self
-            .roster
-            .active()
-            .map(|m| m.id)
-            .filter(|p| {
-                *p != self.me
-                    && !self
-                        .peers
-                        .get(p)
-                        .is_some_and(|st| st.direct_ok(self.now, self.bounds()))
-            })
-            .collect();
+        let relayed = self.suspects();
         for p in relayed {
             if self.relay_for(p).is_some() {
                 let hb = self.heartbeat();
