@@ -140,6 +140,9 @@ impl Session {
             asked: None,
         };
         self.pending.insert(link, pending);
+        // The roster announcing the new incarnation may reach us (pushed by any member)
+        // before the host's answer: our link to the newcomer must not look stale then.
+        self.trust_link(link, rejoin);
         self.contact_duties();
     }
 
