@@ -8,6 +8,8 @@
 //! cargo run -p game -- --peers 8 --latency 40 --jitter 10 --loss 0.05
 //! ```
 
+#![forbid(unsafe_code)]
+
 mod panel;
 mod simulation;
 mod view;

@@ -32,6 +32,7 @@ pub mod protocol;
 pub mod roster;
 pub mod session;
 pub mod sim;
+pub mod snapshot;
 pub mod store;
 
 use std::fmt;

@@ -77,7 +77,7 @@ impl PeerState {
 
     pub(crate) fn heard_direct(&mut self, now: Duration, msg: &Message) {
         if let Some(prev) = self.last_direct {
-            let gap = (now - prev).as_secs_f64() * 1000.0;
+            let gap = now.saturating_sub(prev).as_secs_f64() * 1000.0;
             if self.gap_mean_ms == 0.0 {
                 self.gap_mean_ms = gap;
             } else {

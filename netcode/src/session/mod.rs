@@ -476,7 +476,7 @@ impl Session {
             self.phase = Phase::Left;
             return;
         }
-        self.now = now;
+        self.now = now.max(self.now);
         if self.is_host() {
             self.hand_over();
         }
@@ -490,9 +490,10 @@ impl Session {
     /// Advances the session to `now`: processes what arrived, detects failures,
     /// elects, relays, and queues heartbeats.
     pub fn update(&mut self, now: Duration) {
-        self.now = now;
+        self.now = now.max(self.now);
+        let now = self.now;
         self.hb_interval = self.compute_heartbeat_interval();
-        self.links.update(now);
+        self.links.update(self.now);
         while let Some(ev) = self.links.poll_event() {
             self.on_link_event(ev);
         }

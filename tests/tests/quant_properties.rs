@@ -1,0 +1,42 @@
+//! Properties of quantisation and bit packing: round trips stay within half a step, and
+//! any bytes decode to values or errors, never a panic.
+
+use netcode::snapshot::quant::{BitReader, BitWriter, Quant};
+use proptest::prelude::*;
+
+proptest! {
+    #[test]
+    fn round_trip_within_half_a_step(v in -60.0f32..60.0, step in 0.001f32..1.0) {
+        let q = Quant::new(-50.0, 50.0, step).unwrap();
+        let mut w = BitWriter::new();
+        w.write(q.encode(v), q.bits());
+        let bytes = w.finish();
+        let back = BitReader::new(&bytes).read_quant(&q).unwrap();
+        let expected = v.clamp(-50.0, 50.0);
+        prop_assert!((back - expected).abs() <= q.max_error() * 1.001 + 1e-4, "{} -> {}", v, back);
+    }
+
+    #[test]
+    fn packed_sequences_round_trip(values in prop::collection::vec((any::<u32>(), 1u32..=32), 0..64)) {
+        let mut w = BitWriter::new();
+        for (v, bits) in &values {
+            w.write(*v, *bits);
+        }
+        let bytes = w.finish();
+        let mut r = BitReader::new(&bytes);
+        for (v, bits) in &values {
+            let mask = if *bits == 32 { u32::MAX } else { (1 << bits) - 1 };
+            prop_assert_eq!(r.read(*bits).unwrap(), v & mask);
+        }
+        prop_assert!(r.remaining_bits() < 8);
+    }
+
+    #[test]
+    fn any_bytes_decode_or_fail_cleanly(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
+        let q = Quant::new(-50.0, 50.0, 0.01).unwrap();
+        let mut r = BitReader::new(&bytes);
+        while let Ok(v) = r.read_quant(&q) {
+            prop_assert!((-50.0..=50.0).contains(&v));
+        }
+    }
+}
