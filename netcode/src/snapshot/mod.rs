@@ -1,4 +1,7 @@
-//! Snapshot replication. So far: how fields are quantised and bit-packed ([`quant`]); the
-//! delta snapshots that replace the store's wire format build on it.
+//! Snapshot replication. So far: how fields are quantised and bit-packed ([`quant`]) and
+//! tick-numbered delta snapshots against each receiver's acknowledged baseline ([`delta`]).
+//! Wiring them into the session (replacing the store's wire format), interpolation and the
+//! replication API come next.
 
+pub mod delta;
 pub mod quant;
