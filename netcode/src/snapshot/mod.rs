@@ -1,7 +1,8 @@
 //! Snapshot replication. So far: how fields are quantised and bit-packed ([`quant`]) and
-//! tick-numbered delta snapshots against each receiver's acknowledged baseline ([`delta`]).
-//! Wiring them into the session (replacing the store's wire format), interpolation and the
-//! replication API come next.
+//! tick-numbered delta snapshots against each receiver's acknowledged baseline ([`delta`]),
+//! and the interpolation buffer remote entities are rendered from ([`interp`]). Wiring them
+//! into the session (replacing the store's wire format) and the replication API come next.
 
 pub mod delta;
+pub mod interp;
 pub mod quant;
