@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use netcode::sim::{LinkConditions, Report, Sim, SimConfig};
+use netcode::sim::{LinkConditions, Report, Scene, Sim, SimConfig};
 use netcode::{SessionConfig, SessionEvent};
 
 /// Simulates a peer-to-peer session on a seeded in-memory network.
@@ -57,6 +57,16 @@ struct Args {
     /// Split the peers: `0,1,2/3,4,5@FROM-TO` (seconds). Repeatable.
     #[arg(long, value_parser = parse_partition)]
     partition: Vec<Partition>,
+    /// What the peers play: `store` (the replicated store workload) or `arena` (moving
+    /// players and host-owned objects as delta snapshots).
+    #[arg(long, default_value = "store", value_parser = ["store", "arena"])]
+    scene: String,
+    /// Arena scene: shared objects the host owns (half of them idle).
+    #[arg(long, default_value_t = 64)]
+    objects: usize,
+    /// Snapshots (and heartbeats) per second on each link.
+    #[arg(long, default_value_t = 30.0)]
+    send_rate: f64,
     /// Run this many seeds (SEED, SEED+1, ...) and print one summary over all runs.
     #[arg(long, default_value_t = 1)]
     seeds: u64,
@@ -201,6 +211,12 @@ fn run(args: Args) -> Result<(), String> {
         reorder: args.reorder,
         ..LinkConditions::default()
     };
+    if !args.send_rate.is_finite() || !(1.0..=240.0).contains(&args.send_rate) {
+        return Err(format!("--send-rate must be within 1..=240 Hz, got {}", args.send_rate));
+    }
+    if args.objects > 4000 {
+        return Err(format!("--objects must be at most 4000, got {}", args.objects));
+    }
     if args.seeds == 0 {
         return Err("--seeds must be at least 1".into());
     }
@@ -261,11 +277,22 @@ fn run(args: Args) -> Result<(), String> {
 
 /// One run with one seed: its report, its migration pauses and its rejoin times (ms).
 fn run_seed(args: &Args, actions: &[(f64, Action)], link: &LinkConditions, seed: u64) -> (Report, Vec<f64>, Vec<f64>) {
+    let arena = args.scene == "arena";
+    let session = SessionConfig {
+        heartbeat_interval: Duration::from_secs_f64(1.0 / args.send_rate),
+        ..SessionConfig::default()
+    };
     let cfg = SimConfig {
         peers: args.peers,
         seed,
         link: link.clone(),
-        session: SessionConfig::default(),
+        session,
+        workload: !arena,
+        scene: if arena {
+            Scene::Arena { objects: args.objects }
+        } else {
+            Scene::Store
+        },
         ..SimConfig::default()
     };
     let started = Instant::now();

@@ -25,6 +25,8 @@ pub const MAX_VALUE_BYTES: usize = 1024;
 pub const MAX_MEMBERS: usize = 256;
 /// Most entries a full store may carry.
 pub const MAX_STORE_ENTRIES: usize = 4096;
+/// Largest encoded snapshot stream in one message, in bytes.
+pub const MAX_SNAPSHOT_BYTES: usize = 64 * 1024;
 /// Most hops a relayed message may take.
 pub const MAX_HOPS: u8 = 2;
 
@@ -127,6 +129,13 @@ pub enum Message {
     Update { scope: Scope, key: String, entry: Entry },
     /// The sender leaves the session gracefully.
     Leave,
+    /// Snapshot streams (unreliable, at the send rate): the sender's own entities, the
+    /// shared entities when it hosts, and its acknowledgements of our two streams.
+    State {
+        acks: [Option<u32>; 2],
+        own: Option<Vec<u8>>,
+        shared: Option<Vec<u8>>,
+    },
     /// A message relayed on behalf of `origin` towards `dest`.
     Forward {
         origin: PeerId,
@@ -209,6 +218,11 @@ impl Message {
                     "value too large",
                 )
             }
+            Message::State { own, shared, .. } => check(
+                own.as_ref().is_none_or(|b| b.len() <= MAX_SNAPSHOT_BYTES)
+                    && shared.as_ref().is_none_or(|b| b.len() <= MAX_SNAPSHOT_BYTES),
+                "snapshot too large",
+            ),
             Message::Forward { ttl, inner, .. } => {
                 check(*ttl <= MAX_HOPS, "too many hops")?;
                 check(inner.len() <= MAX_MESSAGE_BYTES, "forwarded message too large")

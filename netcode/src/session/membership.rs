@@ -501,6 +501,7 @@ impl Session {
                     LeaveReason::Expired
                 };
                 self.events.push_back(SessionEvent::PeerLeft { peer: m.id, reason });
+                self.replication.forget(m.id);
                 gone.push(m.id);
             }
         }

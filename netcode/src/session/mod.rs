@@ -21,6 +21,9 @@ use crate::config::SessionConfig;
 use crate::link::{LinkEvent, Links, Transmit};
 use crate::protocol::{Channel, Message, Refusal};
 use crate::roster::{Member, Roster};
+use crate::snapshot::ReplicationStats;
+use crate::snapshot::delta::{Schema, Snapshot};
+use crate::snapshot::replicate::{Replication, Stream};
 use crate::store::{Scope, Store};
 
 pub(crate) use liveness::PeerState;
@@ -168,6 +171,7 @@ pub struct Session {
     hb_interval: Duration,
     backlog: BTreeMap<PeerId, VecDeque<(Channel, Message)>>,
     overflowed: BTreeSet<PeerId>,
+    replication: Replication,
 }
 
 /// The netcode protocol id for a session: different sessions and versions never link.
@@ -250,6 +254,7 @@ impl Session {
             hb_interval: cfg_interval,
             backlog: BTreeMap::new(),
             overflowed: BTreeSet::new(),
+            replication: Replication::default(),
         }
     }
 
@@ -427,6 +432,42 @@ impl Session {
         self.links.handle_datagram(from, bytes);
     }
 
+    /// Declares the entity kinds and field quantisation of the replicated snapshots.
+    pub fn set_schema(&mut self, schema: Schema) {
+        self.replication.schema = schema;
+    }
+
+    /// Publishes the state of the entities this peer owns (its player); it travels with
+    /// the next heartbeats, delta-encoded per receiver.
+    pub fn publish_own(&mut self, snapshot: Snapshot) {
+        self.replication.publish(Stream::Own, snapshot);
+    }
+
+    /// Publishes the shared entities (host only): pickups, scores, the match clock.
+    pub fn publish_shared(&mut self, snapshot: Snapshot) -> Result<(), SessionError> {
+        if !self.is_host() {
+            return Err(SessionError::NotHost);
+        }
+        self.replication.publish(Stream::Shared, snapshot);
+        Ok(())
+    }
+
+    /// The latest own-entity snapshot received from `peer` (kept while its seat is held).
+    pub fn remote_state(&self, peer: PeerId) -> Option<&Snapshot> {
+        self.replication.remote.get(&peer)
+    }
+
+    /// The latest shared snapshot and the host that sent it: a new host continues the
+    /// shared entities from here, with the same ids.
+    pub fn shared_state(&self) -> Option<(PeerId, &Snapshot)> {
+        self.replication.shared_state.as_ref().map(|(p, s)| (*p, s))
+    }
+
+    /// Snapshot replication counters.
+    pub fn replication_stats(&self) -> ReplicationStats {
+        self.replication.stats
+    }
+
     /// Sends `bytes` as they are on the direct link to `peer` (reliable-ordered channel),
     /// bypassing the protocol: for tests and tools that play a misbehaving peer. Returns
     /// whether the bytes were queued.
@@ -549,6 +590,7 @@ impl Session {
         log::trace!("{} {:?} link event {ev:?}", self.me, self.now);
         match ev {
             LinkEvent::Connected(peer) => {
+                self.replication.reset_link(peer);
                 if self.banned.contains_key(&peer) {
                     self.links.disconnect(peer);
                     return;
@@ -568,6 +610,7 @@ impl Session {
                 }
             }
             LinkEvent::Disconnected(peer) | LinkEvent::DialFailed(peer) => {
+                self.replication.reset_link(peer);
                 if peer == CONTACT && matches!(self.phase, Phase::Joining { .. }) {
                     self.next_contact();
                 }
@@ -693,6 +736,16 @@ impl Session {
                 }
             }
             Message::Leave => self.on_leave(origin),
+            Message::State { acks, own, shared } => {
+                let from_host = origin == self.roster.host;
+                if let Err(e) = self
+                    .replication
+                    .incoming(origin, from_host, own.as_deref(), shared.as_deref(), acks)
+                {
+                    log::debug!("{} rejects a snapshot from {origin}: {e}", self.me);
+                    self.rejected += 1;
+                }
+            }
             Message::Forward {
                 origin: from,
                 dest,

@@ -5,6 +5,7 @@ use super::{CONTACT, MAX_BACKLOG, SEEN_FORWARDS, Session};
 use crate::PeerId;
 use crate::protocol::{Channel, MAX_HOPS, Message};
 use crate::roster::{Member, RosterDigest};
+use crate::snapshot::replicate::Outgoing;
 
 impl Session {
     #[allow(clippy::too_many_arguments)]
@@ -59,7 +60,7 @@ impl Session {
             Ok(bytes) => {
                 // Control leaves at once; state and heartbeats ride the send cadence.
                 let urgent = match msg {
-                    Message::Update { .. } | Message::Heartbeat { .. } => false,
+                    Message::Update { .. } | Message::Heartbeat { .. } | Message::State { .. } => false,
                     Message::Forward { reliable, .. } => *reliable,
                     _ => true,
                 };
@@ -146,8 +147,15 @@ impl Session {
 
     pub(super) fn send_heartbeats(&mut self) {
         let targets: Vec<PeerId> = self.links.linked().filter(|p| *p != CONTACT).collect();
+        let host = self.is_host();
         for p in &targets {
             self.send_heartbeat_to(*p);
+            if self.roster.get(*p).is_some_and(Member::is_active) {
+                let Outgoing { own, shared, acks } = self.replication.outgoing(*p, host);
+                if own.is_some() || shared.is_some() || acks.iter().any(Option::is_some) {
+                    self.send_direct(*p, Channel::Unreliable, &Message::State { acks, own, shared });
+                }
+            }
         }
         // Members we cannot hear directly get our heartbeat through a relay.
         let relayed = self.suspects();

@@ -85,6 +85,20 @@ pub struct Report {
     pub sent_bytes_per_peer_per_s: f64,
     /// Live peers at the end.
     pub live_peers: usize,
+    /// Arena scene: the same scene as full bincode snapshots every send tick, per peer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub naive_bytes_per_peer_per_s: Option<f64>,
+    /// Arena scene: 99th percentile of rendered-versus-true remote player position, in
+    /// percent of the arena width.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interp_error_p99_pct: Option<f64>,
+    /// Arena scene: bytes the final host sent per second.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_sent_bytes_per_s: Option<f64>,
+    /// Arena scene: part of the wire bytes that is not snapshot payload (headers,
+    /// encryption, acks, heartbeats, control).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub overhead_share: Option<f64>,
 }
 
 fn ms(d: Duration) -> f64 {
@@ -227,6 +241,11 @@ impl Metrics {
         lost
     }
 
+    /// Seconds of running peers so far (the denominator of per-peer rates).
+    pub(super) fn node_seconds(&self) -> f64 {
+        self.node_seconds
+    }
+
     pub(super) fn report(&self, sim: &Sim, wall_seconds: f64) -> Report {
         let sim_seconds = sim.now.as_secs_f64();
         let bytes: u64 = sim.net.stats().bytes_sent;
@@ -256,6 +275,10 @@ impl Metrics {
                 0.0
             },
             live_peers: sim.live_indices().len(),
+            naive_bytes_per_peer_per_s: None,
+            interp_error_p99_pct: None,
+            host_sent_bytes_per_s: None,
+            overhead_share: None,
         }
     }
 }

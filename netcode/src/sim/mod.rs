@@ -6,6 +6,7 @@
 //! (each peer its `score`, the host a `clock` and new `pickup-N` entries), so that the
 //! checks can tell whether anything replicated was lost.
 
+pub mod arena;
 mod metrics;
 mod net;
 
@@ -50,6 +51,21 @@ pub struct SimConfig {
     pub write_interval: Duration,
     /// Interval between new pickups written by the host. Default: 1 s.
     pub pickup_interval: Duration,
+    /// What the peers play. Default: [`Scene::Store`].
+    pub scene: Scene,
+}
+
+/// What the simulated peers do besides the built-in store workload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scene {
+    /// Nothing but the store workload.
+    Store,
+    /// The arena ([`arena`]): every peer moves its player, the host owns `objects` shared
+    /// objects (half idle), all replicated as delta snapshots.
+    Arena {
+        /// Shared objects the host owns.
+        objects: usize,
+    },
 }
 
 impl Default for SimConfig {
@@ -64,6 +80,7 @@ impl Default for SimConfig {
             workload: true,
             write_interval: Duration::from_millis(250),
             pickup_interval: Duration::from_secs(1),
+            scene: Scene::Store,
         }
     }
 }
@@ -94,6 +111,9 @@ pub struct Node {
     start_at: Duration,
     next_write: Duration,
     next_pickup: Duration,
+    scene_tick: u32,
+    next_naive: Duration,
+    session_since: Duration,
 }
 
 /// A running simulation.
@@ -108,6 +128,8 @@ pub struct Sim {
     session_id: u64,
     /// Measurements so far.
     pub metrics: Metrics,
+    /// What the arena scene measured (empty for other scenes).
+    pub arena: arena::ArenaMeasure,
 }
 
 impl Sim {
@@ -127,6 +149,7 @@ impl Sim {
             key,
             session_id,
             metrics: Metrics::default(),
+            arena: arena::ArenaMeasure::default(),
             cfg,
         };
         for i in 0..sim.cfg.peers {
@@ -152,6 +175,9 @@ impl Sim {
             start_at: at,
             next_write: at,
             next_pickup: at,
+            scene_tick: u32::MAX,
+            next_naive: at,
+            session_since: at,
         });
         self.nodes.len() - 1
     }
@@ -237,7 +263,10 @@ impl Sim {
             let contacts = self.random_contacts(i);
             Session::join(setup, contacts, self.now, &mut rng).ok()
         };
-        if let Some(s) = session {
+        if let Some(mut s) = session {
+            if let Scene::Arena { .. } = self.cfg.scene {
+                s.set_schema(arena::schema());
+            }
             self.net.attach(addr);
             self.nodes[i].credentials = Some(s.credentials());
             self.nodes[i].session = Some(s);
@@ -302,11 +331,15 @@ impl Sim {
         let addr = self.fresh_addr();
         let contacts = self.random_contacts(i);
         let s = Session::rejoin(self.setup(i, addr), creds, contacts, self.now);
-        if let Ok(s) = s {
+        if let Ok(mut s) = s {
+            if let Scene::Arena { .. } = self.cfg.scene {
+                s.set_schema(arena::schema());
+            }
             self.net.attach(addr);
             let node = &mut self.nodes[i];
             node.addr = addr;
             node.session = Some(s);
+            node.session_since = self.now;
             node.status = NodeStatus::Running;
             self.metrics.restarted(creds.peer, self.now);
         }
@@ -370,6 +403,7 @@ impl Sim {
         let mut out = Vec::new();
         for i in 0..self.nodes.len() {
             self.workload(i);
+            self.play_arena(i);
             let Some(s) = self.nodes[i].session.as_mut() else {
                 continue;
             };
@@ -419,6 +453,47 @@ impl Sim {
                     .count();
                 let _ = s.set_shared(&format!("{PICKUP_PREFIX}{n}"), Some(vec![1]));
             }
+        }
+    }
+
+    fn play_arena(&mut self, i: usize) {
+        let Scene::Arena { objects } = self.cfg.scene else {
+            return;
+        };
+        let now = self.now;
+        let tick = arena::tick_at(now);
+        let peers: Vec<(usize, PeerId)> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(j, n)| *j != i && n.session.as_ref().is_some_and(Session::in_session))
+            .filter_map(|(j, n)| n.session.as_ref().map(|s| (j, s.peer_id())))
+            .collect();
+        let node = &mut self.nodes[i];
+        let Some(s) = node.session.as_mut() else { return };
+        if !s.in_session() {
+            return;
+        }
+        let host = s.is_host();
+        if node.scene_tick != tick {
+            node.scene_tick = tick;
+            s.publish_own(arena::own_snapshot(i, tick));
+            if host {
+                let _ = s.publish_shared(arena::shared_snapshot(objects, tick));
+            }
+            // Render every remote player at the scene rate and compare with the truth.
+            for (j, peer) in &peers {
+                if let Some(snapshot) = s.remote_state(*peer) {
+                    self.arena.receive(i, *peer, snapshot, now);
+                }
+                self.arena.render(i, *peer, *j, now);
+            }
+        }
+        if now >= node.next_naive {
+            node.next_naive = now + s.heartbeat_interval();
+            let receivers = s.roster().active().count().saturating_sub(1) as u64;
+            let size = arena::naive_bytes(i, host.then_some(objects), now.as_secs_f64()) as u64;
+            self.arena.naive_bytes += size * receivers;
         }
     }
 
@@ -513,7 +588,26 @@ impl Sim {
 
     /// The summary of the run so far.
     pub fn report(&self, wall_seconds: f64) -> Report {
-        self.metrics.report(self, wall_seconds)
+        let mut report = self.metrics.report(self, wall_seconds);
+        if let Scene::Arena { .. } = self.cfg.scene {
+            let node_seconds = self.metrics.node_seconds().max(f64::EPSILON);
+            report.naive_bytes_per_peer_per_s = Some(self.arena.naive_bytes as f64 / node_seconds);
+            report.interp_error_p99_pct = Some(self.arena.interp_error_p99_pct());
+            let host = self.consensus_host().and_then(|h| self.index_of(h));
+            report.host_sent_bytes_per_s = host.and_then(|i| {
+                let node = &self.nodes[i];
+                let up = self.now.saturating_sub(node.session_since).as_secs_f64();
+                node.session
+                    .as_ref()
+                    .map(|s| s.stats().bytes_sent as f64 / up.max(f64::EPSILON))
+            });
+            let sessions = self.nodes.iter().filter_map(|n| n.session.as_ref());
+            let (payload, wire) = sessions.fold((0u64, 0u64), |(p, w), s| {
+                (p + s.replication_stats().payload_bytes_sent, w + s.stats().bytes_sent)
+            });
+            report.overhead_share = (wire > 0).then(|| 1.0 - payload as f64 / wire as f64);
+        }
+        report
     }
 
     /// Drains nothing but lets tests see the events a node produced (recorded in metrics).

@@ -39,6 +39,9 @@ pub enum SnapshotError {
     /// Bytes left after the snapshot (beyond the last byte's padding).
     #[error("trailing bytes after snapshot")]
     Trailing,
+    /// State for entities the sender does not own (shared state from a non-host).
+    #[error("state for entities the sender does not own")]
+    NotOwner,
 }
 
 /// The fields of each entity kind, in order, with their quantisation.
@@ -237,6 +240,11 @@ pub struct DeltaReceiver {
 }
 
 impl DeltaReceiver {
+    /// The newest tick received (what to acknowledge).
+    pub fn last_tick(&self) -> Option<u32> {
+        self.received.back().map(|s| s.tick)
+    }
+
     /// Decodes a snapshot (full or delta), remembers it, and returns it; the caller
     /// acknowledges its tick to the sender.
     pub fn decode(&mut self, schema: &Schema, bytes: &[u8]) -> Result<Snapshot, SnapshotError> {

@@ -6,3 +6,6 @@
 pub mod delta;
 pub mod interp;
 pub mod quant;
+pub(crate) mod replicate;
+
+pub use replicate::ReplicationStats;

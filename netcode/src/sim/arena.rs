@@ -1,0 +1,200 @@
+//! The standard game scene of the benchmarks: every peer moves its player continuously;
+//! the host owns `objects` shared objects, half of them idle at any moment. Positions are
+//! functions of time, so the checks know the true position at any instant.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::PeerId;
+use crate::snapshot::delta::{EntityState, Schema, Snapshot};
+use crate::snapshot::interp::{InterpConfig, InterpolationBuffer};
+use crate::snapshot::quant::Quant;
+
+/// Half the arena's width: positions lie within `[-ARENA_HALF, ARENA_HALF]`.
+pub const ARENA_HALF: f32 = 50.0;
+/// Position resolution on the wire (1/100 unit).
+pub const POSITION_STEP: f32 = 0.01;
+/// Bits of an object's angle.
+pub const ANGLE_BITS: u32 = 9;
+/// Simulation rate of the scene.
+pub const SIM_HZ: f64 = 60.0;
+/// Entity kind of a player (x, y).
+pub const PLAYER: u8 = 0;
+/// Entity kind of a shared object (x, y, angle).
+pub const OBJECT: u8 = 1;
+
+/// The scene's schema: players and objects.
+pub fn schema() -> Schema {
+    let pos = Quant::new(-ARENA_HALF, ARENA_HALF, POSITION_STEP).expect("valid position range");
+    let mut schema = Schema::default();
+    schema.add_kind(vec![pos, pos]).expect("first kind");
+    schema
+        .add_kind(vec![pos, pos, Quant::angle(ANGLE_BITS).expect("valid angle bits")])
+        .expect("second kind");
+    schema
+}
+
+/// The scene tick at time `t`.
+pub fn tick_at(t: Duration) -> u32 {
+    (t.as_secs_f64() * SIM_HZ) as u32
+}
+
+/// Where player `i` is at time `t` (seconds): a circle of its own radius and speed.
+pub fn player_pos(i: usize, t: f64) -> [f32; 2] {
+    let radius = 15.0 + (i % 5) as f64 * 6.0;
+    let omega = 0.5 + (i % 4) as f64 * 0.15;
+    let phase = i as f64 * 0.7;
+    let a = omega * t + phase;
+    [(radius * a.cos()) as f32, (radius * a.sin()) as f32]
+}
+
+/// Object `j` at time `t`: even objects are idle, odd ones drift slowly in small circles.
+pub fn object_state(j: usize, t: f64) -> [f32; 3] {
+    let gx = (j % 8) as f64 * 12.0 - 42.0;
+    let gy = (j / 8 % 8) as f64 * 12.0 - 42.0;
+    if j.is_multiple_of(2) {
+        return [gx as f32, gy as f32, 0.0];
+    }
+    let a = 0.3 * t + j as f64;
+    [
+        (gx + 3.0 * a.cos()) as f32,
+        (gy + 3.0 * a.sin()) as f32,
+        a.rem_euclid(std::f64::consts::TAU) as f32,
+    ]
+}
+
+fn codes(values: &[f32], schema_kind: &[Quant]) -> Vec<u32> {
+    values.iter().zip(schema_kind).map(|(v, q)| q.encode(*v)).collect()
+}
+
+fn quants() -> (Quant, Quant) {
+    let pos = Quant::new(-ARENA_HALF, ARENA_HALF, POSITION_STEP).expect("valid position range");
+    (pos, Quant::angle(ANGLE_BITS).expect("valid angle bits"))
+}
+
+/// Player `i`'s own stream at `tick`.
+pub fn own_snapshot(i: usize, tick: u32) -> Snapshot {
+    let (pos, _) = quants();
+    let p = player_pos(i, f64::from(tick) / SIM_HZ);
+    let mut entities = BTreeMap::new();
+    entities.insert(
+        0,
+        EntityState {
+            kind: PLAYER,
+            codes: codes(&p, &[pos, pos]),
+        },
+    );
+    Snapshot { tick, entities }
+}
+
+/// The host's shared stream at `tick`.
+pub fn shared_snapshot(objects: usize, tick: u32) -> Snapshot {
+    let (pos, angle) = quants();
+    let t = f64::from(tick) / SIM_HZ;
+    let entities = (0..objects)
+        .map(|j| {
+            let s = object_state(j, t);
+            (
+                j as u32,
+                EntityState {
+                    kind: OBJECT,
+                    codes: codes(&s, &[pos, pos, angle]),
+                },
+            )
+        })
+        .collect();
+    Snapshot { tick, entities }
+}
+
+/// The naive way to send the same: every entity in full, as bincode, every send tick.
+#[derive(Serialize)]
+struct NaiveEntity {
+    id: u32,
+    kind: u8,
+    x: f32,
+    y: f32,
+    angle: f32,
+}
+
+/// Bytes of the naive full bincode snapshot of a peer's streams.
+pub fn naive_bytes(i: usize, objects: Option<usize>, t: f64) -> usize {
+    let p = player_pos(i, t);
+    let mut all = vec![NaiveEntity {
+        id: 0,
+        kind: PLAYER,
+        x: p[0],
+        y: p[1],
+        angle: 0.0,
+    }];
+    for j in 0..objects.unwrap_or(0) {
+        let s = object_state(j, t);
+        all.push(NaiveEntity {
+            id: j as u32,
+            kind: OBJECT,
+            x: s[0],
+            y: s[1],
+            angle: s[2],
+        });
+    }
+    let tick = (t * SIM_HZ) as u32;
+    bincode::serde::encode_to_vec((tick, &all), bincode::config::standard()).map_or(0, |v| v.len())
+}
+
+/// What one observer holds of one remote player: the newest tick it saw, and its buffer.
+type Track = (u32, InterpolationBuffer<[f32; 2]>);
+
+/// What the scene measures beyond the session's own counters.
+#[derive(Debug, Default)]
+pub struct ArenaMeasure {
+    /// Naive bytes that would have been sent.
+    pub naive_bytes: u64,
+    /// Rendered-versus-true distance of remote players, in percent of the arena width.
+    pub interp_errors_pct: Vec<f32>,
+    buffers: BTreeMap<(usize, PeerId), Track>,
+}
+
+impl ArenaMeasure {
+    /// Feeds what observer `at` received from `peer` (node `peer_index`).
+    pub(crate) fn receive(&mut self, at: usize, peer: PeerId, snapshot: &Snapshot, now: Duration) {
+        let (pos, _) = quants();
+        let Some(e) = snapshot.entities.get(&0) else { return };
+        let (Ok(x), Ok(y)) = (pos.decode(e.codes[0]), pos.decode(e.codes[1])) else {
+            return;
+        };
+        let entry = self
+            .buffers
+            .entry((at, peer))
+            .or_insert_with(|| (u32::MAX, InterpolationBuffer::new(InterpConfig::default())));
+        if entry.0 != snapshot.tick {
+            entry.0 = snapshot.tick;
+            let sent = Duration::from_secs_f64(f64::from(snapshot.tick) / SIM_HZ);
+            entry.1.push(sent, now, [x, y], false);
+        }
+    }
+
+    /// Renders observer `at`'s view of `peer` (node `peer_index`) at `now` and records the
+    /// error against the true position at the presented time.
+    pub(crate) fn render(&mut self, at: usize, peer: PeerId, peer_index: usize, now: Duration) {
+        let Some((_, buf)) = self.buffers.get(&(at, peer)) else {
+            return;
+        };
+        let (Some(shown), Some(t)) = (buf.sample(now), buf.presented_time(now)) else {
+            return;
+        };
+        let truth = player_pos(peer_index, t.as_secs_f64());
+        let d = ((shown[0] - truth[0]).powi(2) + (shown[1] - truth[1]).powi(2)).sqrt();
+        self.interp_errors_pct.push(d / (2.0 * ARENA_HALF) * 100.0);
+    }
+
+    /// The 99th percentile error, in percent of the arena width.
+    pub fn interp_error_p99_pct(&self) -> f64 {
+        let mut v = self.interp_errors_pct.clone();
+        if v.is_empty() {
+            return 0.0;
+        }
+        v.sort_by(f32::total_cmp);
+        f64::from(v[((v.len() - 1) as f64 * 0.99).round() as usize])
+    }
+}

@@ -1,0 +1,147 @@
+//! Snapshot replication in the arena scene: own streams and the host's shared stream reach
+//! everyone as deltas; shared state from a non-host is refused; after a migration the new
+//! host continues the shared entities with the same ids.
+
+use std::time::Duration;
+
+use netcode::protocol::Message;
+use netcode::sim::arena::{self, SIM_HZ};
+use netcode::sim::{LinkConditions, Scene, Sim, SimConfig};
+use netcode::snapshot::delta;
+use netcode_tests::{form, host};
+
+const OBJECTS: usize = 16;
+
+fn arena_sim(peers: usize, seed: u64, loss: f64) -> Sim {
+    let link = LinkConditions {
+        latency: Duration::from_millis(30),
+        jitter: Duration::from_millis(10),
+        loss,
+        ..LinkConditions::default()
+    };
+    Sim::new(SimConfig {
+        peers,
+        seed,
+        link,
+        workload: false,
+        scene: Scene::Arena { objects: OBJECTS },
+        ..SimConfig::default()
+    })
+}
+
+fn now_tick(sim: &Sim) -> u32 {
+    arena::tick_at(sim.now())
+}
+
+#[test]
+fn every_peer_holds_every_stream_fresh() {
+    let mut sim = arena_sim(5, 41, 0.05);
+    form(&mut sim, 5.0);
+    sim.run_for_secs(3.0);
+    let h = host(&sim);
+    let fresh = (0.3 * SIM_HZ) as u32;
+    for i in sim.live_indices() {
+        let s = sim.session(i).unwrap();
+        for j in sim.live_indices().into_iter().filter(|j| *j != i) {
+            let peer = sim.session(j).unwrap().peer_id();
+            let remote = s
+                .remote_state(peer)
+                .unwrap_or_else(|| panic!("{i} has no state of {j}"));
+            assert!(
+                now_tick(&sim) - remote.tick <= fresh,
+                "stale: {} vs {}",
+                remote.tick,
+                now_tick(&sim)
+            );
+            assert_eq!(remote.entities.len(), 1);
+        }
+        if s.peer_id() != h {
+            let (origin, shared) = s.shared_state().expect("shared state");
+            assert_eq!(origin, h);
+            assert_eq!(shared.entities.len(), OBJECTS);
+            assert!(now_tick(&sim) - shared.tick <= fresh);
+        }
+        assert_eq!(s.replication_stats().rejected, 0);
+    }
+    let report = sim.report(1.0);
+    assert!(report.interp_error_p99_pct.unwrap() < 1.0, "{report:?}");
+    assert!(report.naive_bytes_per_peer_per_s.unwrap() > 0.0);
+}
+
+#[test]
+fn shared_state_from_a_non_host_is_refused() {
+    let mut sim = arena_sim(4, 42, 0.0);
+    form(&mut sim, 5.0);
+    sim.run_for_secs(1.0);
+    let h = host(&sim);
+    let rogue_i = sim
+        .live_indices()
+        .into_iter()
+        .find(|i| sim.session(*i).unwrap().peer_id() != h)
+        .unwrap();
+    let victim_i = sim
+        .live_indices()
+        .into_iter()
+        .find(|i| *i != rogue_i && sim.session(*i).unwrap().peer_id() != h)
+        .unwrap();
+    let victim = sim.session(victim_i).unwrap().peer_id();
+    let fake = arena::shared_snapshot(OBJECTS, 1);
+    let bytes = delta::encode(&arena::schema(), &fake, None).unwrap();
+    let msg = Message::State {
+        acks: [None, None],
+        own: None,
+        shared: Some(bytes),
+    };
+    let before = sim.session(victim_i).unwrap().replication_stats().rejected;
+    assert!(
+        sim.session_mut(rogue_i)
+            .unwrap()
+            .send_raw(victim, msg.encode().unwrap())
+    );
+    sim.run_for_secs(0.5);
+    let s = sim.session(victim_i).unwrap();
+    assert_eq!(s.replication_stats().rejected, before + 1, "counted");
+    assert_eq!(s.shared_state().unwrap().0, h, "never applied");
+}
+
+#[test]
+fn new_host_continues_the_shared_entities() {
+    let mut sim = arena_sim(5, 43, 0.02);
+    form(&mut sim, 5.0);
+    sim.run_for_secs(2.0);
+    let old = host(&sim);
+    let ids_before: Vec<u32> = {
+        let i = sim
+            .live_indices()
+            .into_iter()
+            .find(|i| sim.session(*i).unwrap().peer_id() != old)
+            .unwrap();
+        sim.session(i)
+            .unwrap()
+            .shared_state()
+            .unwrap()
+            .1
+            .entities
+            .keys()
+            .copied()
+            .collect()
+    };
+    sim.crash_peer(old);
+    sim.run_for_secs(2.0);
+    let new = host(&sim);
+    assert_ne!(new, old);
+    for i in sim.live_indices() {
+        let s = sim.session(i).unwrap();
+        if s.peer_id() == new {
+            continue;
+        }
+        let (origin, shared) = s.shared_state().unwrap();
+        assert_eq!(origin, new, "shared state now comes from the new host");
+        assert_eq!(
+            shared.entities.keys().copied().collect::<Vec<_>>(),
+            ids_before,
+            "same entity ids"
+        );
+        assert!(now_tick(&sim) - shared.tick <= (0.3 * SIM_HZ) as u32);
+    }
+}
