@@ -29,6 +29,10 @@ pub struct SessionConfig {
     pub link_timeout: Duration,
     /// Lifetime of a connect token. Default: 60 s.
     pub token_expire: Duration,
+    /// Interval at which renet's reliable traffic (store writes, acks, resends) is flushed
+    /// when nothing urgent is queued; control (roster, admission, leave) leaves at once.
+    /// Heartbeats and snapshots bypass renet. Default: 100 ms.
+    pub reliable_flush_interval: Duration,
     /// Renet reliable resend interval. Default: 150 ms.
     pub reliable_resend: Duration,
     /// Memory per renet channel and link, in bytes. Default: 1 MiB.
@@ -52,6 +56,7 @@ impl Default for SessionConfig {
             join_timeout: Duration::from_secs(3),
             link_timeout: Duration::from_secs(5),
             token_expire: Duration::from_secs(60),
+            reliable_flush_interval: Duration::from_millis(100),
             reliable_resend: Duration::from_millis(150),
             channel_memory_bytes: 1024 * 1024,
             max_peers: 64,

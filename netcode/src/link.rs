@@ -18,6 +18,12 @@ use crate::PeerId;
 use crate::config::SessionConfig;
 use crate::protocol::Channel;
 
+/// First byte of a payload that bypasses renet. Renet's own packets start with their
+/// packet type, a small number.
+const RAW_TAG: u8 = 0xD7;
+/// Largest datagram body that bypasses renet (netcode's payload limit, less the tag).
+pub(crate) const MAX_RAW_BYTES: usize = renetcode::NETCODE_MAX_PAYLOAD_BYTES - 1;
+
 /// How long an accepted link may wait for the dialer's first payload.
 const UNCONFIRMED_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -78,6 +84,8 @@ pub(crate) struct Links {
     dirty: BTreeSet<PeerId>,
     /// Links that received packets since the last [`Links::take_received`].
     received: BTreeSet<PeerId>,
+    /// Datagrams that bypassed renet (heartbeats with state), by sender.
+    raw_in: VecDeque<(PeerId, Vec<u8>)>,
     outbox: Vec<Transmit>,
     events: VecDeque<LinkEvent>,
     now: Duration,
@@ -142,6 +150,7 @@ impl Links {
             links: BTreeMap::new(),
             dirty: BTreeSet::new(),
             received: BTreeSet::new(),
+            raw_in: VecDeque::new(),
             outbox: Vec::new(),
             events: VecDeque::new(),
             now,
@@ -286,7 +295,11 @@ impl Links {
                 self.new_link(peer, Role::Dialed, from);
             }
             if let (Some(p), Some(link)) = (payload, self.links.get_mut(&peer)) {
-                link.conn.process_packet(&p);
+                if p.first() == Some(&RAW_TAG) {
+                    self.raw_in.push_back((peer, p[1..].to_vec()));
+                } else {
+                    link.conn.process_packet(&p);
+                }
                 self.received.insert(peer);
             }
             return;
@@ -297,7 +310,11 @@ impl Links {
             ServerResult::Payload { client_id, payload } => {
                 if let Some(link) = self.links.get_mut(&PeerId(client_id)) {
                     link.confirmed = true;
-                    link.conn.process_packet(payload);
+                    if payload.first() == Some(&RAW_TAG) {
+                        self.raw_in.push_back((PeerId(client_id), payload[1..].to_vec()));
+                    } else {
+                        link.conn.process_packet(payload);
+                    }
                     self.received.insert(PeerId(client_id));
                 }
                 (None, None)
@@ -413,6 +430,45 @@ impl Links {
             }
             _ => false,
         }
+    }
+
+    /// Sends one unreliable datagram straight through netcode, beside renet: one packet,
+    /// no renet header, no ack. Returns false when it is too large or the link is not up.
+    pub(crate) fn send_datagram(&mut self, peer: PeerId, bytes: &[u8]) -> bool {
+        let Some(link) = self.links.get(&peer) else {
+            return false;
+        };
+        if !link.confirmed || bytes.len() > MAX_RAW_BYTES {
+            return false;
+        }
+        let mut payload = Vec::with_capacity(bytes.len() + 1);
+        payload.push(RAW_TAG);
+        payload.extend_from_slice(bytes);
+        let sealed = match link.role {
+            Role::Accepted => self
+                .server
+                .generate_payload_packet(peer.0, &payload)
+                .map(|(a, b)| (a, b.to_vec())),
+            Role::Dialed => match self.dials.get_mut(&peer) {
+                Some(c) => c.generate_payload_packet(&payload).map(|(a, b)| (a, b.to_vec())),
+                None => return false,
+            },
+        };
+        match sealed {
+            Ok((addr, bytes)) => {
+                self.push(addr, &bytes);
+                true
+            }
+            Err(e) => {
+                log::debug!("cannot seal datagram for {peer}: {e}");
+                false
+            }
+        }
+    }
+
+    /// Takes the next datagram that bypassed renet.
+    pub(crate) fn receive_datagram(&mut self) -> Option<(PeerId, Vec<u8>)> {
+        self.raw_in.pop_front()
     }
 
     /// Takes the next received message of a linked peer on a channel.

@@ -81,12 +81,20 @@ impl Channel {
 pub enum Message {
     /// First message on every new link: who I am (a dialer learns its contact's id).
     Hello { peer: PeerId },
-    /// Sent at the send rate to every linked peer; carries liveness evidence.
+    /// Sent at the send rate to every linked peer: liveness evidence and, riding on it,
+    /// the snapshot streams (the sender's own entities, the shared ones when it hosts, and
+    /// its acknowledgements of our two streams).
     Heartbeat {
         /// The sender's view of the roster.
         digest: RosterDigest,
         /// Members the sender has not heard directly within its suspicion window.
         suspects: Vec<PeerId>,
+        /// Newest ticks the sender decoded of our own and shared streams.
+        acks: [Option<u32>; 2],
+        /// The sender's own stream, delta-encoded for us.
+        own: Option<Vec<u8>>,
+        /// The shared stream (only from the host), delta-encoded for us.
+        shared: Option<Vec<u8>>,
     },
     /// A newcomer asks its contact to be admitted.
     Join {
@@ -129,13 +137,6 @@ pub enum Message {
     Update { scope: Scope, key: String, entry: Entry },
     /// The sender leaves the session gracefully.
     Leave,
-    /// Snapshot streams (unreliable, at the send rate): the sender's own entities, the
-    /// shared entities when it hosts, and its acknowledgements of our two streams.
-    State {
-        acks: [Option<u32>; 2],
-        own: Option<Vec<u8>>,
-        shared: Option<Vec<u8>>,
-    },
     /// A message relayed on behalf of `origin` towards `dest`.
     Forward {
         origin: PeerId,
@@ -191,7 +192,16 @@ impl Message {
     pub fn validate(&self) -> Result<(), ProtocolError> {
         match self {
             Message::Hello { .. } | Message::Leave | Message::Refused { .. } => Ok(()),
-            Message::Heartbeat { suspects, .. } => check(suspects.len() <= MAX_MEMBERS, "too many suspects"),
+            Message::Heartbeat {
+                suspects, own, shared, ..
+            } => {
+                check(suspects.len() <= MAX_MEMBERS, "too many suspects")?;
+                check(
+                    own.as_ref().is_none_or(|b| b.len() <= MAX_SNAPSHOT_BYTES)
+                        && shared.as_ref().is_none_or(|b| b.len() <= MAX_SNAPSHOT_BYTES),
+                    "snapshot too large",
+                )
+            }
             Message::Join { name, .. } => check_name(name),
             Message::Rejoin { name, store, .. } => {
                 check_name(name)?;
@@ -218,11 +228,6 @@ impl Message {
                     "value too large",
                 )
             }
-            Message::State { own, shared, .. } => check(
-                own.as_ref().is_none_or(|b| b.len() <= MAX_SNAPSHOT_BYTES)
-                    && shared.as_ref().is_none_or(|b| b.len() <= MAX_SNAPSHOT_BYTES),
-                "snapshot too large",
-            ),
             Message::Forward { ttl, inner, .. } => {
                 check(*ttl <= MAX_HOPS, "too many hops")?;
                 check(inner.len() <= MAX_MESSAGE_BYTES, "forwarded message too large")
@@ -248,6 +253,9 @@ mod tests {
         let m = Message::Heartbeat {
             digest: RosterDigest::default(),
             suspects: vec![PeerId(7)],
+            acks: [Some(3), None],
+            own: Some(vec![1, 2, 3]),
+            shared: None,
         };
         let bytes = m.encode().unwrap();
         assert_eq!(Message::decode(&bytes).unwrap(), m);

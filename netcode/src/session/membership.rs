@@ -415,6 +415,28 @@ impl Session {
         }
     }
 
+    /// While the roster holds us away (or dropped us), keep asking for the seat back through
+    /// the host or any member we are linked to (a request can be lost or refused in the
+    /// middle of a merge).
+    pub(super) fn keep_seat(&mut self) {
+        let me = self.roster.get(self.me).map(|m| m.status);
+        if me == Some(MemberStatus::Active) {
+            return;
+        }
+        let host = self.roster.host;
+        let via = if self.links.is_linked(host) {
+            Some(host)
+        } else {
+            self.roster
+                .active()
+                .map(|m| m.id)
+                .find(|p| *p != self.me && self.links.is_linked(*p))
+        };
+        if let Some(via) = via {
+            self.ask_back(via, me.is_some());
+        }
+    }
+
     /// After a partition merge we may find ourselves away or dropped: take the seat back.
     fn ask_back(&mut self, via: PeerId, rejoin: bool) {
         if self
@@ -503,6 +525,11 @@ impl Session {
                 self.events.push_back(SessionEvent::PeerLeft { peer: m.id, reason });
                 self.replication.forget(m.id);
                 gone.push(m.id);
+                // An active member dropped without a goodbye was expelled by the host:
+                // refuse its links too, so that it cannot come back through us.
+                if m.is_active() && !self.peers.get(&m.id).is_some_and(|st| st.left) {
+                    self.banned.insert(m.id, self.now + self.cfg.rejoin_grace);
+                }
             }
         }
         for peer in gone {
@@ -630,14 +657,18 @@ impl Session {
         let Some(successor) = self.roster.successor(|p| p != me && !self.is_down(p)) else {
             return;
         };
-        if let Some(st) = self.peers.get_mut(&me) {
-            st.left = true;
-        }
-        self.claim_host(successor);
+        // One roster: the successor hosts a new epoch, we are gone, members we consider
+        // down are away. Receivers accept it as the host's own handover.
         let old = self.roster.clone();
+        self.roster.epoch = self.max_epoch_seen.max(self.roster.epoch) + 1;
+        self.max_epoch_seen = self.roster.epoch;
+        self.roster.host = successor;
+        self.roster.version = 0;
+        for p in self.active_but_down() {
+            self.set_away(p);
+        }
         self.roster.remove(me);
-        self.roster.version += 1;
-        let _ = old;
+        self.emit_roster_diff(&old);
         self.broadcast_roster();
     }
 

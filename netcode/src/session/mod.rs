@@ -160,6 +160,7 @@ pub struct Session {
     events: VecDeque<SessionEvent>,
     now: Duration,
     next_heartbeat: Duration,
+    next_reliable_flush: Duration,
     max_epoch_seen: u64,
     fwd_seq: u64,
     seen: BTreeSet<(PeerId, u64)>,
@@ -243,6 +244,7 @@ impl Session {
             events: VecDeque::new(),
             now,
             next_heartbeat: now,
+            next_reliable_flush: now,
             max_epoch_seen: 0,
             fwd_seq: 0,
             seen: BTreeSet::new(),
@@ -546,6 +548,7 @@ impl Session {
                 self.detect_failures();
                 self.host_duties();
                 self.contact_duties();
+                self.keep_seat();
                 self.redial();
                 self.flush_backlog();
                 if self.store_dirty && self.is_host() {
@@ -556,6 +559,9 @@ impl Session {
                 if now >= self.next_heartbeat {
                     self.next_heartbeat = now + self.heartbeat_interval();
                     self.send_heartbeats();
+                }
+                if now >= self.next_reliable_flush {
+                    self.next_reliable_flush = now + self.cfg.reliable_flush_interval;
                     flush_all = true;
                 }
             }
@@ -619,6 +625,17 @@ impl Session {
     }
 
     fn receive_all(&mut self) {
+        // Heartbeats (with state) bypass renet: one datagram each.
+        while let Some((peer, bytes)) = self.links.receive_datagram() {
+            if !self.links.is_linked(peer) {
+                continue;
+            }
+            match Message::decode(&bytes) {
+                Ok(msg @ Message::Heartbeat { .. }) => self.handle_message(peer, peer, msg, true),
+                Ok(_) => self.misbehaved(peer, "a datagram that is not a heartbeat".into()),
+                Err(e) => self.misbehaved(peer, format!("{e}")),
+            }
+        }
         for peer in self.links.take_received() {
             for channel in [
                 Channel::ReliableOrdered,
@@ -683,7 +700,26 @@ impl Session {
                     self.misbehaved(link, format!("said hello as {peer}"));
                 }
             }
-            Message::Heartbeat { digest, suspects } => self.on_heartbeat(link, origin, digest, suspects, direct),
+            Message::Heartbeat {
+                digest,
+                suspects,
+                acks,
+                own,
+                shared,
+            } => {
+                self.on_heartbeat(link, origin, digest, suspects, direct);
+                if direct && link != CONTACT && (own.is_some() || shared.is_some() || acks.iter().any(Option::is_some))
+                {
+                    let from_host = origin == self.roster.host;
+                    let result = self
+                        .replication
+                        .incoming(origin, from_host, own.as_deref(), shared.as_deref(), acks);
+                    if let Err(e) = result {
+                        log::debug!("{} rejects a snapshot from {origin}: {e}", self.me);
+                        self.rejected += 1;
+                    }
+                }
+            }
             Message::Join { name, addr, verifier } => self.on_join(link, name, addr, verifier, None, Store::default()),
             Message::Rejoin {
                 name,
@@ -736,16 +772,6 @@ impl Session {
                 }
             }
             Message::Leave => self.on_leave(origin),
-            Message::State { acks, own, shared } => {
-                let from_host = origin == self.roster.host;
-                if let Err(e) = self
-                    .replication
-                    .incoming(origin, from_host, own.as_deref(), shared.as_deref(), acks)
-                {
-                    log::debug!("{} rejects a snapshot from {origin}: {e}", self.me);
-                    self.rejected += 1;
-                }
-            }
             Message::Forward {
                 origin: from,
                 dest,

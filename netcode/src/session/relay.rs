@@ -3,9 +3,9 @@
 
 use super::{CONTACT, MAX_BACKLOG, SEEN_FORWARDS, Session};
 use crate::PeerId;
+use crate::link::MAX_RAW_BYTES;
 use crate::protocol::{Channel, MAX_HOPS, Message};
 use crate::roster::{Member, RosterDigest};
-use crate::snapshot::replicate::Outgoing;
 
 impl Session {
     #[allow(clippy::too_many_arguments)]
@@ -60,7 +60,7 @@ impl Session {
             Ok(bytes) => {
                 // Control leaves at once; state and heartbeats ride the send cadence.
                 let urgent = match msg {
-                    Message::Update { .. } | Message::Heartbeat { .. } | Message::State { .. } => false,
+                    Message::Update { .. } | Message::Heartbeat { .. } => false,
                     Message::Forward { reliable, .. } => *reliable,
                     _ => true,
                 };
@@ -149,13 +149,14 @@ impl Session {
         let targets: Vec<PeerId> = self.links.linked().filter(|p| *p != CONTACT).collect();
         let host = self.is_host();
         for p in &targets {
-            self.send_heartbeat_to(*p);
+            let mut hb = self.heartbeat();
             if self.roster.get(*p).is_some_and(Member::is_active) {
-                let Outgoing { own, shared, acks } = self.replication.outgoing(*p, host);
-                if own.is_some() || shared.is_some() || acks.iter().any(Option::is_some) {
-                    self.send_direct(*p, Channel::Unreliable, &Message::State { acks, own, shared });
+                let out = self.replication.outgoing(*p, host);
+                if let Message::Heartbeat { acks, own, shared, .. } = &mut hb {
+                    (*acks, *own, *shared) = (out.acks, out.own, out.shared);
                 }
             }
+            self.send_unreliable(*p, &hb);
         }
         // Members we cannot hear directly get our heartbeat through a relay.
         let relayed = self.suspects();
@@ -171,12 +172,27 @@ impl Session {
         Message::Heartbeat {
             digest: self.roster.digest(),
             suspects: self.suspects(),
+            acks: [None, None],
+            own: None,
+            shared: None,
         }
     }
 
     pub(super) fn send_heartbeat_to(&mut self, peer: PeerId) {
         let hb = self.heartbeat();
-        self.send_direct(peer, Channel::Unreliable, &hb);
+        self.send_unreliable(peer, &hb);
+    }
+
+    /// One datagram beside renet when it fits (no renet header, no ack packet); renet's
+    /// unreliable channel (which slices) otherwise.
+    fn send_unreliable(&mut self, peer: PeerId, msg: &Message) {
+        match msg.encode() {
+            Ok(bytes) if bytes.len() <= MAX_RAW_BYTES && self.links.send_datagram(peer, &bytes) => {}
+            Ok(bytes) => {
+                let _ = self.links.send(peer, Channel::Unreliable, bytes, true);
+            }
+            Err(e) => log::warn!("cannot encode a heartbeat: {e}"),
+        }
     }
 
     pub(super) fn on_heartbeat(
