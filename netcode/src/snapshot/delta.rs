@@ -2,10 +2,7 @@
 //! acknowledged, falling back to a full snapshot; unchanged entities are not sent at all,
 //! changed ones send only their changed fields.
 //!
-//! Wire layout (bit-packed with [`BitWriter`]): tick (32), baseline flag (1) and baseline
-//! tick (32), count of listed entities (16), then per entity its id (32), a new-entity flag
-//! (1) with its kind (8) when new, and per field a changed flag (1) plus the field's code;
-//! then the count of removed entities (16) and their ids (32 each).
+//! The wire layout is documented on [`encode`].
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -84,12 +81,56 @@ pub struct Snapshot {
     pub entities: BTreeMap<u32, EntityState>,
 }
 
-/// Encodes `snapshot`, as a delta against `baseline` when given.
+/// Bits of a small signed change of a field against its baseline value.
+const SMALL_DELTA_BITS: u32 = 6;
+/// Widths of an id gap or a count, chosen by a 2-bit selector.
+const GAP_WIDTHS: [u32; 4] = [4, 8, 16, 32];
+
+/// Writes a non-negative number in the narrowest of [`GAP_WIDTHS`].
+fn write_gap(w: &mut BitWriter, n: u32) {
+    let sel = GAP_WIDTHS.iter().position(|b| *b == 32 || n < (1 << b)).unwrap_or(3);
+    w.write(sel as u32, 2);
+    w.write(n, GAP_WIDTHS[sel]);
+}
+
+fn read_gap(r: &mut BitReader<'_>) -> Result<u32, SnapshotError> {
+    let sel = r.read(2)? as usize;
+    Ok(r.read(GAP_WIDTHS[sel])?)
+}
+
+/// Sorted ids as gaps from the previous one.
+fn write_ids(w: &mut BitWriter, ids: impl Iterator<Item = u32>) {
+    let mut next = 0u32;
+    for id in ids {
+        write_gap(w, id - next);
+        next = id.saturating_add(1);
+    }
+}
+
+fn read_id(r: &mut BitReader<'_>, next: &mut u32) -> Result<u32, SnapshotError> {
+    let id = next
+        .checked_add(read_gap(r)?)
+        .ok_or(SnapshotError::Quant(QuantError::OutOfRange))?;
+    *next = id.saturating_add(1);
+    Ok(id)
+}
+
+/// Encodes `snapshot`, as a delta against `baseline` when given (a baseline more than
+/// 65 535 ticks old is ignored: full snapshot).
+///
+/// Layout (bit-packed): tick (32); baseline flag (1) and age in ticks (16); the count of
+/// listed entities; per listed entity its id (as a gap from the previous id), a new-entity
+/// flag with its kind (8) when new, and per field a changed flag, then either a small
+/// change against the baseline (flag + 6 bits) or the full code; the count of removed
+/// entities and their ids (gaps). Counts and gaps take 2 + 4, 8, 16 or 32 bits.
 pub fn encode(schema: &Schema, snapshot: &Snapshot, baseline: Option<&Snapshot>) -> Result<Vec<u8>, SnapshotError> {
+    let baseline = baseline.filter(|b| snapshot.tick.wrapping_sub(b.tick) <= u32::from(u16::MAX));
     let mut w = BitWriter::new();
     w.write(snapshot.tick, 32);
     w.write_bool(baseline.is_some());
-    w.write(baseline.map_or(0, |b| b.tick), 32);
+    if let Some(b) = baseline {
+        w.write(snapshot.tick.wrapping_sub(b.tick), 16);
+    }
     let changed: Vec<(&u32, &EntityState)> = snapshot
         .entities
         .iter()
@@ -107,30 +148,41 @@ pub fn encode(schema: &Schema, snapshot: &Snapshot, baseline: Option<&Snapshot>)
     if changed.len() + removed.len() > MAX_ENTITIES {
         return Err(SnapshotError::TooMany);
     }
-    w.write(changed.len() as u32, 16);
+    write_gap(&mut w, changed.len() as u32);
+    let mut next = 0u32;
     for (id, entity) in changed {
         let fields = schema.fields(entity.kind)?;
         let before = baseline
             .and_then(|b| b.entities.get(id))
             .filter(|b| b.kind == entity.kind);
-        w.write(*id, 32);
+        write_gap(&mut w, id - next);
+        next = id.saturating_add(1);
         w.write_bool(before.is_none());
         if before.is_none() {
             w.write(u32::from(entity.kind), 8);
         }
         for (i, quant) in fields.iter().enumerate() {
             let code = entity.codes.get(i).copied().unwrap_or(0);
-            let same = before.and_then(|b| b.codes.get(i)) == Some(&code);
-            w.write_bool(!same);
-            if !same {
-                w.write(code, quant.bits());
+            let old = before.and_then(|b| b.codes.get(i)).copied();
+            w.write_bool(old != Some(code));
+            if old == Some(code) {
+                continue;
             }
+            if let Some(old) = old {
+                let delta = i64::from(code) - i64::from(old);
+                let half = 1i64 << (SMALL_DELTA_BITS - 1);
+                let small = (-half..half).contains(&delta);
+                w.write_bool(small);
+                if small {
+                    w.write((delta + half) as u32, SMALL_DELTA_BITS);
+                    continue;
+                }
+            }
+            w.write(code, quant.bits());
         }
     }
-    w.write(removed.len() as u32, 16);
-    for id in removed {
-        w.write(id, 32);
-    }
+    write_gap(&mut w, removed.len() as u32);
+    write_ids(&mut w, removed.into_iter());
     Ok(w.finish())
 }
 
@@ -138,66 +190,73 @@ pub fn encode(schema: &Schema, snapshot: &Snapshot, baseline: Option<&Snapshot>)
 pub fn peek_header(bytes: &[u8]) -> Result<(u32, Option<u32>), SnapshotError> {
     let mut r = BitReader::new(bytes);
     let tick = r.read(32)?;
-    let has_baseline = r.read_bool()?;
-    let baseline = r.read(32)?;
-    Ok((tick, has_baseline.then_some(baseline)))
+    let baseline = if r.read_bool()? {
+        Some(tick.wrapping_sub(r.read(16)?))
+    } else {
+        None
+    };
+    Ok((tick, baseline))
 }
 
 /// Decodes a snapshot; `baseline` must be the snapshot its header names.
 pub fn decode(schema: &Schema, bytes: &[u8], baseline: Option<&Snapshot>) -> Result<Snapshot, SnapshotError> {
     let mut r = BitReader::new(bytes);
     let tick = r.read(32)?;
-    let has_baseline = r.read_bool()?;
-    let baseline_tick = r.read(32)?;
-    let base = match (has_baseline, baseline) {
-        (false, _) => None,
-        (true, Some(b)) if b.tick == baseline_tick => Some(b),
-        (true, _) => return Err(SnapshotError::UnknownBaseline(baseline_tick)),
+    let base = if r.read_bool()? {
+        let wanted = tick.wrapping_sub(r.read(16)?);
+        match baseline {
+            Some(b) if b.tick == wanted => Some(b),
+            _ => return Err(SnapshotError::UnknownBaseline(wanted)),
+        }
+    } else {
+        None
     };
     let mut entities = base.map(|b| b.entities.clone()).unwrap_or_default();
-    let listed = r.read(16)? as usize;
+    let listed = read_gap(&mut r)? as usize;
     if listed > MAX_ENTITIES {
         return Err(SnapshotError::TooMany);
     }
+    let mut next = 0u32;
     for _ in 0..listed {
-        let id = r.read(32)?;
+        let id = read_id(&mut r, &mut next)?;
         let is_new = r.read_bool()?;
-        let kind = if is_new {
-            u8::try_from(r.read(8)?).map_err(|_| SnapshotError::UnknownKind(u8::MAX))?
-        } else {
-            base.and_then(|b| b.entities.get(&id))
-                .ok_or(SnapshotError::UnknownEntity(id))?
-                .kind
-        };
-        let fields = schema.fields(kind)?;
         let before = if is_new {
             None
         } else {
             base.and_then(|b| b.entities.get(&id))
         };
+        let kind = match (is_new, before) {
+            (true, _) => u8::try_from(r.read(8)?).map_err(|_| SnapshotError::UnknownKind(u8::MAX))?,
+            (false, Some(b)) => b.kind,
+            (false, None) => return Err(SnapshotError::UnknownEntity(id)),
+        };
+        let fields = schema.fields(kind)?;
         let mut codes = Vec::with_capacity(fields.len());
         for (i, quant) in fields.iter().enumerate() {
-            if r.read_bool()? {
-                let code = r.read(quant.bits())?;
-                quant.decode(code)?;
-                codes.push(code);
-            } else {
-                codes.push(
-                    before
-                        .and_then(|b| b.codes.get(i))
-                        .copied()
-                        .ok_or(SnapshotError::UnknownEntity(id))?,
-                );
-            }
+            let old = before.and_then(|b| b.codes.get(i)).copied();
+            let code = match (r.read_bool()?, old) {
+                (false, Some(old)) => old,
+                (false, None) => return Err(SnapshotError::UnknownEntity(id)),
+                (true, Some(old)) if r.read_bool()? => {
+                    let half = 1i64 << (SMALL_DELTA_BITS - 1);
+                    let delta = i64::from(r.read(SMALL_DELTA_BITS)?) - half;
+                    u32::try_from(i64::from(old) + delta).map_err(|_| QuantError::OutOfRange)?
+                }
+                (true, _) => r.read(quant.bits())?,
+            };
+            quant.decode(code)?;
+            codes.push(code);
         }
         entities.insert(id, EntityState { kind, codes });
     }
-    let removed = r.read(16)? as usize;
+    let removed = read_gap(&mut r)? as usize;
     if listed + removed > MAX_ENTITIES {
         return Err(SnapshotError::TooMany);
     }
+    let mut next = 0u32;
     for _ in 0..removed {
-        entities.remove(&r.read(32)?);
+        let id = read_id(&mut r, &mut next)?;
+        entities.remove(&id);
     }
     if r.remaining_bits() >= 8 {
         return Err(SnapshotError::Trailing);
@@ -300,11 +359,11 @@ mod tests {
             delta.len(),
             full.len()
         );
-        // Nothing changed at all: tick, baseline flag and tick, two counts = 97 bits.
+        // Nothing changed at all: tick, baseline flag and age, two counts = 61 bits.
         tx.ack(2);
         let mut same = world(2, kind, 32, 32);
         same.tick = 3;
-        assert_eq!(tx.encode(&schema, &same).unwrap().len(), 13);
+        assert_eq!(tx.encode(&schema, &same).unwrap().len(), 8);
     }
 
     #[test]
