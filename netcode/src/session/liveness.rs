@@ -263,7 +263,10 @@ impl Session {
                 crate::roster::MemberStatus::Active => true,
                 crate::roster::MemberStatus::Away { since } => now < since + grace,
             })
-            .map(|m| (m.id, m.addr))
+            .map(|m| {
+                let newer = self.newest.get(&m.id).filter(|(inc, _)| *inc > m.incarnation);
+                (m.id, newer.map_or(m.addr, |(_, addr)| *addr))
+            })
             .collect();
         for (peer, addr) in targets {
             if self.links.is_linked_or_dialing(peer) || self.banned.contains_key(&peer) {

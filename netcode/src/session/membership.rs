@@ -469,6 +469,15 @@ impl Session {
     /// Events for what changed between `old` and the current roster; drops links to
     /// members that rejoined as a new incarnation.
     pub(super) fn emit_roster_diff(&mut self, old: &Roster) {
+        // Remember the newest incarnation (and address) of every member we ever saw: a
+        // member that rejoined while a partition kept the winning side from hearing of it
+        // is still listed under its old address there, and must be dialed at the new one.
+        for m in old.members.iter().chain(&self.roster.members) {
+            let known = self.newest.entry(m.id).or_insert((m.incarnation, m.addr));
+            if m.incarnation > known.0 {
+                *known = (m.incarnation, m.addr);
+            }
+        }
         let mut stale = Vec::new();
         let mut gone = Vec::new();
         for m in &self.roster.members {

@@ -173,6 +173,8 @@ pub struct Session {
     backlog: BTreeMap<PeerId, VecDeque<(Channel, Message)>>,
     overflowed: BTreeSet<PeerId>,
     replication: Replication,
+    /// Newest incarnation and address seen of every member (for dialing).
+    newest: BTreeMap<PeerId, (u32, SocketAddr)>,
 }
 
 /// The netcode protocol id for a session: different sessions and versions never link.
@@ -257,6 +259,7 @@ impl Session {
             backlog: BTreeMap::new(),
             overflowed: BTreeSet::new(),
             replication: Replication::default(),
+            newest: BTreeMap::new(),
         }
     }
 
