@@ -16,6 +16,9 @@ enum Fault {
     Split(usize),
 }
 
+/// Simulated seconds the session gets to settle after every fault healed.
+const SETTLE_SECS: f64 = 20.0;
+
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
@@ -77,12 +80,14 @@ proptest! {
             }
         }
         sim.run_for_secs(1.0);
-        // Heal everything, then give detection, election, redial and merge time.
+        // Heal everything, then give detection, election, redial and merge time. The slowest
+        // path is a stale netcode slot at the far side (renetcode ignores a reconnect while
+        // it lives: up to `link_timeout`, 5 s) followed by redial cycles.
         sim.heal_partition();
         for (a, b) in cuts {
             sim.heal(a, b);
         }
-        sim.run_for_secs(8.0);
+        sim.run_for_secs(SETTLE_SECS);
         for comp in sim.components() {
             let mut hosts: Vec<_> = comp.iter().filter_map(|i| sim.session(*i).and_then(|s| s.host())).collect();
             hosts.sort();
