@@ -71,3 +71,12 @@ pub fn score_seen_by(sim: &Sim, at: usize, peer: PeerId) -> u64 {
     let s = sim.session(at).expect("session runs");
     netcode::sim::read_u64(s.store().get(Scope::Peer(peer), netcode::sim::SCORE_KEY))
 }
+
+/// Index of a live peer that does not host (the first one).
+pub fn non_host(sim: &Sim) -> usize {
+    let h = host(sim);
+    sim.live_indices()
+        .into_iter()
+        .find(|i| sim.session(*i).is_some_and(|s| s.peer_id() != h))
+        .expect("a live non-host peer")
+}

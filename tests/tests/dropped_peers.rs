@@ -5,7 +5,7 @@ use std::time::Duration;
 use netcode::protocol::Refusal;
 use netcode::sim::SCORE_KEY;
 use netcode::{Credentials, LinkState, Scope, SessionEvent};
-use netcode_tests::{assert_healthy, form, host, score_seen_by, sim, successor};
+use netcode_tests::{assert_healthy, form, host, non_host, score_seen_by, sim, successor};
 
 /// Upper bound on any migration pause in these scenarios (the goal is 500 ms at 40 ms
 /// latency; the scenarios use 20-40 ms).
@@ -154,11 +154,7 @@ fn crash_then_rejoin_restores_id_and_score() {
     form(&mut sim, 5.0);
     sim.run_for_secs(2.0);
     let host_peer = host(&sim);
-    let victim = sim
-        .live_indices()
-        .into_iter()
-        .find(|i| sim.session(*i).unwrap().peer_id() != host_peer)
-        .unwrap();
+    let victim = non_host(&sim);
     let peer = sim.session(victim).unwrap().peer_id();
     let observer = sim.index_of(host_peer).unwrap();
     // What the others hold of its score (its very last write may still be in flight).
@@ -197,11 +193,7 @@ fn wrong_rejoin_secret_is_refused_and_nobody_notices() {
     form(&mut sim, 5.0);
     sim.run_for_secs(1.0);
     let host_peer = host(&sim);
-    let victim = sim
-        .live_indices()
-        .into_iter()
-        .find(|i| sim.session(*i).unwrap().peer_id() != host_peer)
-        .unwrap();
+    let victim = non_host(&sim);
     let real = sim.nodes()[victim].credentials.unwrap();
     sim.crash(victim);
     sim.run_for_secs(1.0);
