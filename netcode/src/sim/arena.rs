@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::PeerId;
-use crate::snapshot::delta::{EntityState, Schema, Snapshot};
+use crate::snapshot::delta::{Schema, Snapshot};
 use crate::snapshot::interp::{InterpConfig, InterpolationBuffer};
 use crate::snapshot::quant::Quant;
 
@@ -65,45 +65,22 @@ pub fn object_state(j: usize, t: f64) -> [f32; 3] {
     ]
 }
 
-fn codes(values: &[f32], schema_kind: &[Quant]) -> Vec<u32> {
-    values.iter().zip(schema_kind).map(|(v, q)| q.encode(*v)).collect()
-}
-
-fn quants() -> (Quant, Quant) {
-    let pos = Quant::new(-ARENA_HALF, ARENA_HALF, POSITION_STEP).expect("valid position range");
-    (pos, Quant::angle(ANGLE_BITS).expect("valid angle bits"))
-}
-
 /// Player `i`'s own stream at `tick`.
 pub fn own_snapshot(i: usize, tick: u32) -> Snapshot {
-    let (pos, _) = quants();
     let p = player_pos(i, f64::from(tick) / SIM_HZ);
     let mut entities = BTreeMap::new();
-    entities.insert(
-        0,
-        EntityState {
-            kind: PLAYER,
-            codes: codes(&p, &[pos, pos]),
-        },
-    );
+    if let Ok(e) = schema().entity(PLAYER, &p) {
+        entities.insert(0, e);
+    }
     Snapshot { tick, entities }
 }
 
 /// The host's shared stream at `tick`.
 pub fn shared_snapshot(objects: usize, tick: u32) -> Snapshot {
-    let (pos, angle) = quants();
+    let schema = schema();
     let t = f64::from(tick) / SIM_HZ;
     let entities = (0..objects)
-        .map(|j| {
-            let s = object_state(j, t);
-            (
-                j as u32,
-                EntityState {
-                    kind: OBJECT,
-                    codes: codes(&s, &[pos, pos, angle]),
-                },
-            )
-        })
+        .filter_map(|j| Some((j as u32, schema.entity(OBJECT, &object_state(j, t)).ok()?)))
         .collect();
     Snapshot { tick, entities }
 }
@@ -146,21 +123,32 @@ pub fn naive_bytes(i: usize, objects: Option<usize>, t: f64) -> usize {
 type Track = (u32, InterpolationBuffer<[f32; 2]>);
 
 /// What the scene measures beyond the session's own counters.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ArenaMeasure {
     /// Naive bytes that would have been sent.
     pub naive_bytes: u64,
+    schema: Schema,
     /// Rendered-versus-true distance of remote players, in percent of the arena width.
     pub interp_errors_pct: Vec<f32>,
     buffers: BTreeMap<(usize, PeerId), Track>,
 }
 
+impl Default for ArenaMeasure {
+    fn default() -> Self {
+        ArenaMeasure {
+            naive_bytes: 0,
+            schema: schema(),
+            interp_errors_pct: Vec::new(),
+            buffers: BTreeMap::new(),
+        }
+    }
+}
+
 impl ArenaMeasure {
     /// Feeds what observer `at` received from `peer` (node `peer_index`).
     pub(crate) fn receive(&mut self, at: usize, peer: PeerId, snapshot: &Snapshot, now: Duration) {
-        let (pos, _) = quants();
         let Some(e) = snapshot.entities.get(&0) else { return };
-        let (Ok(x), Ok(y)) = (pos.decode(e.codes[0]), pos.decode(e.codes[1])) else {
+        let Ok(&[x, y]) = self.schema.values(e).as_deref() else {
             return;
         };
         let entry = self

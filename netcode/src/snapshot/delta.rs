@@ -55,6 +55,29 @@ impl Schema {
         Ok(id)
     }
 
+    /// Quantises one entity's field values (in the order its kind declared them) into
+    /// the state a snapshot carries: games never handle codes themselves.
+    pub fn entity(&self, kind: u8, values: &[f32]) -> Result<EntityState, SnapshotError> {
+        let fields = self.fields(kind)?;
+        if values.len() != fields.len() {
+            return Err(SnapshotError::Quant(QuantError::InvalidSpec(
+                "one value per field of the kind",
+            )));
+        }
+        let codes = fields.iter().zip(values).map(|(q, v)| q.encode(*v)).collect();
+        Ok(EntityState { kind, codes })
+    }
+
+    /// The field values of a received entity (each within half a step of what was sent).
+    pub fn values(&self, entity: &EntityState) -> Result<Vec<f32>, SnapshotError> {
+        let fields = self.fields(entity.kind)?;
+        fields
+            .iter()
+            .zip(&entity.codes)
+            .map(|(q, c)| q.decode(*c).map_err(SnapshotError::from))
+            .collect()
+    }
+
     fn fields(&self, kind: u8) -> Result<&[Quant], SnapshotError> {
         self.kinds
             .get(usize::from(kind))
@@ -364,6 +387,16 @@ mod tests {
         let mut same = world(2, kind, 32, 32);
         same.tick = 3;
         assert_eq!(tx.encode(&schema, &same).unwrap().len(), 8);
+    }
+
+    #[test]
+    fn games_use_values_not_codes() {
+        let (schema, kind) = schema();
+        let e = schema.entity(kind, &[12.345, -7.0, 1.0]).unwrap();
+        let back = schema.values(&e).unwrap();
+        assert!((back[0] - 12.345).abs() <= 0.005 && (back[1] + 7.0).abs() <= 0.005);
+        assert!(schema.entity(kind, &[1.0]).is_err(), "one value per field");
+        assert!(schema.entity(9, &[1.0, 2.0, 3.0]).is_err(), "unknown kind");
     }
 
     #[test]
