@@ -27,8 +27,10 @@ pub struct SessionConfig {
     pub join_timeout: Duration,
     /// Netcode-level link timeout (renet itself has none). Default: 5 s.
     pub link_timeout: Duration,
-    /// Lifetime of a connect token (also how long a half-done handshake can block the
-    /// same address at the accepting side). Default: 10 s.
+    /// Lifetime of a connect token: how long one dial keeps trying, and how long a
+    /// half-done handshake blocks a new one from the same address at the accepting side
+    /// (renetcode keeps the first pending connection per address until its token expires).
+    /// Default: 5 s.
     pub token_expire: Duration,
     /// Interval at which renet's reliable traffic (store writes, acks, resends) is flushed
     /// when nothing urgent is queued; control (roster, admission, leave) leaves at once.
@@ -56,7 +58,7 @@ impl Default for SessionConfig {
             leave_linger: Duration::from_millis(300),
             join_timeout: Duration::from_secs(3),
             link_timeout: Duration::from_secs(5),
-            token_expire: Duration::from_secs(10),
+            token_expire: Duration::from_secs(5),
             reliable_flush_interval: Duration::from_millis(100),
             reliable_resend: Duration::from_millis(150),
             channel_memory_bytes: 1024 * 1024,

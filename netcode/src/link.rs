@@ -24,8 +24,6 @@ const RAW_TAG: u8 = 0xD7;
 /// Largest datagram body that bypasses renet (netcode's payload limit, less the tag).
 pub(crate) const MAX_RAW_BYTES: usize = renetcode::NETCODE_MAX_PAYLOAD_BYTES - 1;
 
-/// How long a dial may take to finish its handshake before it is abandoned.
-const DIAL_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long an accepted link may wait for the dialer's first payload.
 const UNCONFIRMED_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -84,8 +82,6 @@ pub(crate) struct Links {
     links: BTreeMap<PeerId, Link>,
     /// Links with messages queued since the last flush.
     dirty: BTreeSet<PeerId>,
-    /// When each dial started.
-    dial_started: BTreeMap<PeerId, Duration>,
     /// Links that received packets since the last [`Links::take_received`].
     received: BTreeSet<PeerId>,
     /// Datagrams that bypassed renet (heartbeats with state), by sender.
@@ -154,7 +150,6 @@ impl Links {
             links: BTreeMap::new(),
             dirty: BTreeSet::new(),
             received: BTreeSet::new(),
-            dial_started: BTreeMap::new(),
             raw_in: VecDeque::new(),
             outbox: Vec::new(),
             events: VecDeque::new(),
@@ -186,7 +181,6 @@ impl Links {
         match NetcodeClient::new(self.now, ClientAuthentication::Secure { connect_token: token }) {
             Ok(client) => {
                 self.dials.insert(peer, client);
-                self.dial_started.insert(peer, self.now);
             }
             Err(e) => {
                 log::warn!("cannot dial {peer}: {e}");
@@ -388,11 +382,7 @@ impl Links {
             if let Some((bytes, addr)) = client.update(dt) {
                 packets.push((addr, bytes.to_vec()));
             }
-            // A handshake that did not finish quickly is abandoned (the redial starts a
-            // fresh one): a stale slot at the other side may have swallowed it.
-            let started = self.dial_started.get(peer).copied().unwrap_or(now);
-            let stuck = client.is_connecting() && now.saturating_sub(started) > DIAL_TIMEOUT;
-            if client.is_disconnected() || stuck {
+            if client.is_disconnected() {
                 failed.push(*peer);
             }
         }
@@ -401,7 +391,6 @@ impl Links {
         }
         for peer in failed {
             self.dials.remove(&peer);
-            self.dial_started.remove(&peer);
             if self.links.get(&peer).is_some_and(|l| l.role == Role::Dialed) {
                 self.links.remove(&peer);
                 self.events.push_back(LinkEvent::Disconnected(peer));

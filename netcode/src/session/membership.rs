@@ -520,6 +520,8 @@ impl Session {
                 st.last_dial = None;
                 st.last_any = None;
                 st.last_direct = None;
+                // A heartbeat of the same tick predates the new incarnation: settle anew.
+                st.last_heartbeat = None;
             }
         }
         for m in &old.members {
@@ -614,6 +616,7 @@ impl Session {
             && m.is_active()
         {
             m.status = MemberStatus::Away { since: now };
+            log::debug!("{} marks {peer} away", self.me);
         }
     }
 
