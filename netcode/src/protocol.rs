@@ -85,8 +85,8 @@ pub enum Message {
     /// the snapshot streams (the sender's own entities, the shared ones when it hosts, and
     /// its acknowledgements of our two streams).
     Heartbeat {
-        /// The sender's view of the roster.
-        digest: RosterDigest,
+        /// The sender's view of the roster (every few heartbeats, and after each change).
+        digest: Option<RosterDigest>,
         /// Members the sender has not heard directly within its suspicion window.
         suspects: Vec<PeerId>,
         /// Newest ticks the sender decoded of our own and shared streams.
@@ -251,7 +251,7 @@ mod tests {
     #[test]
     fn roundtrip_and_garbage() {
         let m = Message::Heartbeat {
-            digest: RosterDigest::default(),
+            digest: Some(RosterDigest::default()),
             suspects: vec![PeerId(7)],
             acks: [Some(3), None],
             own: Some(vec![1, 2, 3]),

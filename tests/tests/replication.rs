@@ -88,7 +88,7 @@ fn shared_state_from_a_non_host_is_refused() {
     let fake = arena::shared_snapshot(OBJECTS, 1);
     let bytes = delta::encode(&arena::schema(), &fake, None).unwrap();
     let msg = Message::Heartbeat {
-        digest: sim.session(rogue_i).unwrap().roster().digest(),
+        digest: Some(sim.session(rogue_i).unwrap().roster().digest()),
         suspects: Vec::new(),
         acks: [None, None],
         own: None,

@@ -469,6 +469,7 @@ impl Session {
     /// Events for what changed between `old` and the current roster; drops links to
     /// members that rejoined as a new incarnation.
     pub(super) fn emit_roster_diff(&mut self, old: &Roster) {
+        self.roster_changed_at = self.now;
         // Remember the newest incarnation (and address) of every member we ever saw: a
         // member that rejoined while a partition kept the winning side from hearing of it
         // is still listed under its old address there, and must be dialed at the new one.

@@ -32,6 +32,10 @@ pub(crate) use liveness::PeerState;
 const CONTACT: PeerId = PeerId(0);
 /// How many relayed message ids each peer remembers for de-duplication.
 const SEEN_FORWARDS: usize = 4096;
+/// One heartbeat in this many carries the roster digest (anti-entropy needs no more).
+const DIGEST_EVERY: u64 = 4;
+/// After a roster change every heartbeat carries the digest for this long.
+const DIGEST_AFTER_CHANGE: Duration = Duration::from_secs(1);
 /// Most reliable messages kept for a member without a route; past that it gets a full sync.
 const MAX_BACKLOG: usize = 1024;
 /// Protocol version mixed into netcode's protocol id: peers of other versions never link.
@@ -175,6 +179,8 @@ pub struct Session {
     replication: Replication,
     /// Newest incarnation and address seen of every member (for dialing).
     newest: BTreeMap<PeerId, (u32, SocketAddr)>,
+    heartbeats_sent: u64,
+    roster_changed_at: Duration,
 }
 
 /// The netcode protocol id for a session: different sessions and versions never link.
@@ -260,6 +266,8 @@ impl Session {
             overflowed: BTreeSet::new(),
             replication: Replication::default(),
             newest: BTreeMap::new(),
+            heartbeats_sent: 0,
+            roster_changed_at: now,
         }
     }
 

@@ -1,7 +1,7 @@
 //! Routing: direct sends, relays through a third peer (origin-tagged, de-duplicated,
 //! bounded hops), a backlog for members without a route yet, and heartbeats.
 
-use super::{CONTACT, MAX_BACKLOG, SEEN_FORWARDS, Session};
+use super::{CONTACT, DIGEST_AFTER_CHANGE, DIGEST_EVERY, MAX_BACKLOG, SEEN_FORWARDS, Session};
 use crate::PeerId;
 use crate::link::MAX_RAW_BYTES;
 use crate::protocol::{Channel, MAX_HOPS, Message};
@@ -146,6 +146,7 @@ impl Session {
     }
 
     pub(super) fn send_heartbeats(&mut self) {
+        self.heartbeats_sent += 1;
         let targets: Vec<PeerId> = self.links.linked().filter(|p| *p != CONTACT).collect();
         let host = self.is_host();
         for p in &targets {
@@ -168,10 +169,16 @@ impl Session {
         }
     }
 
+    /// A heartbeat; the roster digest (it only serves anti-entropy) rides on every
+    /// [`DIGEST_EVERY`]th one, and on all of them while we suspect anyone or for a while
+    /// after the roster changed, so that a migration spreads at full speed.
     pub(super) fn heartbeat(&self) -> Message {
+        let suspects = self.suspects();
+        let unsettled = !suspects.is_empty() || self.now < self.roster_changed_at + DIGEST_AFTER_CHANGE;
+        let digest = (unsettled || self.heartbeats_sent.is_multiple_of(DIGEST_EVERY)).then(|| self.roster.digest());
         Message::Heartbeat {
-            digest: self.roster.digest(),
-            suspects: self.suspects(),
+            digest,
+            suspects,
             acks: [None, None],
             own: None,
             shared: None,
@@ -199,10 +206,11 @@ impl Session {
         &mut self,
         link: PeerId,
         origin: PeerId,
-        digest: RosterDigest,
+        digest: Option<RosterDigest>,
         _suspects: Vec<PeerId>,
         _direct: bool,
     ) {
+        let Some(digest) = digest else { return };
         self.max_epoch_seen = self.max_epoch_seen.max(digest.epoch);
         if link == CONTACT {
             return;
