@@ -35,8 +35,6 @@ pub(crate) struct PeerState {
     pub(crate) last_any: Option<Duration>,
     /// When we started tracking it (newcomers get time to link).
     pub(crate) since: Duration,
-    /// When the current link came up.
-    pub(crate) linked_at: Duration,
     gap_mean_ms: f64,
     gap_dev_ms: f64,
     /// `gap_mean + GAP_DEVIATIONS * gap_dev`, kept up to date on every arrival.
@@ -60,7 +58,6 @@ impl PeerState {
             last_direct: None,
             last_any: None,
             since: now,
-            linked_at: now,
             gap_mean_ms: 0.0,
             gap_dev_ms: 0.0,
             adaptive: Duration::ZERO,

@@ -615,7 +615,6 @@ impl Session {
                 let incarnation = self.roster.get(peer).map(|m| m.incarnation);
                 let st = self.peers.entry(peer).or_insert_with(|| PeerState::new(self.now));
                 st.link_incarnation = incarnation;
-                st.linked_at = self.now;
                 let hello = Message::Hello { peer: self.me };
                 self.send_direct(peer, Channel::ReliableOrdered, &hello);
                 if peer == CONTACT {
@@ -711,14 +710,15 @@ impl Session {
                     self.misbehaved(link, format!("said hello as {peer}"));
                 }
             }
+            // (The suspects were taken by `heard_direct` above.)
             Message::Heartbeat {
                 digest,
-                suspects,
                 acks,
                 own,
                 shared,
+                ..
             } => {
-                self.on_heartbeat(link, origin, digest, suspects, direct);
+                self.on_heartbeat(link, origin, digest);
                 if direct && link != CONTACT && (own.is_some() || shared.is_some() || acks.iter().any(Option::is_some))
                 {
                     let from_host = origin == self.roster.host;

@@ -202,14 +202,7 @@ impl Session {
         }
     }
 
-    pub(super) fn on_heartbeat(
-        &mut self,
-        link: PeerId,
-        origin: PeerId,
-        digest: Option<RosterDigest>,
-        _suspects: Vec<PeerId>,
-        _direct: bool,
-    ) {
+    pub(super) fn on_heartbeat(&mut self, link: PeerId, origin: PeerId, digest: Option<RosterDigest>) {
         let Some(digest) = digest else { return };
         self.max_epoch_seen = self.max_epoch_seen.max(digest.epoch);
         if link == CONTACT {
