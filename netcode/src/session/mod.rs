@@ -6,6 +6,7 @@
 
 mod liveness;
 mod membership;
+mod queries;
 mod relay;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -21,9 +22,7 @@ use crate::config::SessionConfig;
 use crate::link::{LinkEvent, Links, Transmit};
 use crate::protocol::{Channel, Message, Refusal};
 use crate::roster::{Member, Roster};
-use crate::snapshot::ReplicationStats;
-use crate::snapshot::delta::{Schema, Snapshot};
-use crate::snapshot::replicate::{Replication, Stream};
+use crate::snapshot::replicate::Replication;
 use crate::store::{Scope, Store};
 
 pub(crate) use liveness::PeerState;
@@ -63,30 +62,70 @@ pub enum LeaveReason {
     Expelled,
 }
 
-/// What a session reports to the game. (Fields are described with each variant.)
-#[allow(missing_docs)]
+/// What a session reports to the game.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionEvent {
-    /// This peer is in the session (`rejoined`: with its old identity).
-    Joined { peer: PeerId, rejoined: bool },
+    /// This peer is in the session.
+    Joined {
+        /// Our id (the old one after a rejoin).
+        peer: PeerId,
+        /// Whether we took an old seat back.
+        rejoined: bool,
+    },
     /// This peer's join or rejoin was refused.
     JoinRefused(Refusal),
     /// A new member joined.
-    PeerJoined { peer: PeerId },
+    PeerJoined {
+        /// The newcomer.
+        peer: PeerId,
+    },
     /// A member dropped; its seat is held.
-    PeerAway { peer: PeerId },
+    PeerAway {
+        /// The member.
+        peer: PeerId,
+    },
     /// A dropped member took its seat back.
-    PeerRejoined { peer: PeerId },
+    PeerRejoined {
+        /// The member.
+        peer: PeerId,
+    },
     /// A member left the roster.
-    PeerLeft { peer: PeerId, reason: LeaveReason },
+    PeerLeft {
+        /// The member.
+        peer: PeerId,
+        /// Goodbye, seat released, or expelled.
+        reason: LeaveReason,
+    },
     /// The host changed (migration, handover or partition merge).
-    HostChanged { old: PeerId, new: PeerId, epoch: u64 },
+    HostChanged {
+        /// The host before.
+        old: PeerId,
+        /// The host now.
+        new: PeerId,
+        /// The new host's epoch.
+        epoch: u64,
+    },
     /// How we reach a peer changed.
-    LinkChanged { peer: PeerId, state: LinkState },
+    LinkChanged {
+        /// The peer.
+        peer: PeerId,
+        /// Direct, relayed or down.
+        state: LinkState,
+    },
     /// A store entry changed (locally or from the network).
-    StoreChanged { scope: Scope, key: String },
+    StoreChanged {
+        /// Shared, or whose.
+        scope: Scope,
+        /// The entry's key.
+        key: String,
+    },
     /// A peer sent something no honest peer sends; its link was dropped.
-    PeerMisbehaved { peer: PeerId, reason: String },
+    PeerMisbehaved {
+        /// The offender.
+        peer: PeerId,
+        /// What it did.
+        reason: String,
+    },
     /// This peer's graceful leave completed.
     Left,
 }
@@ -341,92 +380,6 @@ impl Session {
         Ok(s)
     }
 
-    /// This peer's id.
-    pub fn peer_id(&self) -> PeerId {
-        self.me
-    }
-
-    /// The credentials to keep for a rejoin after a crash.
-    pub fn credentials(&self) -> Credentials {
-        Credentials {
-            peer: self.me,
-            secret: self.secret,
-        }
-    }
-
-    /// The address this peer listens on.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// Whether this peer is a member of a session (joined and not left).
-    pub fn in_session(&self) -> bool {
-        self.phase == Phase::Member
-    }
-
-    /// Whether the graceful leave completed.
-    pub fn has_left(&self) -> bool {
-        self.phase == Phase::Left
-    }
-
-    /// Why the join was refused, if it was.
-    pub fn refusal(&self) -> Option<Refusal> {
-        match self.phase {
-            Phase::Refused(r) => Some(r),
-            _ => None,
-        }
-    }
-
-    /// The host as this peer knows it (`None` before joining).
-    pub fn host(&self) -> Option<PeerId> {
-        self.in_session().then_some(self.roster.host)
-    }
-
-    /// Whether this peer is the host.
-    pub fn is_host(&self) -> bool {
-        self.in_session() && self.roster.host == self.me
-    }
-
-    /// The current host epoch.
-    pub fn epoch(&self) -> u64 {
-        self.roster.epoch
-    }
-
-    /// The roster as this peer knows it.
-    pub fn roster(&self) -> &Roster {
-        &self.roster
-    }
-
-    /// The replicated store.
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
-    /// Traffic and rejection counters.
-    pub fn stats(&self) -> SessionStats {
-        SessionStats {
-            bytes_sent: self.links.bytes_sent,
-            bytes_received: self.links.bytes_received,
-            rejected_messages: self.rejected,
-            relayed_messages: self.relayed,
-        }
-    }
-
-    /// When anything (direct or relayed) last arrived from `peer`.
-    pub fn last_heard(&self, peer: PeerId) -> Option<Duration> {
-        self.peers.get(&peer).and_then(|p| p.last_any)
-    }
-
-    /// Round-trip time of the direct link to `peer`, in seconds.
-    pub fn rtt(&self, peer: PeerId) -> Option<f64> {
-        self.links.rtt(peer)
-    }
-
-    /// Packet loss of the direct link to `peer`, as a fraction.
-    pub fn packet_loss(&self, peer: PeerId) -> Option<f64> {
-        self.links.packet_loss(peer)
-    }
-
     /// Next event, if any.
     pub fn poll_event(&mut self) -> Option<SessionEvent> {
         self.events.pop_front()
@@ -443,42 +396,6 @@ impl Session {
             return;
         }
         self.links.handle_datagram(from, bytes);
-    }
-
-    /// Declares the entity kinds and field quantisation of the replicated snapshots.
-    pub fn set_schema(&mut self, schema: Schema) {
-        self.replication.schema = schema;
-    }
-
-    /// Publishes the state of the entities this peer owns (its player); it travels with
-    /// the next heartbeats, delta-encoded per receiver.
-    pub fn publish_own(&mut self, snapshot: Snapshot) {
-        self.replication.publish(Stream::Own, snapshot);
-    }
-
-    /// Publishes the shared entities (host only): pickups, scores, the match clock.
-    pub fn publish_shared(&mut self, snapshot: Snapshot) -> Result<(), SessionError> {
-        if !self.is_host() {
-            return Err(SessionError::NotHost);
-        }
-        self.replication.publish(Stream::Shared, snapshot);
-        Ok(())
-    }
-
-    /// The latest own-entity snapshot received from `peer` (kept while its seat is held).
-    pub fn remote_state(&self, peer: PeerId) -> Option<&Snapshot> {
-        self.replication.remote.get(&peer)
-    }
-
-    /// The latest shared snapshot and the host that sent it: a new host continues the
-    /// shared entities from here, with the same ids.
-    pub fn shared_state(&self) -> Option<(PeerId, &Snapshot)> {
-        self.replication.shared_state.as_ref().map(|(p, s)| (*p, s))
-    }
-
-    /// Snapshot replication counters.
-    pub fn replication_stats(&self) -> ReplicationStats {
-        self.replication.stats
     }
 
     /// Sends `bytes` as they are on the direct link to `peer` (reliable-ordered channel),

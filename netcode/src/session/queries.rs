@@ -1,0 +1,137 @@
+//! What a game reads from a session, and the snapshot publishing calls.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::{Credentials, Phase, Session, SessionError, SessionStats};
+use crate::PeerId;
+use crate::protocol::Refusal;
+use crate::roster::Roster;
+use crate::snapshot::ReplicationStats;
+use crate::snapshot::delta::{Schema, Snapshot};
+use crate::snapshot::replicate::Stream;
+use crate::store::Store;
+
+impl Session {
+    /// This peer's id.
+    pub fn peer_id(&self) -> PeerId {
+        self.me
+    }
+
+    /// The credentials to keep for a rejoin after a crash.
+    pub fn credentials(&self) -> Credentials {
+        Credentials {
+            peer: self.me,
+            secret: self.secret,
+        }
+    }
+
+    /// The address this peer listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Whether this peer is a member of a session (joined and not left).
+    pub fn in_session(&self) -> bool {
+        self.phase == Phase::Member
+    }
+
+    /// Whether the graceful leave completed.
+    pub fn has_left(&self) -> bool {
+        self.phase == Phase::Left
+    }
+
+    /// Why the join was refused, if it was.
+    pub fn refusal(&self) -> Option<Refusal> {
+        match self.phase {
+            Phase::Refused(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The host as this peer knows it (`None` before joining).
+    pub fn host(&self) -> Option<PeerId> {
+        self.in_session().then_some(self.roster.host)
+    }
+
+    /// Whether this peer is the host.
+    pub fn is_host(&self) -> bool {
+        self.in_session() && self.roster.host == self.me
+    }
+
+    /// The current host epoch.
+    pub fn epoch(&self) -> u64 {
+        self.roster.epoch
+    }
+
+    /// The roster as this peer knows it.
+    pub fn roster(&self) -> &Roster {
+        &self.roster
+    }
+
+    /// The replicated store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Traffic and rejection counters.
+    pub fn stats(&self) -> SessionStats {
+        SessionStats {
+            bytes_sent: self.links.bytes_sent,
+            bytes_received: self.links.bytes_received,
+            rejected_messages: self.rejected,
+            relayed_messages: self.relayed,
+        }
+    }
+
+    /// When anything (direct or relayed) last arrived from `peer`.
+    pub fn last_heard(&self, peer: PeerId) -> Option<Duration> {
+        self.peers.get(&peer).and_then(|p| p.last_any)
+    }
+
+    /// Round-trip time of the direct link to `peer`, in seconds.
+    pub fn rtt(&self, peer: PeerId) -> Option<f64> {
+        self.links.rtt(peer)
+    }
+
+    /// Packet loss of the direct link to `peer`, as a fraction.
+    pub fn packet_loss(&self, peer: PeerId) -> Option<f64> {
+        self.links.packet_loss(peer)
+    }
+
+    /// Declares the entity kinds and field quantisation of the replicated snapshots.
+    pub fn set_schema(&mut self, schema: Schema) {
+        self.replication.schema = schema;
+    }
+
+    /// Publishes the state of the entities this peer owns (its player); it travels with
+    /// the next heartbeats, delta-encoded per receiver.
+    pub fn publish_own(&mut self, snapshot: Snapshot) {
+        self.replication.publish(Stream::Own, snapshot);
+    }
+
+    /// Publishes the shared entities (host only): pickups, scores, the match clock.
+    pub fn publish_shared(&mut self, snapshot: Snapshot) -> Result<(), SessionError> {
+        if !self.is_host() {
+            return Err(SessionError::NotHost);
+        }
+        self.replication.publish(Stream::Shared, snapshot);
+        Ok(())
+    }
+
+    /// The latest own-entity snapshot received from `peer` (kept while its seat is held).
+    pub fn remote_state(&self, peer: PeerId) -> Option<&Snapshot> {
+        self.replication.remote.get(&peer)
+    }
+
+    /// The latest shared snapshot and the host that sent it: a new host continues the
+    /// shared entities from here, with the same ids.
+    pub fn shared_state(&self) -> Option<(PeerId, &Snapshot)> {
+        self.replication.shared_state.as_ref().map(|(p, s)| (*p, s))
+    }
+
+    /// Snapshot replication counters.
+    pub fn replication_stats(&self) -> ReplicationStats {
+        self.replication.stats
+    }
+}
