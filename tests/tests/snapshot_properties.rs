@@ -84,4 +84,22 @@ proptest! {
         let _ = delta::decode(&schema, &bytes, None);
         let _ = delta::decode(&schema, &bytes, Some(&base));
     }
+
+    #[test]
+    fn budgeted_deltas_fit_and_decode_to_what_the_sender_recorded(
+        base in snapshot(1),
+        next in snapshot(2),
+        budget in 20usize..300,
+        start in 0u32..40,
+    ) {
+        let schema = schema();
+        let (bytes, effective) = delta::encode_within(&schema, &next, Some(&base), budget, start).unwrap();
+        // The header and the removals always go; beyond them the budget holds.
+        let mut removals_only = base.clone();
+        removals_only.tick = next.tick;
+        removals_only.entities.retain(|id, _| next.entities.contains_key(id));
+        let mandatory = delta::encode(&schema, &removals_only, Some(&base)).unwrap().len();
+        prop_assert!(bytes.len() <= budget.max(mandatory), "{} bytes for a budget of {}", bytes.len(), budget);
+        prop_assert_eq!(&delta::decode(&schema, &bytes, Some(&base)).unwrap(), &effective);
+    }
 }

@@ -209,6 +209,72 @@ pub fn encode(schema: &Schema, snapshot: &Snapshot, baseline: Option<&Snapshot>)
     Ok(w.finish())
 }
 
+/// Bits an entity's entry costs at most (id gap at its widest, flags, kind, fields).
+fn entity_bits(fields: &[Quant], entity: &EntityState, before: Option<&EntityState>) -> usize {
+    let mut bits = 2 + 32 + 1 + if before.is_none() { 8 } else { 0 };
+    for (i, quant) in fields.iter().enumerate() {
+        let code = entity.codes.get(i).copied().unwrap_or(0);
+        let old = before.and_then(|b| b.codes.get(i)).copied();
+        bits += 1;
+        if old == Some(code) {
+            continue;
+        }
+        let small = old.is_some_and(|o| (i64::from(code) - i64::from(o)).abs() < 1 << (SMALL_DELTA_BITS - 1));
+        bits += match (old, small) {
+            (Some(_), true) => 1 + SMALL_DELTA_BITS as usize,
+            (Some(_), false) => 1 + quant.bits() as usize,
+            (None, _) => quant.bits() as usize,
+        };
+    }
+    bits
+}
+
+/// Encodes within `max_bytes` (the header and the removed ids always go, so a budget
+/// smaller than they are is exceeded by them alone): when `snapshot` differs from
+/// `baseline` in more than fits,
+/// the changed entities from id `start` on (wrapping around) go first and the rest wait for
+/// a later tick. Returns the bytes and the *effective* snapshot (what the receiver will hold
+/// after decoding them: the baseline plus the entities that fit), which is what a sender
+/// must remember as sent.
+pub fn encode_within(
+    schema: &Schema,
+    snapshot: &Snapshot,
+    baseline: Option<&Snapshot>,
+    max_bytes: usize,
+    start: u32,
+) -> Result<(Vec<u8>, Snapshot), SnapshotError> {
+    let baseline = baseline.filter(|b| snapshot.tick.wrapping_sub(b.tick) <= u32::from(u16::MAX));
+    let base_entities = baseline.map(|b| b.entities.clone()).unwrap_or_default();
+    let removed = base_entities
+        .keys()
+        .filter(|id| !snapshot.entities.contains_key(id))
+        .count();
+    // Header, two counts, removed ids: all at their widest.
+    let mut budget = (max_bytes * 8).saturating_sub(32 + 1 + 16 + 2 * 34 + removed * 34);
+    let changed = snapshot.entities.range(start..).chain(snapshot.entities.range(..start));
+    let mut effective = Snapshot {
+        tick: snapshot.tick,
+        entities: base_entities,
+    };
+    effective.entities.retain(|id, _| snapshot.entities.contains_key(id));
+    for (id, entity) in changed {
+        let before = baseline
+            .and_then(|b| b.entities.get(id))
+            .filter(|b| b.kind == entity.kind);
+        if before == Some(entity) {
+            continue;
+        }
+        let cost = entity_bits(schema.fields(entity.kind)?, entity, before);
+        if cost > budget {
+            break;
+        }
+        budget -= cost;
+        effective.entities.insert(*id, entity.clone());
+    }
+    let bytes = encode(schema, &effective, baseline)?;
+    Ok((bytes, effective))
+}
+
 /// The tick and baseline tick a snapshot's header names (to find the baseline).
 pub fn peek_header(bytes: &[u8]) -> Result<(u32, Option<u32>), SnapshotError> {
     let mut r = BitReader::new(bytes);
@@ -292,15 +358,42 @@ pub fn decode(schema: &Schema, bytes: &[u8], baseline: Option<&Snapshot>) -> Res
 pub struct DeltaSender {
     sent: VecDeque<Snapshot>,
     acked: Option<u32>,
+    next_start: u32,
 }
 
 impl DeltaSender {
     /// Encodes `snapshot` against the receiver's last acknowledged one (full if none is
     /// still in the history), and remembers it.
     pub fn encode(&mut self, schema: &Schema, snapshot: &Snapshot) -> Result<Vec<u8>, SnapshotError> {
+        self.encode_within(schema, snapshot, usize::MAX / 16)
+    }
+
+    /// Like [`DeltaSender::encode`], within `max_bytes`: what does not fit waits, and the
+    /// next call starts after the last entity that fitted, so every entity gets its turn.
+    pub fn encode_within(
+        &mut self,
+        schema: &Schema,
+        snapshot: &Snapshot,
+        max_bytes: usize,
+    ) -> Result<Vec<u8>, SnapshotError> {
         let baseline = self.acked.and_then(|t| self.sent.iter().find(|s| s.tick == t));
-        let bytes = encode(schema, snapshot, baseline)?;
-        self.sent.push_back(snapshot.clone());
+        let (bytes, effective) = encode_within(schema, snapshot, baseline, max_bytes, self.next_start)?;
+        // Resume after the last entity sent in full this time (wrapping to the start).
+        let sent_ids: Vec<u32> = snapshot
+            .entities
+            .iter()
+            .filter(|(id, e)| effective.entities.get(id) == Some(*e))
+            .filter(|(id, e)| baseline.and_then(|b| b.entities.get(id)) != Some(*e))
+            .map(|(id, _)| *id)
+            .collect();
+        let partial = effective.entities != snapshot.entities;
+        // The last id in iteration order: among those below the start if it wrapped.
+        let wrapped = sent_ids.iter().rev().find(|id| **id < self.next_start);
+        self.next_start = match wrapped.or(sent_ids.last()) {
+            Some(last) if partial => last.wrapping_add(1),
+            _ => 0,
+        };
+        self.sent.push_back(effective);
         if self.sent.len() > HISTORY {
             self.sent.pop_front();
         }
@@ -387,6 +480,36 @@ mod tests {
         let mut same = world(2, kind, 32, 32);
         same.tick = 3;
         assert_eq!(tx.encode(&schema, &same).unwrap().len(), 8);
+    }
+
+    #[test]
+    fn a_large_world_is_spread_within_the_budget() {
+        let (schema, kind) = schema();
+        let (mut tx, mut rx) = (DeltaSender::default(), DeltaReceiver::default());
+        let budget = 600;
+        let mut got = Snapshot::default();
+        for tick in 1..=40 {
+            let world = world(tick, kind, 500, 0);
+            let bytes = tx.encode_within(&schema, &world, budget).unwrap();
+            assert!(bytes.len() <= budget, "{} bytes at tick {tick}", bytes.len());
+            got = rx.decode(&schema, &bytes).unwrap();
+            tx.ack(tick);
+        }
+        // Every entity arrived, and none is more than a few rounds old.
+        assert_eq!(got.entities.len(), 500);
+        let now = world(40, kind, 500, 0);
+        let fresh = got
+            .entities
+            .iter()
+            .filter(|(id, e)| now.entities.get(id) == Some(*e))
+            .count();
+        assert!(fresh > 0 && fresh < 500, "a round carries part of the world: {fresh}");
+        // `world` writes x = 3 * tick + id: recover the tick each entity was last sent at.
+        let oldest = got.entities.iter().map(|(id, e)| (e.codes[0] - id) / 3).min().unwrap();
+        assert!(
+            40 - oldest <= 10,
+            "round robin: every entity updated within 10 rounds, oldest at {oldest}"
+        );
     }
 
     #[test]

@@ -7,6 +7,13 @@ use std::collections::BTreeMap;
 use super::delta::{DeltaReceiver, DeltaSender, Schema, Snapshot, SnapshotError};
 use crate::PeerId;
 
+/// Most bytes of a peer's own stream per heartbeat (its player and the like).
+const OWN_BUDGET_BYTES: usize = 200;
+/// Most bytes of the shared stream per heartbeat. With the own stream and the heartbeat
+/// itself this keeps every heartbeat within one datagram; a larger world is spread over
+/// several ticks, round robin.
+const SHARED_BUDGET_BYTES: usize = 1000;
+
 /// Which of a sender's streams.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Stream {
@@ -66,7 +73,11 @@ impl Replication {
         let mut encode = |stream: Stream, snapshot: Option<&Snapshot>| {
             let snapshot = snapshot?;
             let sender = self.senders.entry((peer, stream)).or_default();
-            match sender.encode(&self.schema, snapshot) {
+            let budget = match stream {
+                Stream::Own => OWN_BUDGET_BYTES,
+                Stream::Shared => SHARED_BUDGET_BYTES,
+            };
+            match sender.encode_within(&self.schema, snapshot, budget) {
                 Ok(bytes) => Some(bytes),
                 Err(e) => {
                     log::warn!("cannot encode snapshot: {e}");
