@@ -6,15 +6,19 @@ use std::time::Duration;
 use netcode::sim::{LinkConditions, Sim, SimConfig};
 use netcode::{PeerId, Scope};
 
-/// A simulation of `peers` peers on links with `latency_ms` one-way latency, `jitter_ms`
-/// jitter and `loss` independent loss.
-pub fn sim(peers: usize, seed: u64, latency_ms: u64, jitter_ms: u64, loss: f64) -> Sim {
-    let link = LinkConditions {
+/// Links with `latency_ms` one-way latency, `jitter_ms` jitter and `loss` independent loss.
+pub fn link(latency_ms: u64, jitter_ms: u64, loss: f64) -> LinkConditions {
+    LinkConditions {
         latency: Duration::from_millis(latency_ms),
         jitter: Duration::from_millis(jitter_ms),
         loss,
         ..LinkConditions::default()
-    };
+    }
+}
+
+/// A simulation of `peers` peers running the store workload on [`link`]s.
+pub fn sim(peers: usize, seed: u64, latency_ms: u64, jitter_ms: u64, loss: f64) -> Sim {
+    let link = link(latency_ms, jitter_ms, loss);
     Sim::new(SimConfig {
         peers,
         seed,

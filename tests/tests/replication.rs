@@ -2,27 +2,19 @@
 //! everyone as deltas; shared state from a non-host is refused; after a migration the new
 //! host continues the shared entities with the same ids.
 
-use std::time::Duration;
-
 use netcode::protocol::Message;
 use netcode::sim::arena::{self, SIM_HZ};
-use netcode::sim::{LinkConditions, Scene, Sim, SimConfig};
+use netcode::sim::{Scene, Sim, SimConfig};
 use netcode::snapshot::delta;
-use netcode_tests::{form, host};
+use netcode_tests::{form, host, link};
 
 const OBJECTS: usize = 16;
 
 fn arena_sim(peers: usize, seed: u64, loss: f64) -> Sim {
-    let link = LinkConditions {
-        latency: Duration::from_millis(30),
-        jitter: Duration::from_millis(10),
-        loss,
-        ..LinkConditions::default()
-    };
     Sim::new(SimConfig {
         peers,
         seed,
-        link,
+        link: link(30, 10, loss),
         workload: false,
         scene: Scene::Arena { objects: OBJECTS },
         ..SimConfig::default()
@@ -150,15 +142,11 @@ fn new_host_continues_the_shared_entities() {
 
 #[test]
 fn a_world_larger_than_a_datagram_is_spread_over_ticks() {
-    let link = LinkConditions {
-        latency: Duration::from_millis(30),
-        ..LinkConditions::default()
-    };
     let objects = 600;
     let mut sim = Sim::new(SimConfig {
         peers: 3,
         seed: 44,
-        link,
+        link: link(30, 0, 0.0),
         workload: false,
         scene: Scene::Arena { objects },
         ..SimConfig::default()
