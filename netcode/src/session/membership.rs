@@ -9,16 +9,6 @@ use crate::protocol::{Channel, Message, Refusal};
 use crate::roster::{Member, MemberStatus, Roster, verifier};
 use crate::store::Store;
 
-/// What a contact asks the host: admit this (verified) newcomer or rejoiner.
-pub(crate) struct Admission {
-    pub(crate) peer: PeerId,
-    pub(crate) name: String,
-    pub(crate) addr: SocketAddr,
-    pub(crate) verifier: [u8; 32],
-    pub(crate) rejoin: bool,
-    pub(crate) store: Store,
-}
-
 /// A newcomer waiting, at its contact, for the host's admission.
 #[derive(Debug, Clone)]
 pub(crate) struct Pending {
@@ -266,15 +256,19 @@ impl Session {
         Ok(())
     }
 
-    pub(super) fn on_admit(&mut self, contact: PeerId, admission: Admission) {
-        let Admission {
+    /// The host's answer to a contact's [`Message::Admit`].
+    pub(super) fn on_admit(&mut self, contact: PeerId, msg: Message) {
+        let Message::Admit {
             peer,
             name,
             addr,
             verifier: verifier_in,
             rejoin,
             store,
-        } = admission;
+        } = msg
+        else {
+            return;
+        };
         if !self.is_host() {
             return; // The contact asks the new host once it knows it.
         }

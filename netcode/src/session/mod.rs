@@ -655,24 +655,7 @@ impl Session {
                 secret,
                 store,
             } => self.on_join(link, name, addr, [0; 32], Some(secret), store),
-            Message::Admit {
-                peer,
-                name,
-                addr,
-                verifier,
-                rejoin,
-                store,
-            } => self.on_admit(
-                origin,
-                membership::Admission {
-                    peer,
-                    name,
-                    addr,
-                    verifier,
-                    rejoin,
-                    store,
-                },
-            ),
+            msg @ Message::Admit { .. } => self.on_admit(origin, msg),
             Message::Admitted {
                 peer,
                 result,
@@ -700,18 +683,11 @@ impl Session {
                 }
             }
             Message::Leave => self.on_leave(origin),
-            Message::Forward {
-                origin: from,
-                dest,
-                ttl,
-                seq,
-                reliable,
-                inner,
-            } => {
+            msg @ Message::Forward { .. } => {
                 if !direct {
                     return self.misbehaved(link, "nested forward".into());
                 }
-                self.on_forward(link, from, dest, ttl, seq, reliable, inner)
+                self.on_forward(link, msg)
             }
         }
     }

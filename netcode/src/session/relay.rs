@@ -8,17 +8,19 @@ use crate::protocol::{Channel, MAX_HOPS, Message};
 use crate::roster::{Member, RosterDigest};
 
 impl Session {
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn on_forward(
-        &mut self,
-        link: PeerId,
-        origin: PeerId,
-        dest: PeerId,
-        ttl: u8,
-        seq: u64,
-        reliable: bool,
-        inner: Vec<u8>,
-    ) {
+    /// A [`Message::Forward`] that arrived on our link with `link`.
+    pub(super) fn on_forward(&mut self, link: PeerId, msg: Message) {
+        let Message::Forward {
+            origin,
+            dest,
+            ttl,
+            seq,
+            reliable,
+            inner,
+        } = msg
+        else {
+            return;
+        };
         if !self.seen.insert((origin, seq)) {
             return;
         }
