@@ -67,6 +67,13 @@ struct Args {
     /// Snapshots (and heartbeats) per second on each link.
     #[arg(long, default_value_t = 30.0)]
     send_rate: f64,
+    /// Heartbeat (and player state) rate on side links, between two peers neither of
+    /// which hosts, in Hz.
+    #[arg(long, default_value_t = 10.0)]
+    side_rate: f64,
+    /// Shared snapshots (the host's objects) per second to each peer.
+    #[arg(long, default_value_t = 10.0)]
+    shared_rate: f64,
     /// Run this many seeds (SEED, SEED+1, ...) and print one summary over all runs.
     #[arg(long, default_value_t = 1)]
     seeds: u64,
@@ -214,6 +221,15 @@ fn run(args: Args) -> Result<(), String> {
     if !args.send_rate.is_finite() || !(1.0..=240.0).contains(&args.send_rate) {
         return Err(format!("--send-rate must be within 1..=240 Hz, got {}", args.send_rate));
     }
+    if !args.side_rate.is_finite() || !(1.0..=240.0).contains(&args.side_rate) {
+        return Err(format!("--side-rate must be within 1..=240 Hz, got {}", args.side_rate));
+    }
+    if !args.shared_rate.is_finite() || !(1.0..=240.0).contains(&args.shared_rate) {
+        return Err(format!(
+            "--shared-rate must be within 1..=240 Hz, got {}",
+            args.shared_rate
+        ));
+    }
     if args.objects > 4000 {
         return Err(format!("--objects must be at most 4000, got {}", args.objects));
     }
@@ -280,6 +296,8 @@ fn run_seed(args: &Args, actions: &[(f64, Action)], link: &LinkConditions, seed:
     let arena = args.scene == "arena";
     let session = SessionConfig {
         heartbeat_interval: Duration::from_secs_f64(1.0 / args.send_rate),
+        side_heartbeat_interval: Duration::from_secs_f64(1.0 / args.side_rate),
+        shared_interval: Duration::from_secs_f64(1.0 / args.shared_rate),
         ..SessionConfig::default()
     };
     let cfg = SimConfig {

@@ -11,6 +11,13 @@ pub struct SessionConfig {
     /// the heartbeat interval stretches so that each peer's packet rate stays bounded
     /// (up to 8 peers: the full 30 Hz; 16 peers: 16 Hz; 32 peers: about 8 Hz). Default: 240.
     pub heartbeat_budget_pps: f64,
+    /// Interval between heartbeats on a *side link*, one between two peers neither of which
+    /// hosts, while the session is settled (nobody suspected, roster unchanged for a
+    /// second). Links with the host keep `heartbeat_interval`, so a host failure is seen
+    /// as fast as ever; a peer that starts suspecting anyone tells every peer at once and
+    /// runs every link at the full rate until things settle. Player state on side links
+    /// travels at this rate too (interpolation hides it). Default: 100 ms (10 Hz).
+    pub side_heartbeat_interval: Duration,
     /// Least silence after which a peer is suspected (at least three heartbeat intervals);
     /// the effective window also adapts to the link's measured inter-arrival jitter.
     /// Default: 150 ms.
@@ -44,6 +51,20 @@ pub struct SessionConfig {
     pub max_peers: usize,
     /// Least interval between two roster pushes to the same peer. Default: 200 ms.
     pub roster_push_interval: Duration,
+    /// Most bytes of a peer's own snapshot stream (its player and the like) in one
+    /// heartbeat. Default: 200.
+    pub own_budget_bytes: usize,
+    /// Most bytes of the shared snapshot stream (the host's) in one heartbeat to one peer.
+    /// A world whose changes do not fit is spread over several heartbeats, round robin
+    /// (entities then refresh less often). Default: 1000 (with the heartbeat itself, one
+    /// datagram).
+    pub shared_budget_bytes: usize,
+    /// Interval between two shared snapshots to the same peer: the host's heartbeats carry
+    /// the shared stream only this often. Each one carries every change since what that
+    /// peer acknowledged, so a slower rate costs freshness, never correctness; it is the
+    /// knob between the host's upload and how fresh shared entities are. Default: 100 ms
+    /// (10 Hz).
+    pub shared_interval: Duration,
 }
 
 impl Default for SessionConfig {
@@ -51,6 +72,7 @@ impl Default for SessionConfig {
         SessionConfig {
             heartbeat_interval: Duration::from_millis(33),
             heartbeat_budget_pps: 240.0,
+            side_heartbeat_interval: Duration::from_millis(100),
             suspect_after: Duration::from_millis(150),
             suspect_max: Duration::from_secs(1),
             redial_interval: Duration::from_secs(1),
@@ -64,6 +86,9 @@ impl Default for SessionConfig {
             channel_memory_bytes: 1024 * 1024,
             max_peers: 64,
             roster_push_interval: Duration::from_millis(200),
+            own_budget_bytes: 200,
+            shared_budget_bytes: 1000,
+            shared_interval: Duration::from_millis(100),
         }
     }
 }

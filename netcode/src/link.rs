@@ -21,6 +21,11 @@ use crate::protocol::Channel;
 /// First byte of a payload that bypasses renet. Renet's own packets start with their
 /// packet type, a small number.
 const RAW_TAG: u8 = 0xD7;
+/// The first byte of a renet packet that carries only acknowledgements. Renet acks every
+/// packet it gets, acks included, so two idle renet connections would trade ack packets
+/// forever; a link flushes on the cadence only when it owes an ack for data or has
+/// reliable messages of its own waiting for one.
+const RENET_ACK_PACKET: u8 = 4;
 /// Largest datagram body that bypasses renet (netcode's payload limit, less the tag).
 pub(crate) const MAX_RAW_BYTES: usize = renetcode::NETCODE_MAX_PAYLOAD_BYTES - 1;
 
@@ -66,6 +71,8 @@ struct Link {
     /// nothing, because our payloads would suppress netcode's keep-alives and a dialer
     /// that lost the first keep-alive would never finish connecting.
     confirmed: bool,
+    /// Whether renet received data (not just acks) since its last flush, and so owes an ack.
+    owes_ack: bool,
 }
 
 /// All links of one peer.
@@ -82,6 +89,9 @@ pub(crate) struct Links {
     links: BTreeMap<PeerId, Link>,
     /// Links with messages queued since the last flush.
     dirty: BTreeSet<PeerId>,
+    /// Memory of each renet channel: a reliable channel with less free holds messages
+    /// that still wait for an ack.
+    channel_memory: usize,
     /// Links that received packets since the last [`Links::take_received`].
     received: BTreeSet<PeerId>,
     /// Datagrams that bypassed renet (heartbeats with state), by sender.
@@ -149,6 +159,7 @@ impl Links {
             dials: BTreeMap::new(),
             links: BTreeMap::new(),
             dirty: BTreeSet::new(),
+            channel_memory: config.channel_memory_bytes,
             received: BTreeSet::new(),
             raw_in: VecDeque::new(),
             outbox: Vec::new(),
@@ -253,6 +264,7 @@ impl Links {
             updated,
             since: updated,
             confirmed,
+            owes_ack: false,
         };
         if let Some(old) = self.links.insert(peer, link) {
             // The newest connection wins: an older one to the same peer is stale.
@@ -298,6 +310,7 @@ impl Links {
                 if p.first() == Some(&RAW_TAG) {
                     self.raw_in.push_back((peer, p[1..].to_vec()));
                 } else {
+                    link.owes_ack |= p.first() != Some(&RENET_ACK_PACKET);
                     link.conn.process_packet(&p);
                 }
                 self.received.insert(peer);
@@ -313,6 +326,7 @@ impl Links {
                     if payload.first() == Some(&RAW_TAG) {
                         self.raw_in.push_back((PeerId(client_id), payload[1..].to_vec()));
                     } else {
+                        link.owes_ack |= payload.first() != Some(&RENET_ACK_PACKET);
                         link.conn.process_packet(payload);
                     }
                     self.received.insert(PeerId(client_id));
@@ -500,10 +514,17 @@ impl Links {
     pub(crate) fn flush(&mut self, all: bool) {
         let mut out = Vec::new();
         let dirty = std::mem::take(&mut self.dirty);
+        let memory = self.channel_memory;
         for (peer, link) in &mut self.links {
-            if !(all || dirty.contains(peer)) {
+            let reliable = [Channel::ReliableOrdered, Channel::ReliableUnordered];
+            let waiting = reliable
+                .iter()
+                .any(|c| link.conn.channel_available_memory(c.id()) < memory);
+            let busy = link.owes_ack || waiting || !link.confirmed;
+            if !((all && busy) || dirty.contains(peer)) {
                 continue;
             }
+            link.owes_ack = false;
             link.conn.update(self.now.saturating_sub(link.updated));
             link.updated = self.now;
             if !link.confirmed {

@@ -75,6 +75,24 @@ impl Channel {
     }
 }
 
+/// An acknowledged snapshot tick, by its low 16 bits: two bytes on the wire where a full
+/// tick would take three to five. The sender resolves it against the few snapshots it
+/// still keeps, which span far fewer than 65 536 ticks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TickAck([u8; 2]);
+
+impl TickAck {
+    /// The acknowledgement of `tick`.
+    pub fn of(tick: u32) -> Self {
+        TickAck((tick as u16).to_le_bytes())
+    }
+
+    /// Whether this acknowledges `tick`.
+    pub fn matches(self, tick: u32) -> bool {
+        self == TickAck::of(tick)
+    }
+}
+
 /// A message between two peers. (Fields are described with each variant.)
 #[allow(missing_docs)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -90,7 +108,7 @@ pub enum Message {
         /// Members the sender has not heard directly within its suspicion window.
         suspects: Vec<PeerId>,
         /// Newest ticks the sender decoded of our own and shared streams.
-        acks: [Option<u32>; 2],
+        acks: [Option<TickAck>; 2],
         /// The sender's own stream, delta-encoded for us.
         own: Option<Vec<u8>>,
         /// The shared stream (only from the host), delta-encoded for us.
@@ -253,7 +271,7 @@ mod tests {
         let m = Message::Heartbeat {
             digest: Some(RosterDigest::default()),
             suspects: vec![PeerId(7)],
-            acks: [Some(3), None],
+            acks: [Some(TickAck::of(3)), None],
             own: Some(vec![1, 2, 3]),
             shared: None,
         };

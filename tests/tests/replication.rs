@@ -166,3 +166,44 @@ fn a_world_larger_than_a_datagram_is_spread_over_ticks() {
     let report = sim.report(1.0);
     assert!(report.host_sent_bytes_per_s.unwrap() < 2.0 * 30.0 * 1300.0 * 1.1);
 }
+
+#[test]
+fn the_arena_costs_under_a_quarter_of_naive_full_snapshots() {
+    // The benchmark scene of the issue (netsim --scene arena --peers 8 --loss 0.05 --jitter 20
+    // --duration 60): 8 peers, 64 objects.
+    let mut sim = Sim::new(SimConfig {
+        peers: 8,
+        seed: 1,
+        link: link(20, 20, 0.05),
+        workload: false,
+        scene: Scene::Arena { objects: 64 },
+        ..SimConfig::default()
+    });
+    form(&mut sim, 5.0);
+    sim.run_for_secs(60.0);
+    let r = sim.report(1.0);
+    let (sent, naive) = (r.sent_bytes_per_peer_per_s, r.naive_bytes_per_peer_per_s.unwrap());
+    assert!(sent <= naive / 4.0, "sent {sent:.0} B/s, naive {naive:.0} B/s");
+    assert!(sent <= 12.0 * 1024.0, "sent {sent:.0} B/s per peer");
+    let host = r.host_sent_bytes_per_s.unwrap();
+    assert!(host <= 32.0 * 1024.0, "host sent {host:.0} B/s");
+    assert!(r.interp_error_p99_pct.unwrap() < 1.0, "{r:?}");
+    assert!(r.object_error_p99_pct.unwrap() < 1.0, "{r:?}");
+}
+
+#[test]
+fn idle_links_trade_heartbeats_and_nothing_else() {
+    // Renet acks every packet, acks included: two idle connections would trade ack packets
+    // forever. Only heartbeats should cross an idle link.
+    let mut sim = arena_sim(2, 45, 0.0);
+    form(&mut sim, 5.0);
+    sim.run_for_secs(1.0);
+    let before = sim.network_mut().stats().sent;
+    sim.run_for_secs(10.0);
+    let sent = sim.network_mut().stats().sent - before;
+    let heartbeats = 2.0 * 10.0 / netcode::SessionConfig::default().heartbeat_interval.as_secs_f64();
+    assert!(
+        (sent as f64) < heartbeats * 1.05,
+        "{sent} datagrams in 10 s, {heartbeats:.0} heartbeats"
+    );
+}

@@ -93,7 +93,8 @@ proptest! {
         start in 0u32..40,
     ) {
         let schema = schema();
-        let (bytes, effective) = delta::encode_within(&schema, &next, Some(&base), budget, start).unwrap();
+        let delta::Encoded { bytes, effective, .. } =
+            delta::encode_within(&schema, &next, Some(&base), budget, start).unwrap();
         // The header and the removals always go; beyond them the budget holds.
         let mut removals_only = base.clone();
         removals_only.tick = next.tick;

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use super::{LinkState, Session, SessionEvent};
+use super::{DIGEST_AFTER_CHANGE, LinkState, Session, SessionEvent};
 use crate::PeerId;
 use crate::protocol::Message;
 
@@ -50,6 +50,10 @@ pub(crate) struct PeerState {
     pub(crate) last_dial: Option<Duration>,
     pub(crate) last_push: Option<Duration>,
     pub(crate) left: bool,
+    /// When our next heartbeat to it is due.
+    pub(crate) next_heartbeat: Duration,
+    /// When our next shared snapshot to it is due (while we host).
+    pub(crate) next_shared: Duration,
 }
 
 impl PeerState {
@@ -69,6 +73,8 @@ impl PeerState {
             last_dial: None,
             last_push: None,
             left: false,
+            next_heartbeat: now,
+            next_shared: now,
         }
     }
 
@@ -118,16 +124,41 @@ impl PeerState {
 }
 
 impl Session {
-    /// The suspicion window bounds: the configured minimum, at least three heartbeat
-    /// intervals (which stretch in a large mesh).
-    pub(crate) fn bounds(&self) -> Bounds {
-        let min = self
-            .cfg
-            .suspect_after
-            .max(self.heartbeat_interval() * SUSPECT_INTERVALS);
+    /// The suspicion window bounds of `peer`: the configured minimum, and at least three
+    /// intervals of the rate it beats at towards us when the session is settled (a side
+    /// link's slower rate, or the host link's; both stretch in a large mesh).
+    pub(crate) fn bounds_for(&self, peer: PeerId) -> Bounds {
+        let interval = if self.is_host() || peer == self.roster.host {
+            self.heartbeat_interval()
+        } else {
+            self.side_interval()
+        };
+        let min = self.cfg.suspect_after.max(interval * SUSPECT_INTERVALS);
         Bounds {
             min,
             max: self.cfg.suspect_max.max(min),
+        }
+    }
+
+    /// The interval of a side link (between two peers neither of which hosts).
+    fn side_interval(&self) -> Duration {
+        self.heartbeat_interval().max(self.cfg.side_heartbeat_interval)
+    }
+
+    /// Whether the roster changed within the last [`DIGEST_AFTER_CHANGE`].
+    pub(super) fn roster_recently_changed(&self) -> bool {
+        self.now < self.roster_changed_at + DIGEST_AFTER_CHANGE
+    }
+
+    /// The interval of our heartbeats to `peer`: the full rate on links with the host and
+    /// whenever the session is unsettled (someone suspected, the roster just changed), the
+    /// side rate otherwise.
+    pub(super) fn link_interval(&self, peer: PeerId) -> Duration {
+        let unsettled = self.roster_recently_changed() || !self.suspects().is_empty();
+        if unsettled || self.is_host() || peer == self.roster.host {
+            self.heartbeat_interval()
+        } else {
+            self.side_interval()
         }
     }
 
@@ -141,7 +172,7 @@ impl Session {
                     && !self
                         .peers
                         .get(p)
-                        .is_some_and(|st| st.direct_ok(self.now, self.bounds()))
+                        .is_some_and(|st| st.direct_ok(self.now, self.bounds_for(*p)))
             })
             .collect()
     }
@@ -155,7 +186,7 @@ impl Session {
             .find(|q| {
                 self.peers
                     .get(q)
-                    .is_some_and(|st| st.vouches_for(peer, self.now, self.bounds()))
+                    .is_some_and(|st| st.vouches_for(peer, self.now, self.bounds_for(*q)))
             })
     }
 
@@ -166,9 +197,9 @@ impl Session {
         };
         if st.down_since.is_some() {
             LinkState::Down
-        } else if st.direct_ok(self.now, self.bounds()) && self.links.is_linked(peer) {
+        } else if st.direct_ok(self.now, self.bounds_for(peer)) && self.links.is_linked(peer) {
             LinkState::Direct
-        } else if st.relayed_ok(self.now, self.bounds()) || self.relay_for(peer).is_some() {
+        } else if st.relayed_ok(self.now, self.bounds_for(peer)) || self.relay_for(peer).is_some() {
             LinkState::Relayed
         } else {
             LinkState::Down
@@ -177,8 +208,8 @@ impl Session {
 
     pub(super) fn detect_failures(&mut self) {
         let members: Vec<PeerId> = self.roster.active().map(|m| m.id).filter(|p| *p != self.me).collect();
-        let bounds = self.bounds();
         for peer in members {
+            let bounds = self.bounds_for(peer);
             let now = self.now;
             let st = self.peers.entry(peer).or_insert_with(|| PeerState::new(now));
             if st.left {

@@ -220,6 +220,8 @@ pub struct Session {
     newest: BTreeMap<PeerId, (u32, SocketAddr)>,
     heartbeats_sent: u64,
     roster_changed_at: Duration,
+    /// Our suspects when we last looked (a new one is told to every peer at once).
+    told_suspects: Vec<PeerId>,
 }
 
 /// The netcode protocol id for a session: different sessions and versions never link.
@@ -307,6 +309,7 @@ impl Session {
             newest: BTreeMap::new(),
             heartbeats_sent: 0,
             roster_changed_at: now,
+            told_suspects: Vec::new(),
         }
     }
 
@@ -484,9 +487,14 @@ impl Session {
                     let msg = Message::StoreSync(self.store.clone());
                     self.broadcast(&msg);
                 }
-                if now >= self.next_heartbeat {
+                // A new suspicion goes to every peer at once: the others' evidence is what
+                // declares a member down, and side links beat slowly while settled.
+                let suspects = self.suspects();
+                let news = suspects.iter().any(|p| !self.told_suspects.contains(p));
+                self.told_suspects = suspects;
+                if now >= self.next_heartbeat || news {
                     self.next_heartbeat = now + self.heartbeat_interval();
-                    self.send_heartbeats();
+                    self.send_heartbeats(news);
                 }
                 if now >= self.next_reliable_flush {
                     self.next_reliable_flush = now + self.cfg.reliable_flush_interval;

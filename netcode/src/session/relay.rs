@@ -1,11 +1,13 @@
 //! Routing: direct sends, relays through a third peer (origin-tagged, de-duplicated,
 //! bounded hops), a backlog for members without a route yet, and heartbeats.
 
-use super::{CONTACT, DIGEST_AFTER_CHANGE, DIGEST_EVERY, MAX_BACKLOG, SEEN_FORWARDS, Session};
+use super::liveness::PeerState;
+use super::{CONTACT, DIGEST_EVERY, MAX_BACKLOG, SEEN_FORWARDS, Session};
 use crate::PeerId;
 use crate::link::MAX_RAW_BYTES;
 use crate::protocol::{Channel, MAX_HOPS, Message};
 use crate::roster::{Member, RosterDigest};
+use crate::snapshot::replicate::Budgets;
 
 impl Session {
     /// A [`Message::Forward`] that arrived on our link with `link`.
@@ -82,7 +84,7 @@ impl Session {
         let direct_ok = self
             .peers
             .get(&peer)
-            .is_some_and(|st| st.direct_ok(self.now, self.bounds()));
+            .is_some_and(|st| st.direct_ok(self.now, self.bounds_for(peer)));
         if self.links.is_linked(peer) && direct_ok {
             return self.send_direct(peer, channel, msg);
         }
@@ -147,14 +149,38 @@ impl Session {
         }
     }
 
-    pub(super) fn send_heartbeats(&mut self) {
+    /// Sends the heartbeats that are due: every link at its own rate (see
+    /// [`Session::link_interval`]), or all of them at once when `all`.
+    pub(super) fn send_heartbeats(&mut self, all: bool) {
         self.heartbeats_sent += 1;
-        let targets: Vec<PeerId> = self.links.linked().filter(|p| *p != CONTACT).collect();
+        let now = self.now;
+        // Half a base interval of slack, so that a side link's beat falls on the base tick
+        // nearest its due time instead of the one after.
+        let slack = self.heartbeat_interval() / 2;
+        let targets: Vec<PeerId> = self
+            .links
+            .linked()
+            .filter(|p| *p != CONTACT)
+            .filter(|p| all || self.peers.get(p).is_none_or(|st| st.next_heartbeat <= now))
+            .collect();
         let host = self.is_host();
         for p in &targets {
+            let due = now + self.link_interval(*p).saturating_sub(slack);
+            let shared_every = self.cfg.shared_interval.saturating_sub(slack);
+            let st = self.peers.entry(*p).or_insert_with(|| PeerState::new(now));
+            st.next_heartbeat = due;
+            let shared_due = host && st.next_shared <= now;
+            if shared_due {
+                st.next_shared = now + shared_every;
+            }
             let mut hb = self.heartbeat();
             if self.roster.get(*p).is_some_and(Member::is_active) {
-                let out = self.replication.outgoing(*p, host);
+                let budgets = Budgets {
+                    own: self.cfg.own_budget_bytes,
+                    shared: self.cfg.shared_budget_bytes,
+                    shared_due,
+                };
+                let out = self.replication.outgoing(*p, host, budgets);
                 if let Message::Heartbeat { acks, own, shared, .. } = &mut hb {
                     (*acks, *own, *shared) = (out.acks, out.own, out.shared);
                 }
@@ -176,7 +202,7 @@ impl Session {
     /// after the roster changed, so that a migration spreads at full speed.
     pub(super) fn heartbeat(&self) -> Message {
         let suspects = self.suspects();
-        let unsettled = !suspects.is_empty() || self.now < self.roster_changed_at + DIGEST_AFTER_CHANGE;
+        let unsettled = !suspects.is_empty() || self.roster_recently_changed();
         let digest = (unsettled || self.heartbeats_sent.is_multiple_of(DIGEST_EVERY)).then(|| self.roster.digest());
         Message::Heartbeat {
             digest,

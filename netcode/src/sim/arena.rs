@@ -130,6 +130,10 @@ pub struct ArenaMeasure {
     schema: Schema,
     /// Rendered-versus-true distance of remote players, in percent of the arena width.
     pub interp_errors_pct: Vec<f32>,
+    /// Distance between a peer's latest copy of a moving shared object and the object's
+    /// true position at that instant (latency and spreading included), in percent of the
+    /// arena width.
+    pub object_errors_pct: Vec<f32>,
     buffers: BTreeMap<(usize, PeerId), Track>,
 }
 
@@ -139,6 +143,7 @@ impl Default for ArenaMeasure {
             naive_bytes: 0,
             schema: schema(),
             interp_errors_pct: Vec::new(),
+            object_errors_pct: Vec::new(),
             buffers: BTreeMap::new(),
         }
     }
@@ -176,13 +181,39 @@ impl ArenaMeasure {
         self.interp_errors_pct.push(d / (2.0 * ARENA_HALF) * 100.0);
     }
 
-    /// The 99th percentile error, in percent of the arena width.
-    pub fn interp_error_p99_pct(&self) -> f64 {
-        let mut v = self.interp_errors_pct.clone();
-        if v.is_empty() {
-            return 0.0;
+    /// Compares a peer's copy of the shared objects with the truth at `now`.
+    pub(crate) fn objects(&mut self, shared: &Snapshot, now: Duration) {
+        let t = now.as_secs_f64();
+        for (id, e) in &shared.entities {
+            let j = *id as usize;
+            if j.is_multiple_of(2) {
+                continue; // idle
+            }
+            let Ok(&[x, y, _]) = self.schema.values(e).as_deref() else {
+                continue;
+            };
+            let truth = object_state(j, t);
+            let d = ((x - truth[0]).powi(2) + (y - truth[1]).powi(2)).sqrt();
+            self.object_errors_pct.push(d / (2.0 * ARENA_HALF) * 100.0);
         }
-        v.sort_by(f32::total_cmp);
-        f64::from(v[((v.len() - 1) as f64 * 0.99).round() as usize])
     }
+
+    /// The 99th percentile rendered-player error, in percent of the arena width.
+    pub fn interp_error_p99_pct(&self) -> f64 {
+        p99(&self.interp_errors_pct)
+    }
+
+    /// The 99th percentile shared-object error, in percent of the arena width.
+    pub fn object_error_p99_pct(&self) -> f64 {
+        p99(&self.object_errors_pct)
+    }
+}
+
+fn p99(values: &[f32]) -> f64 {
+    let mut v = values.to_vec();
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f32::total_cmp);
+    f64::from(v[((v.len() - 1) as f64 * 0.99).round() as usize])
 }

@@ -92,6 +92,11 @@ pub struct Report {
     /// percent of the arena width.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub interp_error_p99_pct: Option<f64>,
+    /// Arena scene: 99th percentile distance between a peer's latest copy of a moving
+    /// shared object and its true position (latency and spreading included), in percent
+    /// of the arena width.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object_error_p99_pct: Option<f64>,
     /// Arena scene: bytes the final host sent per second.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host_sent_bytes_per_s: Option<f64>,
@@ -278,6 +283,7 @@ impl Metrics {
             naive_bytes_per_peer_per_s: None,
             interp_error_p99_pct: None,
             host_sent_bytes_per_s: None,
+            object_error_p99_pct: None,
             overhead_share: None,
         }
     }

@@ -25,6 +25,8 @@ pub use net::{Datagram, LinkConditions, NetStats, SimNetwork};
 
 /// Key of each peer's own counter in the built-in workload.
 pub const SCORE_KEY: &str = "score";
+/// Arena scene: shared objects are checked against the truth every this many scene ticks.
+const OBJECT_SAMPLE_TICKS: u32 = 6;
 /// Key of the host's clock in the built-in workload.
 pub const CLOCK_KEY: &str = "clock";
 /// Prefix of the host's pickups in the built-in workload.
@@ -488,6 +490,12 @@ impl Sim {
                 }
                 self.arena.render(i, *peer, *j, now);
             }
+            if !host
+                && tick.is_multiple_of(OBJECT_SAMPLE_TICKS)
+                && let Some((_, shared)) = s.shared_state()
+            {
+                self.arena.objects(shared, now);
+            }
         }
         if now >= node.next_naive {
             node.next_naive = now + s.heartbeat_interval();
@@ -593,6 +601,7 @@ impl Sim {
             let node_seconds = self.metrics.node_seconds().max(f64::EPSILON);
             report.naive_bytes_per_peer_per_s = Some(self.arena.naive_bytes as f64 / node_seconds);
             report.interp_error_p99_pct = Some(self.arena.interp_error_p99_pct());
+            report.object_error_p99_pct = Some(self.arena.object_error_p99_pct());
             let host = self.consensus_host().and_then(|h| self.index_of(h));
             report.host_sent_bytes_per_s = host.and_then(|i| {
                 let node = &self.nodes[i];

@@ -21,8 +21,8 @@ pub enum SnapshotError {
     /// The bytes are not a well-formed snapshot of this schema.
     #[error(transparent)]
     Quant(#[from] QuantError),
-    /// A delta against a snapshot this receiver does not hold.
-    #[error("delta against unknown baseline tick {0}")]
+    /// A delta against a snapshot this receiver does not hold (its tick's low 16 bits).
+    #[error("delta against unknown baseline tick {0} (low 16 bits)")]
     UnknownBaseline(u32),
     /// An entity kind the schema does not know.
     #[error("unknown entity kind {0}")]
@@ -141,7 +141,9 @@ fn read_id(r: &mut BitReader<'_>, next: &mut u32) -> Result<u32, SnapshotError> 
 /// Encodes `snapshot`, as a delta against `baseline` when given (a baseline more than
 /// 65 535 ticks old is ignored: full snapshot).
 ///
-/// Layout (bit-packed): tick (32); baseline flag (1) and age in ticks (16); the count of
+/// Layout (bit-packed): a baseline flag (1); then for a delta the baseline's tick by its
+/// low 16 bits and the snapshot's age over it (a gap), for a full snapshot the tick (32);
+/// the count of
 /// listed entities; per listed entity its id (as a gap from the previous id), a new-entity
 /// flag with its kind (8) when new, and per field a changed flag, then either a small
 /// change against the baseline (flag + 6 bits) or the full code; the count of removed
@@ -149,10 +151,13 @@ fn read_id(r: &mut BitReader<'_>, next: &mut u32) -> Result<u32, SnapshotError> 
 pub fn encode(schema: &Schema, snapshot: &Snapshot, baseline: Option<&Snapshot>) -> Result<Vec<u8>, SnapshotError> {
     let baseline = baseline.filter(|b| snapshot.tick.wrapping_sub(b.tick) <= u32::from(u16::MAX));
     let mut w = BitWriter::new();
-    w.write(snapshot.tick, 32);
     w.write_bool(baseline.is_some());
-    if let Some(b) = baseline {
-        w.write(snapshot.tick.wrapping_sub(b.tick), 16);
+    match baseline {
+        Some(b) => {
+            w.write(b.tick & u32::from(u16::MAX), 16);
+            write_gap(&mut w, snapshot.tick.wrapping_sub(b.tick));
+        }
+        None => w.write(snapshot.tick, 32),
     }
     let changed: Vec<(&u32, &EntityState)> = snapshot
         .entities
@@ -229,20 +234,30 @@ fn entity_bits(fields: &[Quant], entity: &EntityState, before: Option<&EntitySta
     bits
 }
 
+/// The result of [`encode_within`].
+#[derive(Debug, Clone)]
+pub struct Encoded {
+    /// The wire bytes.
+    pub bytes: Vec<u8>,
+    /// What the receiver will hold after decoding them: the baseline plus the entities that
+    /// fitted. A sender must remember this as sent.
+    pub effective: Snapshot,
+    /// Where the next round robin starts: after the last entity that fitted, or 0 when
+    /// everything did.
+    pub next_start: u32,
+}
+
 /// Encodes within `max_bytes` (the header and the removed ids always go, so a budget
 /// smaller than they are is exceeded by them alone): when `snapshot` differs from
-/// `baseline` in more than fits,
-/// the changed entities from id `start` on (wrapping around) go first and the rest wait for
-/// a later tick. Returns the bytes and the *effective* snapshot (what the receiver will hold
-/// after decoding them: the baseline plus the entities that fit), which is what a sender
-/// must remember as sent.
+/// `baseline` in more than fits, the changed entities from id `start` on (wrapping around)
+/// go first and the rest wait for a later tick.
 pub fn encode_within(
     schema: &Schema,
     snapshot: &Snapshot,
     baseline: Option<&Snapshot>,
     max_bytes: usize,
     start: u32,
-) -> Result<(Vec<u8>, Snapshot), SnapshotError> {
+) -> Result<Encoded, SnapshotError> {
     let baseline = baseline.filter(|b| snapshot.tick.wrapping_sub(b.tick) <= u32::from(u16::MAX));
     let base_entities = baseline.map(|b| b.entities.clone()).unwrap_or_default();
     let removed = base_entities
@@ -250,55 +265,88 @@ pub fn encode_within(
         .filter(|id| !snapshot.entities.contains_key(id))
         .count();
     // Header, two counts, removed ids: all at their widest.
-    let mut budget = (max_bytes * 8).saturating_sub(32 + 1 + 16 + 2 * 34 + removed * 34);
+    let mut budget = (max_bytes * 8).saturating_sub(1 + 16 + 34 + 2 * 34 + removed * 34);
     let changed = snapshot.entities.range(start..).chain(snapshot.entities.range(..start));
     let mut effective = Snapshot {
         tick: snapshot.tick,
         entities: base_entities,
     };
     effective.entities.retain(|id, _| snapshot.entities.contains_key(id));
-    for (id, entity) in changed {
+    let mut next_start = 0;
+    for (&id, entity) in changed {
         let before = baseline
-            .and_then(|b| b.entities.get(id))
+            .and_then(|b| b.entities.get(&id))
             .filter(|b| b.kind == entity.kind);
         if before == Some(entity) {
             continue;
         }
         let cost = entity_bits(schema.fields(entity.kind)?, entity, before);
         if cost > budget {
+            next_start = id;
             break;
         }
         budget -= cost;
-        effective.entities.insert(*id, entity.clone());
+        effective.entities.insert(id, entity.clone());
     }
     let bytes = encode(schema, &effective, baseline)?;
-    Ok((bytes, effective))
+    Ok(Encoded {
+        bytes,
+        effective,
+        next_start,
+    })
 }
 
-/// The tick and baseline tick a snapshot's header names (to find the baseline).
-pub fn peek_header(bytes: &[u8]) -> Result<(u32, Option<u32>), SnapshotError> {
-    let mut r = BitReader::new(bytes);
-    let tick = r.read(32)?;
-    let baseline = if r.read_bool()? {
-        Some(tick.wrapping_sub(r.read(16)?))
+/// What a snapshot's header says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Header {
+    /// A full snapshot of `tick`.
+    Full {
+        /// Its tick.
+        tick: u32,
+    },
+    /// A delta against the baseline whose tick ends in `baseline_low`, `age` ticks newer.
+    Delta {
+        /// The baseline's tick, low 16 bits.
+        baseline_low: u16,
+        /// Ticks from the baseline to this snapshot.
+        age: u32,
+    },
+}
+
+impl Header {
+    /// Whether `tick` is the baseline this header names (a full snapshot names none).
+    pub fn names_baseline(&self, tick: u32) -> bool {
+        matches!(self, Header::Delta { baseline_low, .. } if tick as u16 == *baseline_low)
+    }
+}
+
+fn read_header(r: &mut BitReader<'_>) -> Result<Header, SnapshotError> {
+    Ok(if r.read_bool()? {
+        let baseline_low = r.read(16)? as u16;
+        let age = read_gap(r)?;
+        if age > u32::from(u16::MAX) {
+            return Err(SnapshotError::Quant(QuantError::OutOfRange));
+        }
+        Header::Delta { baseline_low, age }
     } else {
-        None
-    };
-    Ok((tick, baseline))
+        Header::Full { tick: r.read(32)? }
+    })
+}
+
+/// Reads a snapshot's header (to find its baseline).
+pub fn peek_header(bytes: &[u8]) -> Result<Header, SnapshotError> {
+    read_header(&mut BitReader::new(bytes))
 }
 
 /// Decodes a snapshot; `baseline` must be the snapshot its header names.
 pub fn decode(schema: &Schema, bytes: &[u8], baseline: Option<&Snapshot>) -> Result<Snapshot, SnapshotError> {
     let mut r = BitReader::new(bytes);
-    let tick = r.read(32)?;
-    let base = if r.read_bool()? {
-        let wanted = tick.wrapping_sub(r.read(16)?);
-        match baseline {
-            Some(b) if b.tick == wanted => Some(b),
-            _ => return Err(SnapshotError::UnknownBaseline(wanted)),
-        }
-    } else {
-        None
+    let (tick, base) = match read_header(&mut r)? {
+        Header::Full { tick } => (tick, None),
+        Header::Delta { baseline_low, age } => match baseline {
+            Some(b) if b.tick as u16 == baseline_low => (b.tick.wrapping_add(age), Some(b)),
+            _ => return Err(SnapshotError::UnknownBaseline(u32::from(baseline_low))),
+        },
     };
     let mut entities = base.map(|b| b.entities.clone()).unwrap_or_default();
     let listed = read_gap(&mut r)? as usize;
@@ -377,27 +425,18 @@ impl DeltaSender {
         max_bytes: usize,
     ) -> Result<Vec<u8>, SnapshotError> {
         let baseline = self.acked.and_then(|t| self.sent.iter().find(|s| s.tick == t));
-        let (bytes, effective) = encode_within(schema, snapshot, baseline, max_bytes, self.next_start)?;
-        // Resume after the last entity sent in full this time (wrapping to the start).
-        let sent_ids: Vec<u32> = snapshot
-            .entities
-            .iter()
-            .filter(|(id, e)| effective.entities.get(id) == Some(*e))
-            .filter(|(id, e)| baseline.and_then(|b| b.entities.get(id)) != Some(*e))
-            .map(|(id, _)| *id)
-            .collect();
-        let partial = effective.entities != snapshot.entities;
-        // The last id in iteration order: among those below the start if it wrapped.
-        let wrapped = sent_ids.iter().rev().find(|id| **id < self.next_start);
-        self.next_start = match wrapped.or(sent_ids.last()) {
-            Some(last) if partial => last.wrapping_add(1),
-            _ => 0,
-        };
-        self.sent.push_back(effective);
+        let encoded = encode_within(schema, snapshot, baseline, max_bytes, self.next_start)?;
+        self.next_start = encoded.next_start;
+        self.sent.push_back(encoded.effective);
         if self.sent.len() > HISTORY {
             self.sent.pop_front();
         }
-        Ok(bytes)
+        Ok(encoded.bytes)
+    }
+
+    /// Ticks of the snapshots still kept as possible baselines, oldest first.
+    pub fn sent_ticks(&self) -> impl DoubleEndedIterator<Item = u32> + '_ {
+        self.sent.iter().map(|s| s.tick)
     }
 
     /// The receiver acknowledged `tick`.
@@ -409,28 +448,41 @@ impl DeltaSender {
 }
 
 /// The receiving side of one link: resolves deltas against what it received.
+///
+/// A sender that spreads a world too large for one packet over several ticks encodes each
+/// snapshot against the last one the receiver acknowledged, which need not hold what the
+/// snapshots in between carried: an entity can step back to an older value until its turn
+/// comes again. Worlds that fit the budget (see [`crate::SessionConfig`]) never do.
 #[derive(Debug, Default)]
 pub struct DeltaReceiver {
     received: VecDeque<Snapshot>,
+    /// Tick of the newest snapshot (late ones are kept as baselines only).
+    newest: Option<u32>,
 }
 
 impl DeltaReceiver {
     /// The newest tick received (what to acknowledge).
     pub fn last_tick(&self) -> Option<u32> {
-        self.received.back().map(|s| s.tick)
+        self.newest
     }
 
-    /// Decodes a snapshot (full or delta), remembers it, and returns it; the caller
-    /// acknowledges its tick to the sender.
-    pub fn decode(&mut self, schema: &Schema, bytes: &[u8]) -> Result<Snapshot, SnapshotError> {
-        let (_, baseline_tick) = peek_header(bytes)?;
-        let baseline = baseline_tick.and_then(|t| self.received.iter().find(|s| s.tick == t));
+    /// Decodes a snapshot (full or delta) and remembers it; returns it when it is the
+    /// newest so far (a late one is kept as a possible baseline only). The caller
+    /// acknowledges [`DeltaReceiver::last_tick`] to the sender.
+    pub fn decode(&mut self, schema: &Schema, bytes: &[u8]) -> Result<Option<Snapshot>, SnapshotError> {
+        let header = peek_header(bytes)?;
+        let baseline = self.received.iter().rev().find(|s| header.names_baseline(s.tick));
         let snapshot = decode(schema, bytes, baseline)?;
+        let tick = snapshot.tick;
         self.received.push_back(snapshot.clone());
         if self.received.len() > HISTORY {
             self.received.pop_front();
         }
-        Ok(snapshot)
+        if self.newest.is_some_and(|t| tick <= t) {
+            return Ok(None);
+        }
+        self.newest = Some(tick);
+        Ok(Some(snapshot))
     }
 }
 
@@ -465,21 +517,22 @@ mod tests {
         let (schema, kind) = schema();
         let (mut tx, mut rx) = (DeltaSender::default(), DeltaReceiver::default());
         let full = tx.encode(&schema, &world(1, kind, 32, 32)).unwrap();
-        assert_eq!(rx.decode(&schema, &full).unwrap(), world(1, kind, 32, 32));
+        assert_eq!(rx.decode(&schema, &full).unwrap(), Some(world(1, kind, 32, 32)));
         tx.ack(1);
         let delta = tx.encode(&schema, &world(2, kind, 32, 32)).unwrap();
-        assert_eq!(rx.decode(&schema, &delta).unwrap(), world(2, kind, 32, 32));
+        assert_eq!(rx.decode(&schema, &delta).unwrap(), Some(world(2, kind, 32, 32)));
         assert!(
             delta.len() * 2 < full.len(),
             "idle entities cost nothing: {} vs {}",
             delta.len(),
             full.len()
         );
-        // Nothing changed at all: tick, baseline flag and age, two counts = 61 bits.
+        // Nothing changed at all: baseline flag, its low tick bits and age, two counts =
+        // 1 + 16 + 6 + 2 * 6 = 35 bits.
         tx.ack(2);
         let mut same = world(2, kind, 32, 32);
         same.tick = 3;
-        assert_eq!(tx.encode(&schema, &same).unwrap().len(), 8);
+        assert_eq!(tx.encode(&schema, &same).unwrap().len(), 5);
     }
 
     #[test]
@@ -492,7 +545,7 @@ mod tests {
             let world = world(tick, kind, 500, 0);
             let bytes = tx.encode_within(&schema, &world, budget).unwrap();
             assert!(bytes.len() <= budget, "{} bytes at tick {tick}", bytes.len());
-            got = rx.decode(&schema, &bytes).unwrap();
+            got = rx.decode(&schema, &bytes).unwrap().expect("in order");
             tx.ack(tick);
         }
         // Every entity arrived, and none is more than a few rounds old.

@@ -6,13 +6,7 @@ use std::collections::BTreeMap;
 
 use super::delta::{DeltaReceiver, DeltaSender, Schema, Snapshot, SnapshotError};
 use crate::PeerId;
-
-/// Most bytes of a peer's own stream per heartbeat (its player and the like).
-const OWN_BUDGET_BYTES: usize = 200;
-/// Most bytes of the shared stream per heartbeat. With the own stream and the heartbeat
-/// itself this keeps every heartbeat within one datagram; a larger world is spread over
-/// several ticks, round robin.
-const SHARED_BUDGET_BYTES: usize = 1000;
+use crate::protocol::TickAck;
 
 /// Which of a sender's streams.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -23,6 +17,15 @@ pub(crate) enum Stream {
     Shared,
 }
 
+/// Most bytes of each stream per heartbeat (see [`crate::SessionConfig`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Budgets {
+    pub(crate) own: usize,
+    pub(crate) shared: usize,
+    /// Whether the shared stream goes this time (see `SessionConfig::shared_interval`).
+    pub(crate) shared_due: bool,
+}
+
 /// What goes to one peer at one send tick.
 pub(crate) struct Outgoing {
     /// Our own stream, delta-encoded for that peer.
@@ -30,7 +33,7 @@ pub(crate) struct Outgoing {
     /// The shared stream (when we host).
     pub(crate) shared: Option<Vec<u8>>,
     /// Our acknowledgements of its own and shared streams.
-    pub(crate) acks: [Option<u32>; 2],
+    pub(crate) acks: [Option<TickAck>; 2],
 }
 
 /// Counters of snapshot replication.
@@ -69,13 +72,13 @@ impl Replication {
 
     /// The encoded streams for `peer` (own, and shared when `host`), and our acks of its
     /// streams.
-    pub(crate) fn outgoing(&mut self, peer: PeerId, host: bool) -> Outgoing {
+    pub(crate) fn outgoing(&mut self, peer: PeerId, host: bool, budgets: Budgets) -> Outgoing {
         let mut encode = |stream: Stream, snapshot: Option<&Snapshot>| {
             let snapshot = snapshot?;
             let sender = self.senders.entry((peer, stream)).or_default();
             let budget = match stream {
-                Stream::Own => OWN_BUDGET_BYTES,
-                Stream::Shared => SHARED_BUDGET_BYTES,
+                Stream::Own => budgets.own,
+                Stream::Shared => budgets.shared,
             };
             match sender.encode_within(&self.schema, snapshot, budget) {
                 Ok(bytes) => Some(bytes),
@@ -86,14 +89,19 @@ impl Replication {
             }
         };
         let own = encode(Stream::Own, self.own.as_ref());
-        let shared = if host {
+        let shared = if host && budgets.shared_due {
             encode(Stream::Shared, self.shared.as_ref())
         } else {
             None
         };
         self.stats.payload_bytes_sent +=
             (own.as_ref().map_or(0, Vec::len) + shared.as_ref().map_or(0, Vec::len)) as u64;
-        let ack = |s: Stream| self.receivers.get(&(peer, s)).and_then(DeltaReceiver::last_tick);
+        let ack = |s: Stream| {
+            self.receivers
+                .get(&(peer, s))
+                .and_then(DeltaReceiver::last_tick)
+                .map(TickAck::of)
+        };
         Outgoing {
             own,
             shared,
@@ -108,11 +116,14 @@ impl Replication {
         peer_is_host: bool,
         own: Option<&[u8]>,
         shared: Option<&[u8]>,
-        acks: [Option<u32>; 2],
+        acks: [Option<TickAck>; 2],
     ) -> Result<(), SnapshotError> {
         for (stream, ack) in [(Stream::Own, acks[0]), (Stream::Shared, acks[1])] {
-            if let (Some(tick), Some(sender)) = (ack, self.senders.get_mut(&(peer, stream))) {
-                sender.ack(tick);
+            if let (Some(ack), Some(sender)) = (ack, self.senders.get_mut(&(peer, stream))) {
+                let tick = sender.sent_ticks().rev().find(|t| ack.matches(*t));
+                if let Some(tick) = tick {
+                    sender.ack(tick);
+                }
             }
         }
         let mut result = Ok(());
@@ -125,7 +136,9 @@ impl Replication {
             {
                 Ok(s) => {
                     self.stats.applied += 1;
-                    self.remote.insert(peer, s);
+                    if let Some(s) = s {
+                        self.remote.insert(peer, s);
+                    }
                 }
                 Err(e) => result = Err(e),
             }
@@ -142,7 +155,9 @@ impl Replication {
                 {
                     Ok(s) => {
                         self.stats.applied += 1;
-                        self.shared_state = Some((peer, s));
+                        if let Some(s) = s {
+                            self.shared_state = Some((peer, s));
+                        }
                     }
                     Err(e) => result = Err(e),
                 }
