@@ -114,6 +114,10 @@ pub enum Message {
         /// The shared stream (only from the host), delta-encoded for us.
         shared: Option<Vec<u8>>,
     },
+    /// The host's whole shared stream, sent reliably (renet splits it when large) to a
+    /// peer it has no acknowledged baseline with: a late joiner, or everyone after a
+    /// migration. Deltas follow once it is acknowledged.
+    FullShared { snapshot: Vec<u8> },
     /// A newcomer asks its contact to be admitted.
     Join {
         name: String,
@@ -220,6 +224,7 @@ impl Message {
                     "snapshot too large",
                 )
             }
+            Message::FullShared { snapshot } => check(snapshot.len() <= MAX_SNAPSHOT_BYTES, "snapshot too large"),
             Message::Join { name, .. } => check_name(name),
             Message::Rejoin { name, store, .. } => {
                 check_name(name)?;

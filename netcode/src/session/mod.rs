@@ -656,6 +656,15 @@ impl Session {
                     }
                 }
             }
+            Message::FullShared { snapshot } => {
+                if direct && link != CONTACT {
+                    let from_host = origin == self.roster.host;
+                    if let Err(e) = self.replication.incoming_full(origin, from_host, &snapshot) {
+                        log::debug!("{} rejects a full snapshot from {origin}: {e}", self.me);
+                        self.rejected += 1;
+                    }
+                }
+            }
             Message::Join { name, addr, verifier } => self.on_join(link, name, addr, verifier, None, Store::default()),
             Message::Rejoin {
                 name,

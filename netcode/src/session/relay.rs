@@ -170,6 +170,7 @@ impl Session {
             let st = self.peers.entry(*p).or_insert_with(|| PeerState::new(now));
             st.next_heartbeat = due;
             let shared_due = host && st.next_shared <= now;
+            let welcomed = st.last_heartbeat.is_some_and(|t| t >= st.since);
             if shared_due {
                 st.next_shared = now + shared_every;
             }
@@ -179,10 +180,15 @@ impl Session {
                     own: self.cfg.own_budget_bytes,
                     shared: self.cfg.shared_budget_bytes,
                     shared_due,
+                    welcomed,
                 };
-                let out = self.replication.outgoing(*p, host, budgets);
+                let out = self.replication.outgoing(*p, host, budgets, now);
                 if let Message::Heartbeat { acks, own, shared, .. } = &mut hb {
                     (*acks, *own, *shared) = (out.acks, out.own, out.shared);
+                }
+                if let Some(snapshot) = out.full_shared {
+                    let msg = Message::FullShared { snapshot };
+                    self.send_to(*p, reliable_channel(&msg), &msg);
                 }
             }
             self.send_unreliable(*p, &hb);
@@ -246,7 +252,7 @@ impl Session {
 /// no ordering (and do not hold up control behind a large transfer); the rest is ordered.
 pub(super) fn reliable_channel(msg: &Message) -> Channel {
     match msg {
-        Message::StoreSync(_) => Channel::ReliableUnordered,
+        Message::StoreSync(_) | Message::FullShared { .. } => Channel::ReliableUnordered,
         _ => Channel::ReliableOrdered,
     }
 }

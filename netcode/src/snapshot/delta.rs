@@ -36,6 +36,9 @@ pub enum SnapshotError {
     /// Bytes left after the snapshot (beyond the last byte's padding).
     #[error("trailing bytes after snapshot")]
     Trailing,
+    /// A delta where only a full snapshot may come (the reliable full shared snapshot).
+    #[error("a delta where a full snapshot was due")]
+    NotFull,
     /// State for entities the sender does not own (shared state from a non-host).
     #[error("state for entities the sender does not own")]
     NotOwner,
@@ -407,6 +410,8 @@ pub struct DeltaSender {
     sent: VecDeque<Snapshot>,
     acked: Option<u32>,
     next_start: u32,
+    /// Tick of a full snapshot sent reliably and not yet acknowledged.
+    pending_full: Option<u32>,
 }
 
 impl DeltaSender {
@@ -434,6 +439,28 @@ impl DeltaSender {
         Ok(encoded.bytes)
     }
 
+    /// Encodes `snapshot` whole, for a reliable channel, and remembers it: deltas follow
+    /// against it once the receiver acknowledges it.
+    pub fn encode_full(&mut self, schema: &Schema, snapshot: &Snapshot) -> Result<Vec<u8>, SnapshotError> {
+        let bytes = encode(schema, snapshot, None)?;
+        self.pending_full = Some(snapshot.tick);
+        self.sent.push_back(snapshot.clone());
+        if self.sent.len() > HISTORY {
+            self.sent.pop_front();
+        }
+        Ok(bytes)
+    }
+
+    /// Whether nothing was sent yet (the receiver has no baseline).
+    pub fn is_fresh(&self) -> bool {
+        self.sent.is_empty()
+    }
+
+    /// Whether a full snapshot sent reliably still waits for its acknowledgement.
+    pub fn awaiting_full(&self) -> bool {
+        self.pending_full.is_some()
+    }
+
     /// Ticks of the snapshots still kept as possible baselines, oldest first.
     pub fn sent_ticks(&self) -> impl DoubleEndedIterator<Item = u32> + '_ {
         self.sent.iter().map(|s| s.tick)
@@ -441,6 +468,9 @@ impl DeltaSender {
 
     /// The receiver acknowledged `tick`.
     pub fn ack(&mut self, tick: u32) {
+        if self.pending_full.is_some_and(|t| tick >= t) {
+            self.pending_full = None;
+        }
         if self.sent.iter().any(|s| s.tick == tick) && self.acked.is_none_or(|a| tick > a) {
             self.acked = Some(tick);
         }

@@ -3,10 +3,14 @@
 //! receiver against what that receiver acknowledged.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
-use super::delta::{DeltaReceiver, DeltaSender, Schema, Snapshot, SnapshotError};
+use super::delta::{DeltaReceiver, DeltaSender, Header, Schema, Snapshot, SnapshotError, peek_header};
 use crate::PeerId;
 use crate::protocol::TickAck;
+
+/// How long a reliable full shared snapshot may go unacknowledged before it is sent again.
+const FULL_SNAPSHOT_RETRY: Duration = Duration::from_secs(1);
 
 /// Which of a sender's streams.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -24,6 +28,9 @@ pub(crate) struct Budgets {
     pub(crate) shared: usize,
     /// Whether the shared stream goes this time (see `SessionConfig::shared_interval`).
     pub(crate) shared_due: bool,
+    /// Whether the peer is known to be in the session (it sent a heartbeat), and so can take
+    /// a full snapshot (a joiner ignores state until its welcome).
+    pub(crate) welcomed: bool,
 }
 
 /// What goes to one peer at one send tick.
@@ -32,6 +39,8 @@ pub(crate) struct Outgoing {
     pub(crate) own: Option<Vec<u8>>,
     /// The shared stream (when we host).
     pub(crate) shared: Option<Vec<u8>>,
+    /// The whole shared stream, for the reliable channel, to a peer that has no baseline.
+    pub(crate) full_shared: Option<Vec<u8>>,
     /// Our acknowledgements of its own and shared streams.
     pub(crate) acks: [Option<TickAck>; 2],
 }
@@ -60,6 +69,8 @@ pub(crate) struct Replication {
     /// Latest shared snapshot and the host that sent it.
     pub(crate) shared_state: Option<(PeerId, Snapshot)>,
     pub(crate) stats: ReplicationStats,
+    /// When the last reliable full shared snapshot went to each peer.
+    full_sent_at: BTreeMap<PeerId, Duration>,
 }
 
 impl Replication {
@@ -72,30 +83,38 @@ impl Replication {
 
     /// The encoded streams for `peer` (own, and shared when `host`), and our acks of its
     /// streams.
-    pub(crate) fn outgoing(&mut self, peer: PeerId, host: bool, budgets: Budgets) -> Outgoing {
-        let mut encode = |stream: Stream, snapshot: Option<&Snapshot>| {
-            let snapshot = snapshot?;
-            let sender = self.senders.entry((peer, stream)).or_default();
-            let budget = match stream {
-                Stream::Own => budgets.own,
-                Stream::Shared => budgets.shared,
-            };
-            match sender.encode_within(&self.schema, snapshot, budget) {
-                Ok(bytes) => Some(bytes),
-                Err(e) => {
-                    log::warn!("cannot encode snapshot: {e}");
+    pub(crate) fn outgoing(&mut self, peer: PeerId, host: bool, budgets: Budgets, now: Duration) -> Outgoing {
+        let own = self.own.as_ref().and_then(|snapshot| {
+            let sender = self.senders.entry((peer, Stream::Own)).or_default();
+            encode_logged(sender.encode_within(&self.schema, snapshot, budgets.own))
+        });
+        let mut full_shared = None;
+        let shared = match self.shared.as_ref() {
+            Some(snapshot) if host => {
+                let sender = self.senders.entry((peer, Stream::Shared)).or_default();
+                let retry = sender.awaiting_full()
+                    && self
+                        .full_sent_at
+                        .get(&peer)
+                        .is_none_or(|t| now >= *t + FULL_SNAPSHOT_RETRY);
+                if !budgets.welcomed {
+                    None
+                } else if sender.is_fresh() || retry {
+                    // A peer with nothing of ours gets the whole world reliably first (again
+                    // if it never acknowledged it: it may have come before its welcome).
+                    full_shared = encode_logged(sender.encode_full(&self.schema, snapshot));
+                    self.full_sent_at.insert(peer, now);
+                    None
+                } else if budgets.shared_due && !sender.awaiting_full() {
+                    encode_logged(sender.encode_within(&self.schema, snapshot, budgets.shared))
+                } else {
                     None
                 }
             }
+            _ => None,
         };
-        let own = encode(Stream::Own, self.own.as_ref());
-        let shared = if host && budgets.shared_due {
-            encode(Stream::Shared, self.shared.as_ref())
-        } else {
-            None
-        };
-        self.stats.payload_bytes_sent +=
-            (own.as_ref().map_or(0, Vec::len) + shared.as_ref().map_or(0, Vec::len)) as u64;
+        let sizes = [&own, &shared, &full_shared].map(|b| b.as_ref().map_or(0, Vec::len));
+        self.stats.payload_bytes_sent += sizes.iter().sum::<usize>() as u64;
         let ack = |s: Stream| {
             self.receivers
                 .get(&(peer, s))
@@ -105,6 +124,7 @@ impl Replication {
         Outgoing {
             own,
             shared,
+            full_shared,
             acks: [ack(Stream::Own), ack(Stream::Shared)],
         }
     }
@@ -169,8 +189,35 @@ impl Replication {
         result
     }
 
+    /// Applies a whole shared snapshot `peer` sent reliably (see [`Outgoing::full_shared`]).
+    pub(crate) fn incoming_full(
+        &mut self,
+        peer: PeerId,
+        peer_is_host: bool,
+        bytes: &[u8],
+    ) -> Result<(), SnapshotError> {
+        let result = if !peer_is_host {
+            Err(SnapshotError::NotOwner)
+        } else if !matches!(peek_header(bytes), Ok(Header::Full { .. })) {
+            Err(SnapshotError::NotFull)
+        } else {
+            let receiver = self.receivers.entry((peer, Stream::Shared)).or_default();
+            receiver.decode(&self.schema, bytes).map(|s| {
+                if let Some(s) = s {
+                    self.shared_state = Some((peer, s));
+                }
+            })
+        };
+        match result {
+            Ok(()) => self.stats.applied += 1,
+            Err(_) => self.stats.rejected += 1,
+        }
+        result
+    }
+
     /// Forgets the link state with `peer` (a new link starts with full snapshots).
     pub(crate) fn reset_link(&mut self, peer: PeerId) {
+        self.full_sent_at.remove(&peer);
         for stream in [Stream::Own, Stream::Shared] {
             self.senders.remove(&(peer, stream));
             self.receivers.remove(&(peer, stream));
@@ -182,4 +229,10 @@ impl Replication {
         self.reset_link(peer);
         self.remote.remove(&peer);
     }
+}
+
+/// The bytes, or `None` with a warning (our own state failed to encode: a game bug, not
+/// a remote peer's).
+fn encode_logged(result: Result<Vec<u8>, SnapshotError>) -> Option<Vec<u8>> {
+    result.inspect_err(|e| log::warn!("cannot encode snapshot: {e}")).ok()
 }
