@@ -27,6 +27,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod invite;
 pub(crate) mod link;
 pub mod protocol;
 pub mod roster;
@@ -34,6 +35,7 @@ pub mod session;
 pub mod sim;
 pub mod snapshot;
 pub mod store;
+pub mod transport;
 
 use std::fmt;
 

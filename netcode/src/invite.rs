@@ -1,0 +1,289 @@
+//! Invite codes: one copy-pasteable string that holds where to reach a session and the key
+//! that opens it.
+//!
+//! A code is `nc1-` followed by the Crockford base32 (lowercase, no padding) of: the format
+//! version (1 byte), the session id (8), the session key (32), the number of addresses (1)
+//! and each address (a family byte, then 4 or 16 address bytes and a 2-byte port), then the
+//! first 4 bytes of the SHA-256 of all that. Whoever holds the code holds the key: it is a
+//! secret to share with friends, not to post. A changed character fails the checksum; a
+//! code for a session that ended decodes, but nobody answers it (the transport reports
+//! that when it gives up).
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::str::FromStr;
+
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+use crate::SessionKey;
+
+/// What every code starts with (the `1` is the format version).
+pub const PREFIX: &str = "nc1-";
+/// The format version byte.
+const VERSION: u8 = 1;
+/// Most addresses a code may list.
+pub const MAX_ADDRS: usize = 8;
+/// Longest code accepted (a code with [`MAX_ADDRS`] IPv6 addresses is shorter).
+pub const MAX_CODE_CHARS: usize = 512;
+/// Checksum bytes at the end of a code.
+const CHECKSUM_BYTES: usize = 4;
+/// Crockford's base32 alphabet (no I, L, O, U).
+const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
+const FAMILY_V4: u8 = 4;
+const FAMILY_V6: u8 = 6;
+
+/// Why a string is not an invite code. Displayed as `invite code is invalid: ...`.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum InviteError {
+    /// It does not start with [`PREFIX`].
+    #[error("invite code is invalid: it should start with `{PREFIX}`")]
+    Prefix,
+    /// Longer than [`MAX_CODE_CHARS`].
+    #[error("invite code is invalid: too long")]
+    TooLong,
+    /// A character outside the code's alphabet.
+    #[error("invite code is invalid: unexpected character {0:?}")]
+    Character(char),
+    /// Cut short or with bytes left over.
+    #[error("invite code is invalid: {0}")]
+    Malformed(&'static str),
+    /// The checksum does not match: a typo or a tampered code.
+    #[error("invite code is invalid: checksum mismatch (a typo, or the code was changed)")]
+    Checksum,
+    /// Made by a newer (or unknown) version of the format.
+    #[error("invite code is invalid: unknown format version {0}")]
+    Version(u8),
+    /// Lists no address, or more than [`MAX_ADDRS`].
+    #[error("invite code is invalid: it lists {0} addresses (1 to {MAX_ADDRS} expected)")]
+    Addresses(usize),
+}
+
+/// A decoded invite: the members to contact and the session's id and key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Invite {
+    /// Addresses of members to join through, tried in turn.
+    pub addrs: Vec<SocketAddr>,
+    /// The session's id and key.
+    pub session: SessionKey,
+}
+
+impl fmt::Debug for Invite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Invite")
+            .field("addrs", &self.addrs)
+            .field("session", &self.session)
+            .finish()
+    }
+}
+
+impl Invite {
+    /// The code for this invite. Addresses beyond [`MAX_ADDRS`] are left out.
+    pub fn encode(&self) -> String {
+        let mut bytes = vec![VERSION];
+        bytes.extend_from_slice(&self.session.id.to_le_bytes());
+        bytes.extend_from_slice(&self.session.key);
+        let addrs = &self.addrs[..self.addrs.len().min(MAX_ADDRS)];
+        bytes.push(addrs.len() as u8);
+        for addr in addrs {
+            match addr.ip() {
+                IpAddr::V4(ip) => {
+                    bytes.push(FAMILY_V4);
+                    bytes.extend_from_slice(&ip.octets());
+                }
+                IpAddr::V6(ip) => {
+                    bytes.push(FAMILY_V6);
+                    bytes.extend_from_slice(&ip.octets());
+                }
+            }
+            bytes.extend_from_slice(&addr.port().to_le_bytes());
+        }
+        let sum = checksum(&bytes);
+        bytes.extend_from_slice(&sum);
+        format!("{PREFIX}{}", base32(&bytes))
+    }
+
+    /// Decodes a code (surrounding whitespace and letter case are forgiven).
+    pub fn decode(code: &str) -> Result<Invite, InviteError> {
+        let code = code.trim();
+        if code.len() > MAX_CODE_CHARS {
+            return Err(InviteError::TooLong);
+        }
+        let lower = code.to_ascii_lowercase();
+        let body = lower.strip_prefix(PREFIX).ok_or(InviteError::Prefix)?;
+        let bytes = unbase32(body)?;
+        if bytes.len() < 1 + CHECKSUM_BYTES {
+            return Err(InviteError::Malformed("too short"));
+        }
+        let (payload, sum) = bytes.split_at(bytes.len() - CHECKSUM_BYTES);
+        if checksum(payload) != sum {
+            return Err(InviteError::Checksum);
+        }
+        let mut r = Reader(payload);
+        let version = r.take(1)?[0];
+        if version != VERSION {
+            return Err(InviteError::Version(version));
+        }
+        let id = u64::from_le_bytes(r.take(8)?.try_into().expect("8 bytes"));
+        let key: [u8; 32] = r.take(32)?.try_into().expect("32 bytes");
+        let count = usize::from(r.take(1)?[0]);
+        if count == 0 || count > MAX_ADDRS {
+            return Err(InviteError::Addresses(count));
+        }
+        let mut addrs = Vec::with_capacity(count);
+        for _ in 0..count {
+            let ip = match r.take(1)?[0] {
+                FAMILY_V4 => IpAddr::V4(Ipv4Addr::from(<[u8; 4]>::try_from(r.take(4)?).expect("4 bytes"))),
+                FAMILY_V6 => IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(r.take(16)?).expect("16 bytes"))),
+                _ => return Err(InviteError::Malformed("unknown address family")),
+            };
+            let port = u16::from_le_bytes(r.take(2)?.try_into().expect("2 bytes"));
+            if port == 0 {
+                return Err(InviteError::Malformed("port 0"));
+            }
+            addrs.push(SocketAddr::new(ip, port));
+        }
+        if !r.0.is_empty() {
+            return Err(InviteError::Malformed("bytes left over"));
+        }
+        Ok(Invite {
+            addrs,
+            session: SessionKey { id, key },
+        })
+    }
+}
+
+impl fmt::Display for Invite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.encode())
+    }
+}
+
+impl FromStr for Invite {
+    type Err = InviteError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Invite::decode(s)
+    }
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], InviteError> {
+        if self.0.len() < n {
+            return Err(InviteError::Malformed("cut short"));
+        }
+        let (head, tail) = self.0.split_at(n);
+        self.0 = tail;
+        Ok(head)
+    }
+}
+
+fn checksum(bytes: &[u8]) -> [u8; CHECKSUM_BYTES] {
+    let digest = Sha256::digest(bytes);
+    digest[..CHECKSUM_BYTES].try_into().expect("4 bytes")
+}
+
+fn base32(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 8 / 5 + 1);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for b in bytes {
+        acc = (acc << 8) | u32::from(*b);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(char::from(ALPHABET[((acc >> bits) & 31) as usize]));
+        }
+    }
+    if bits > 0 {
+        out.push(char::from(ALPHABET[((acc << (5 - bits)) & 31) as usize]));
+    }
+    out
+}
+
+fn unbase32(text: &str) -> Result<Vec<u8>, InviteError> {
+    let mut out = Vec::with_capacity(text.len() * 5 / 8);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in text.chars() {
+        // Crockford: o reads as 0, i and l as 1.
+        let c = match c {
+            'o' => '0',
+            'i' | 'l' => '1',
+            c => c,
+        };
+        let v = ALPHABET
+            .iter()
+            .position(|a| char::from(*a) == c)
+            .ok_or(InviteError::Character(c))?;
+        acc = ((acc << 5) | v as u32) & 0xFFFF;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    // What is left is the encoder's zero padding, shorter than one character.
+    if bits >= 5 || acc & ((1 << bits) - 1) != 0 {
+        return Err(InviteError::Malformed("stray characters at the end"));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invite() -> Invite {
+        Invite {
+            addrs: vec!["192.168.1.20:40001".parse().unwrap(), "[::1]:9".parse().unwrap()],
+            session: SessionKey {
+                id: 0x1234_5678_9abc_def0,
+                key: [7; 32],
+            },
+        }
+    }
+
+    #[test]
+    fn codes_round_trip_and_forgive_case_and_spaces() {
+        let code = invite().encode();
+        assert!(code.starts_with(PREFIX));
+        assert_eq!(Invite::decode(&code).unwrap(), invite());
+        assert_eq!(
+            Invite::decode(&format!("  {}\n", code.to_uppercase())).unwrap(),
+            invite()
+        );
+    }
+
+    #[test]
+    fn every_changed_character_is_caught() {
+        let code = invite().encode();
+        for i in PREFIX.len()..code.len() {
+            let mut chars: Vec<char> = code.chars().collect();
+            chars[i] = if chars[i] == 'a' { 'b' } else { 'a' };
+            let tampered: String = chars.into_iter().collect();
+            let err = Invite::decode(&tampered).unwrap_err();
+            assert!(err.to_string().starts_with("invite code is invalid: "), "{err}");
+        }
+    }
+
+    #[test]
+    fn garbage_is_an_error_never_a_panic() {
+        for s in [
+            "",
+            "nc1-",
+            "hello",
+            "nc1-!!!",
+            "nc1-0",
+            &"nc1-".repeat(200),
+            "nc1-zzzzzzzzzzzzzzzz",
+        ] {
+            assert!(Invite::decode(s).is_err(), "{s}");
+        }
+        // Cut short anywhere.
+        let code = invite().encode();
+        for n in 0..code.len() {
+            assert!(Invite::decode(&code[..n]).is_err());
+        }
+    }
+}
