@@ -79,11 +79,15 @@ impl Conditions {
     }
 }
 
+/// A held-back datagram: when it leaves, a sequence number (ties keep their order),
+/// where to, and its bytes.
+type Held = (Duration, u64, SocketAddr, Vec<u8>);
+
 /// Datagrams held back until their time comes.
 struct Conditioner {
     conditions: Conditions,
     rng: StdRng,
-    queue: BinaryHeap<Reverse<(Duration, u64, SocketAddr, Vec<u8>)>>,
+    queue: BinaryHeap<Reverse<Held>>,
     seq: u64,
 }
 
