@@ -1,0 +1,313 @@
+//! A headless peer on the real network, shared by the `peer` and `loopback_bench` examples.
+//!
+//! It hosts or joins with an invite code, plays a tiny game (its own counter in the store
+//! and its own moving position in the snapshot stream) and prints the session's events as
+//! JSON lines on stdout, each with `t_ms` (UNIX milliseconds), so scripts and tests can
+//! follow it. With `--seat FILE` it keeps its rejoin secret in FILE and, when started
+//! again with the same file, takes its old seat back.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use clap::{Args, Parser, Subcommand};
+use netcode::invite::Invite;
+use netcode::snapshot::delta::{Schema, Snapshot};
+use netcode::snapshot::quant::Quant;
+use netcode::transport::{Conditions, Peer, PeerOptions, Seat};
+use netcode::{LinkState, PeerId, Scope, SessionEvent};
+use serde_json::{Value, json};
+
+/// Interval between status lines and score increments.
+const STATUS_EVERY: Duration = Duration::from_millis(100);
+/// Another member counts as "exchanging state" when its snapshot is this fresh.
+const FRESH: Duration = Duration::from_millis(500);
+/// Sleep between polls.
+const POLL_SLEEP: Duration = Duration::from_millis(2);
+/// The store key of each peer's counter.
+const SCORE: &str = "score";
+/// How long a graceful leave may take.
+const LEAVE_LIMIT: Duration = Duration::from_secs(2);
+
+/// A headless peer: host or join a session, print its events as JSON lines.
+#[derive(Debug, Parser)]
+#[command(name = "peer")]
+pub struct PeerCli {
+    #[command(subcommand)]
+    pub command: PeerCommand,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum PeerCommand {
+    /// Start a session and print its invite code.
+    Host(PeerArgs),
+    /// Join the session of an invite code.
+    Join {
+        /// The invite code (`nc1-...`).
+        code: String,
+        #[command(flatten)]
+        args: PeerArgs,
+    },
+}
+
+/// Options of both commands.
+#[derive(Debug, Clone, Args)]
+pub struct PeerArgs {
+    /// Display name.
+    #[arg(long, default_value = "peer")]
+    pub name: String,
+    /// UDP port to bind (0: any free port).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// IP address to bind (default: all interfaces).
+    #[arg(long, default_value = "0.0.0.0")]
+    pub bind: std::net::IpAddr,
+    /// Keep the rejoin secret here; when the file exists, take that seat back.
+    #[arg(long)]
+    pub seat: Option<PathBuf>,
+    /// Conditioner: added one-way latency of what this peer sends, in ms.
+    #[arg(long, default_value_t = 0.0)]
+    pub sim_latency: f64,
+    /// Conditioner: jitter (±) in ms.
+    #[arg(long, default_value_t = 0.0)]
+    pub sim_jitter: f64,
+    /// Conditioner: loss probability per datagram.
+    #[arg(long, default_value_t = 0.0)]
+    pub sim_loss: f64,
+    /// Leave gracefully after this many seconds (default: run until killed).
+    #[arg(long)]
+    pub quit_after: Option<f64>,
+    /// Give up joining after this many seconds.
+    #[arg(long, default_value_t = 10.0)]
+    pub join_timeout: f64,
+}
+
+impl PeerArgs {
+    fn options(&self) -> Result<PeerOptions, String> {
+        let ms = |name: &str, v: f64| {
+            if v.is_finite() && (0.0..=10_000.0).contains(&v) {
+                Ok(Duration::from_secs_f64(v / 1000.0))
+            } else {
+                Err(format!("--{name} must be within 0..=10000 ms, got {v}"))
+            }
+        };
+        if !(0.0..=1.0).contains(&self.sim_loss) {
+            return Err(format!("--sim-loss must be within 0..=1, got {}", self.sim_loss));
+        }
+        if !(self.join_timeout.is_finite() && self.join_timeout > 0.0 && self.join_timeout <= 3600.0) {
+            return Err(format!(
+                "--join-timeout must be within 0..=3600 s, got {}",
+                self.join_timeout
+            ));
+        }
+        Ok(PeerOptions {
+            name: self.name.clone(),
+            bind: std::net::SocketAddr::new(self.bind, self.port),
+            conditions: Conditions {
+                latency: ms("sim-latency", self.sim_latency)?,
+                jitter: ms("sim-jitter", self.sim_jitter)?,
+                loss: self.sim_loss,
+            },
+            join_timeout: Duration::from_secs_f64(self.join_timeout),
+            ..PeerOptions::default()
+        })
+    }
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Prints one event line.
+fn emit(event: &str, mut fields: Value) {
+    if let Value::Object(map) = &mut fields {
+        map.insert("event".into(), json!(event));
+        map.insert("t_ms".into(), json!(unix_ms()));
+    }
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{fields}");
+    let _ = out.flush();
+}
+
+fn schema() -> Schema {
+    let mut schema = Schema::default();
+    let pos = Quant::new(-50.0, 50.0, 0.01).expect("valid range");
+    schema.add_kind(vec![pos, pos]).expect("first kind");
+    schema
+}
+
+/// Runs the peer until it is killed, leaves (`--quit-after`), or fails.
+pub fn run(cli: PeerCli) -> Result<(), String> {
+    let (code, args) = match cli.command {
+        PeerCommand::Host(args) => (None, args),
+        PeerCommand::Join { code, args } => (Some(code), args),
+    };
+    let options = args.options()?;
+    let saved: Option<Seat> = match &args.seat {
+        Some(path) if path.exists() => {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            Some(text.parse().map_err(|e| format!("{}: {e}", path.display()))?)
+        }
+        _ => None,
+    };
+    let mut peer = match (&saved, &code) {
+        (Some(seat), _) => Peer::rejoin(seat, options),
+        (None, Some(code)) => Invite::decode(code)
+            .map_err(netcode::transport::TransportError::from)
+            .and_then(|invite| Peer::join(&invite, options)),
+        (None, None) => Peer::host(options),
+    }
+    .map_err(|e| e.to_string())?;
+    peer.session_mut().set_schema(schema());
+    if code.is_none() && saved.is_none() {
+        emit(
+            "hosting",
+            json!({ "invite": peer.invite().encode(), "peer": peer.session().peer_id().to_string(),
+                    "addr": peer.session().local_addr().to_string() }),
+        );
+    }
+    let started = Instant::now();
+    let mut next_status = Instant::now();
+    let mut score: u64 = 0;
+    let mut saved_roster = None;
+    let mut heard: BTreeMap<PeerId, (u32, Instant)> = BTreeMap::new();
+    loop {
+        peer.poll().map_err(|e| e.to_string())?;
+        while let Some(event) = peer.session_mut().poll_event() {
+            if let SessionEvent::Joined { rejoined: true, .. } = event {
+                // Our counter continues from what the session kept for our seat.
+                let me = peer.session().peer_id();
+                if let Some(v) = peer.session().store().get(Scope::Peer(me), SCORE) {
+                    score = std::str::from_utf8(v).ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+                }
+            }
+            report(&peer, &event);
+            if event == SessionEvent::Left {
+                return Ok(());
+            }
+        }
+        let s = peer.session();
+        if s.in_session() && Instant::now() >= next_status {
+            next_status += STATUS_EVERY;
+            score += 1;
+            let t = started.elapsed().as_secs_f64();
+            let tick = (t * 60.0) as u32;
+            let entity = schema().entity(0, &[(20.0 * t.cos()) as f32, (20.0 * t.sin()) as f32]);
+            let session = peer.session_mut();
+            let _ = session.set_own(SCORE, Some(score.to_string().into_bytes()));
+            if let Ok(e) = entity {
+                session.publish_own(Snapshot {
+                    tick,
+                    entities: [(0, e)].into(),
+                });
+            }
+            status(&peer, &mut heard);
+            if let Some(path) = &args.seat {
+                let roster = peer.session().roster().digest();
+                if saved_roster != Some(roster) {
+                    save_seat(path, &peer.seat())?;
+                    saved_roster = Some(roster);
+                }
+            }
+        }
+        if args.quit_after.is_some_and(|q| started.elapsed().as_secs_f64() >= q) && !peer.session().has_left() {
+            peer.leave();
+            let until = Instant::now() + LEAVE_LIMIT;
+            while Instant::now() < until && !peer.session().has_left() {
+                peer.poll().map_err(|e| e.to_string())?;
+                std::thread::sleep(POLL_SLEEP);
+            }
+            emit("left", json!({}));
+            return Ok(());
+        }
+        std::thread::sleep(POLL_SLEEP);
+    }
+}
+
+fn save_seat(path: &PathBuf, seat: &Seat) -> Result<(), String> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, seat.to_string())
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| format!("cannot save the seat to {}: {e}", path.display()))
+}
+
+fn link_name(state: LinkState) -> &'static str {
+    match state {
+        LinkState::Direct => "direct",
+        LinkState::Relayed => "relayed",
+        LinkState::Down => "down",
+    }
+}
+
+fn report(peer: &Peer, event: &SessionEvent) {
+    let s = peer.session();
+    match event {
+        SessionEvent::Joined { peer: me, rejoined } => emit(
+            "joined",
+            json!({ "peer": me.to_string(), "rejoined": rejoined,
+                    "host": s.host().map(|h| h.to_string()) }),
+        ),
+        SessionEvent::JoinRefused(reason) => emit("refused", json!({ "reason": reason.to_string() })),
+        SessionEvent::PeerJoined { peer } => emit("peer_joined", json!({ "peer": peer.to_string() })),
+        SessionEvent::PeerAway { peer } => emit("peer_away", json!({ "peer": peer.to_string() })),
+        SessionEvent::PeerRejoined { peer } => emit("rejoined", json!({ "peer": peer.to_string() })),
+        SessionEvent::PeerLeft { peer, reason } => emit(
+            "peer_left",
+            json!({ "peer": peer.to_string(), "reason": format!("{reason:?}") }),
+        ),
+        SessionEvent::HostChanged { old, new, epoch } => {
+            let pause = s
+                .last_heard(*old)
+                .map_or(0.0, |t| peer.now().saturating_sub(t).as_secs_f64() * 1000.0);
+            emit(
+                "host_changed",
+                json!({ "old": old.to_string(), "new": new.to_string(), "epoch": epoch,
+                        "pause_ms": pause.round() }),
+            );
+        }
+        SessionEvent::LinkChanged { peer, state } => emit(
+            "link_changed",
+            json!({ "peer": peer.to_string(), "state": link_name(*state) }),
+        ),
+        SessionEvent::PeerMisbehaved { peer, reason } => {
+            emit("peer_misbehaved", json!({ "peer": peer.to_string(), "reason": reason }))
+        }
+        SessionEvent::StoreChanged { .. } | SessionEvent::Left => {}
+    }
+}
+
+/// One status line: the host, the members, whose state is fresh, everyone's score.
+fn status(peer: &Peer, heard: &mut BTreeMap<PeerId, (u32, Instant)>) {
+    let s = peer.session();
+    let me = s.peer_id();
+    let now = Instant::now();
+    let mut fresh = Vec::new();
+    let mut scores = serde_json::Map::new();
+    for m in s.roster().active() {
+        if let Some(v) = s.store().get(Scope::Peer(m.id), SCORE) {
+            let n: u64 = std::str::from_utf8(v).ok().and_then(|t| t.parse().ok()).unwrap_or(0);
+            scores.insert(m.id.to_string(), json!(n));
+        }
+        if m.id == me {
+            continue;
+        }
+        if let Some(snapshot) = s.remote_state(m.id) {
+            let entry = heard.entry(m.id).or_insert((snapshot.tick, now));
+            if entry.0 != snapshot.tick {
+                *entry = (snapshot.tick, now);
+            }
+            if now.duration_since(entry.1) <= FRESH {
+                fresh.push(m.id.to_string());
+            }
+        }
+    }
+    emit(
+        "status",
+        json!({ "peer": me.to_string(), "host": s.host().map(|h| h.to_string()), "epoch": s.epoch(),
+                "members": s.roster().active().count(), "fresh": fresh, "scores": scores }),
+    );
+}
