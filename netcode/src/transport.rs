@@ -161,7 +161,7 @@ impl UdpTransport {
                 Ok((n, from)) => session.handle_datagram(from, &mut self.buf[..n]),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
                 // A previous send to a closed port (ICMP unreachable on some systems).
-                Err(e) if e.kind() == ErrorKind::ConnectionReset => continue,
+                Err(e) if matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::ConnectionRefused) => continue,
                 Err(e) => return Err(e),
             }
         }
@@ -554,6 +554,28 @@ mod tests {
         assert!(err.to_string().starts_with("invite code is invalid: "), "{err}");
         assert_eq!(host.session().roster().active().count(), 1, "the host never saw it");
         assert_eq!(host.session().stats().rejected_messages, 0);
+    }
+
+    #[test]
+    fn a_stale_code_times_out_with_a_clear_error() {
+        let host = Peer::host(loopback()).unwrap();
+        let invite = host.invite();
+        drop(host); // The session ended: its socket is closed.
+        let options = PeerOptions {
+            join_timeout: Duration::from_millis(500),
+            ..loopback()
+        };
+        let mut guest = Peer::join(&invite, options).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let err = loop {
+            if let Err(e) = guest.poll() {
+                break e;
+            }
+            assert!(Instant::now() < deadline, "never gave up");
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        assert!(matches!(err, TransportError::JoinTimedOut { .. }), "{err}");
+        assert!(err.to_string().contains("the session may have ended"), "{err}");
     }
 
     #[test]

@@ -186,13 +186,16 @@ pub fn run(cli: PeerCli) -> Result<(), String> {
                 }
             }
             report(&peer, &event);
+            if matches!(event, SessionEvent::HostChanged { .. }) {
+                next_status = Instant::now(); // Say at once who hosts now.
+            }
             if event == SessionEvent::Left {
                 return Ok(());
             }
         }
         let s = peer.session();
         if s.in_session() && Instant::now() >= next_status {
-            next_status += STATUS_EVERY;
+            next_status = Instant::now() + STATUS_EVERY;
             score += 1;
             let t = started.elapsed().as_secs_f64();
             let tick = (t * 60.0) as u32;

@@ -1,0 +1,114 @@
+//! Real peer processes on loopback (port 0): the `peer` example of `netcode`, driven as a
+//! player would, killed with SIGKILL, restarted from its seat file.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+#[path = "../../netcode/examples/support/procs.rs"]
+mod procs;
+
+use procs::{PeerProc, Scenario, hosting, joined, kill_host_and_rejoin};
+
+const STEP: Duration = Duration::from_secs(30);
+
+/// The `peer` example binary, built next to this test (`cargo test --workspace` builds
+/// examples); built on demand when only this crate's tests run.
+fn peer_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>");
+    let bin = profile_dir
+        .join("examples")
+        .join(format!("peer{}", std::env::consts::EXE_SUFFIX));
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-p", "netcode", "--example", "peer"])
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building the peer example failed");
+    }
+    assert!(bin.exists(), "no peer binary at {}", bin.display());
+    bin
+}
+
+#[test]
+fn four_processes_survive_a_killed_host_and_it_takes_its_seat_back() {
+    let scenario = Scenario {
+        peers: 4,
+        extra: Vec::new(),
+        step_timeout: STEP,
+    };
+    let outcome = kill_host_and_rejoin(&peer_binary(), &[], &scenario).unwrap_or_else(|e| panic!("{e}"));
+    assert!(outcome.migration_ms < 5_000, "{outcome:?}");
+}
+
+#[test]
+fn the_same_holds_under_100_ms_latency_and_10_percent_loss() {
+    let scenario = Scenario {
+        peers: 4,
+        extra: ["--sim-latency", "100", "--sim-loss", "0.1"].map(String::from).to_vec(),
+        step_timeout: STEP,
+    };
+    let outcome = kill_host_and_rejoin(&peer_binary(), &[], &scenario).unwrap_or_else(|e| panic!("{e}"));
+    assert!(outcome.migration_ms < 10_000, "{outcome:?}");
+}
+
+#[test]
+fn a_wrong_invite_code_is_refused_clearly_and_the_session_does_not_notice() {
+    let bin = peer_binary();
+    let local = ["--bind", "127.0.0.1"].map(String::from);
+    let mut host = PeerProc::spawn("host", &bin, &[vec!["host".to_string()], local.to_vec()].concat()).unwrap();
+    let (code, _) = hosting(&mut host, STEP).expect("invite");
+    let mut guest = PeerProc::spawn(
+        "guest",
+        &bin,
+        &[vec!["join".into(), code.clone()], local.to_vec()].concat(),
+    )
+    .unwrap();
+    joined(&mut guest, STEP).expect("the right code works");
+
+    // A changed character: refused at once, before any packet is sent.
+    let mut chars: Vec<char> = code.chars().collect();
+    let i = chars.len() / 2;
+    chars[i] = if chars[i] == 'a' { 'b' } else { 'a' };
+    let tampered: String = chars.into_iter().collect();
+    let mut bad = PeerProc::spawn("bad", &bin, &[vec!["join".into(), tampered], local.to_vec()].concat()).unwrap();
+    let (exit, stderr) = bad.wait_exit(STEP).expect("it exits");
+    assert_eq!(exit, Some(2));
+    assert!(stderr.contains("invite code is invalid: "), "{stderr}");
+
+    // A well-formed code with the wrong key: nobody answers; a clear error after the timeout.
+    let mut invite = netcode::invite::Invite::decode(&code).unwrap();
+    invite.session.key[0] ^= 0xff;
+    let args = [
+        vec!["join".into(), invite.encode(), "--join-timeout".into(), "2".into()],
+        local.to_vec(),
+    ]
+    .concat();
+    let mut stranger = PeerProc::spawn("stranger", &bin, &args).unwrap();
+    let (exit, stderr) = stranger.wait_exit(STEP).expect("it gives up");
+    assert_eq!(exit, Some(2));
+    assert!(
+        stderr.contains("invite code is invalid: no member of the session answered"),
+        "{stderr}"
+    );
+
+    // The session never noticed: two members, no misbehaviour, no host change.
+    let status = host.last_status().expect("status");
+    assert_eq!(status["members"], 2, "{status}");
+    host.pump();
+    for p in [&host, &guest] {
+        let odd: Vec<_> = p
+            .lines
+            .iter()
+            .filter(|v| {
+                ["peer_misbehaved", "host_changed", "peer_left", "peer_joined"]
+                    .contains(&v["event"].as_str().unwrap_or(""))
+            })
+            .filter(|v| p.name == "guest" || v["event"] != "peer_joined")
+            .collect();
+        assert!(odd.len() <= 1, "{}: {odd:?}", p.name);
+        assert!(odd.iter().all(|v| v["event"] == "peer_joined"), "{}: {odd:?}", p.name);
+    }
+}
