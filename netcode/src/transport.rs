@@ -8,7 +8,7 @@
 //! to host or join with an invite code.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BTreeSet, BinaryHeap};
 use std::fmt;
 use std::io::{self, ErrorKind};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
@@ -123,6 +123,8 @@ impl Conditioner {
 pub struct UdpTransport {
     socket: UdpSocket,
     local: SocketAddr,
+    /// Destinations whose datagrams are dropped (see [`UdpTransport::block`]).
+    blocked: BTreeSet<SocketAddr>,
     conditioner: Option<Conditioner>,
     transmits: Vec<Transmit>,
     buf: Vec<u8>,
@@ -143,6 +145,7 @@ impl UdpTransport {
         Ok(UdpTransport {
             socket,
             local,
+            blocked: BTreeSet::new(),
             conditioner,
             transmits: Vec::new(),
             buf: vec![0; RECV_BUFFER_BYTES],
@@ -152,6 +155,17 @@ impl UdpTransport {
     /// The bound address.
     pub fn local_addr(&self) -> SocketAddr {
         self.local
+    }
+
+    /// Drops everything sent to `addr` from now on, as a broken route would (to try
+    /// relaying on one machine); `unblock` restores it.
+    pub fn block(&mut self, addr: SocketAddr) {
+        self.blocked.insert(addr);
+    }
+
+    /// Undoes [`UdpTransport::block`].
+    pub fn unblock(&mut self, addr: SocketAddr) {
+        self.blocked.remove(&addr);
     }
 
     /// Feeds every datagram waiting on the socket to `session`.
@@ -172,6 +186,9 @@ impl UdpTransport {
         session.drain_transmits(&mut self.transmits);
         let mut out: Vec<(SocketAddr, Vec<u8>)> = Vec::new();
         for t in self.transmits.drain(..) {
+            if self.blocked.contains(&t.to) {
+                continue;
+            }
             match self.conditioner.as_mut() {
                 Some(c) => c.delay(now, t.to, t.bytes),
                 None => out.push((t.to, t.bytes)),
@@ -444,6 +461,11 @@ impl Peer {
         self.transport.local_addr()
     }
 
+    /// The socket, to block a route (see [`UdpTransport::block`]).
+    pub fn transport_mut(&mut self) -> &mut UdpTransport {
+        &mut self.transport
+    }
+
     /// An invite to this session: this peer's address first, then the other active members'.
     pub fn invite(&self) -> Invite {
         let me = self.session.local_addr();
@@ -497,6 +519,7 @@ fn advertised(local: SocketAddr) -> SocketAddr {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{LinkState, Scope};
 
     fn loopback() -> PeerOptions {
         PeerOptions {
@@ -530,6 +553,45 @@ mod tests {
         });
         assert!(met, "the guest joined");
         assert_eq!(guest.session().host(), Some(host.session().peer_id()));
+    }
+
+    #[test]
+    fn peers_that_cannot_reach_each_other_are_relayed() {
+        let mut host = Peer::host(loopback()).unwrap();
+        let invite = host.invite();
+        let mut a = Peer::join(&invite, loopback()).unwrap();
+        let mut c = Peer::join(&invite, loopback()).unwrap();
+        let direct = |p: &[&mut Peer]| {
+            p.iter().all(|x| {
+                let s = x.session();
+                s.in_session()
+                    && s.roster().active().count() == 3
+                    && s.roster()
+                        .active()
+                        .all(|m| m.id == s.peer_id() || s.link_state(m.id) == LinkState::Direct)
+            })
+        };
+        assert!(poll_until(&mut [&mut host, &mut a, &mut c], 10, direct), "mesh formed");
+        let (a_addr, c_addr) = (a.session().local_addr(), c.session().local_addr());
+        a.transport_mut().block(c_addr);
+        c.transport_mut().block(a_addr);
+        let (a_id, c_id) = (a.session().peer_id(), c.session().peer_id());
+        let relayed = |p: &[&mut Peer]| {
+            p[1].session().link_state(c_id) == LinkState::Relayed
+                && p[2].session().link_state(a_id) == LinkState::Relayed
+        };
+        assert!(poll_until(&mut [&mut host, &mut a, &mut c], 10, relayed), "relayed");
+        c.session_mut()
+            .set_own("note", Some(b"through the host".to_vec()))
+            .unwrap();
+        let arrived = |p: &[&mut Peer]| p[1].session().store().get(Scope::Peer(c_id), "note").is_some();
+        assert!(
+            poll_until(&mut [&mut host, &mut a, &mut c], 10, arrived),
+            "state crosses the relay"
+        );
+        for p in [&host, &a, &c] {
+            assert_eq!(p.session().roster().active().count(), 3, "nobody was dropped");
+        }
     }
 
     #[test]
