@@ -26,6 +26,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "bevy")]
+pub mod bevy;
 pub mod config;
 pub mod invite;
 pub(crate) mod link;

@@ -12,6 +12,13 @@ use procs::{PeerProc, Scenario, hosting, joined, kill_host_and_rejoin};
 
 const STEP: Duration = Duration::from_secs(30);
 
+/// One scenario at a time: a few processes each, not a dozen competing for two cores.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// The `peer` example binary, built next to this test (`cargo test --workspace` builds
 /// examples); built on demand when only this crate's tests run.
 fn peer_binary() -> PathBuf {
@@ -34,6 +41,7 @@ fn peer_binary() -> PathBuf {
 
 #[test]
 fn four_processes_survive_a_killed_host_and_it_takes_its_seat_back() {
+    let _one_at_a_time = serial();
     let scenario = Scenario {
         peers: 4,
         extra: Vec::new(),
@@ -45,6 +53,7 @@ fn four_processes_survive_a_killed_host_and_it_takes_its_seat_back() {
 
 #[test]
 fn the_same_holds_under_100_ms_latency_and_10_percent_loss() {
+    let _one_at_a_time = serial();
     let scenario = Scenario {
         peers: 4,
         extra: ["--sim-latency", "100", "--sim-loss", "0.1"].map(String::from).to_vec(),
@@ -56,6 +65,7 @@ fn the_same_holds_under_100_ms_latency_and_10_percent_loss() {
 
 #[test]
 fn a_wrong_invite_code_is_refused_clearly_and_the_session_does_not_notice() {
+    let _one_at_a_time = serial();
     let bin = peer_binary();
     let local = ["--bind", "127.0.0.1"].map(String::from);
     let mut host = PeerProc::spawn("host", &bin, &[vec!["host".to_string()], local.to_vec()].concat()).unwrap();

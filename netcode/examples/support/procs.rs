@@ -133,6 +133,18 @@ impl PeerProc {
         None
     }
 
+    /// A failure message: `what`, with this process's last lines and error output.
+    pub fn failure(&mut self, what: &str) -> String {
+        self.pump();
+        let tail: Vec<String> = self.lines.iter().rev().take(3).map(ToString::to_string).collect();
+        let err = self.stderr.lock().map(|s| s.clone()).unwrap_or_default();
+        let running = self.running();
+        format!(
+            "{} {what} (running: {running}; last lines: {tail:?}; stderr: {err:?})",
+            self.name
+        )
+    }
+
     /// Whether it is still running.
     pub fn running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
@@ -220,7 +232,7 @@ pub fn kill_host_and_rejoin(program: &Path, prefix: &[String], sc: &Scenario) ->
         procs.push(p);
     }
     for p in procs.iter_mut().skip(1) {
-        let (id, _) = joined(p, t).ok_or_else(|| format!("{} never joined", p.name))?;
+        let (id, _) = joined(p, t).ok_or_else(|| p.failure("never joined"))?;
         ids.push(id);
     }
     for (i, p) in procs.iter_mut().enumerate() {
@@ -231,7 +243,7 @@ pub fn kill_host_and_rejoin(program: &Path, prefix: &[String], sc: &Scenario) ->
             .map(|(_, id)| id.clone())
             .collect();
         p.wait_for(t, |v| settled(v, Some(&host_id), sc.peers, &others))
-            .ok_or_else(|| format!("{} never saw the whole session", p.name))?;
+            .ok_or_else(|| p.failure("never saw the whole session"))?;
     }
     let old_score = procs[0]
         .last_status()
@@ -249,7 +261,7 @@ pub fn kill_host_and_rejoin(program: &Path, prefix: &[String], sc: &Scenario) ->
             .wait_for(t, |v| {
                 v["host"].as_str().is_some_and(|h| h != host_id) && settled(v, None, sc.peers - 1, &others)
             })
-            .ok_or_else(|| format!("{} never settled on a new host", p.name))?;
+            .ok_or_else(|| p.failure("never settled on a new host"))?;
         new_hosts.push(v["host"].as_str().unwrap_or_default().to_string());
         agreed_at = agreed_at.max(v["t_ms"].as_u64().unwrap_or(u64::MAX));
     }
@@ -262,7 +274,7 @@ pub fn kill_host_and_rejoin(program: &Path, prefix: &[String], sc: &Scenario) ->
     procs[0] = PeerProc::spawn("p0", program, &args(&["host"], 0)).map_err(|e| e.to_string())?;
     let v = procs[0]
         .wait_for(t, |v| v["event"] == "joined" || v["event"] == "error")
-        .ok_or("the restarted peer never joined")?;
+        .ok_or_else(|| procs[0].failure("(restarted) never joined"))?;
     if v["event"] == "error" || v["rejoined"] != true || v["peer"] != host_id.as_str() {
         return Err(format!("the restarted peer did not take its seat back: {v}"));
     }
@@ -270,7 +282,7 @@ pub fn kill_host_and_rejoin(program: &Path, prefix: &[String], sc: &Scenario) ->
     let others = survivors.clone();
     let v = procs[0]
         .wait_for(t, |v| settled(v, Some(&new_hosts[0]), sc.peers, &others))
-        .ok_or("the restarted peer never saw the session again")?;
+        .ok_or_else(|| procs[0].failure("(restarted) never saw the session again"))?;
     let score = v["scores"][&host_id].as_u64().unwrap_or(0);
     if score < old_score {
         return Err(format!("the score went back from {old_score} to {score}"));
