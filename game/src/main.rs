@@ -1,16 +1,21 @@
-//! `game`: a live view of a simulated peer-to-peer session from the `netcode` library.
-//!
-//! Peers sit on a ring; lines show how each pair of live peers reaches each other; the
-//! host wears a gold ring. Keys inject faults (see the panel). The simulation runs in
-//! real time on a seeded in-memory network.
+//! `game`: the demo arena game on the `netcode` library, and a live view of a simulated
+//! session.
 //!
 //! ```text
-//! cargo run -p game -- --peers 8 --latency 40 --jitter 10 --loss 0.05
+//! cargo run --release -p game -- host --name Mira          # prints the invite code
+//! cargo run --release -p game -- join nc1-... --name Juno
+//! cargo run --release -p game -- host --headless --bot     # no window, JSON events
+//! cargo run -p game -- sim --peers 8 --loss 0.05           # the simulated-session view
 //! ```
 
 #![forbid(unsafe_code)]
 
+mod arena;
+mod bot;
+mod headless;
+mod net;
 mod panel;
+mod play;
 mod simulation;
 mod view;
 
@@ -32,9 +37,55 @@ const DEFAULT_SCREENSHOT_FRAME: u64 = 120;
 /// Frames to wait for a requested screenshot before giving up.
 const SCREENSHOT_TIMEOUT_FRAMES: u64 = 300;
 
-/// Live view of a simulated netcode peer-to-peer session.
+/// The netcode demo: an arena game friends play peer to peer; the host can quit, the game goes on.
 #[derive(Parser, Debug)]
 #[command(name = "game", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// Host a session: prints the invite code and shows it on screen.
+    Host {
+        #[command(flatten)]
+        net: net::NetArgs,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Join a session with an invite code.
+    Join {
+        /// The invite code (`nc1-...`) the host gave you.
+        code: String,
+        #[command(flatten)]
+        net: net::NetArgs,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Watch a simulated session (no network): crash, restart and add peers from the keyboard.
+    Sim(Args),
+}
+
+/// How the game runs.
+#[derive(clap::Args, Debug, Clone)]
+struct RunArgs {
+    /// No window: print the session's events as JSON lines (tests, bots, always-on hosts).
+    #[arg(long)]
+    headless: bool,
+    /// Let an AI steer your player.
+    #[arg(long)]
+    bot: bool,
+    /// Quit after N frames (for scripted runs).
+    #[arg(long, value_name = "N", value_parser = parse_frames)]
+    frames: Option<u64>,
+    /// Save a PNG of the window at frame `--frames` (default 120), then quit.
+    #[arg(long, value_name = "PATH", hide = true, value_parser = parse_png_path)]
+    screenshot: Option<PathBuf>,
+}
+
+/// Flags of `game sim`: a live view of a simulated session.
+#[derive(clap::Args, Debug)]
 struct Args {
     /// Peers at the start (1 to 32).
     #[arg(long, value_name = "N", default_value_t = 6, value_parser = RangedU64ValueParser::<usize>::new().range(1..=32))]
@@ -100,13 +151,13 @@ fn parse_png_path(s: &str) -> Result<PathBuf, String> {
 
 /// Scripted-run settings and the frame counter.
 #[derive(Resource)]
-struct Script {
+pub(crate) struct Script {
     /// Quit after this many frames (or take the screenshot then).
-    frames: Option<u64>,
+    pub(crate) frames: Option<u64>,
     /// Where to save the screenshot, if one is wanted.
-    screenshot: Option<PathBuf>,
+    pub(crate) screenshot: Option<PathBuf>,
     /// Frames run so far.
-    frame: u64,
+    pub(crate) frame: u64,
 }
 
 /// Why the window cannot open, if no display is reachable (this build draws through X11).
@@ -121,20 +172,51 @@ fn missing_display() -> Option<String> {
         "a display is needed and neither DISPLAY nor WAYLAND_DISPLAY is set"
     };
     Some(format!(
-        "game: {why}; `cargo run -p netcode --example netsim` runs the same simulation in a terminal"
+        "game: {why}; run without a window with `--headless` (e.g. `game host --headless --bot`)"
     ))
 }
 
 /// Parses the flags, checks for a display, and runs the app.
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let cli = Cli::parse();
+    let (start, net, run) = match cli.command {
+        Some(Command::Sim(args)) => return run_sim(args),
+        Some(Command::Host { net, run }) => (net::Start::Host, net, run),
+        Some(Command::Join { code, net, run }) => (net::Start::Join(code), net, run),
+        None => {
+            if let Some(message) = missing_display() {
+                eprintln!("{message}");
+                return ExitCode::FAILURE;
+            }
+            return play::run_menu();
+        }
+    };
+    if run.headless {
+        return match headless::run(&net, &start, run.bot, run.frames) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("game: {e}");
+                headless::emit(serde_json::json!({ "event": "error", "message": e }));
+                ExitCode::from(2)
+            }
+        };
+    }
+    if let Some(message) = missing_display() {
+        eprintln!("{message}");
+        return ExitCode::FAILURE;
+    }
+    play::run_window(net, start, run.bot, run.frames, run.screenshot)
+}
+
+/// The simulated-session view.
+fn run_sim(args: Args) -> ExitCode {
     if let Some(message) = missing_display() {
         eprintln!("{message}");
         return ExitCode::FAILURE;
     }
     let started = SystemTime::now();
     let screenshot = args.screenshot.clone();
-    let mut app = match try_build_app(args) {
+    let app = match try_build_app(args) {
         Ok(app) => app,
         Err(why) => {
             let display = std::env::var("DISPLAY").unwrap_or_default();
@@ -145,6 +227,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    run_app(app, screenshot, started)
+}
+
+/// Runs `app`; checks that a requested screenshot was written.
+pub(crate) fn run_app(mut app: App, screenshot: Option<PathBuf>, started: SystemTime) -> ExitCode {
     let exit = app.run();
     if let (AppExit::Success, Some(path)) = (&exit, screenshot) {
         let fresh = std::fs::metadata(&path)
@@ -164,9 +251,14 @@ fn main() -> ExitCode {
 /// Builds the app; winit panics when the display cannot be reached, and that becomes an
 /// error message here instead of a backtrace.
 fn try_build_app(args: Args) -> Result<App, String> {
+    catch_build(|| build_app(args))
+}
+
+/// Runs `build`, turning a panic (winit cannot reach the display) into an error message.
+pub(crate) fn catch_build(build: impl FnOnce() -> App) -> Result<App, String> {
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
-    let built = std::panic::catch_unwind(AssertUnwindSafe(|| build_app(args)));
+    let built = std::panic::catch_unwind(AssertUnwindSafe(build));
     std::panic::set_hook(default_hook);
     built.map_err(|payload| {
         let text = payload.downcast_ref::<String>().map(String::as_str);
@@ -224,7 +316,7 @@ fn build_app(args: Args) -> App {
 }
 
 /// Counts frames; takes the requested screenshot and quits when the script says so.
-fn run_script(mut commands: Commands, mut script: ResMut<Script>, mut exit: MessageWriter<AppExit>) {
+pub(crate) fn run_script(mut commands: Commands, mut script: ResMut<Script>, mut exit: MessageWriter<AppExit>) {
     script.frame += 1;
     let frame = script.frame;
     match &script.screenshot {

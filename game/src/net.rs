@@ -1,0 +1,164 @@
+//! Starting a peer from the command line (host, join, or rejoin from a seat file) and
+//! describing the session's events as JSON.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use netcode::invite::Invite;
+use netcode::transport::{Conditions, Peer, PeerOptions, Seat};
+use netcode::{LinkState, Session, SessionEvent};
+use serde_json::{Value, json};
+
+/// Network options of `game host` and `game join`.
+#[derive(Debug, Clone, Args)]
+pub struct NetArgs {
+    /// Your name in the session.
+    #[arg(long, default_value = "player")]
+    pub name: String,
+    /// UDP port to bind (0: any free port).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// IP address to bind.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub bind: IpAddr,
+    /// Keep your seat here: when the file exists, take that seat back (same player, same score).
+    #[arg(long)]
+    pub seat: Option<PathBuf>,
+    /// Try a bad network: added one-way latency of what you send, in ms.
+    #[arg(long, default_value_t = 0.0)]
+    pub sim_latency: f64,
+    /// Try a bad network: jitter (±), in ms.
+    #[arg(long, default_value_t = 0.0)]
+    pub sim_jitter: f64,
+    /// Try a bad network: loss probability per datagram.
+    #[arg(long, default_value_t = 0.0)]
+    pub sim_loss: f64,
+}
+
+/// How to enter a session.
+#[derive(Debug, Clone)]
+pub enum Start {
+    /// Start one.
+    Host,
+    /// Join the session of this invite code.
+    Join(String),
+}
+
+impl NetArgs {
+    fn options(&self) -> Result<PeerOptions, String> {
+        let ms = |name: &str, v: f64| {
+            if v.is_finite() && (0.0..=10_000.0).contains(&v) {
+                Ok(Duration::from_secs_f64(v / 1000.0))
+            } else {
+                Err(format!("--{name} must be within 0..=10000 ms, got {v}"))
+            }
+        };
+        if !(0.0..=1.0).contains(&self.sim_loss) {
+            return Err(format!("--sim-loss must be within 0..=1, got {}", self.sim_loss));
+        }
+        Ok(PeerOptions {
+            name: self.name.clone(),
+            bind: SocketAddr::new(self.bind, self.port),
+            conditions: Conditions {
+                latency: ms("sim-latency", self.sim_latency)?,
+                jitter: ms("sim-jitter", self.sim_jitter)?,
+                loss: self.sim_loss,
+            },
+            ..PeerOptions::default()
+        })
+    }
+
+    /// Hosts, joins, or takes the seat saved in `--seat` back.
+    pub fn start(&self, start: &Start) -> Result<Peer, String> {
+        let options = self.options()?;
+        let seat = match &self.seat {
+            Some(path) if path.exists() => {
+                let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                Some(text.parse::<Seat>().map_err(|e| format!("{}: {e}", path.display()))?)
+            }
+            _ => None,
+        };
+        let peer = match (seat, start) {
+            (Some(seat), _) => Peer::rejoin(&seat, options),
+            (None, Start::Join(code)) => {
+                let invite = Invite::decode(code).map_err(|e| e.to_string())?;
+                Peer::join(&invite, options)
+            }
+            (None, Start::Host) => Peer::host(options),
+        };
+        let mut peer = peer.map_err(|e| e.to_string())?;
+        peer.session_mut().set_schema(crate::arena::schema());
+        Ok(peer)
+    }
+
+    /// Saves the seat (when `--seat` is set).
+    pub fn save_seat(&self, peer: &Peer) -> Result<(), String> {
+        let Some(path) = &self.seat else { return Ok(()) };
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, peer.seat().to_string())
+            .and_then(|()| std::fs::rename(&tmp, path))
+            .map_err(|e| format!("cannot save the seat to {}: {e}", path.display()))
+    }
+}
+
+/// A member's display name (or its id).
+pub fn name_of(session: &Session, peer: netcode::PeerId) -> String {
+    session
+        .roster()
+        .get(peer)
+        .map_or_else(|| peer.to_string(), |m| m.name.clone())
+}
+
+/// Link state as a word.
+pub fn link_word(state: LinkState) -> &'static str {
+    match state {
+        LinkState::Direct => "direct",
+        LinkState::Relayed => "relayed",
+        LinkState::Down => "lost",
+    }
+}
+
+/// The JSON line of a session event, if it is one a script follows. `pause` is the host
+/// change's measured pause.
+pub fn event_json(session: &Session, event: &SessionEvent, pause: Duration) -> Option<Value> {
+    Some(match event {
+        SessionEvent::Joined { peer, rejoined } => json!({
+            "event": if *rejoined { "rejoined" } else { "joined" }, "peer": peer.to_string(),
+            "name": name_of(session, *peer), "self": true }),
+        SessionEvent::JoinRefused(reason) => json!({ "event": "refused", "reason": reason.to_string() }),
+        SessionEvent::PeerJoined { peer } => {
+            json!({ "event": "peer_joined", "peer": peer.to_string(), "name": name_of(session, *peer) })
+        }
+        SessionEvent::PeerAway { peer } => {
+            json!({ "event": "peer_away", "peer": peer.to_string(), "name": name_of(session, *peer) })
+        }
+        SessionEvent::PeerRejoined { peer } => {
+            json!({ "event": "rejoined", "peer": peer.to_string(), "name": name_of(session, *peer), "self": false })
+        }
+        SessionEvent::PeerLeft { peer, reason } => json!({ "event": "peer_left", "peer": peer.to_string(),
+            "reason": format!("{reason:?}") }),
+        SessionEvent::HostChanged { old, new, epoch } => json!({ "event": "host_changed", "old": old.to_string(),
+            "new": new.to_string(), "new_name": name_of(session, *new), "epoch": epoch,
+            "pause_ms": pause.as_millis() as u64 }),
+        SessionEvent::LinkChanged { peer, state } => {
+            json!({ "event": "link_changed", "peer": peer.to_string(), "state": link_word(*state) })
+        }
+        SessionEvent::PeerMisbehaved { peer, reason } => {
+            json!({ "event": "peer_misbehaved", "peer": peer.to_string(), "reason": reason })
+        }
+        SessionEvent::StoreChanged { .. } | SessionEvent::Left => return None,
+    })
+}
+
+/// The pause a host change cost: since we last heard the old host.
+pub fn pause_of(peer: &Peer, event: &SessionEvent) -> Duration {
+    match event {
+        SessionEvent::HostChanged { old, .. } => peer
+            .session()
+            .last_heard(*old)
+            .map_or(Duration::ZERO, |t| peer.now().saturating_sub(t)),
+        _ => Duration::ZERO,
+    }
+}
