@@ -84,3 +84,23 @@ pub fn non_host(sim: &Sim) -> usize {
         .find(|i| sim.session(*i).is_some_and(|s| s.peer_id() != h))
         .expect("a live non-host peer")
 }
+
+/// A program of the workspace next to the running test binary (`target/<profile>/<path>`),
+/// built with `cargo build <build_args>` first when it is not there (when only this
+/// crate's tests run).
+pub fn workspace_program(path: &str, build_args: &[&str]) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>");
+    let bin = profile_dir.join(format!("{path}{}", std::env::consts::EXE_SUFFIX));
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = std::process::Command::new(cargo)
+            .arg("build")
+            .args(build_args)
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "cargo build {build_args:?} failed");
+    }
+    assert!(bin.exists(), "no program at {}", bin.display());
+    bin
+}

@@ -2,7 +2,6 @@
 //! player would, killed with SIGKILL, restarted from its seat file.
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 #[path = "../../netcode/examples/support/procs.rs"]
@@ -19,24 +18,9 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// The `peer` example binary, built next to this test (`cargo test --workspace` builds
-/// examples); built on demand when only this crate's tests run.
+/// The `peer` example, built next to this test (`cargo test --workspace` builds examples).
 fn peer_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>");
-    let bin = profile_dir
-        .join("examples")
-        .join(format!("peer{}", std::env::consts::EXE_SUFFIX));
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-p", "netcode", "--example", "peer"])
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building the peer example failed");
-    }
-    assert!(bin.exists(), "no peer binary at {}", bin.display());
-    bin
+    netcode_tests::workspace_program("examples/peer", &["-p", "netcode", "--example", "peer"])
 }
 
 #[test]

@@ -1,0 +1,100 @@
+//! The demo game end to end, headless: four bot players on loopback; the host is killed;
+//! the round goes on on the new host with its clock, scores and orbs; the killed player
+//! restarts from its seat file, rejoins and finds its score.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::Value;
+
+#[path = "../../netcode/examples/support/procs.rs"]
+mod procs;
+
+use procs::PeerProc;
+
+const STEP: Duration = Duration::from_secs(30);
+
+fn game_binary() -> PathBuf {
+    netcode_tests::workspace_program("game", &["-p", "game"])
+}
+
+fn args(dir: &std::path::Path, i: usize, command: &[&str]) -> Vec<String> {
+    let mut a: Vec<String> = command.iter().map(|s| s.to_string()).collect();
+    a.extend(["--headless", "--bot", "--bind", "127.0.0.1", "--name"].map(String::from));
+    a.push(format!("bot{i}"));
+    a.push("--seat".into());
+    a.push(dir.join(format!("bot{i}.seat")).display().to_string());
+    a
+}
+
+fn total(status: &Value) -> u64 {
+    status["scores"]
+        .as_object()
+        .map_or(0, |m| m.values().filter_map(|v| v["score"].as_u64()).sum())
+}
+
+#[test]
+fn a_round_survives_the_host_and_the_host_finds_its_score_on_rejoin() {
+    let bin = game_binary();
+    let dir = procs::temp_dir("game");
+    let mut host = PeerProc::spawn("bot0", &bin, &args(&dir, 0, &["host"])).unwrap();
+    let (code, host_id) = procs::hosting(&mut host, STEP).expect("the host prints its invite");
+    let mut others: Vec<PeerProc> = (1..4)
+        .map(|i| PeerProc::spawn(&format!("bot{i}"), &bin, &args(&dir, i, &["join", &code])).unwrap())
+        .collect();
+    // Play until everyone is in and a few orbs were collected.
+    let before = host
+        .wait_for(STEP, |v| v["event"] == "status" && v["members"] == 4 && total(v) >= 6)
+        .unwrap_or_else(|| panic!("{}", host.failure("never saw four players score")));
+    let host_score = before["scores"][&host_id]["score"].as_u64().expect("host score");
+    let round = before["round"].as_u64().expect("round");
+    let left = before["round_left_ms"].as_u64().expect("clock");
+    let killed_at = procs::unix_ms();
+    host.kill();
+
+    let mut new_host = None;
+    for p in &mut others {
+        let v = p
+            .wait_for(STEP, |v| v["event"] == "host_changed")
+            .unwrap_or_else(|| panic!("{}", p.failure("saw no host change")));
+        assert!(v["pause_ms"].as_u64().is_some(), "{v}");
+        let s = p
+            .wait_for(STEP, |v| v["event"] == "status" && v["members"] == 3)
+            .unwrap_or_else(|| panic!("{}", p.failure("never went on with three")));
+        assert_ne!(s["host"], host_id.as_str());
+        let h = s["host"].as_str().unwrap().to_string();
+        assert!(
+            new_host.get_or_insert(h.clone()) == &h,
+            "the survivors agree on the host"
+        );
+        // The same round, its clock running on, not restarted.
+        assert_eq!(s["round"].as_u64(), Some(round), "{s}");
+        let elapsed = s["t_ms"].as_u64().unwrap().saturating_sub(killed_at);
+        let now_left = s["round_left_ms"].as_u64().unwrap();
+        assert!(
+            now_left <= left && now_left + elapsed + 3_000 >= left,
+            "clock {left} -> {now_left}: {s}"
+        );
+        assert!(s["orbs"].as_u64().unwrap() > 0, "the orbs are still there: {s}");
+        assert!(
+            total(&s) + host_score >= total(&before),
+            "no score was lost: {before} -> {s}"
+        );
+    }
+
+    // The killed player comes back from its seat file.
+    let mut back = PeerProc::spawn("bot0", &bin, &args(&dir, 0, &["host"])).unwrap();
+    let v = back
+        .wait_for(STEP, |v| v["event"] == "rejoined" || v["event"] == "error")
+        .unwrap_or_else(|| panic!("{}", back.failure("never rejoined")));
+    assert_eq!(v["peer"], host_id.as_str(), "{v}");
+    let s = back
+        .wait_for(STEP, |v| v["event"] == "status" && v["members"] == 4)
+        .unwrap_or_else(|| panic!("{}", back.failure("never saw the session")));
+    let score = s["scores"][&host_id]["score"].as_u64().unwrap_or(0);
+    assert!(
+        score >= host_score.saturating_sub(3),
+        "its score: {host_score} -> {score}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
