@@ -71,7 +71,11 @@ pub fn run(net: &NetArgs, start: &Start, bot: bool, frames: Option<u64>) -> Resu
     let mut next_status = Instant::now() + STATUS_EVERY;
     let mut saved = None;
     let mut count = 0u64;
+    // Work time per frame (everything but the sleep), for the status line.
+    let mut work = Duration::ZERO;
+    let mut worked_frames = 0u32;
     loop {
+        let frame_start = Instant::now();
         peer.poll().map_err(|e| e.to_string())?;
         while let Some(event) = peer.session_mut().poll_event() {
             let pause = pause_of(&peer, &event);
@@ -103,8 +107,14 @@ pub fn run(net: &NetArgs, start: &Start, bot: bool, frames: Option<u64>) -> Resu
         }
         if Instant::now() >= next_status && peer.session().in_session() {
             next_status += STATUS_EVERY;
-            emit(status(peer.session(), now));
+            let mut line = status(peer.session(), now);
+            let avg = work.as_secs_f64() * 1000.0 / f64::from(worked_frames.max(1));
+            line["frame_work_ms"] = json!((avg * 1000.0).round() / 1000.0);
+            (work, worked_frames) = (Duration::ZERO, 0);
+            emit(line);
         }
+        work += frame_start.elapsed();
+        worked_frames += 1;
         count += 1;
         if frames.is_some_and(|n| count >= n) {
             return Ok(());

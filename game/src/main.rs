@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 mod arena;
+mod bench;
 mod bot;
 mod headless;
 mod net;
@@ -65,6 +66,15 @@ enum Command {
     },
     /// Watch a simulated session (no network): crash, restart and add peers from the keyboard.
     Sim(Args),
+    /// Measure the CPU cost of headless bot peers on loopback (Linux); prints one JSON line.
+    Bench {
+        /// Peers (this program, headless, as bots).
+        #[arg(long, default_value_t = 8)]
+        players: usize,
+        /// Seconds measured (after a few seconds to form the session).
+        #[arg(long, default_value_t = 10.0)]
+        secs: f64,
+    },
 }
 
 /// How the game runs.
@@ -158,6 +168,8 @@ pub(crate) struct Script {
     pub(crate) screenshot: Option<PathBuf>,
     /// Frames run so far.
     pub(crate) frame: u64,
+    /// When the first frame ran.
+    pub(crate) started: Option<std::time::Instant>,
 }
 
 /// Why the window cannot open, if no display is reachable (this build draws through X11).
@@ -181,6 +193,18 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let (start, net, run) = match cli.command {
         Some(Command::Sim(args)) => return run_sim(args),
+        Some(Command::Bench { players, secs }) => {
+            return match bench::run(players, secs) {
+                Ok(line) => {
+                    println!("{line}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("game bench: {e}");
+                    ExitCode::from(2)
+                }
+            };
+        }
         Some(Command::Host { net, run }) => (net::Start::Host, net, run),
         Some(Command::Join { code, net, run }) => (net::Start::Join(code), net, run),
         None => {
@@ -298,6 +322,7 @@ fn build_app(args: Args) -> App {
         frames: args.frames,
         screenshot: args.screenshot,
         frame: 0,
+        started: None,
     })
     .add_systems(Startup, (view::setup, panel::setup))
     .add_systems(
@@ -319,10 +344,21 @@ fn build_app(args: Args) -> App {
 pub(crate) fn run_script(mut commands: Commands, mut script: ResMut<Script>, mut exit: MessageWriter<AppExit>) {
     script.frame += 1;
     let frame = script.frame;
+    // Rendered frames per second since the first frame, reported when a scripted run ends.
+    let started = *script.started.get_or_insert_with(std::time::Instant::now);
+    let report = |frame: u64| {
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "{}",
+            serde_json::json!({ "event": "frames", "frames": frame, "secs": (secs * 100.0).round() / 100.0,
+                                "fps": ((frame as f64 / secs.max(1e-3)) * 10.0).round() / 10.0 })
+        );
+    };
     match &script.screenshot {
         Some(path) => {
             let at = script.frames.unwrap_or(DEFAULT_SCREENSHOT_FRAME);
             if frame == at {
+                report(frame);
                 commands
                     .spawn(Screenshot::primary_window())
                     .observe(save_to_disk(path.clone()))
@@ -334,6 +370,7 @@ pub(crate) fn run_script(mut commands: Commands, mut script: ResMut<Script>, mut
         }
         None => {
             if script.frames.is_some_and(|n| frame >= n) {
+                report(frame);
                 exit.write(AppExit::Success);
             }
         }

@@ -146,6 +146,7 @@ pub fn run_window(net: NetArgs, start: Start, bot: bool, frames: Option<u64>, sc
             frames,
             screenshot: screenshot.clone(),
             frame: 0,
+            started: None,
         })
         .add_systems(Startup, setup)
         .add_systems(Update, (network, sync_world, hud, overlay, crate::run_script).chain());
