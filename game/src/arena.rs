@@ -38,8 +38,9 @@ const DASH_COOLDOWN: f32 = 1.2;
 const KNOCK_DECAY: f32 = 6.0;
 /// Knockback speed given to a player hit by a dash.
 const KNOCK_SPEED: f32 = 22.0;
-/// A round's length and the pause between rounds.
+/// A round's default length.
 pub const ROUND: Duration = Duration::from_secs(120);
+/// The pause between rounds (the winner banner).
 pub const INTERMISSION: Duration = Duration::from_secs(6);
 /// Orbs on the field: this many plus one per player.
 const BASE_ORBS: usize = 4;
@@ -91,6 +92,8 @@ pub struct Match {
     hits: BTreeMap<(PeerId, PeerId), Duration>,
     last_result_round: Option<u32>,
     started: Option<Duration>,
+    /// Length of the rounds this peer starts when it hosts.
+    round_len: Duration,
 }
 
 /// The snapshot schema: a player is x, y (1/100 unit) and a dashing flag.
@@ -122,7 +125,7 @@ fn dist(a: [f32; 2], b: [f32; 2]) -> f32 {
 
 impl Match {
     /// A new match side; `seed` places the player and drives the host's orb spawns.
-    pub fn new(seed: u64) -> Self {
+    pub fn new(seed: u64, round_len: Duration) -> Self {
         let mut rng = StdRng::seed_from_u64(seed);
         let pos = [
             rng.random_range(-HALF * 0.7..HALF * 0.7),
@@ -142,6 +145,7 @@ impl Match {
             hits: BTreeMap::new(),
             last_result_round: None,
             started: None,
+            round_len,
         }
     }
 
@@ -312,11 +316,17 @@ impl Match {
             .collect()
     }
 
-    /// The current round and when it ends (session time).
-    pub fn round(session: &Session) -> Option<(u32, Duration)> {
+    /// The current round, when it ends (session time) and its length.
+    pub fn round(session: &Session) -> Option<(u32, Duration, Duration)> {
         let text = shared(session, "round")?;
-        let (n, ends) = text.split_once(',')?;
-        Some((n.parse().ok()?, Duration::from_millis(ends.parse().ok()?)))
+        let mut parts = text.split(',');
+        let n = parts.next()?.parse().ok()?;
+        let ends = Duration::from_millis(parts.next()?.parse().ok()?);
+        let len = parts
+            .next()
+            .and_then(|l| l.parse().ok())
+            .map_or(ROUND, Duration::from_millis);
+        Some((n, ends, len))
     }
 
     /// A player's score this round.
@@ -341,12 +351,13 @@ impl Match {
 
     fn host_duties(&mut self, session: &mut Session, now: Duration, events: &mut Vec<GameEvent>) {
         // The round clock.
-        let (round, ends) = match Match::round(session) {
+        let (round, ends, len) = match Match::round(session) {
             Some(r) => r,
             None => {
-                let ends = now + ROUND;
-                let _ = session.set_shared("round", Some(format!("1,{}", ends.as_millis()).into_bytes()));
-                (1, ends)
+                let (len, ends) = (self.round_len, now + self.round_len);
+                let entry = format!("1,{},{}", ends.as_millis(), len.as_millis());
+                let _ = session.set_shared("round", Some(entry.into_bytes()));
+                (1, ends, len)
             }
         };
         if now >= ends {
@@ -368,7 +379,7 @@ impl Match {
             );
             return;
         }
-        if now < ends.saturating_sub(ROUND) {
+        if now < ends.saturating_sub(len) {
             return; // Intermission: the next round has not started.
         }
         let players = self.latest(session);

@@ -49,7 +49,7 @@ fn status(session: &Session, now: Duration) -> Value {
         .map(|m| (m.id, Match::score(session, m.id)))
         .collect();
     let (round, left) =
-        Match::round(session).map_or((0, 0), |(n, ends)| (n, ends.saturating_sub(now).as_millis() as u64));
+        Match::round(session).map_or((0, 0), |(n, ends, _)| (n, ends.saturating_sub(now).as_millis() as u64));
     json!({ "event": "status", "peer": session.peer_id().to_string(),
             "host": session.host().map(|h| h.to_string()), "members": session.roster().active().count(),
             "round": round, "round_left_ms": left, "orbs": Match::orbs(session).len(),
@@ -58,13 +58,14 @@ fn status(session: &Session, now: Duration) -> Value {
 
 /// Runs a headless peer until it is killed, `frames` have passed, or it fails.
 pub fn run(net: &NetArgs, start: &Start, bot: bool, frames: Option<u64>) -> Result<(), String> {
+    let round_len = net.round_len()?;
     let rejoining = net.seat.as_ref().is_some_and(|p| p.exists());
     let mut peer = net.start(start)?;
     if matches!(start, Start::Host) && !rejoining {
         emit(json!({ "event": "hosting", "invite": peer.invite().encode(),
                      "peer": peer.session().peer_id().to_string(), "name": net.name }));
     }
-    let mut game = Match::new(peer.session().peer_id().0);
+    let mut game = Match::new(peer.session().peer_id().0, round_len);
     let frame = Duration::from_secs_f64(1.0 / FPS);
     let mut next = Instant::now();
     let mut last = Instant::now();

@@ -26,6 +26,9 @@ pub struct NetArgs {
     /// Keep your seat here: when the file exists, take that seat back (same player, same score).
     #[arg(long)]
     pub seat: Option<PathBuf>,
+    /// Length of a round, in seconds (used when you host, or become host of a new session).
+    #[arg(long, default_value_t = crate::arena::ROUND.as_secs_f64())]
+    pub round_secs: f64,
     /// Try a bad network: added one-way latency of what you send, in ms.
     #[arg(long, default_value_t = 0.0)]
     pub sim_latency: f64,
@@ -68,6 +71,15 @@ impl NetArgs {
             },
             ..PeerOptions::default()
         })
+    }
+
+    /// The round length of `--round-secs`.
+    pub fn round_len(&self) -> Result<Duration, String> {
+        if self.round_secs.is_finite() && (1.0..=3600.0).contains(&self.round_secs) {
+            Ok(Duration::from_secs_f64(self.round_secs))
+        } else {
+            Err(format!("--round-secs must be within 1..=3600, got {}", self.round_secs))
+        }
     }
 
     /// Hosts, joins, or takes the seat saved in `--seat` back.

@@ -110,6 +110,13 @@ fn base_app(title: &str) -> App {
 /// Hosts or joins, then opens the arena window.
 pub fn run_window(net: NetArgs, start: Start, bot: bool, frames: Option<u64>, screenshot: Option<PathBuf>) -> ExitCode {
     let rejoining = net.seat.as_ref().is_some_and(|p| p.exists());
+    let round_len = match net.round_len() {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("game: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let peer = match net.start(&start) {
         Ok(p) => p,
         Err(e) => {
@@ -128,7 +135,7 @@ pub fn run_window(net: NetArgs, start: Start, bot: bool, frames: Option<u64>, sc
         app.insert_resource(Game {
             peer,
             net,
-            game: Match::new(seed),
+            game: Match::new(seed, round_len),
             bot,
             invite,
             toasts: VecDeque::new(),
@@ -530,10 +537,10 @@ fn hud(
     }
     if let Ok(mut text) = clock.single_mut() {
         **text = match Match::round(s) {
-            Some((n, ends)) => {
+            Some((n, ends, len)) => {
                 let left = ends.saturating_sub(now).as_secs();
-                if left > arena::ROUND.as_secs() {
-                    format!("next round in {}", left - arena::ROUND.as_secs())
+                if left > len.as_secs() {
+                    format!("next round in {}", left - len.as_secs())
                 } else {
                     format!("Round {n}  {}:{:02}", left / 60, left % 60)
                 }
@@ -658,6 +665,7 @@ pub fn run_menu() -> ExitCode {
         port: 0,
         bind: std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
         seat: None,
+        round_secs: arena::ROUND.as_secs_f64(),
         sim_latency: 0.0,
         sim_jitter: 0.0,
         sim_loss: 0.0,

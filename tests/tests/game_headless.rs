@@ -98,3 +98,41 @@ fn a_round_survives_the_host_and_the_host_finds_its_score_on_rejoin() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn every_player_sees_the_round_end_with_the_same_scores_and_a_new_round_starts() {
+    let bin = game_binary();
+    let dir = procs::temp_dir("rounds");
+    let short = ["--round-secs", "4"];
+    let mut host = PeerProc::spawn(
+        "bot0",
+        &bin,
+        &[args(&dir, 0, &["host"]), short.map(String::from).to_vec()].concat(),
+    )
+    .unwrap();
+    let (code, _) = procs::hosting(&mut host, STEP).expect("invite");
+    let mut players: Vec<PeerProc> = (1..3)
+        .map(|i| PeerProc::spawn(&format!("bot{i}"), &bin, &args(&dir, i, &["join", &code])).unwrap())
+        .collect();
+    players.insert(0, host);
+    let mut results = Vec::new();
+    for p in &mut players {
+        let v = p
+            .wait_for(STEP, |v| v["event"] == "round_end")
+            .unwrap_or_else(|| panic!("{}", p.failure("saw no round end")));
+        assert_eq!(v["round"], 1, "{v}");
+        results.push(v["scores"].clone());
+    }
+    assert!(
+        results.windows(2).all(|w| w[0] == w[1]),
+        "everyone saw the same scores: {results:?}"
+    );
+    let s = players[1]
+        .wait_for(STEP, |v| v["event"] == "status" && v["round"] == 2)
+        .unwrap_or_else(|| panic!("{}", players[1].failure("no second round")));
+    assert!(
+        total(&s) <= total(&serde_json::json!({ "scores": results[0] })) + 100,
+        "{s}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
