@@ -13,6 +13,7 @@
 mod arena;
 mod bench;
 mod bot;
+mod extras;
 mod headless;
 mod net;
 mod panel;

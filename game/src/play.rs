@@ -53,6 +53,7 @@ struct Game {
     last_bytes: (u64, u64),
     graph_clock: f32,
     error: Option<String>,
+    last_score: Option<u32>,
 }
 
 #[derive(Component)]
@@ -148,15 +149,28 @@ pub fn run_window(net: NetArgs, start: Start, bot: bool, frames: Option<u64>, sc
             last_bytes: (0, 0),
             graph_clock: 0.0,
             error: None,
+            last_score: None,
         })
+        .init_resource::<crate::extras::Cues>()
         .insert_resource(crate::Script {
             frames,
             screenshot: screenshot.clone(),
             frame: 0,
             started: None,
         })
-        .add_systems(Startup, setup)
-        .add_systems(Update, (network, sync_world, hud, overlay, crate::run_script).chain());
+        .add_systems(Startup, (setup, crate::extras::setup))
+        .add_systems(
+            Update,
+            (
+                network,
+                crate::extras::play_cues,
+                sync_world,
+                hud,
+                overlay,
+                crate::run_script,
+            )
+                .chain(),
+        );
         app
     });
     match built {
@@ -281,7 +295,15 @@ fn keyboard_input(keys: &ButtonInput<KeyCode>) -> Input {
 }
 
 /// Polls the network, turns events into toasts, and steps the match.
-fn network(mut g: ResMut<Game>, keys: Res<ButtonInput<KeyCode>>, time: Res<Time>, mut exit: MessageWriter<AppExit>) {
+fn network(
+    mut g: ResMut<Game>,
+    keys: Res<ButtonInput<KeyCode>>,
+    time: Res<Time>,
+    mut exit: MessageWriter<AppExit>,
+    mut cues: ResMut<crate::extras::Cues>,
+    #[cfg(feature = "gamepad")] pads: Query<&Gamepad>,
+) {
+    use crate::extras::Cue;
     let g = &mut *g;
     let dt = time.delta_secs().min(0.1);
     if keys.just_pressed(KeyCode::F3) {
@@ -302,6 +324,7 @@ fn network(mut g: ResMut<Game>, keys: Res<ButtonInput<KeyCode>>, time: Res<Time>
         let s = g.peer.session();
         let toast = match &event {
             SessionEvent::HostChanged { old, new, .. } => {
+                cues.0.push(Cue::HostChanged);
                 let pause = pause_of(&g.peer, &event).as_secs_f32();
                 Some(format!(
                     "{} left: {} is hosting now, {pause:.2} s",
@@ -335,10 +358,25 @@ fn network(mut g: ResMut<Game>, keys: Res<ButtonInput<KeyCode>>, time: Res<Time>
     let input = if g.bot {
         crate::bot::input(&g.game, g.peer.session(), now)
     } else {
-        keyboard_input(&keys)
+        #[allow(unused_mut)]
+        let mut input = keyboard_input(&keys);
+        #[cfg(feature = "gamepad")]
+        if let Some((dir, dash)) = crate::extras::gamepad_input(&pads)
+            && (dir[0].abs() > 0.2 || dir[1].abs() > 0.2 || dash)
+        {
+            input = Input {
+                dir,
+                dash: dash || input.dash,
+            };
+        }
+        input
     };
+    if input.dash {
+        cues.0.push(Cue::Dash);
+    }
     for event in g.game.step(g.peer.session_mut(), input, now, dt) {
         if let GameEvent::RoundEnd { round, scores } = event {
+            cues.0.push(Cue::RoundEnd);
             let s = g.peer.session();
             let text = match scores.first() {
                 Some((p, n)) => format!("Round {round}: {} wins with {n}!", name_of(s, *p)),
@@ -346,6 +384,13 @@ fn network(mut g: ResMut<Game>, keys: Res<ButtonInput<KeyCode>>, time: Res<Time>
             };
             g.banner = Some((text, arena::INTERMISSION.as_secs_f32()));
         }
+    }
+    let me = g.peer.session().peer_id();
+    let score = Match::score(g.peer.session(), me);
+    match g.last_score.replace(score) {
+        Some(before) if score > before => cues.0.push(Cue::Pickup),
+        Some(before) if score < before && score > 0 => cues.0.push(Cue::Hit),
+        _ => {}
     }
     // Are we cut off from everyone?
     let s = g.peer.session();
