@@ -241,3 +241,19 @@ fn a_late_joiner_gets_the_whole_world_reliably_then_deltas() {
     );
     assert_eq!(s.replication_stats().rejected, 0);
 }
+
+#[test]
+fn round_trips_are_measured_from_snapshot_acks() {
+    // 30 ms each way: the round trip is 60 ms, plus at most part of a heartbeat interval
+    // (an ack waits for the peer's next heartbeat; the estimate keeps the smallest samples).
+    let mut sim = arena_sim(3, 47, 0.0);
+    form(&mut sim, 5.0);
+    sim.run_for_secs(3.0);
+    for i in sim.live_indices() {
+        let s = sim.session(i).unwrap();
+        for m in s.roster().active().filter(|m| m.id != s.peer_id()) {
+            let rtt = s.rtt(m.id).expect("measured");
+            assert!((0.055..0.1).contains(&rtt), "{i} -> {}: {rtt}", m.id);
+        }
+    }
+}

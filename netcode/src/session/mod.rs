@@ -649,7 +649,7 @@ impl Session {
                     let from_host = origin == self.roster.host;
                     let result = self
                         .replication
-                        .incoming(origin, from_host, own.as_deref(), shared.as_deref(), acks);
+                        .incoming(origin, from_host, own.as_deref(), shared.as_deref(), acks, self.now);
                     if let Err(e) = result {
                         log::debug!("{} rejects a snapshot from {origin}: {e}", self.me);
                         self.rejected += 1;

@@ -89,9 +89,14 @@ impl Session {
         self.peers.get(&peer).and_then(|p| p.last_any)
     }
 
-    /// Round-trip time of the direct link to `peer`, in seconds.
+    /// Round-trip time to `peer`, in seconds: measured from the acknowledgements of our
+    /// snapshots while we publish any (they flow on every heartbeat), else renet's estimate
+    /// of the direct link (which only moves while reliable messages flow).
     pub fn rtt(&self, peer: PeerId) -> Option<f64> {
-        self.links.rtt(peer)
+        self.replication
+            .rtt(peer)
+            .map(|d| d.as_secs_f64())
+            .or_else(|| self.links.rtt(peer))
     }
 
     /// Packet loss of the direct link to `peer`, as a fraction.

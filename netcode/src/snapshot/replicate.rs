@@ -2,7 +2,7 @@
 //! it owns; the host also publishes the shared stream. Each stream is delta-encoded per
 //! receiver against what that receiver acknowledged.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use super::delta::{DeltaReceiver, DeltaSender, Header, Schema, Snapshot, SnapshotError, peek_header};
@@ -11,6 +11,50 @@ use crate::protocol::TickAck;
 
 /// How long a reliable full shared snapshot may go unacknowledged before it is sent again.
 const FULL_SNAPSHOT_RETRY: Duration = Duration::from_secs(1);
+
+/// Round-trip samples kept per peer (the smallest is the estimate).
+const RTT_SAMPLES: usize = 16;
+/// Own-stream send times kept per peer.
+const RTT_SENT_KEPT: usize = 64;
+
+/// Round trips measured from snapshot acknowledgements: when each tick of our own stream
+/// went to a peer, and when the peer acknowledged it. An ack waits for the peer's next
+/// heartbeat, so single samples run long; the smallest of the recent ones is the estimate.
+#[derive(Debug, Default)]
+struct RttProbe {
+    sent: VecDeque<(u32, Duration)>,
+    acked: Option<u32>,
+    samples: VecDeque<Duration>,
+}
+
+impl RttProbe {
+    fn sent(&mut self, tick: u32, now: Duration) {
+        if self.sent.back().is_some_and(|(t, _)| *t == tick) {
+            return;
+        }
+        self.sent.push_back((tick, now));
+        if self.sent.len() > RTT_SENT_KEPT {
+            self.sent.pop_front();
+        }
+    }
+
+    fn acked(&mut self, tick: u32, now: Duration) {
+        if self.acked.is_some_and(|a| tick <= a) {
+            return;
+        }
+        self.acked = Some(tick);
+        if let Some((_, at)) = self.sent.iter().find(|(t, _)| *t == tick) {
+            self.samples.push_back(now.saturating_sub(*at));
+            if self.samples.len() > RTT_SAMPLES {
+                self.samples.pop_front();
+            }
+        }
+    }
+
+    fn estimate(&self) -> Option<Duration> {
+        self.samples.iter().min().copied()
+    }
+}
 
 /// Which of a sender's streams.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -71,6 +115,8 @@ pub(crate) struct Replication {
     pub(crate) stats: ReplicationStats,
     /// When the last reliable full shared snapshot went to each peer.
     full_sent_at: BTreeMap<PeerId, Duration>,
+    /// Round trips per peer, from acknowledgements of our own stream.
+    rtt: BTreeMap<PeerId, RttProbe>,
 }
 
 impl Replication {
@@ -86,7 +132,9 @@ impl Replication {
     pub(crate) fn outgoing(&mut self, peer: PeerId, host: bool, budgets: Budgets, now: Duration) -> Outgoing {
         let own = self.own.as_ref().and_then(|snapshot| {
             let sender = self.senders.entry((peer, Stream::Own)).or_default();
-            encode_logged(sender.encode_within(&self.schema, snapshot, budgets.own))
+            let bytes = encode_logged(sender.encode_within(&self.schema, snapshot, budgets.own))?;
+            self.rtt.entry(peer).or_default().sent(snapshot.tick, now);
+            Some(bytes)
         });
         let mut full_shared = None;
         let shared = match self.shared.as_ref() {
@@ -137,12 +185,16 @@ impl Replication {
         own: Option<&[u8]>,
         shared: Option<&[u8]>,
         acks: [Option<TickAck>; 2],
+        now: Duration,
     ) -> Result<(), SnapshotError> {
         for (stream, ack) in [(Stream::Own, acks[0]), (Stream::Shared, acks[1])] {
             if let (Some(ack), Some(sender)) = (ack, self.senders.get_mut(&(peer, stream))) {
                 let tick = sender.sent_ticks().rev().find(|t| ack.matches(*t));
                 if let Some(tick) = tick {
                     sender.ack(tick);
+                    if stream == Stream::Own {
+                        self.rtt.entry(peer).or_default().acked(tick, now);
+                    }
                 }
             }
         }
@@ -189,6 +241,11 @@ impl Replication {
         result
     }
 
+    /// The round trip to `peer` measured from snapshot acknowledgements, if any yet.
+    pub(crate) fn rtt(&self, peer: PeerId) -> Option<Duration> {
+        self.rtt.get(&peer).and_then(RttProbe::estimate)
+    }
+
     /// Applies a whole shared snapshot `peer` sent reliably (see [`Outgoing::full_shared`]).
     pub(crate) fn incoming_full(
         &mut self,
@@ -218,6 +275,7 @@ impl Replication {
     /// Forgets the link state with `peer` (a new link starts with full snapshots).
     pub(crate) fn reset_link(&mut self, peer: PeerId) {
         self.full_sent_at.remove(&peer);
+        self.rtt.remove(&peer);
         for stream in [Stream::Own, Stream::Shared] {
             self.senders.remove(&(peer, stream));
             self.receivers.remove(&(peer, stream));
