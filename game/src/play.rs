@@ -108,6 +108,45 @@ fn base_app(title: &str) -> App {
     app
 }
 
+/// The game of a peer that just hosted or joined.
+fn new_game(peer: Peer, net: NetArgs, bot: bool, invite: String, round_len: std::time::Duration) -> Game {
+    let seed = peer.session().peer_id().0;
+    Game {
+        peer,
+        net,
+        game: Match::new(seed, round_len),
+        bot,
+        invite,
+        toasts: VecDeque::new(),
+        banner: None,
+        lost_for: 0.0,
+        saved: None,
+        overlay: false,
+        graphs: BTreeMap::new(),
+        rates: VecDeque::new(),
+        last_bytes: (0, 0),
+        graph_clock: 0.0,
+        error: None,
+        last_score: None,
+    }
+}
+
+/// The game's systems; they run once a [`Game`] exists (at once, or after the menu).
+fn add_game_systems(app: &mut App) {
+    app.init_resource::<crate::extras::Cues>()
+        .add_systems(Startup, (camera, crate::extras::setup))
+        .add_systems(
+            Update,
+            (
+                setup.run_if(resource_exists::<Game>.and_then(not(resource_exists::<Art>))),
+                (network, crate::extras::play_cues, sync_world, hud, overlay)
+                    .run_if(resource_exists::<Game>.and_then(resource_exists::<Art>)),
+                crate::run_script,
+            )
+                .chain(),
+        );
+}
+
 /// Hosts or joins, then opens the arena window.
 pub fn run_window(net: NetArgs, start: Start, bot: bool, frames: Option<u64>, screenshot: Option<PathBuf>) -> ExitCode {
     let rejoining = net.seat.as_ref().is_some_and(|p| p.exists());
@@ -130,47 +169,16 @@ pub fn run_window(net: NetArgs, start: Start, bot: bool, frames: Option<u64>, sc
         println!("invite code: {invite}");
     }
     let started = SystemTime::now();
+    let game = new_game(peer, net, bot, invite, round_len);
     let built = crate::catch_build(|| {
         let mut app = base_app("netcode arena");
-        let seed = peer.session().peer_id().0;
-        app.insert_resource(Game {
-            peer,
-            net,
-            game: Match::new(seed, round_len),
-            bot,
-            invite,
-            toasts: VecDeque::new(),
-            banner: None,
-            lost_for: 0.0,
-            saved: None,
-            overlay: false,
-            graphs: BTreeMap::new(),
-            rates: VecDeque::new(),
-            last_bytes: (0, 0),
-            graph_clock: 0.0,
-            error: None,
-            last_score: None,
-        })
-        .init_resource::<crate::extras::Cues>()
-        .insert_resource(crate::Script {
+        app.insert_resource(game).insert_resource(crate::Script {
             frames,
             screenshot: screenshot.clone(),
             frame: 0,
             started: None,
-        })
-        .add_systems(Startup, (setup, crate::extras::setup))
-        .add_systems(
-            Update,
-            (
-                network,
-                crate::extras::play_cues,
-                sync_world,
-                hud,
-                overlay,
-                crate::run_script,
-            )
-                .chain(),
-        );
+        });
+        add_game_systems(&mut app);
         app
     });
     match built {
@@ -182,8 +190,11 @@ pub fn run_window(net: NetArgs, start: Start, bot: bool, frames: Option<u64>, sc
     }
 }
 
-fn setup(mut commands: Commands, assets: Res<AssetServer>) {
+fn camera(mut commands: Commands) {
     commands.spawn(Camera2d);
+}
+
+fn setup(mut commands: Commands, assets: Res<AssetServer>) {
     let art = Art {
         player: assets.load("sprites/player.png"),
         orb: assets.load("sprites/orb.png"),
@@ -301,10 +312,18 @@ fn network(
     time: Res<Time>,
     mut exit: MessageWriter<AppExit>,
     mut cues: ResMut<crate::extras::Cues>,
+    mut clipboard: ResMut<bevy::clipboard::Clipboard>,
     #[cfg(feature = "gamepad")] pads: Query<&Gamepad>,
 ) {
     use crate::extras::Cue;
     let g = &mut *g;
+    if keys.just_pressed(KeyCode::KeyC) {
+        let toast = match clipboard.set_text(g.invite.clone()) {
+            Ok(()) => "invite code copied: paste it to your friends".to_string(),
+            Err(e) => format!("cannot copy the invite code ({e}); it is printed in the terminal"),
+        };
+        g.toasts.push_back((toast, TOAST_SECS));
+    }
     let dt = time.delta_secs().min(0.1);
     if keys.just_pressed(KeyCode::F3) {
         g.overlay = !g.overlay;
@@ -604,7 +623,7 @@ fn hud(
     }
     if let Ok(mut text) = invite.single_mut() {
         **text = format!(
-            "invite: {}   (WASD/arrows move, Space dash, F3 network, Esc leave)",
+            "invite: {}   (C copies it; WASD/arrows move, Space dash, F3 network, Esc leave)",
             g.invite
         );
     }
@@ -652,7 +671,7 @@ struct Menu {
     name: String,
     code: String,
     field: usize,
-    choice: Option<MenuChoice>,
+    error: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -669,11 +688,16 @@ pub fn run_menu() -> ExitCode {
     let built = crate::catch_build(|| {
         let mut app = base_app("netcode arena");
         app.insert_resource(Menu {
-            name: std::env::var("USER").unwrap_or_else(|_| "player".into()),
+            name: std::env::var("USER").unwrap_or_default(),
             ..default()
         })
+        .insert_resource(crate::Script {
+            frames: None,
+            screenshot: None,
+            frame: 0,
+            started: None,
+        })
         .add_systems(Startup, |mut commands: Commands| {
-            commands.spawn(Camera2d);
             commands.spawn((
                 Text::new(""),
                 TextFont {
@@ -689,23 +713,26 @@ pub fn run_menu() -> ExitCode {
                 MenuText,
             ));
         })
-        .add_systems(Update, menu);
+        .add_systems(Update, menu.run_if(resource_exists::<Menu>));
+        add_game_systems(&mut app);
         app
     });
-    let mut app = match built {
-        Ok(app) => app,
+    match built {
+        Ok(app) => crate::run_app(app, None, SystemTime::now()),
         Err(why) => {
             eprintln!("game: cannot open a window ({why}); run without one with `--headless`");
-            return ExitCode::FAILURE;
+            ExitCode::FAILURE
         }
-    };
-    app.run();
-    let menu = app.world_mut().remove_resource::<Menu>().unwrap_or_default();
+    }
+}
+
+/// Starts the session the menu chose and hands the window over to the game.
+fn start_from_menu(commands: &mut Commands, m: &Menu, choice: &MenuChoice) -> Result<(), String> {
     let net = NetArgs {
-        name: if menu.name.trim().is_empty() {
+        name: if m.name.trim().is_empty() {
             "player".into()
         } else {
-            menu.name.trim().to_string()
+            m.name.trim().chars().take(32).collect()
         },
         port: 0,
         bind: std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
@@ -715,17 +742,27 @@ pub fn run_menu() -> ExitCode {
         sim_jitter: 0.0,
         sim_loss: 0.0,
     };
-    match menu.choice {
-        Some(MenuChoice::Host) => run_window(net, Start::Host, false, None, None),
-        Some(MenuChoice::Join) => run_window(net, Start::Join(menu.code.trim().to_string()), false, None, None),
-        None => ExitCode::SUCCESS,
+    let start = match choice {
+        MenuChoice::Host => Start::Host,
+        MenuChoice::Join => Start::Join(m.code.trim().to_string()),
+    };
+    let peer = net.start(&start)?;
+    let invite = peer.invite().encode();
+    if matches!(start, Start::Host) {
+        println!("invite code: {invite}");
     }
+    let round_len = net.round_len()?;
+    commands.insert_resource(new_game(peer, net, false, invite, round_len));
+    commands.remove_resource::<Menu>();
+    Ok(())
 }
 
 fn menu(
+    mut commands: Commands,
     mut m: ResMut<Menu>,
     mut typed: MessageReader<KeyboardInput>,
     keys: Res<ButtonInput<KeyCode>>,
+    mut clipboard: ResMut<bevy::clipboard::Clipboard>,
     mut text: Query<&mut Text, With<MenuText>>,
     mut exit: MessageWriter<AppExit>,
 ) {
@@ -736,6 +773,10 @@ fn menu(
         let field = m.field;
         let target = if field == 0 { &mut m.name } else { &mut m.code };
         match &ev.logical_key {
+            // Ctrl+letter shortcuts are not text.
+            Key::Character(_)
+                if keys.any_pressed([KeyCode::ControlLeft, KeyCode::ControlRight])
+                    || keys.any_just_released([KeyCode::ControlLeft, KeyCode::ControlRight]) => {}
             Key::Character(c) if target.len() < 300 => target.push_str(c),
             Key::Backspace => {
                 target.pop();
@@ -744,14 +785,40 @@ fn menu(
             _ => {}
         }
     }
-    let ctrl = keys.any_pressed([KeyCode::ControlLeft, KeyCode::ControlRight]);
-    if ctrl && keys.just_pressed(KeyCode::KeyH) {
-        m.choice = Some(MenuChoice::Host);
-        exit.write(AppExit::Success);
+    // A quick Ctrl+key may press and release Ctrl within one frame.
+    let ctrl_keys = [KeyCode::ControlLeft, KeyCode::ControlRight];
+    let ctrl = keys.any_pressed(ctrl_keys) || keys.any_just_released(ctrl_keys);
+    if ctrl
+        && keys.just_pressed(KeyCode::KeyV)
+        && let Some(Ok(text)) = clipboard.fetch_text().poll_result()
+    {
+        let text = text.trim().to_string();
+        if text.starts_with("nc1-") {
+            m.code = text.chars().take(300).collect();
+            m.field = 1;
+        } else if m.field == 0 {
+            m.name = text.chars().take(32).collect();
+        } else {
+            m.code = text.chars().take(300).collect();
+        }
     }
-    if ctrl && keys.just_pressed(KeyCode::KeyJ) && !m.code.trim().is_empty() {
-        m.choice = Some(MenuChoice::Join);
-        exit.write(AppExit::Success);
+    let choice = if ctrl && keys.just_pressed(KeyCode::KeyH) {
+        Some(MenuChoice::Host)
+    } else if ctrl && keys.just_pressed(KeyCode::KeyJ) && !m.code.trim().is_empty() {
+        Some(MenuChoice::Join)
+    } else {
+        None
+    };
+    if let Some(choice) = choice {
+        match start_from_menu(&mut commands, &m, &choice) {
+            Ok(()) => {
+                if let Ok(mut t) = text.single_mut() {
+                    t.clear();
+                }
+                return;
+            }
+            Err(e) => m.error = Some(e),
+        }
     }
     if keys.just_pressed(KeyCode::Escape) {
         exit.write(AppExit::Success);
@@ -759,7 +826,7 @@ fn menu(
     if let Ok(mut t) = text.single_mut() {
         let mark = |i: usize| if m.field == i { ">" } else { " " };
         **t = format!(
-            "netcode arena\n\n{} Name:  {}\n{} Invite code:  {}\n\nTab: switch field    Ctrl+H: Host    Ctrl+J: Join    Esc: Quit\n\n\
+            "netcode arena\n\n{} Name:  {}\n{} Invite code:  {}\n{}\nTab: switch field    Ctrl+V: paste    Ctrl+H: Host    Ctrl+J: Join    Esc: Quit\n\n\
              (or from a terminal: game host --name N | game join CODE --name N)",
             mark(0),
             m.name,
@@ -768,7 +835,8 @@ fn menu(
                 "(type or paste the code)"
             } else {
                 &m.code
-            }
+            },
+            m.error.as_deref().unwrap_or("")
         );
     }
 }

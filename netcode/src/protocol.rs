@@ -109,6 +109,10 @@ pub enum Message {
         suspects: Vec<PeerId>,
         /// Newest ticks the sender decoded of our own and shared streams.
         acks: [Option<TickAck>; 2],
+        /// How long the own-stream snapshot acknowledged in `acks[0]` waited at the sender
+        /// before this heartbeat, in ms (at most 255): what a round trip measured from that
+        /// ack must not count.
+        held_ms: u8,
         /// The sender's own stream, delta-encoded for us.
         own: Option<Vec<u8>>,
         /// The shared stream (only from the host), delta-encoded for us.
@@ -277,6 +281,7 @@ mod tests {
             digest: Some(RosterDigest::default()),
             suspects: vec![PeerId(7)],
             acks: [Some(TickAck::of(3)), None],
+            held_ms: 7,
             own: Some(vec![1, 2, 3]),
             shared: None,
         };

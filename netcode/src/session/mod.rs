@@ -641,15 +641,22 @@ impl Session {
                 acks,
                 own,
                 shared,
+                held_ms,
                 ..
             } => {
                 self.on_heartbeat(link, origin, digest);
                 if direct && link != CONTACT && (own.is_some() || shared.is_some() || acks.iter().any(Option::is_some))
                 {
                     let from_host = origin == self.roster.host;
-                    let result =
-                        self.replication
-                            .incoming(origin, from_host, own.as_deref(), shared.as_deref(), acks, self.now);
+                    let result = self.replication.incoming(
+                        origin,
+                        from_host,
+                        own.as_deref(),
+                        shared.as_deref(),
+                        acks,
+                        held_ms,
+                        self.now,
+                    );
                     if let Err(e) = result {
                         log::debug!("{} rejects a snapshot from {origin}: {e}", self.me);
                         self.rejected += 1;

@@ -183,8 +183,15 @@ impl Session {
                     welcomed,
                 };
                 let out = self.replication.outgoing(*p, host, budgets, now);
-                if let Message::Heartbeat { acks, own, shared, .. } = &mut hb {
-                    (*acks, *own, *shared) = (out.acks, out.own, out.shared);
+                if let Message::Heartbeat {
+                    acks,
+                    own,
+                    shared,
+                    held_ms,
+                    ..
+                } = &mut hb
+                {
+                    (*acks, *own, *shared, *held_ms) = (out.acks, out.own, out.shared, out.held_ms);
                 }
                 if let Some(snapshot) = out.full_shared {
                     let msg = Message::FullShared { snapshot };
@@ -214,6 +221,7 @@ impl Session {
             digest,
             suspects,
             acks: [None, None],
+            held_ms: 0,
             own: None,
             shared: None,
         }

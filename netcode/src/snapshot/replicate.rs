@@ -18,8 +18,9 @@ const RTT_SAMPLES: usize = 16;
 const RTT_SENT_KEPT: usize = 64;
 
 /// Round trips measured from snapshot acknowledgements: when each tick of our own stream
-/// went to a peer, and when the peer acknowledged it. An ack waits for the peer's next
-/// heartbeat, so single samples run long; the smallest of the recent ones is the estimate.
+/// went to a peer, and when the peer acknowledged it, less how long the peer says the
+/// snapshot waited for its next heartbeat; the smallest of the recent samples is the
+/// estimate (queueing only ever adds).
 #[derive(Debug, Default)]
 struct RttProbe {
     sent: VecDeque<(u32, Duration)>,
@@ -38,13 +39,13 @@ impl RttProbe {
         }
     }
 
-    fn acked(&mut self, tick: u32, now: Duration) {
+    fn acked(&mut self, tick: u32, now: Duration, held: Duration) {
         if self.acked.is_some_and(|a| tick <= a) {
             return;
         }
         self.acked = Some(tick);
         if let Some((_, at)) = self.sent.iter().find(|(t, _)| *t == tick) {
-            self.samples.push_back(now.saturating_sub(*at));
+            self.samples.push_back(now.saturating_sub(*at).saturating_sub(held));
             if self.samples.len() > RTT_SAMPLES {
                 self.samples.pop_front();
             }
@@ -87,6 +88,8 @@ pub(crate) struct Outgoing {
     pub(crate) full_shared: Option<Vec<u8>>,
     /// Our acknowledgements of its own and shared streams.
     pub(crate) acks: [Option<TickAck>; 2],
+    /// How long the own-stream snapshot we acknowledge has waited here, in ms.
+    pub(crate) held_ms: u8,
 }
 
 /// Counters of snapshot replication.
@@ -117,6 +120,8 @@ pub(crate) struct Replication {
     full_sent_at: BTreeMap<PeerId, Duration>,
     /// Round trips per peer, from acknowledgements of our own stream.
     rtt: BTreeMap<PeerId, RttProbe>,
+    /// The newest own-stream tick of each peer and when it arrived (for `held_ms`).
+    own_arrived: BTreeMap<PeerId, (u32, Duration)>,
 }
 
 impl Replication {
@@ -169,10 +174,15 @@ impl Replication {
                 .and_then(DeltaReceiver::last_tick)
                 .map(TickAck::of)
         };
+        let held_ms = self
+            .own_arrived
+            .get(&peer)
+            .map_or(0, |(_, at)| now.saturating_sub(*at).as_millis().min(255) as u8);
         Outgoing {
             own,
             shared,
             full_shared,
+            held_ms,
             acks: [ack(Stream::Own), ack(Stream::Shared)],
         }
     }
@@ -185,6 +195,7 @@ impl Replication {
         own: Option<&[u8]>,
         shared: Option<&[u8]>,
         acks: [Option<TickAck>; 2],
+        held_ms: u8,
         now: Duration,
     ) -> Result<(), SnapshotError> {
         for (stream, ack) in [(Stream::Own, acks[0]), (Stream::Shared, acks[1])] {
@@ -193,7 +204,8 @@ impl Replication {
                 if let Some(tick) = tick {
                     sender.ack(tick);
                     if stream == Stream::Own {
-                        self.rtt.entry(peer).or_default().acked(tick, now);
+                        let held = Duration::from_millis(u64::from(held_ms));
+                        self.rtt.entry(peer).or_default().acked(tick, now, held);
                     }
                 }
             }
@@ -209,6 +221,7 @@ impl Replication {
                 Ok(s) => {
                     self.stats.applied += 1;
                     if let Some(s) = s {
+                        self.own_arrived.insert(peer, (s.tick, now));
                         self.remote.insert(peer, s);
                     }
                 }
@@ -276,6 +289,7 @@ impl Replication {
     pub(crate) fn reset_link(&mut self, peer: PeerId) {
         self.full_sent_at.remove(&peer);
         self.rtt.remove(&peer);
+        self.own_arrived.remove(&peer);
         for stream in [Stream::Own, Stream::Shared] {
             self.senders.remove(&(peer, stream));
             self.receivers.remove(&(peer, stream));
