@@ -22,7 +22,7 @@ use crate::config::SessionConfig;
 use crate::link::{LinkEvent, Links, Transmit};
 use crate::protocol::{Channel, Message, Refusal};
 use crate::roster::{Member, Roster};
-use crate::snapshot::replicate::Replication;
+use crate::snapshot::replicate::{Incoming, Replication};
 use crate::store::{Scope, Store};
 
 pub(crate) use liveness::PeerState;

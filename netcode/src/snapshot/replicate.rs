@@ -92,6 +92,14 @@ pub(crate) struct Outgoing {
     pub(crate) held_ms: u8,
 }
 
+/// The snapshot part of a heartbeat that arrived (see `protocol::Message::Heartbeat`).
+pub(crate) struct Incoming<'a> {
+    pub(crate) own: Option<&'a [u8]>,
+    pub(crate) shared: Option<&'a [u8]>,
+    pub(crate) acks: [Option<TickAck>; 2],
+    pub(crate) held_ms: u8,
+}
+
 /// Counters of snapshot replication.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ReplicationStats {
@@ -187,17 +195,21 @@ impl Replication {
         }
     }
 
-    /// Applies what `peer` sent; `peer_is_host` decides whether its shared stream counts.
+    /// Applies what `peer` sent in a heartbeat; `peer_is_host` decides whether its shared
+    /// stream counts.
     pub(crate) fn incoming(
         &mut self,
         peer: PeerId,
         peer_is_host: bool,
-        own: Option<&[u8]>,
-        shared: Option<&[u8]>,
-        acks: [Option<TickAck>; 2],
-        held_ms: u8,
+        heartbeat: Incoming<'_>,
         now: Duration,
     ) -> Result<(), SnapshotError> {
+        let Incoming {
+            own,
+            shared,
+            acks,
+            held_ms,
+        } = heartbeat;
         for (stream, ack) in [(Stream::Own, acks[0]), (Stream::Shared, acks[1])] {
             if let (Some(ack), Some(sender)) = (ack, self.senders.get_mut(&(peer, stream))) {
                 let tick = sender.sent_ticks().rev().find(|t| ack.matches(*t));
