@@ -648,15 +648,13 @@ impl Session {
                 if direct && link != CONTACT && (own.is_some() || shared.is_some() || acks.iter().any(Option::is_some))
                 {
                     let from_host = origin == self.roster.host;
-                    let result = self.replication.incoming(
-                        origin,
-                        from_host,
-                        own.as_deref(),
-                        shared.as_deref(),
+                    let heartbeat = Incoming {
+                        own: own.as_deref(),
+                        shared: shared.as_deref(),
                         acks,
                         held_ms,
-                        self.now,
-                    );
+                    };
+                    let result = self.replication.incoming(origin, from_host, heartbeat, self.now);
                     if let Err(e) = result {
                         log::debug!("{} rejects a snapshot from {origin}: {e}", self.me);
                         self.rejected += 1;
