@@ -104,3 +104,19 @@ pub fn workspace_program(path: &str, build_args: &[&str]) -> std::path::PathBuf 
     assert!(bin.exists(), "no program at {}", bin.display());
     bin
 }
+
+/// `name` from the environment, or `default`.
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// Property-test settings: `cases` cases (or `PROPTEST_CASES`) from a fixed seed (or
+/// `PROPTEST_RNG_SEED`), so that a run is the same every time unless asked otherwise.
+pub fn proptest_config(cases: u32) -> proptest::test_runner::Config {
+    proptest::test_runner::Config {
+        cases: env_or("PROPTEST_CASES", cases),
+        rng_seed: proptest::test_runner::RngSeed::Fixed(env_or("PROPTEST_RNG_SEED", 1)),
+        failure_persistence: None,
+        ..proptest::test_runner::Config::default()
+    }
+}

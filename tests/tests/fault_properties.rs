@@ -5,7 +5,6 @@
 
 use netcode_tests::sim;
 use proptest::prelude::*;
-use proptest::test_runner::RngSeed;
 
 #[derive(Debug, Clone)]
 enum Fault {
@@ -18,10 +17,6 @@ enum Fault {
 
 /// Simulated seconds the session gets to settle after every fault healed.
 const SETTLE_SECS: f64 = 20.0;
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
 
 fn fault(peers: usize) -> impl Strategy<Value = Fault> {
     prop_oneof![
@@ -47,12 +42,7 @@ fn schedule() -> impl Strategy<Value = (usize, u64, f64, Vec<(u32, Fault)>)> {
 proptest! {
     // 24 cases in CI from a fixed seed (deterministic); `PROPTEST_CASES=500
     // PROPTEST_RNG_SEED=7 cargo test ...` runs a deeper or different search on demand.
-    #![proptest_config(ProptestConfig {
-        cases: env_or("PROPTEST_CASES", 24),
-        rng_seed: RngSeed::Fixed(env_or("PROPTEST_RNG_SEED", 1)),
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(netcode_tests::proptest_config(24))]
 
     #[test]
     fn invariants_hold_after_random_faults((peers, seed, loss, faults) in schedule()) {

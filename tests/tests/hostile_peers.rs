@@ -124,6 +124,9 @@ fn garbage_to_a_non_host_is_handled_locally() {
 }
 
 proptest! {
+    // Seeded: the same cases every run (see `netcode_tests::proptest_config`).
+    #![proptest_config(netcode_tests::proptest_config(256))]
+
     #[test]
     fn decoding_any_bytes_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
         let _ = Message::decode(&bytes);

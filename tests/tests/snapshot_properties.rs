@@ -34,6 +34,9 @@ fn snapshot(tick: u32) -> impl Strategy<Value = Snapshot> {
 }
 
 proptest! {
+    // Seeded: the same cases every run (see `netcode_tests::proptest_config`).
+    #![proptest_config(netcode_tests::proptest_config(256))]
+
     #[test]
     fn round_trip_within_half_a_step(v in -60.0f32..60.0, step in 0.001f32..1.0) {
         let q = Quant::new(-50.0, 50.0, step).unwrap();

@@ -1,0 +1,66 @@
+//! The decoders of what people paste or keep on disk (invite codes, saved seats) return a
+//! value or an error for any input, never panic, and refuse a valid code with one character
+//! changed. (Protocol messages: `hostile_peers.rs`; snapshots: `snapshot_properties.rs`.)
+
+use netcode::invite::Invite;
+use netcode::transport::Seat;
+use netcode::{Credentials, PeerId, SessionKey};
+use proptest::prelude::*;
+
+fn invite() -> impl Strategy<Value = Invite> {
+    (
+        any::<u64>(),
+        any::<[u8; 32]>(),
+        prop::collection::vec((any::<[u8; 4]>(), 1u16..), 1..=8),
+    )
+        .prop_map(|(id, key, addrs)| Invite {
+            addrs: addrs
+                .into_iter()
+                .map(|(ip, port)| std::net::SocketAddr::from((ip, port)))
+                .collect(),
+            session: SessionKey { id, key },
+        })
+}
+
+proptest! {
+    // Seeded: the same cases every run (see `netcode_tests::proptest_config`).
+    #![proptest_config(netcode_tests::proptest_config(256))]
+
+    #[test]
+    fn any_string_is_an_invite_or_an_error(s in ".{0,300}") {
+        if let Err(e) = Invite::decode(&s) {
+            prop_assert!(e.to_string().starts_with("invite code is invalid: "));
+        }
+    }
+
+    #[test]
+    fn invites_round_trip_and_one_changed_character_is_refused(
+        inv in invite(),
+        at in any::<prop::sample::Index>(),
+        with in "[0-9a-z]",
+    ) {
+        let code = inv.encode();
+        prop_assert_eq!(&Invite::decode(&code).unwrap(), &inv);
+        let body = code.len() - netcode::invite::PREFIX.len();
+        let i = netcode::invite::PREFIX.len() + at.index(body);
+        let mut chars: Vec<char> = code.chars().collect();
+        let new = with.chars().next().unwrap();
+        // Crockford reads o as 0 and i, l as 1: those are the same character.
+        let same = |c: char| match c { 'o' => '0', 'i' | 'l' => '1', c => c };
+        prop_assume!(same(new) != same(chars[i]));
+        chars[i] = new;
+        let changed: String = chars.into_iter().collect();
+        prop_assert!(Invite::decode(&changed).is_err(), "{} accepted", changed);
+    }
+
+    #[test]
+    fn any_text_is_a_seat_or_an_error(s in "(invite|peer|secret|x)? ?[0-9a-z-]{0,80}(\n(invite|peer|secret) [0-9a-z-]{0,80}){0,4}") {
+        let _ = s.parse::<Seat>();
+    }
+
+    #[test]
+    fn seats_round_trip(inv in invite(), peer in any::<u64>(), secret in any::<[u8; 32]>()) {
+        let seat = Seat { invite: inv, credentials: Credentials { peer: PeerId(peer), secret } };
+        prop_assert_eq!(seat.to_string().parse::<Seat>().unwrap(), seat);
+    }
+}
