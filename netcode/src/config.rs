@@ -59,6 +59,15 @@ pub struct SessionConfig {
     /// (entities then refresh less often). Default: 1000 (with the heartbeat itself, one
     /// datagram).
     pub shared_budget_bytes: usize,
+    /// Most messages per second we decode from one peer (a token bucket); beyond, they are
+    /// dropped unread and counted (`SessionStats::rate_limited`). Far above an honest peer's
+    /// rate: only a flood reaches it. Default: 2000.
+    pub max_messages_per_sec: f64,
+    /// Burst size of that bucket. Default: 4000.
+    pub max_message_burst: f64,
+    /// A peer over the limit this long without recovering is dropped as misbehaving.
+    /// Default: 2 s.
+    pub flood_expel_after: Duration,
     /// Interval between two shared snapshots to the same peer: the host's heartbeats carry
     /// the shared stream only this often. Each one carries every change since what that
     /// peer acknowledged, so a slower rate costs freshness, never correctness; it is the
@@ -89,6 +98,9 @@ impl Default for SessionConfig {
             own_budget_bytes: 200,
             shared_budget_bytes: 1000,
             shared_interval: Duration::from_millis(100),
+            max_messages_per_sec: 2000.0,
+            max_message_burst: 4000.0,
+            flood_expel_after: Duration::from_secs(2),
         }
     }
 }

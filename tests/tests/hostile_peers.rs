@@ -145,3 +145,32 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_flooding_member_is_rate_limited_then_expelled_and_nobody_else_notices() {
+    let mut sim = sim(5, 35, 20, 2, 0.0);
+    form(&mut sim, 5.0);
+    sim.run_for_secs(1.0);
+    let (host_i, rogue_i, other_i) = roles(&sim);
+    let host_peer = sim.session(host_i).unwrap().peer_id();
+    let rogue = sim.session(rogue_i).unwrap().peer_id();
+    // Well-formed but pointless messages, far faster than any honest peer: every 5 ms step,
+    // 100 more (20 000 a second) for three seconds.
+    let hello = Message::Hello { peer: rogue }.encode().unwrap();
+    for _ in 0..600 {
+        for _ in 0..100 {
+            let _ = sim.session_mut(rogue_i).unwrap().send_raw(host_peer, hello.clone());
+        }
+        sim.step();
+    }
+    sim.run_for_secs(1.0);
+    let host = sim.session(host_i).unwrap();
+    assert!(host.stats().rate_limited > 1000, "{:?}", host.stats());
+    assert!(misbehaved(&sim, host_peer, rogue), "the flood got it dropped");
+    assert!(host.roster().get(rogue).is_none(), "and expelled");
+    let other = sim.session(other_i).unwrap();
+    assert_eq!(other.host(), Some(host_peer));
+    assert_eq!(other.stats().rate_limited, 0, "the others never saw it");
+    assert!(no_host_change_except(&sim, rogue));
+    assert_eq!(sim.state_lost(), 0);
+}

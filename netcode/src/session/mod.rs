@@ -4,6 +4,7 @@
 //! and events come out ([`Session::drain_transmits`], [`Session::poll_event`]). It never
 //! reads a clock or owns a socket.
 
+mod flood;
 mod liveness;
 mod membership;
 mod queries;
@@ -183,6 +184,8 @@ pub struct SessionStats {
     pub rejected_messages: u64,
     /// Messages relayed for other peers.
     pub relayed_messages: u64,
+    /// Messages dropped unread because their sender went over the rate limit.
+    pub rate_limited: u64,
 }
 
 /// One peer of a session.
@@ -222,6 +225,8 @@ pub struct Session {
     roster_changed_at: Duration,
     /// Our suspects when we last looked (a new one is told to every peer at once).
     told_suspects: Vec<PeerId>,
+    flood: flood::FloodGuard,
+    rate_limited: u64,
 }
 
 /// The netcode protocol id for a session: different sessions and versions never link.
@@ -310,6 +315,8 @@ impl Session {
             heartbeats_sent: 0,
             roster_changed_at: now,
             told_suspects: Vec::new(),
+            flood: flood::FloodGuard::default(),
+            rate_limited: 0,
         }
     }
 
@@ -552,6 +559,7 @@ impl Session {
             }
             LinkEvent::Disconnected(peer) | LinkEvent::DialFailed(peer) => {
                 self.replication.reset_link(peer);
+                self.flood.forget(peer);
                 if peer == CONTACT && matches!(self.phase, Phase::Joining { .. }) {
                     self.next_contact();
                 }
@@ -559,10 +567,27 @@ impl Session {
         }
     }
 
+    /// Whether to decode a message from `peer` (see [`flood`]); false drops it unread.
+    fn within_rate(&mut self, peer: PeerId) -> bool {
+        match self.flood.admit(peer, self.now, &self.cfg) {
+            flood::Admit::Yes => true,
+            flood::Admit::Drop => {
+                self.rate_limited += 1;
+                false
+            }
+            flood::Admit::Expel => {
+                self.rate_limited += 1;
+                self.flood.forget(peer);
+                self.misbehaved(peer, "flooded us with messages".into());
+                false
+            }
+        }
+    }
+
     fn receive_all(&mut self) {
         // Heartbeats (with state) bypass renet: one datagram each.
         while let Some((peer, bytes)) = self.links.receive_datagram() {
-            if !self.links.is_linked(peer) {
+            if !self.links.is_linked(peer) || !self.within_rate(peer) {
                 continue;
             }
             match Message::decode(&bytes) {
@@ -580,6 +605,9 @@ impl Session {
                 while let Some(bytes) = self.links.receive(peer, channel) {
                     if !self.links.is_linked(peer) {
                         break;
+                    }
+                    if !self.within_rate(peer) {
+                        continue;
                     }
                     match Message::decode(&bytes) {
                         Ok(msg) => self.handle_message(peer, peer, msg, true),

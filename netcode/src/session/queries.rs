@@ -81,6 +81,7 @@ impl Session {
             bytes_received: self.links.bytes_received,
             rejected_messages: self.rejected,
             relayed_messages: self.relayed,
+            rate_limited: self.rate_limited,
         }
     }
 
