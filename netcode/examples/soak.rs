@@ -1,0 +1,148 @@
+//! Long soak in the simulator: many peers, random crashes, rejoins, partitions and loss
+//! bursts for simulated minutes, over many seeds; at the end (faults healed, timeouts
+//! passed) the invariants must hold: one host, agreed rosters, no replicated state lost.
+//!
+//! ```text
+//! cargo run --release -p netcode --example soak -- --peers 16 --minutes 30 --seeds 50 --json
+//! ```
+
+use std::time::Instant;
+
+use clap::Parser;
+use netcode::sim::{LinkConditions, NodeStatus, Sim, SimConfig};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use serde_json::json;
+
+/// Simulated seconds to form the session, and to settle after the last fault.
+const FORM_SECS: f64 = 5.0;
+const SETTLE_SECS: f64 = 60.0;
+/// How long a partition lasts.
+const PARTITION_SECS: f64 = 10.0;
+
+#[derive(Debug, Parser)]
+#[command(name = "soak")]
+struct Args {
+    /// Peers.
+    #[arg(long, default_value_t = 16)]
+    peers: usize,
+    /// Simulated minutes per seed.
+    #[arg(long, default_value_t = 30.0)]
+    minutes: f64,
+    /// Seeds (first-seed, first-seed + 1, ...).
+    #[arg(long, default_value_t = 50)]
+    seeds: u64,
+    /// First seed.
+    #[arg(long, default_value_t = 1)]
+    first_seed: u64,
+    /// Simulated seconds between two faults.
+    #[arg(long, default_value_t = 20.0)]
+    fault_every: f64,
+    /// Print one JSON line.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Peak resident memory of this process, in KiB (Linux), if known.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// One seed: returns the faults injected and the invariant violations found.
+fn run(args: &Args, seed: u64) -> (u64, Vec<String>) {
+    let mut sim = Sim::new(SimConfig {
+        peers: args.peers,
+        seed,
+        link: LinkConditions {
+            latency: std::time::Duration::from_millis(30),
+            jitter: std::time::Duration::from_millis(10),
+            loss: 0.01,
+            burst_loss: 0.002,
+            burst_len: 15.0,
+            ..LinkConditions::default()
+        },
+        ..SimConfig::default()
+    });
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed);
+    sim.run_for_secs(FORM_SECS);
+    let end = args.minutes * 60.0 - SETTLE_SECS;
+    let mut t = FORM_SECS;
+    let mut faults = 0;
+    while t < end {
+        let running: Vec<usize> = (0..sim.nodes().len())
+            .filter(|i| sim.nodes()[*i].status == NodeStatus::Running)
+            .collect();
+        let crashed: Vec<usize> = (0..sim.nodes().len())
+            .filter(|i| sim.nodes()[*i].status == NodeStatus::Crashed)
+            .collect();
+        let mut step = args.fault_every;
+        match rng.random_range(0..3) {
+            0 if running.len() > args.peers / 2 => sim.crash(running[rng.random_range(0..running.len())]),
+            1 if !crashed.is_empty() => sim.restart(crashed[rng.random_range(0..crashed.len())]),
+            _ => {
+                let mut shuffled = running.clone();
+                for i in (1..shuffled.len()).rev() {
+                    shuffled.swap(i, rng.random_range(0..=i));
+                }
+                let cut = rng.random_range(1..shuffled.len().max(2));
+                let (a, b) = shuffled.split_at(cut.min(shuffled.len()));
+                sim.partition(&[a.to_vec(), b.to_vec()]);
+                sim.run_for_secs(PARTITION_SECS);
+                sim.heal_partition();
+                step -= PARTITION_SECS;
+                t += PARTITION_SECS;
+            }
+        }
+        faults += 1;
+        sim.run_for_secs(step.max(1.0));
+        t += step.max(1.0);
+    }
+    // Heal: every crashed peer comes back, then the timeouts pass.
+    sim.heal_partition();
+    for i in 0..sim.nodes().len() {
+        sim.restart(i);
+    }
+    sim.run_for_secs(SETTLE_SECS);
+    let mut violations = Vec::new();
+    if sim.consensus_host().is_none() {
+        violations.push(format!("seed {seed}: no single host: {:?}", sim.hosts()));
+    }
+    if !sim.roster_agree() {
+        violations.push(format!("seed {seed}: rosters disagree"));
+    }
+    if sim.components().len() != 1 {
+        violations.push(format!("seed {seed}: {} components", sim.components().len()));
+    }
+    if sim.state_lost() != 0 {
+        violations.push(format!("seed {seed}: {} replicated values lost", sim.state_lost()));
+    }
+    (faults, violations)
+}
+
+fn main() {
+    let args = Args::parse();
+    if !(2..=64).contains(&args.peers) || !(args.minutes * 60.0 > SETTLE_SECS + FORM_SECS) || args.seeds == 0 {
+        eprintln!("soak: --peers 2..=64, --minutes above 1.1 and --seeds at least 1");
+        std::process::exit(2);
+    }
+    let started = Instant::now();
+    let (mut faults, mut violations) = (0, Vec::new());
+    for seed in args.first_seed..args.first_seed + args.seeds {
+        let (f, v) = run(&args, seed);
+        if !args.json {
+            println!("seed {seed}: {f} faults, {} violations", v.len());
+        }
+        faults += f;
+        violations.extend(v);
+    }
+    let peak = peak_rss_kib();
+    println!(
+        "{}",
+        json!({ "peers": args.peers, "minutes": args.minutes, "seeds": args.seeds, "faults": faults,
+                "violations": violations.len(), "violation_list": violations,
+                "peak_rss_kib": peak, "peak_rss_kib_per_peer": peak.map(|p| p / args.peers as u64),
+                "wall_seconds": started.elapsed().as_secs_f64().round() })
+    );
+}
