@@ -123,7 +123,8 @@ fn run(args: &Args, seed: u64) -> (u64, Vec<String>) {
 
 fn main() {
     let args = Args::parse();
-    if !(2..=64).contains(&args.peers) || !(args.minutes * 60.0 > SETTLE_SECS + FORM_SECS) || args.seeds == 0 {
+    let too_short = !args.minutes.is_finite() || args.minutes * 60.0 <= SETTLE_SECS + FORM_SECS;
+    if !(2..=64).contains(&args.peers) || too_short || args.seeds == 0 {
         eprintln!("soak: --peers 2..=64, --minutes above 1.1 and --seeds at least 1");
         std::process::exit(2);
     }
