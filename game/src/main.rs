@@ -19,6 +19,7 @@ mod net;
 mod panel;
 mod play;
 mod simulation;
+mod soak;
 mod view;
 
 use std::panic::AssertUnwindSafe;
@@ -67,6 +68,19 @@ enum Command {
     },
     /// Watch a simulated session (no network): crash, restart and add peers from the keyboard.
     Sim(Args),
+    /// Soak: headless bots on loopback, one killed (SIGKILL) and restarted every few
+    /// seconds; checks rejoins, panics and scores; prints one JSON line.
+    Soak {
+        /// Players.
+        #[arg(long, default_value_t = 6)]
+        players: usize,
+        /// Minutes to run.
+        #[arg(long, default_value_t = 5.0)]
+        minutes: f64,
+        /// Seconds between two kills.
+        #[arg(long, default_value_t = 20.0)]
+        every: f64,
+    },
     /// Measure the CPU cost of headless bot peers on loopback (Linux); prints one JSON line.
     Bench {
         /// Peers (this program, headless, as bots).
@@ -194,6 +208,26 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let (start, net, run) = match cli.command {
         Some(Command::Sim(args)) => return run_sim(args),
+        Some(Command::Soak {
+            players,
+            minutes,
+            every,
+        }) => {
+            return match soak::run(players, minutes, every) {
+                Ok(line) => {
+                    println!("{line}");
+                    if line["ok"] == true {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    }
+                }
+                Err(e) => {
+                    eprintln!("game soak: {e}");
+                    ExitCode::from(2)
+                }
+            };
+        }
         Some(Command::Bench { players, secs }) => {
             return match bench::run(players, secs) {
                 Ok(line) => {

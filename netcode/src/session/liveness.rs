@@ -54,6 +54,8 @@ pub(crate) struct PeerState {
     pub(crate) next_heartbeat: Duration,
     /// When our next shared snapshot to it is due (while we host).
     pub(crate) next_shared: Duration,
+    /// The incarnation of it we sent our whole store to (while we host).
+    pub(crate) store_synced: Option<u32>,
 }
 
 impl PeerState {
@@ -75,6 +77,7 @@ impl PeerState {
             left: false,
             next_heartbeat: now,
             next_shared: now,
+            store_synced: None,
         }
     }
 

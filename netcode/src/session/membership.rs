@@ -656,6 +656,30 @@ impl Session {
             self.emit_roster_diff(&old);
             self.broadcast_roster();
         }
+        self.sync_newcomers();
+    }
+
+    /// Sends our whole store once to every member that heard us in a new incarnation:
+    /// updates that reached it before its welcome were not applied (a joiner ignores session
+    /// traffic until then), and an entry that did not change again would have stayed stale.
+    fn sync_newcomers(&mut self) {
+        let targets: Vec<(PeerId, u32)> = self
+            .roster
+            .active()
+            .filter(|m| m.id != self.me)
+            .filter_map(|m| {
+                let st = self.peers.get(&m.id)?;
+                let welcomed = st.last_heartbeat.is_some_and(|t| t >= st.since);
+                (welcomed && st.store_synced != Some(m.incarnation)).then_some((m.id, m.incarnation))
+            })
+            .collect();
+        for (peer, incarnation) in targets {
+            if let Some(st) = self.peers.get_mut(&peer) {
+                st.store_synced = Some(incarnation);
+            }
+            let msg = Message::StoreSync(self.store.clone());
+            self.send_to(peer, super::relay::reliable_channel(&msg), &msg);
+        }
     }
 
     /// A graceful leave of the host: the successor gets the role before we go.
