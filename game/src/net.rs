@@ -51,24 +51,10 @@ pub enum Start {
 
 impl NetArgs {
     fn options(&self) -> Result<PeerOptions, String> {
-        let ms = |name: &str, v: f64| {
-            if v.is_finite() && (0.0..=10_000.0).contains(&v) {
-                Ok(Duration::from_secs_f64(v / 1000.0))
-            } else {
-                Err(format!("--{name} must be within 0..=10000 ms, got {v}"))
-            }
-        };
-        if !(0.0..=1.0).contains(&self.sim_loss) {
-            return Err(format!("--sim-loss must be within 0..=1, got {}", self.sim_loss));
-        }
         Ok(PeerOptions {
             name: self.name.clone(),
             bind: SocketAddr::new(self.bind, self.port),
-            conditions: Conditions {
-                latency: ms("sim-latency", self.sim_latency)?,
-                jitter: ms("sim-jitter", self.sim_jitter)?,
-                loss: self.sim_loss,
-            },
+            conditions: Conditions::from_flags(self.sim_latency, self.sim_jitter, self.sim_loss)?,
             ..PeerOptions::default()
         })
     }

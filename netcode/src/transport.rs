@@ -26,6 +26,8 @@ use crate::{PeerId, SessionConfig, Transmit};
 
 /// Largest datagram read from the socket (netcode packets are at most 1300 bytes).
 const RECV_BUFFER_BYTES: usize = 2048;
+/// Largest added latency or jitter accepted from the command line, in ms.
+const MAX_CONDITION_MS: f64 = 10_000.0;
 /// Most datagrams a conditioner holds back at once; beyond, new ones are dropped.
 const CONDITIONER_QUEUE: usize = 65_536;
 
@@ -73,6 +75,26 @@ pub struct Conditions {
 }
 
 impl Conditions {
+    /// Conditions from command-line values (`--sim-latency MS --sim-jitter MS --sim-loss P`),
+    /// with an error naming the flag that is out of range.
+    pub fn from_flags(latency_ms: f64, jitter_ms: f64, loss: f64) -> Result<Conditions, String> {
+        let ms = |name: &str, v: f64| {
+            if v.is_finite() && (0.0..=MAX_CONDITION_MS).contains(&v) {
+                Ok(Duration::from_secs_f64(v / 1000.0))
+            } else {
+                Err(format!("--{name} must be within 0..={MAX_CONDITION_MS} ms, got {v}"))
+            }
+        };
+        if !(0.0..=1.0).contains(&loss) {
+            return Err(format!("--sim-loss must be within 0..=1, got {loss}"));
+        }
+        Ok(Conditions {
+            latency: ms("sim-latency", latency_ms)?,
+            jitter: ms("sim-jitter", jitter_ms)?,
+            loss,
+        })
+    }
+
     /// Whether these conditions change anything.
     pub fn is_perfect(&self) -> bool {
         self.latency.is_zero() && self.jitter.is_zero() && self.loss <= 0.0
@@ -357,30 +379,33 @@ impl Peer {
 
     /// Joins the session of an invite.
     pub fn join(invite: &Invite, options: PeerOptions) -> Result<Peer, TransportError> {
-        let (transport, setup, clock) = Self::open(&options, invite.session.clone())?;
         let mut rng: StdRng = rand::make_rng();
-        let session = Session::join(setup, invite.addrs.clone(), clock.now(), &mut rng)?;
+        Self::enter(invite, &options, |setup, now| {
+            Session::join(setup, invite.addrs.clone(), now, &mut rng)
+        })
+    }
+
+    /// Takes a saved seat back (a restarted process): same PeerId, same state.
+    pub fn rejoin(seat: &Seat, options: PeerOptions) -> Result<Peer, TransportError> {
+        Self::enter(&seat.invite, &options, |setup, now| {
+            Session::rejoin(setup, seat.credentials, seat.invite.addrs.clone(), now)
+        })
+    }
+
+    /// Opens the socket and starts joining through the invite's members with `start`.
+    fn enter(
+        invite: &Invite,
+        options: &PeerOptions,
+        start: impl FnOnce(PeerSetup, Duration) -> Result<Session, SessionError>,
+    ) -> Result<Peer, TransportError> {
+        let (transport, setup, clock) = Self::open(options, invite.session.clone())?;
+        let session = start(setup, clock.now())?;
         let joining = Some((clock.now() + options.join_timeout, invite.addrs.clone()));
         Ok(Self::with(
             session,
             transport,
             clock,
             invite.session.clone(),
-            joining,
-            options.join_timeout,
-        ))
-    }
-
-    /// Takes a saved seat back (a restarted process): same PeerId, same state.
-    pub fn rejoin(seat: &Seat, options: PeerOptions) -> Result<Peer, TransportError> {
-        let (transport, setup, clock) = Self::open(&options, seat.invite.session.clone())?;
-        let session = Session::rejoin(setup, seat.credentials, seat.invite.addrs.clone(), clock.now())?;
-        let joining = Some((clock.now() + options.join_timeout, seat.invite.addrs.clone()));
-        Ok(Self::with(
-            session,
-            transport,
-            clock,
-            seat.invite.session.clone(),
             joining,
             options.join_timeout,
         ))
