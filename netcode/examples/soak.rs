@@ -41,6 +41,9 @@ struct Args {
     /// Print one JSON line.
     #[arg(long)]
     json: bool,
+    /// Print every live peer's view when an invariant fails.
+    #[arg(long)]
+    verbose: bool,
 }
 
 /// Peak resident memory of this process, in KiB (Linux), if known.
@@ -108,6 +111,26 @@ fn run(args: &Args, seed: u64) -> (u64, Vec<String>) {
     let mut violations = Vec::new();
     if sim.consensus_host().is_none() {
         violations.push(format!("seed {seed}: no single host: {:?}", sim.hosts()));
+        if args.verbose {
+            for i in sim.live_indices() {
+                let s = sim.session(i).expect("live");
+                let links: Vec<String> = s
+                    .roster()
+                    .members
+                    .iter()
+                    .filter(|m| m.id != s.peer_id())
+                    .map(|m| format!("{}:{:?}:{:?}", m.id, m.status, s.link_state(m.id)))
+                    .collect();
+                eprintln!(
+                    "node {i} {} host {:?} epoch {} members {} [{}]",
+                    s.peer_id(),
+                    s.host(),
+                    s.epoch(),
+                    s.roster().members.len(),
+                    links.join(" ")
+                );
+            }
+        }
     }
     if !sim.roster_agree() {
         violations.push(format!("seed {seed}: rosters disagree"));
