@@ -377,17 +377,15 @@ fn network(
     let input = if g.bot {
         crate::bot::input(&g.game, g.peer.session(), now)
     } else {
-        #[allow(unused_mut)]
-        let mut input = keyboard_input(&keys);
+        let input = keyboard_input(&keys);
         #[cfg(feature = "gamepad")]
-        if let Some((dir, dash)) = crate::extras::gamepad_input(&pads)
-            && (dir[0].abs() > 0.2 || dir[1].abs() > 0.2 || dash)
-        {
-            input = Input {
+        let input = match crate::extras::gamepad_input(&pads) {
+            Some((dir, dash)) if dir[0].abs() > 0.2 || dir[1].abs() > 0.2 || dash => Input {
                 dir,
                 dash: dash || input.dash,
-            };
-        }
+            },
+            _ => input,
+        };
         input
     };
     if input.dash {
