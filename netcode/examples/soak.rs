@@ -44,6 +44,9 @@ struct Args {
     /// Print every live peer's view when an invariant fails.
     #[arg(long)]
     verbose: bool,
+    /// Print each fault and the hosts seen after it.
+    #[arg(long)]
+    trace: bool,
 }
 
 /// Peak resident memory of this process, in KiB (Linux), if known.
@@ -82,8 +85,20 @@ fn run(args: &Args, seed: u64) -> (u64, Vec<String>) {
             .collect();
         let mut step = args.fault_every;
         match rng.random_range(0..3) {
-            0 if running.len() > args.peers / 2 => sim.crash(running[rng.random_range(0..running.len())]),
-            1 if !crashed.is_empty() => sim.restart(crashed[rng.random_range(0..crashed.len())]),
+            0 if running.len() > args.peers / 2 => {
+                let i = running[rng.random_range(0..running.len())];
+                if args.trace {
+                    eprintln!("t={t:.0} crash {i}");
+                }
+                sim.crash(i)
+            }
+            1 if !crashed.is_empty() => {
+                let i = crashed[rng.random_range(0..crashed.len())];
+                if args.trace {
+                    eprintln!("t={t:.0} restart {i}");
+                }
+                sim.restart(i)
+            }
             _ => {
                 let mut shuffled = running.clone();
                 for i in (1..shuffled.len()).rev() {
@@ -91,6 +106,9 @@ fn run(args: &Args, seed: u64) -> (u64, Vec<String>) {
                 }
                 let cut = rng.random_range(1..shuffled.len().max(2));
                 let (a, b) = shuffled.split_at(cut.min(shuffled.len()));
+                if args.trace {
+                    eprintln!("t={t:.0} partition {a:?} | {b:?}");
+                }
                 sim.partition(&[a.to_vec(), b.to_vec()]);
                 sim.run_for_secs(PARTITION_SECS);
                 sim.heal_partition();
@@ -101,6 +119,22 @@ fn run(args: &Args, seed: u64) -> (u64, Vec<String>) {
         faults += 1;
         sim.run_for_secs(step.max(1.0));
         t += step.max(1.0);
+        if args.trace {
+            let views: Vec<String> = sim
+                .live_indices()
+                .into_iter()
+                .filter_map(|i| {
+                    let s = sim.session(i)?;
+                    Some(format!(
+                        "{i}:{}/e{}/{}",
+                        sim.index_of(s.host()?)?,
+                        s.epoch(),
+                        s.roster().members.len()
+                    ))
+                })
+                .collect();
+            eprintln!("t={t:.0} hosts {} [{}]", sim.hosts().len(), views.join(" "));
+        }
     }
     // Heal: every crashed peer comes back, then the timeouts pass.
     sim.heal_partition();

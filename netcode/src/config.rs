@@ -68,6 +68,12 @@ pub struct SessionConfig {
     /// A peer over the limit this long without recovering is dropped as misbehaving.
     /// Default: 2 s.
     pub flood_expel_after: Duration,
+    /// Largest jump of the host epoch that a claim may make past the highest epoch we saw.
+    /// Every host change adds one, so an honest claim, even from a side that was cut off
+    /// for a long time, rises by the number of elections there; a claim beyond this is
+    /// forged (it would make its author host for good) and its sender is dropped.
+    /// Default: 1000.
+    pub max_epoch_leap: u64,
     /// Interval between two shared snapshots to the same peer: the host's heartbeats carry
     /// the shared stream only this often. Each one carries every change since what that
     /// peer acknowledged, so a slower rate costs freshness, never correctness; it is the
@@ -101,6 +107,7 @@ impl Default for SessionConfig {
             max_messages_per_sec: 2000.0,
             max_message_burst: 4000.0,
             flood_expel_after: Duration::from_secs(2),
+            max_epoch_leap: 1000,
         }
     }
 }

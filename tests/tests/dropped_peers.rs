@@ -187,6 +187,52 @@ fn crash_then_rejoin_restores_id_and_score() {
     assert_eq!(sim.metrics.rejoin_times.len(), 1);
 }
 
+/// A peer that comes back after its seat expired is admitted as a new member, at a new
+/// address. Everyone must dial it there, not at the address of the incarnation they knew
+/// (found by the soak: such a peer stayed relayed for good, and later split the session).
+#[test]
+fn a_peer_back_after_its_seat_expired_is_dialed_at_its_new_address() {
+    let mut sim = sim(5, 23, 30, 5, 0.01);
+    form(&mut sim, 5.0);
+    let h = host(&sim);
+    // The highest id: every other peer is the one that dials it.
+    let victim = sim
+        .live_indices()
+        .into_iter()
+        .filter(|i| sim.session(*i).unwrap().peer_id() != h)
+        .max_by_key(|i| sim.session(*i).unwrap().peer_id())
+        .unwrap();
+    let peer = sim.session(victim).unwrap().peer_id();
+    // One quick rejoin first: its incarnation is then 1, which a host that admits it
+    // afresh (incarnation 0) must not take for newer.
+    sim.crash(victim);
+    sim.run_for_secs(1.0);
+    sim.restart(victim);
+    sim.run_for_secs(3.0);
+    let old = sim.session(victim).unwrap().roster().get(peer).unwrap().clone();
+    assert_eq!(old.incarnation, 1);
+    let grace = sim.config().session.rejoin_grace.as_secs_f64();
+    sim.crash(victim);
+    sim.run_for_secs(grace + 5.0);
+    let host_roster = sim.session(sim.index_of(h).unwrap()).unwrap().roster();
+    assert!(host_roster.get(peer).is_none(), "the seat expired");
+    sim.restart(victim);
+    sim.run_for_secs(5.0);
+    assert_healthy(&sim, 5);
+    for i in sim.live_indices() {
+        let s = sim.session(i).unwrap();
+        if i != victim {
+            assert_eq!(s.link_state(peer), LinkState::Direct, "{} links directly", s.peer_id());
+        }
+    }
+    let me = sim.session(victim).unwrap().roster().get(peer).unwrap().clone();
+    assert_ne!(me.addr, old.addr, "the restarted peer listens elsewhere");
+    assert!(
+        me.incarnation > old.incarnation,
+        "a later incarnation than the expired one"
+    );
+}
+
 #[test]
 fn wrong_rejoin_secret_is_refused_and_nobody_notices() {
     let mut sim = sim(4, 18, 20, 0, 0.0);

@@ -174,3 +174,76 @@ fn a_flooding_member_is_rate_limited_then_expelled_and_nobody_else_notices() {
     assert!(no_host_change_except(&sim, rogue));
     assert_eq!(sim.state_lost(), 0);
 }
+
+/// A member's roster that names itself host, at `epoch`.
+fn claim_as(sim: &netcode::sim::Sim, rogue_i: usize, epoch: u64) -> Vec<u8> {
+    let s = sim.session(rogue_i).unwrap();
+    let mut roster = s.roster().clone();
+    roster.epoch = epoch;
+    roster.version = 0;
+    roster.host = s.peer_id();
+    Message::Roster(roster).encode().unwrap()
+}
+
+#[test]
+fn a_host_claim_with_a_far_future_epoch_gets_its_sender_dropped() {
+    let mut sim = sim(5, 36, 20, 2, 0.0);
+    form(&mut sim, 5.0);
+    sim.run_for_secs(1.0);
+    let (host_i, rogue_i, other_i) = roles(&sim);
+    let host_peer = sim.session(host_i).unwrap().peer_id();
+    let other = sim.session(other_i).unwrap().peer_id();
+    let rogue = sim.session(rogue_i).unwrap().peer_id();
+    let epoch = sim.session(host_i).unwrap().epoch();
+    // Past any number of elections: it would make the forger host for good.
+    let forged = claim_as(&sim, rogue_i, epoch + 1_000_000);
+    for to in [host_peer, other] {
+        assert!(sim.session_mut(rogue_i).unwrap().send_raw(to, forged.clone()));
+    }
+    sim.run_for_secs(2.0);
+    assert!(misbehaved(&sim, host_peer, rogue), "the host refused the claim");
+    assert!(misbehaved(&sim, other, rogue), "so did the member");
+    let survivors: Vec<usize> = sim.live_indices().into_iter().filter(|i| *i != rogue_i).collect();
+    assert_eq!(survivors.len(), 4);
+    for i in &survivors {
+        let s = sim.session(*i).unwrap();
+        assert_eq!(s.host(), Some(host_peer), "same host");
+        assert_eq!(s.epoch(), epoch, "same epoch: the forged one was not adopted");
+        assert!(s.roster().get(rogue).is_none(), "the forger was expelled");
+    }
+    assert!(no_host_change_except(&sim, rogue), "no survivor saw a host change");
+    assert_eq!(sim.state_lost(), 0);
+}
+
+#[test]
+fn a_host_claim_with_a_stale_epoch_is_refused_and_answered() {
+    let mut sim = sim(5, 37, 20, 2, 0.0);
+    form(&mut sim, 5.0);
+    // One migration first, so that an older epoch exists to claim.
+    let first = host(&sim);
+    sim.crash_peer(first);
+    sim.run_for_secs(3.0);
+    let (host_i, rogue_i, other_i) = roles(&sim);
+    let host_peer = sim.session(host_i).unwrap().peer_id();
+    let rogue = sim.session(rogue_i).unwrap().peer_id();
+    let other = sim.session(other_i).unwrap().peer_id();
+    let epoch = sim.session(host_i).unwrap().epoch();
+    assert!(epoch >= 2);
+    let stale = claim_as(&sim, rogue_i, epoch - 1);
+    for to in [host_peer, other] {
+        assert!(sim.session_mut(rogue_i).unwrap().send_raw(to, stale.clone()));
+    }
+    sim.run_for_secs(2.0);
+    for i in [host_i, other_i] {
+        let s = sim.session(i).unwrap();
+        assert_eq!(s.stats().stale_claims, 1, "counted at {}", s.peer_id());
+        assert_eq!(s.host(), Some(host_peer), "not adopted");
+    }
+    // A peer back from a partition may hold such a roster honestly: it is answered with
+    // the current one, not dropped, and everyone (the sender too) follows the same host.
+    assert!(!misbehaved(&sim, host_peer, rogue));
+    assert!(sim.roster_agree());
+    assert_eq!(sim.consensus_host(), Some(host_peer));
+    assert_eq!(sim.session(rogue_i).unwrap().epoch(), epoch);
+    assert_eq!(sim.state_lost(), 0);
+}

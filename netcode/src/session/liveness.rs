@@ -295,8 +295,8 @@ impl Session {
                 crate::roster::MemberStatus::Away { since } => now < since + grace,
             })
             .map(|m| {
-                let newer = self.newest.get(&m.id).filter(|(inc, _)| *inc > m.incarnation);
-                (m.id, newer.map_or(m.addr, |(_, addr)| *addr))
+                let newer = self.newest.get(&m.id).filter(|n| n.join_seq > m.join_seq);
+                (m.id, newer.map_or(m.addr, |n| n.addr))
             })
             .collect();
         for (peer, addr) in targets {

@@ -9,6 +9,26 @@ use crate::protocol::{Channel, Message, Refusal};
 use crate::roster::{Member, MemberStatus, Roster, verifier};
 use crate::store::Store;
 
+/// The latest admission of a member that we know of. The join order grows with every
+/// admission, a fresh join after an expired seat included, so it (and not the incarnation,
+/// which a host that never saw the old seat starts again at 0) tells which address is current.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Newest {
+    pub(crate) join_seq: u64,
+    pub(crate) incarnation: u32,
+    pub(crate) addr: SocketAddr,
+}
+
+impl Newest {
+    fn of(m: &Member) -> Self {
+        Newest {
+            join_seq: m.join_seq,
+            incarnation: m.incarnation,
+            addr: m.addr,
+        }
+    }
+}
+
 /// A newcomer waiting, at its contact, for the host's admission.
 #[derive(Debug, Clone)]
 pub(crate) struct Pending {
@@ -177,9 +197,18 @@ impl Session {
 
     /// Marks our link to an admitted newcomer as belonging to its coming incarnation.
     fn trust_link(&mut self, peer: PeerId, rejoin: bool) {
-        let next = self.roster.get(peer).map_or(0, |m| m.incarnation + u32::from(rejoin));
+        let next = self.next_incarnation(peer, rejoin);
         if let Some(st) = self.peers.get_mut(&peer) {
             st.link_incarnation = Some(next);
+        }
+    }
+
+    /// The incarnation `peer` gets when admitted now: the next one for a rejoin, the same
+    /// for a retried join, and for a new member one past any we saw (its seat expired).
+    fn next_incarnation(&self, peer: PeerId, rejoin: bool) -> u32 {
+        match self.roster.get(peer) {
+            Some(m) => m.incarnation + u32::from(rejoin),
+            None => self.newest.get(&peer).map_or(0, |n| n.incarnation + 1),
         }
     }
 
@@ -228,12 +257,14 @@ impl Session {
             (Some(m), false) if m.verifier == verifier_in && m.is_active() => return Ok(()), // a retried join
             (Some(_), false) => return Err(Refusal::IdTaken),
             (None, false) if self.roster.active().count() >= self.cfg.max_peers => return Err(Refusal::Full),
+            // A member whose seat expired comes back as a new member, but as a later
+            // incarnation than any we saw: links and replicas of the old one are stale.
             (None, false) => Member {
                 id: peer,
                 name,
                 addr,
                 join_seq,
-                incarnation: 0,
+                incarnation: self.next_incarnation(peer, false),
                 status: MemberStatus::Active,
                 verifier: verifier_in,
             },
@@ -379,6 +410,10 @@ impl Session {
             return;
         }
         let theirs = roster.digest();
+        if self.implausible_epoch(theirs.epoch) {
+            let reason = format!("claimed host epoch {} (ours {})", theirs.epoch, self.roster.epoch);
+            return self.misbehaved(from, reason);
+        }
         self.max_epoch_seen = self.max_epoch_seen.max(theirs.epoch);
         let mine = self.roster.digest();
         let my_host_dead = self.is_down(mine.host);
@@ -386,6 +421,9 @@ impl Session {
         let better = theirs.cmp_claim(&mine).is_gt()
             || (theirs.epoch == mine.epoch && theirs.host != mine.host && my_host_dead && !their_host_dead);
         if !better {
+            if theirs.epoch < mine.epoch {
+                self.stale_claims += 1;
+            }
             if mine.cmp_claim(&theirs).is_gt() {
                 self.push_roster(from);
             }
@@ -407,6 +445,14 @@ impl Session {
         if self.is_down(self.roster.host) {
             self.elect();
         }
+    }
+
+    /// Whether a claimed epoch jumps further past every epoch we saw than elections could
+    /// have taken it (see [`crate::SessionConfig::max_epoch_leap`]). Only a member knows the
+    /// session's epoch; a joiner takes its contact's word.
+    pub(super) fn implausible_epoch(&self, epoch: u64) -> bool {
+        let seen = self.max_epoch_seen.max(self.roster.epoch);
+        self.in_session() && epoch > seen.saturating_add(self.cfg.max_epoch_leap)
     }
 
     /// While the roster holds us away (or dropped us), keep asking for the seat back through
@@ -464,13 +510,14 @@ impl Session {
     /// members that rejoined as a new incarnation.
     pub(super) fn emit_roster_diff(&mut self, old: &Roster) {
         self.roster_changed_at = self.now;
-        // Remember the newest incarnation (and address) of every member we ever saw: a
+        // Remember the latest admission (and address) of every member we ever saw: a
         // member that rejoined while a partition kept the winning side from hearing of it
         // is still listed under its old address there, and must be dialed at the new one.
         for m in old.members.iter().chain(&self.roster.members) {
-            let known = self.newest.entry(m.id).or_insert((m.incarnation, m.addr));
-            if m.incarnation > known.0 {
-                *known = (m.incarnation, m.addr);
+            let seen = Newest::of(m);
+            let known = self.newest.entry(m.id).or_insert(seen);
+            if seen.join_seq > known.join_seq {
+                *known = seen;
             }
         }
         let mut stale = Vec::new();

@@ -27,6 +27,7 @@ use crate::snapshot::replicate::{Incoming, Replication};
 use crate::store::{Scope, Store};
 
 pub(crate) use liveness::PeerState;
+use membership::Newest;
 
 /// Placeholder key of the link to a contact whose id we learn from its `Hello`.
 const CONTACT: PeerId = PeerId(0);
@@ -186,6 +187,9 @@ pub struct SessionStats {
     pub relayed_messages: u64,
     /// Messages dropped unread because their sender went over the rate limit.
     pub rate_limited: u64,
+    /// Rosters refused because they claim an older host epoch than ours (answered with
+    /// ours: a peer back from a partition may honestly hold one).
+    pub stale_claims: u64,
 }
 
 /// One peer of a session.
@@ -219,14 +223,16 @@ pub struct Session {
     backlog: BTreeMap<PeerId, VecDeque<(Channel, Message)>>,
     overflowed: BTreeSet<PeerId>,
     replication: Replication,
-    /// Newest incarnation and address seen of every member (for dialing).
-    newest: BTreeMap<PeerId, (u32, SocketAddr)>,
+    /// Every member ever seen: its latest admission (join order, incarnation) and the
+    /// address it was admitted with, for dialing. See [`Newest`].
+    newest: BTreeMap<PeerId, Newest>,
     heartbeats_sent: u64,
     roster_changed_at: Duration,
     /// Our suspects when we last looked (a new one is told to every peer at once).
     told_suspects: Vec<PeerId>,
     flood: flood::FloodGuard,
     rate_limited: u64,
+    stale_claims: u64,
 }
 
 /// The netcode protocol id for a session: different sessions and versions never link.
@@ -317,6 +323,7 @@ impl Session {
             told_suspects: Vec::new(),
             flood: flood::FloodGuard::default(),
             rate_limited: 0,
+            stale_claims: 0,
         }
     }
 

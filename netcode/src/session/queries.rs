@@ -82,6 +82,7 @@ impl Session {
             rejected_messages: self.rejected,
             relayed_messages: self.relayed,
             rate_limited: self.rate_limited,
+            stale_claims: self.stale_claims,
         }
     }
 

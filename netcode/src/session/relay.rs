@@ -246,6 +246,10 @@ impl Session {
 
     pub(super) fn on_heartbeat(&mut self, link: PeerId, origin: PeerId, digest: Option<RosterDigest>) {
         let Some(digest) = digest else { return };
+        if self.implausible_epoch(digest.epoch) {
+            let reason = format!("claimed host epoch {} (ours {})", digest.epoch, self.roster.epoch);
+            return self.misbehaved(origin, reason);
+        }
         self.max_epoch_seen = self.max_epoch_seen.max(digest.epoch);
         if link == CONTACT {
             return;
