@@ -1,0 +1,274 @@
+//! Writes seed inputs for every fuzz target from valid encodings: messages of every kind,
+//! full and delta snapshots, a receiver's packet stream, invite codes and seat files.
+//!
+//! `cargo run --manifest-path fuzz/Cargo.toml --example seeds -- fuzz/corpus` (run.sh does
+//! it): one directory per target, files named `seed-*` (rewritten each time, never removed).
+
+use std::fs;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use netcode::invite::Invite;
+use netcode::protocol::{Message, Refusal, TickAck};
+use netcode::roster::{Member, MemberStatus, Roster};
+use netcode::snapshot::delta::{self, DeltaSender};
+use netcode::store::{Entry, Scope, Version};
+use netcode::transport::Seat;
+use netcode::{Credentials, PeerId, SessionKey, Store};
+use netcode_fuzz::{delta_input, packets_input, schema, world};
+
+fn write(dir: &Path, target: &str, name: &str, bytes: &[u8]) {
+    let dir = dir.join(target);
+    fs::create_dir_all(&dir).expect("create corpus directory");
+    fs::write(dir.join(format!("seed-{name}")), bytes).expect("write seed");
+}
+
+/// A store with entries of both scopes. `Store`'s writers are crate-private, so it is
+/// decoded from a hand-assembled `StoreSync` (checked, so a format change fails here).
+fn store() -> Store {
+    let mut bytes = vec![10, 2]; // StoreSync, 2 entries
+    bytes.extend([0, 5]); // Scope::Shared, key of 5 bytes
+    bytes.extend(b"score");
+    bytes.extend([1, 2, 1, 2, 7, 9]); // version (1, 2), Some(2 bytes)
+    bytes.extend([1, 42, 3]); // Scope::Peer(42), key of 3 bytes
+    bytes.extend(b"pos");
+    bytes.extend([0, 1, 0]); // version (0, 1), None (deleted)
+    match Message::decode(&bytes) {
+        Ok(Message::StoreSync(store)) if store.len() == 2 => store,
+        other => panic!("hand-assembled store no longer decodes: {other:?}"),
+    }
+}
+
+fn roster() -> Roster {
+    let member = |id: u64, addr: &str, away: bool| Member {
+        id: PeerId(id),
+        name: format!("player{id}"),
+        addr: addr.parse().expect("address"),
+        join_seq: id,
+        incarnation: u32::from(away),
+        status: if away {
+            MemberStatus::Away {
+                since: std::time::Duration::from_millis(1500),
+            }
+        } else {
+            MemberStatus::Active
+        },
+        verifier: netcode::roster::verifier(&[id as u8; 32]),
+    };
+    Roster {
+        epoch: 3,
+        version: 7,
+        host: PeerId(1),
+        next_join_seq: 4,
+        members: vec![
+            member(1, "127.0.0.1:40001", false),
+            member(2, "[::1]:40002", false),
+            member(3, "10.0.0.3:40003", true),
+        ],
+    }
+}
+
+fn messages() -> Vec<(&'static str, Message)> {
+    let addr: SocketAddr = "127.0.0.1:40001".parse().expect("address");
+    let schema = schema();
+    let own = delta::encode(&schema, &world(5, 3), None).expect("encode");
+    let shared = delta::encode(&schema, &world(6, 5), Some(&world(5, 5))).expect("encode");
+    let inner = Message::Hello { peer: PeerId(9) }.encode().expect("encode");
+    vec![
+        ("hello", Message::Hello { peer: PeerId(1) }),
+        (
+            "heartbeat",
+            Message::Heartbeat {
+                digest: Some(roster().digest()),
+                suspects: vec![PeerId(3)],
+                acks: [Some(TickAck::of(5)), None],
+                held_ms: 12,
+                own: Some(own),
+                shared: Some(shared),
+            },
+        ),
+        (
+            "heartbeat-empty",
+            Message::Heartbeat {
+                digest: None,
+                suspects: Vec::new(),
+                acks: [None, None],
+                held_ms: 0,
+                own: None,
+                shared: None,
+            },
+        ),
+        (
+            "full-shared",
+            Message::FullShared {
+                snapshot: delta::encode(&schema, &world(9, 8), None).expect("encode"),
+            },
+        ),
+        (
+            "join",
+            Message::Join {
+                name: "newcomer".into(),
+                addr,
+                verifier: [4; 32],
+            },
+        ),
+        (
+            "rejoin",
+            Message::Rejoin {
+                name: "back".into(),
+                addr: "[::1]:9".parse().expect("address"),
+                secret: [5; 32],
+                store: store(),
+            },
+        ),
+        (
+            "admit",
+            Message::Admit {
+                peer: PeerId(4),
+                name: "newcomer".into(),
+                addr,
+                verifier: [4; 32],
+                rejoin: false,
+                store: store(),
+            },
+        ),
+        (
+            "admitted",
+            Message::Admitted {
+                peer: PeerId(4),
+                result: Err(Refusal::Full),
+                roster: roster(),
+                store: store(),
+            },
+        ),
+        (
+            "welcome",
+            Message::Welcome {
+                roster: roster(),
+                store: store(),
+            },
+        ),
+        (
+            "refused",
+            Message::Refused {
+                reason: Refusal::WrongSecret,
+            },
+        ),
+        ("roster", Message::Roster(roster())),
+        ("store-sync", Message::StoreSync(store())),
+        (
+            "update",
+            Message::Update {
+                scope: Scope::Peer(PeerId(2)),
+                key: "pos".into(),
+                entry: Entry {
+                    version: Version { epoch: 3, n: 8 },
+                    value: Some(vec![1, 2, 3, 4]),
+                },
+            },
+        ),
+        ("leave", Message::Leave),
+        (
+            "forward",
+            Message::Forward {
+                origin: PeerId(1),
+                dest: PeerId(3),
+                ttl: 1,
+                seq: 77,
+                reliable: true,
+                inner,
+            },
+        ),
+    ]
+}
+
+fn invites() -> Vec<Invite> {
+    let addrs = |list: &[&str]| list.iter().map(|a| a.parse().expect("address")).collect();
+    vec![
+        Invite {
+            addrs: addrs(&["192.168.1.20:40001"]),
+            session: SessionKey { id: 1, key: [7; 32] },
+        },
+        Invite {
+            addrs: addrs(&["127.0.0.1:40001", "[::1]:9", "[2001:db8::1]:65535"]),
+            session: SessionKey {
+                id: u64::MAX,
+                key: [0xa5; 32],
+            },
+        },
+        Invite {
+            addrs: addrs(&["1.2.3.4:1"; 8]),
+            session: SessionKey { id: 0, key: [0; 32] },
+        },
+    ]
+}
+
+fn main() {
+    let out = std::env::args().nth(1).unwrap_or_else(|| "fuzz/corpus".into());
+    let out = Path::new(&out);
+    let schema = schema();
+
+    for (name, msg) in messages() {
+        let bytes = msg.encode().expect("encode");
+        assert_eq!(Message::decode(&bytes).expect("decode"), msg, "seed {name} round-trips");
+        write(out, "protocol_message", name, &bytes);
+    }
+
+    for (n, entities) in [0u32, 1, 4, 9].into_iter().enumerate() {
+        let full = delta::encode(&schema, &world(u32::MAX - n as u32, entities), None).expect("encode");
+        write(out, "snapshot_full", &format!("world{entities}"), &full);
+    }
+
+    for (name, base, next) in [
+        ("moved", world(100, 6), world(101, 6)),
+        ("grown", world(100, 3), world(140, 8)),
+        ("shrunk", world(65_530, 8), world(65_541, 2)),
+        ("same", world(7, 5), {
+            let mut w = world(7, 5);
+            w.tick = 8;
+            w
+        }),
+    ] {
+        let full = delta::encode(&schema, &base, None).expect("encode");
+        let d = delta::encode(&schema, &next, Some(&base)).expect("encode");
+        assert_eq!(delta::decode(&schema, &d, Some(&base)).expect("decode"), next);
+        write(out, "snapshot_delta", name, &delta_input(&full, &d));
+    }
+
+    // One link's stream: a full snapshot, then deltas against what was acknowledged.
+    let mut sender = DeltaSender::default();
+    let mut stream = Vec::new();
+    for tick in 1..=6 {
+        stream.push(sender.encode(&schema, &world(tick, 5 + tick % 3)).expect("encode"));
+        if tick % 2 == 1 {
+            sender.ack(tick);
+        }
+    }
+    write(
+        out,
+        "delta_receiver",
+        "stream",
+        &packets_input(stream.iter().map(Vec::as_slice)),
+    );
+    let reordered = [&stream[0], &stream[2], &stream[1], &stream[4], &stream[3]];
+    write(
+        out,
+        "delta_receiver",
+        "reordered",
+        &packets_input(reordered.map(|v| v.as_slice())),
+    );
+
+    for (i, invite) in invites().into_iter().enumerate() {
+        let code = invite.encode();
+        write(out, "invite_code", &format!("code{i}"), code.as_bytes());
+        let seat = Seat {
+            invite,
+            credentials: Credentials {
+                peer: PeerId(0x0123_4567_89ab_cdef ^ i as u64),
+                secret: [i as u8 * 40 + 3; 32],
+            },
+        };
+        write(out, "seat_file", &format!("seat{i}"), seat.to_string().as_bytes());
+    }
+    println!("seeds written under {}", out.display());
+}
