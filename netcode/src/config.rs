@@ -74,6 +74,13 @@ pub struct SessionConfig {
     /// forged (it would make its author host for good) and its sender is dropped.
     /// Default: 1000.
     pub max_epoch_leap: u64,
+    /// How often the host dials one former member that no longer is in its roster (round
+    /// robin, one dial at a time). Two parts of a split session that dropped each other's
+    /// seats find each other this way, and the better roster wins. Default: 5 s.
+    pub reunite_interval: Duration,
+    /// How long after a member left our roster without a goodbye the host keeps looking
+    /// for it (see `reunite_interval`). Default: 10 min.
+    pub reunite_window: Duration,
     /// Interval between two shared snapshots to the same peer: the host's heartbeats carry
     /// the shared stream only this often. Each one carries every change since what that
     /// peer acknowledged, so a slower rate costs freshness, never correctness; it is the
@@ -108,6 +115,8 @@ impl Default for SessionConfig {
             max_message_burst: 4000.0,
             flood_expel_after: Duration::from_secs(2),
             max_epoch_leap: 1000,
+            reunite_interval: Duration::from_secs(5),
+            reunite_window: Duration::from_secs(600),
         }
     }
 }

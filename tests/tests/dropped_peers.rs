@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use netcode::protocol::Refusal;
 use netcode::sim::SCORE_KEY;
-use netcode::{Credentials, LinkState, Scope, SessionEvent};
+use netcode::{Credentials, LinkState, PeerId, Scope, SessionEvent};
 use netcode_tests::{assert_healthy, form, host, non_host, score_seen_by, sim, successor};
 
 /// Upper bound on any migration pause in these scenarios (the goal is 500 ms at 40 ms
@@ -136,6 +136,41 @@ fn partition_four_four_then_heal() {
         sim.session(i).unwrap().roster().members.iter().all(|m| m.is_active()),
         "everyone is back in"
     );
+}
+
+/// A partition longer than the seat grace: each side releases the other's seats, so no
+/// roster lists the other side any more. The hosts keep looking for former members, and
+/// once the network is back the two sessions become one again, with every score.
+#[test]
+fn a_partition_longer_than_the_seat_grace_still_heals_into_one_session() {
+    let mut sim = sim(5, 16, 20, 5, 0.01);
+    form(&mut sim, 5.0);
+    sim.run_for_secs(1.0);
+    let scores: Vec<(PeerId, u64)> = sim
+        .live_indices()
+        .into_iter()
+        .map(|i| {
+            let p = sim.session(i).unwrap().peer_id();
+            (p, score_seen_by(&sim, i, p))
+        })
+        .collect();
+    sim.partition(&[vec![0, 1], vec![2, 3, 4]]);
+    let grace = sim.config().session.rejoin_grace.as_secs_f64();
+    sim.run_for_secs(grace + 10.0);
+    let (a, b) = (sim.session(0).unwrap(), sim.session(2).unwrap());
+    assert!(a.roster().get(b.peer_id()).is_none(), "the seats were released");
+    assert!(b.roster().get(a.peer_id()).is_none(), "on both sides");
+    assert_ne!(a.host(), b.host(), "two sessions meanwhile");
+    sim.heal_partition();
+    // The hosts try one former member every `reunite_interval` (5 s).
+    sim.run_for_secs(15.0);
+    assert_healthy(&sim, 5);
+    let i = sim.live_indices()[0];
+    let roster = sim.session(i).unwrap().roster().clone();
+    assert_eq!(roster.active().count(), 5, "everyone is back in one roster");
+    for (peer, before) in scores {
+        assert!(score_seen_by(&sim, i, peer) >= before, "{peer}'s score survived");
+    }
 }
 
 #[test]

@@ -311,4 +311,47 @@ impl Session {
             self.links.dial(peer, addr);
         }
     }
+
+    /// The host dials one former member that is in no roster of ours any more, if there is
+    /// one: after a long partition, or a merge that went wrong, the two parts of a session
+    /// have dropped each other, and nothing else would ever link them again. Once linked,
+    /// the heartbeats' roster digests make the worse side adopt the better roster and
+    /// rejoin.
+    ///
+    /// Only hosts dial, one peer every `reunite_interval`, round robin, whatever its id: a
+    /// part's host may never have seen the other part's host (both were admitted in a race
+    /// of joins), but each knows some members of the other part. If both dial each other
+    /// at once, the newer link wins.
+    pub(super) fn reunite(&mut self) {
+        let now = self.now;
+        if !self.is_host() || now < self.next_reunite {
+            return;
+        }
+        self.next_reunite = now + self.cfg.reunite_interval;
+        let window = self.cfg.reunite_window;
+        let candidates: Vec<(PeerId, std::net::SocketAddr)> = self
+            .newest
+            .iter()
+            .filter(|(id, n)| {
+                **id != self.me
+                    && self.roster.get(**id).is_none()
+                    && now < n.listed_at + window
+                    && !self.banned.contains_key(id)
+                    && !self.links.is_linked_or_dialing(**id)
+                    && !self.peers.get(id).is_some_and(|st| st.left)
+            })
+            .map(|(id, n)| (*id, n.addr))
+            .collect();
+        let after = self.reunite_cursor;
+        let next = candidates
+            .iter()
+            .find(|(id, _)| after.is_none_or(|a| *id > a))
+            .or_else(|| candidates.first())
+            .copied();
+        if let Some((peer, addr)) = next {
+            self.reunite_cursor = Some(peer);
+            log::debug!("{} looks for former member {peer} at {addr}", self.me);
+            self.links.dial(peer, addr);
+        }
+    }
 }

@@ -17,14 +17,17 @@ pub(crate) struct Newest {
     pub(crate) join_seq: u64,
     pub(crate) incarnation: u32,
     pub(crate) addr: SocketAddr,
+    /// When a roster of ours last listed it.
+    pub(crate) listed_at: Duration,
 }
 
 impl Newest {
-    fn of(m: &Member) -> Self {
+    fn of(m: &Member, now: Duration) -> Self {
         Newest {
             join_seq: m.join_seq,
             incarnation: m.incarnation,
             addr: m.addr,
+            listed_at: now,
         }
     }
 }
@@ -360,6 +363,9 @@ impl Session {
             self.peers.insert(contact, st);
         }
         self.max_epoch_seen = self.max_epoch_seen.max(roster.epoch);
+        for m in &roster.members {
+            self.newest.insert(m.id, Newest::of(m, self.now));
+        }
         self.roster = roster;
         self.store.merge(store);
         self.phase = Phase::Member;
@@ -431,6 +437,16 @@ impl Session {
         }
         let old = std::mem::replace(&mut self.roster, roster);
         self.emit_roster_diff(&old);
+        // Our former part of a split session follows us into the winner's roster.
+        let strangers: Vec<PeerId> = old
+            .members
+            .iter()
+            .map(|m| m.id)
+            .filter(|p| *p != from && self.roster.get(*p).is_none() && self.links.is_linked(*p))
+            .collect();
+        for p in strangers {
+            self.push_roster(p);
+        }
         match self.roster.get(self.me).map(|m| m.status) {
             Some(MemberStatus::Active) => {}
             Some(MemberStatus::Away { .. }) => self.ask_back(from, true),
@@ -514,11 +530,12 @@ impl Session {
         // member that rejoined while a partition kept the winning side from hearing of it
         // is still listed under its old address there, and must be dialed at the new one.
         for m in old.members.iter().chain(&self.roster.members) {
-            let seen = Newest::of(m);
+            let seen = Newest::of(m, self.now);
             let known = self.newest.entry(m.id).or_insert(seen);
             if seen.join_seq > known.join_seq {
                 *known = seen;
             }
+            known.listed_at = self.now;
         }
         let mut stale = Vec::new();
         let mut gone = Vec::new();
@@ -566,8 +583,18 @@ impl Session {
                 st.last_heartbeat = None;
             }
         }
+        // The same host's next roster: a member it dropped was dropped on purpose. A roster
+        // of another term (a migration, or the winner of a merge) may just not know a member
+        // that the losing side held; that one rejoins, and must not find itself refused.
+        let same_term = old.epoch == self.roster.epoch && old.host == self.roster.host;
         for m in &old.members {
             if m.id != self.me && self.roster.get(m.id).is_none() {
+                let left = self.peers.get(&m.id).is_some_and(|st| st.left);
+                let expelled = same_term && m.is_active() && !left;
+                if expelled {
+                    // Refuse its links too, so that it cannot come back through us.
+                    self.banned.insert(m.id, self.now + self.cfg.rejoin_grace);
+                }
                 let reason = if self.banned.contains_key(&m.id) {
                     LeaveReason::Expelled
                 } else if m.is_active() {
@@ -577,11 +604,11 @@ impl Session {
                 };
                 self.events.push_back(SessionEvent::PeerLeft { peer: m.id, reason });
                 self.replication.forget(m.id);
-                gone.push(m.id);
-                // An active member dropped without a goodbye was expelled by the host:
-                // refuse its links too, so that it cannot come back through us.
-                if m.is_active() && !self.peers.get(&m.id).is_some_and(|st| st.left) {
-                    self.banned.insert(m.id, self.now + self.cfg.rejoin_grace);
+                // A member that another term's roster does not know (we just adopted the
+                // winner of a merge) keeps its link: through it we tell it of that roster,
+                // and it rejoins.
+                if same_term || left || self.banned.contains_key(&m.id) {
+                    gone.push(m.id);
                 }
             }
         }

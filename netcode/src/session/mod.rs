@@ -211,6 +211,9 @@ pub struct Session {
     now: Duration,
     next_heartbeat: Duration,
     next_reliable_flush: Duration,
+    /// When the host next dials a former member, and the last one it dialed.
+    next_reunite: Duration,
+    reunite_cursor: Option<PeerId>,
     max_epoch_seen: u64,
     fwd_seq: u64,
     seen: BTreeSet<(PeerId, u64)>,
@@ -305,6 +308,8 @@ impl Session {
             now,
             next_heartbeat: now,
             next_reliable_flush: now,
+            next_reunite: now,
+            reunite_cursor: None,
             max_epoch_seen: 0,
             fwd_seq: 0,
             seen: BTreeSet::new(),
@@ -495,6 +500,7 @@ impl Session {
                 self.contact_duties();
                 self.keep_seat();
                 self.redial();
+                self.reunite();
                 self.flush_backlog();
                 if self.store_dirty && self.is_host() {
                     self.store_dirty = false;
