@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 use rand::RngExt;
 use serde_json::{Value, json};
 
-#[path = "../../netcode/examples/support/procs.rs"]
-mod procs;
+use netcode_procs as procs;
 
 use procs::PeerProc;
 

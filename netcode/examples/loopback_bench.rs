@@ -18,8 +18,7 @@ use serde_json::json;
 
 #[path = "support/peer_main.rs"]
 mod peer_main;
-#[path = "support/procs.rs"]
-mod procs;
+use netcode_procs as procs;
 
 /// Longest wait for one step of a run.
 const STEP_TIMEOUT: Duration = Duration::from_secs(30);

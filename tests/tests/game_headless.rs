@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-#[path = "../../netcode/examples/support/procs.rs"]
-mod procs;
+use netcode_procs as procs;
 
 use procs::PeerProc;
 

@@ -247,3 +247,42 @@ fn a_host_claim_with_a_stale_epoch_is_refused_and_answered() {
     assert_eq!(sim.session(rogue_i).unwrap().epoch(), epoch);
     assert_eq!(sim.state_lost(), 0);
 }
+
+/// Oversized input, two ways: a message larger than any the protocol allows (refused before
+/// decoding), and a well-formed one whose field is over its bound (refused by validation).
+/// Either way the sender is dropped and the session plays on.
+#[test]
+fn oversized_messages_get_their_sender_dropped() {
+    use netcode::protocol::{MAX_MESSAGE_BYTES, MAX_VALUE_BYTES};
+    for (case, seed) in [("huge", 38), ("field", 39)] {
+        let mut sim = sim(4, seed, 20, 2, 0.0);
+        form(&mut sim, 5.0);
+        sim.run_for_secs(1.0);
+        let (host_i, rogue_i, _) = roles(&sim);
+        let host_peer = sim.session(host_i).unwrap().peer_id();
+        let rogue = sim.session(rogue_i).unwrap().peer_id();
+        let bytes = match case {
+            "huge" => vec![7; MAX_MESSAGE_BYTES + 1],
+            _ => Message::Update {
+                scope: Scope::Peer(rogue),
+                key: "score".into(),
+                entry: Entry {
+                    version: Version { epoch: 1, n: 1 << 20 },
+                    value: Some(vec![1; MAX_VALUE_BYTES * 4]),
+                },
+            }
+            .encode()
+            .unwrap(),
+        };
+        assert!(sim.session_mut(rogue_i).unwrap().send_raw(host_peer, bytes), "{case}");
+        sim.run_for_secs(3.0);
+        assert!(misbehaved(&sim, host_peer, rogue), "{case}: refused and dropped");
+        let host = sim.session(host_i).unwrap();
+        assert!(host.stats().rejected_messages >= 1, "{case}: counted");
+        assert!(host.roster().get(rogue).is_none(), "{case}: expelled");
+        let value = host.store().get(Scope::Peer(rogue), "score").map(<[u8]>::len);
+        assert!(value.is_none_or(|n| n <= MAX_VALUE_BYTES), "{case}: never applied");
+        assert!(no_host_change_except(&sim, rogue), "{case}: nobody else noticed");
+        assert_eq!(sim.state_lost(), 0, "{case}");
+    }
+}

@@ -4,8 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-#[path = "../../netcode/examples/support/procs.rs"]
-mod procs;
+use netcode_procs as procs;
 
 use procs::{PeerProc, Scenario, hosting, joined, kill_host_and_rejoin};
 

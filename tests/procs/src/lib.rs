@@ -1,8 +1,8 @@
 //! Real peer processes driven from a test or a bench: spawn, read their JSON-line events,
-//! wait for a condition, kill with SIGKILL. Shared by `loopback_bench` and the process
-//! tests in `tests/` (included there by path).
+//! wait for a condition, kill with SIGKILL. Shared by netcode's `loopback_bench`, the game's
+//! `soak` command and the process tests in `tests/`.
 
-#![allow(dead_code)] // Each includer uses its own part.
+#![forbid(unsafe_code)]
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
