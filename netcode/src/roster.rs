@@ -59,14 +59,19 @@ pub struct RosterDigest {
     pub host: PeerId,
     /// The host's position in the succession order (tie-break between equal epochs).
     pub host_join_seq: u64,
+    /// See [`Roster::backed`].
+    pub backed: bool,
 }
 
 impl RosterDigest {
-    /// Which of two claims wins: higher epoch; at equal epoch the earlier-joined host;
-    /// with the same host, the higher version.
+    /// Which of two claims wins: a backed one over one that is not (a peer that was cut
+    /// off and named itself host does not take the session over when it comes back);
+    /// then the higher epoch; at equal epoch the earlier-joined host; with the same host,
+    /// the higher version.
     pub fn cmp_claim(&self, other: &RosterDigest) -> Ordering {
-        self.epoch
-            .cmp(&other.epoch)
+        self.backed
+            .cmp(&other.backed)
+            .then_with(|| self.epoch.cmp(&other.epoch))
             .then_with(|| other.host_join_seq.cmp(&self.host_join_seq))
             .then_with(|| other.host.0.cmp(&self.host.0))
             .then_with(|| self.version.cmp(&other.version))
@@ -86,6 +91,11 @@ pub struct Roster {
     pub next_join_seq: u64,
     /// Members sorted by id.
     pub members: Vec<Member>,
+    /// Whether the host term was claimed (or has since admitted members) with more members
+    /// active than held away: true for the session's first host and after an ordinary
+    /// migration, false when a peer cut off from most of the session names itself host.
+    /// An unbacked claim loses to a backed one whatever the epochs.
+    pub backed: bool,
 }
 
 impl Roster {
@@ -133,7 +143,14 @@ impl Roster {
             version: self.version,
             host: self.host,
             host_join_seq: self.get(self.host).map_or(u64::MAX, |m| m.join_seq),
+            backed: self.backed,
         }
+    }
+
+    /// Whether more members are active than held away (see [`Roster::backed`]).
+    pub fn majority_active(&self) -> bool {
+        let active = self.active().count();
+        active > self.members.len() - active
     }
 
     /// Election by rule: the active member with the earliest join order among those
@@ -196,12 +213,14 @@ mod tests {
             version: 0,
             host: PeerId(1),
             host_join_seq: 5,
+            backed: true,
         };
         let b = RosterDigest {
             epoch: 2,
             version: 9,
             host: PeerId(2),
             host_join_seq: 0,
+            backed: true,
         };
         assert_eq!(a.cmp_claim(&b), Ordering::Greater);
         let c = RosterDigest {
@@ -209,7 +228,28 @@ mod tests {
             version: 0,
             host: PeerId(2),
             host_join_seq: 1,
+            backed: true,
         };
         assert_eq!(c.cmp_claim(&a), Ordering::Greater, "earlier join order wins a tie");
+        // A peer that was cut off and named itself host, however late its epoch, loses
+        // to the claim that most of the session backs.
+        let lonely = RosterDigest {
+            epoch: 9,
+            backed: false,
+            ..a
+        };
+        assert_eq!(b.cmp_claim(&lonely), Ordering::Greater, "backed beats unbacked");
+    }
+
+    #[test]
+    fn a_roster_is_backed_by_more_active_than_away() {
+        let mut r = Roster::default();
+        r.upsert(member(10, 0));
+        r.upsert(member(20, 1));
+        assert!(r.majority_active());
+        r.get_mut(PeerId(20)).unwrap().status = MemberStatus::Away { since: Duration::ZERO };
+        assert!(!r.majority_active(), "one of two away: not a majority");
+        r.upsert(member(30, 2));
+        assert!(r.majority_active());
     }
 }

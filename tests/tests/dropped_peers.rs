@@ -173,6 +173,37 @@ fn a_partition_longer_than_the_seat_grace_still_heals_into_one_session() {
     }
 }
 
+/// One player's network drops for two seconds (a Wi-Fi hiccup). Cut off, it names itself
+/// host of a later epoch; when it comes back, that claim is not backed by the session, so
+/// it follows the host everyone else kept, instead of taking the session over.
+#[test]
+fn a_peer_cut_off_for_a_moment_does_not_take_the_host_away() {
+    let mut sim = sim(5, 18, 30, 5, 0.01);
+    form(&mut sim, 5.0);
+    sim.run_for_secs(1.0);
+    let h = host(&sim);
+    let cut = non_host(&sim);
+    let cut_peer = sim.session(cut).unwrap().peer_id();
+    let others: Vec<usize> = (0..5).filter(|i| *i != cut).collect();
+    sim.partition(&[vec![cut], others]);
+    sim.run_for_secs(2.0);
+    assert_eq!(
+        sim.session(cut).unwrap().host(),
+        Some(cut_peer),
+        "alone, it named itself host"
+    );
+    assert!(!sim.session(cut).unwrap().roster().backed, "a claim nobody backs");
+    sim.heal_partition();
+    sim.run_for_secs(5.0);
+    assert_healthy(&sim, 5);
+    assert_eq!(host(&sim), h, "the session kept its host");
+    let roster = sim.session(cut).unwrap().roster().clone();
+    assert!(
+        roster.get(cut_peer).is_some_and(|m| m.is_active()),
+        "and the peer is back in"
+    );
+}
+
 #[test]
 fn heavy_loss_and_jitter_cause_no_false_migration() {
     let mut sim = sim(8, 16, 20, 100, 0.20);

@@ -276,6 +276,8 @@ impl Session {
         self.roster.next_join_seq += 1;
         self.roster.upsert(member);
         self.roster.version += 1;
+        // A host that named itself while cut off is backed once the members come back.
+        self.roster.backed |= self.roster.majority_active();
         if let Some(st) = self.peers.get_mut(&peer) {
             st.down_since = None;
             st.left = false;
@@ -424,8 +426,11 @@ impl Session {
         let mine = self.roster.digest();
         let my_host_dead = self.is_down(mine.host);
         let their_host_dead = self.is_down(theirs.host);
+        // A live host's claim of the same or a later term also wins over ours when our host
+        // is gone, even if ours looks better (an unbacked successor after a crash of most
+        // of the session is still the successor).
         let better = theirs.cmp_claim(&mine).is_gt()
-            || (theirs.epoch == mine.epoch && theirs.host != mine.host && my_host_dead && !their_host_dead);
+            || (theirs.epoch >= mine.epoch && theirs.host != mine.host && my_host_dead && !their_host_dead);
         if !better {
             if theirs.epoch < mine.epoch {
                 self.stale_claims += 1;
@@ -662,7 +667,13 @@ impl Session {
         for p in down {
             self.set_away(p);
         }
-        log::debug!("{} announces host {host} in epoch {}", self.me, self.roster.epoch);
+        self.roster.backed = self.roster.majority_active();
+        log::debug!(
+            "{} announces host {host} in epoch {} (backed: {})",
+            self.me,
+            self.roster.epoch,
+            self.roster.backed
+        );
         // The successor continues from its replica and shares it once, so that survivors
         // that missed the old host's last writes catch up.
         self.store_dirty = true;
@@ -773,6 +784,7 @@ impl Session {
             self.set_away(p);
         }
         self.roster.remove(me);
+        self.roster.backed = self.roster.majority_active();
         self.emit_roster_diff(&old);
         self.broadcast_roster();
     }

@@ -344,6 +344,7 @@ impl Session {
             host: me,
             next_join_seq: 1,
             members: Vec::new(),
+            backed: true,
         };
         s.roster.upsert(Member {
             id: me,
