@@ -17,6 +17,8 @@ const REJOIN_WAIT: Duration = Duration::from_secs(15);
 /// Largest difference between two players' views of one score at the end (an orb picked
 /// up a moment ago may not have reached everyone).
 const SCORE_SLACK: u64 = 2;
+/// How long the scores may take to agree at the end.
+const CONVERGE_WAIT: Duration = Duration::from_secs(10);
 
 fn args(dir: &std::path::Path, i: usize, command: &[String]) -> Vec<String> {
     let mut a = command.to_vec();
@@ -63,7 +65,6 @@ pub fn run(players: usize, minutes: f64, every: f64) -> Result<Value, String> {
     }
     std::thread::sleep(Duration::from_secs(3));
     let mut panics = 0;
-    let mut views = Vec::new();
     for p in &mut procs {
         if !p.running() {
             failures.push(p.failure("exited"));
@@ -72,22 +73,17 @@ pub fn run(players: usize, minutes: f64, every: f64) -> Result<Value, String> {
         if err.contains("panicked") {
             panics += 1;
         }
-        if let Some(s) = p.last_status() {
-            views.push(s["scores"].clone());
-        }
     }
-    // Every player's score as each one sees it.
-    let mut mismatches = 0;
-    if let Some(first) = views.first().and_then(Value::as_object) {
-        for (peer, entry) in first {
-            let seen: Vec<u64> = views.iter().filter_map(|v| v[peer]["score"].as_u64()).collect();
-            let (lo, hi) = (seen.iter().min(), seen.iter().max());
-            if seen.len() != views.len() || hi.zip(lo).is_some_and(|(h, l)| h - l > SCORE_SLACK) {
-                mismatches += 1;
-                failures.push(format!("scores of {peer} ({}): {seen:?}", entry["name"]));
-            }
-        }
+    // The bots keep playing, and each prints its view once a second at its own moment: the
+    // views must agree at some moment within the wait (a stale copy never would).
+    let deadline = Instant::now() + CONVERGE_WAIT;
+    let mut disagreements = score_disagreements(&mut procs);
+    while !disagreements.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_secs(1));
+        disagreements = score_disagreements(&mut procs);
     }
+    let mismatches = disagreements.len();
+    failures.extend(disagreements);
     for p in &mut procs {
         p.kill();
     }
@@ -98,4 +94,25 @@ pub fn run(players: usize, minutes: f64, every: f64) -> Result<Value, String> {
                "ok": kills == rejoined && panics == 0 && mismatches == 0 && failures.is_empty(),
                "failures": failures }),
     )
+}
+
+/// Every score on which the players' latest status lines disagree by more than
+/// [`SCORE_SLACK`] (or that some player does not know at all).
+fn score_disagreements(procs: &mut [PeerProc]) -> Vec<String> {
+    let views: Vec<Value> = procs
+        .iter_mut()
+        .filter_map(|p| p.last_status().map(|s| s["scores"].clone()))
+        .collect();
+    let Some(first) = views.first().and_then(Value::as_object) else {
+        return vec!["no status line at the end".into()];
+    };
+    let mut out = Vec::new();
+    for (peer, entry) in first {
+        let seen: Vec<u64> = views.iter().filter_map(|v| v[peer]["score"].as_u64()).collect();
+        let (lo, hi) = (seen.iter().min(), seen.iter().max());
+        if seen.len() != views.len() || hi.zip(lo).is_some_and(|(h, l)| h - l > SCORE_SLACK) {
+            out.push(format!("scores of {peer} ({}): {seen:?}", entry["name"]));
+        }
+    }
+    out
 }
