@@ -5,6 +5,7 @@
 //! addition, every peer we still hear directly says (in its heartbeat) that it does not
 //! hear it either: the peers that still reach each other agree.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::{DIGEST_AFTER_CHANGE, LinkState, Session, SessionEvent};
@@ -285,7 +286,7 @@ impl Session {
     pub(super) fn redial(&mut self) {
         let now = self.now;
         let grace = self.cfg.rejoin_grace;
-        let targets: Vec<(PeerId, std::net::SocketAddr)> = self
+        let targets: Vec<(PeerId, SocketAddr)> = self
             .roster
             .members
             .iter()
@@ -329,7 +330,7 @@ impl Session {
         }
         self.next_reunite = now + self.cfg.reunite_interval;
         let window = self.cfg.reunite_window;
-        let candidates: Vec<(PeerId, std::net::SocketAddr)> = self
+        let candidates: Vec<(PeerId, SocketAddr)> = self
             .newest
             .iter()
             .filter(|(id, n)| {
@@ -352,6 +353,40 @@ impl Session {
             self.reunite_cursor = Some(peer);
             log::debug!("{} looks for former member {peer} at {addr}", self.me);
             self.links.dial(peer, addr);
+        }
+    }
+
+    /// Records that a roster of ours lists `m` now, and its address if this is its latest
+    /// admission that we know of.
+    pub(super) fn remember(&mut self, m: &crate::roster::Member) {
+        let seen = Newest::of(m, self.now);
+        let known = self.newest.entry(m.id).or_insert(seen);
+        if seen.join_seq > known.join_seq {
+            *known = seen;
+        }
+        known.listed_at = self.now;
+    }
+}
+
+/// The latest admission of a member that we know of. The join order grows with every
+/// admission, a fresh join after an expired seat included, so it (and not the incarnation,
+/// which a host that never saw the old seat starts again at 0) tells which address is current.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Newest {
+    pub(crate) join_seq: u64,
+    pub(crate) incarnation: u32,
+    pub(crate) addr: SocketAddr,
+    /// When a roster of ours last listed it.
+    pub(crate) listed_at: Duration,
+}
+
+impl Newest {
+    fn of(m: &crate::roster::Member, now: Duration) -> Self {
+        Newest {
+            join_seq: m.join_seq,
+            incarnation: m.incarnation,
+            addr: m.addr,
+            listed_at: now,
         }
     }
 }

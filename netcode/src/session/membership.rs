@@ -9,29 +9,6 @@ use crate::protocol::{Channel, Message, Refusal};
 use crate::roster::{Member, MemberStatus, Roster, verifier};
 use crate::store::Store;
 
-/// The latest admission of a member that we know of. The join order grows with every
-/// admission, a fresh join after an expired seat included, so it (and not the incarnation,
-/// which a host that never saw the old seat starts again at 0) tells which address is current.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Newest {
-    pub(crate) join_seq: u64,
-    pub(crate) incarnation: u32,
-    pub(crate) addr: SocketAddr,
-    /// When a roster of ours last listed it.
-    pub(crate) listed_at: Duration,
-}
-
-impl Newest {
-    fn of(m: &Member, now: Duration) -> Self {
-        Newest {
-            join_seq: m.join_seq,
-            incarnation: m.incarnation,
-            addr: m.addr,
-            listed_at: now,
-        }
-    }
-}
-
 /// A newcomer waiting, at its contact, for the host's admission.
 #[derive(Debug, Clone)]
 pub(crate) struct Pending {
@@ -366,7 +343,7 @@ impl Session {
         }
         self.max_epoch_seen = self.max_epoch_seen.max(roster.epoch);
         for m in &roster.members {
-            self.newest.insert(m.id, Newest::of(m, self.now));
+            self.remember(m);
         }
         self.roster = roster;
         self.store.merge(store);
@@ -534,13 +511,9 @@ impl Session {
         // Remember the latest admission (and address) of every member we ever saw: a
         // member that rejoined while a partition kept the winning side from hearing of it
         // is still listed under its old address there, and must be dialed at the new one.
-        for m in old.members.iter().chain(&self.roster.members) {
-            let seen = Newest::of(m, self.now);
-            let known = self.newest.entry(m.id).or_insert(seen);
-            if seen.join_seq > known.join_seq {
-                *known = seen;
-            }
-            known.listed_at = self.now;
+        let listed: Vec<Member> = old.members.iter().chain(&self.roster.members).cloned().collect();
+        for m in &listed {
+            self.remember(m);
         }
         let mut stale = Vec::new();
         let mut gone = Vec::new();

@@ -26,8 +26,8 @@ use crate::roster::{Member, Roster};
 use crate::snapshot::replicate::{Incoming, Replication};
 use crate::store::{Scope, Store};
 
+use liveness::Newest;
 pub(crate) use liveness::PeerState;
-use membership::Newest;
 
 /// Placeholder key of the link to a contact whose id we learn from its `Hello`.
 const CONTACT: PeerId = PeerId(0);
