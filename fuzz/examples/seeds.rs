@@ -8,6 +8,7 @@ use std::fs;
 use std::net::SocketAddr;
 use std::path::Path;
 
+use netcode::identity::{SeatKey, SeatProof};
 use netcode::invite::Invite;
 use netcode::protocol::{Message, Refusal, TickAck};
 use netcode::roster::{Member, MemberStatus, Roster};
@@ -23,20 +24,16 @@ fn write(dir: &Path, target: &str, name: &str, bytes: &[u8]) {
     fs::write(dir.join(format!("seed-{name}")), bytes).expect("write seed");
 }
 
-/// A store with entries of both scopes. `Store`'s writers are crate-private, so it is
-/// decoded from a hand-assembled `StoreSync` (checked, so a format change fails here).
+/// A store with entries of both scopes, sealed as their writers would seal them.
 fn store() -> Store {
-    let mut bytes = vec![10, 2]; // StoreSync, 2 entries
-    bytes.extend([0, 5]); // Scope::Shared, key of 5 bytes
-    bytes.extend(b"score");
-    bytes.extend([1, 2, 1, 2, 7, 9]); // version (1, 2), Some(2 bytes)
-    bytes.extend([1, 42, 3]); // Scope::Peer(42), key of 3 bytes
-    bytes.extend(b"pos");
-    bytes.extend([0, 1, 0]); // version (0, 1), None (deleted)
-    match Message::decode(&bytes) {
-        Ok(Message::StoreSync(store)) if store.len() == 2 => store,
-        other => panic!("hand-assembled store no longer decodes: {other:?}"),
-    }
+    let host = SeatKey::from_secret(&[1; 32]);
+    let player = SeatKey::from_secret(&[2; 32]);
+    let mut store = Store::default();
+    let score = Entry::sealed(Scope::Shared, "score", Version { epoch: 1, n: 2 }, Some(vec![7, 9]), &host, 1);
+    store.merge_entry(Scope::Shared, "score".into(), score);
+    let pos = Entry::sealed(Scope::Peer(player.peer()), "pos", Version { epoch: 0, n: 1 }, None, &player, 0);
+    store.merge_entry(Scope::Peer(player.peer()), "pos".into(), pos);
+    store
 }
 
 fn roster() -> Roster {
@@ -53,7 +50,8 @@ fn roster() -> Roster {
         } else {
             MemberStatus::Active
         },
-        verifier: netcode::roster::verifier(&[id as u8; 32]),
+        key: SeatKey::from_secret(&[id as u8; 32]).public(),
+        proof_ms: 1000 * id,
     };
     Roster {
         epoch: 3,
@@ -77,6 +75,7 @@ fn messages() -> Vec<(&'static str, Message)> {
     let own = delta::encode(&schema, &world(5, 3), None).expect("encode");
     let shared = delta::encode(&schema, &world(6, 5), Some(&world(5, 5))).expect("encode");
     let inner = Message::Hello { peer: PeerId(9) }.encode().expect("encode");
+    let newcomer = SeatKey::from_secret(&[4; 32]);
     vec![
         ("hello", Message::Hello { peer: PeerId(1) }),
         (
@@ -111,30 +110,30 @@ fn messages() -> Vec<(&'static str, Message)> {
             "join",
             Message::Join {
                 name: "newcomer".into(),
-                addr,
-                verifier: [4; 32],
+                key: newcomer.public(),
+                proof: SeatProof::sign(&newcomer, 9, newcomer.peer(), addr, 1500),
             },
         ),
         (
             "rejoin",
             Message::Rejoin {
                 name: "back".into(),
-                addr: "[::1]:9".parse().expect("address"),
-                secret: [5; 32],
+                key: newcomer.public(),
+                proof: SeatProof::sign(&newcomer, 9, newcomer.peer(), "[::1]:9".parse().expect("address"), 2500),
                 store: store(),
             },
         ),
         (
             "admit",
             Message::Admit {
-                peer: PeerId(4),
                 name: "newcomer".into(),
-                addr,
-                verifier: [4; 32],
+                key: newcomer.public(),
+                proof: SeatProof::sign(&newcomer, 9, newcomer.peer(), addr, 1500),
                 rejoin: false,
                 store: store(),
             },
         ),
+        ("store-request", Message::StoreRequest),
         (
             "admitted",
             Message::Admitted {
@@ -164,10 +163,14 @@ fn messages() -> Vec<(&'static str, Message)> {
             Message::Update {
                 scope: Scope::Peer(PeerId(2)),
                 key: "pos".into(),
-                entry: Entry {
-                    version: Version { epoch: 3, n: 8 },
-                    value: Some(vec![1, 2, 3, 4]),
-                },
+                entry: Entry::sealed(
+                    Scope::Peer(PeerId(2)),
+                    "pos",
+                    Version { epoch: 3, n: 8 },
+                    Some(vec![1, 2, 3, 4]),
+                    &SeatKey::from_secret(&[2; 32]),
+                    3,
+                ),
             },
         ),
         ("leave", Message::Leave),
@@ -267,7 +270,7 @@ fn main() {
         let seat = Seat {
             invite,
             credentials: Credentials {
-                peer: PeerId(0x0123_4567_89ab_cdef ^ i as u64),
+                peer: SeatKey::from_secret(&[i as u8 * 40 + 3; 32]).peer(),
                 secret: [i as u8 * 40 + 3; 32],
             },
         };

@@ -74,6 +74,14 @@ pub struct SessionConfig {
     /// forged (it would make its author host for good) and its sender is dropped.
     /// Default: 1000.
     pub max_epoch_leap: u64,
+    /// How far the date of a seat proof (a join or rejoin request, signed by the seat's key)
+    /// may be from the admitting peer's clock. Together with the roster's record of each
+    /// seat's last admitted proof, it keeps a proof from being replayed. Default: 60 s.
+    pub seat_proof_window: Duration,
+    /// After a host change, how long entries sealed by the previous host in its term are
+    /// still accepted (its last writes, in flight or passed on by survivors); after that,
+    /// only the current host's seal counts for shared entries. Default: 10 s.
+    pub previous_term_grace: Duration,
     /// How often the host dials one former member that no longer is in its roster (round
     /// robin, one dial at a time). Two parts of a split session that dropped each other's
     /// seats find each other this way, and the better roster wins. Default: 5 s.
@@ -115,6 +123,8 @@ impl Default for SessionConfig {
             max_message_burst: 4000.0,
             flood_expel_after: Duration::from_secs(2),
             max_epoch_leap: 1000,
+            seat_proof_window: Duration::from_secs(60),
+            previous_term_grace: Duration::from_secs(10),
             reunite_interval: Duration::from_secs(5),
             reunite_window: Duration::from_secs(600),
         }

@@ -29,6 +29,7 @@
 #[cfg(feature = "bevy")]
 pub mod bevy;
 pub mod config;
+pub mod identity;
 pub mod invite;
 pub(crate) mod link;
 pub mod protocol;

@@ -4,12 +4,11 @@
 //! rejected, and a semantic validation pass ([`Message::validate`]) that bounds every
 //! string and collection. A decoder never panics on any input.
 
-use std::net::SocketAddr;
-
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::PeerId;
+use crate::identity::{PublicKey, SeatProof};
 use crate::roster::{Roster, RosterDigest};
 use crate::store::{Entry, Scope, Store};
 
@@ -51,6 +50,10 @@ pub enum Refusal {
     /// This peer was expelled for misbehaving.
     #[error("expelled from the session")]
     Expelled,
+    /// The seat proof is too old, dated in the future, or older than the one the seat was
+    /// last admitted with (a replay).
+    #[error("stale seat proof (check the clock)")]
+    StaleProof,
 }
 
 /// Renet channel a message travels on.
@@ -122,25 +125,27 @@ pub enum Message {
     /// peer it has no acknowledged baseline with: a late joiner, or everyone after a
     /// migration. Deltas follow once it is acknowledged.
     FullShared { snapshot: Vec<u8> },
-    /// A newcomer asks its contact to be admitted.
+    /// A newcomer asks its contact to be admitted: its seat's public key and a proof,
+    /// signed with that key, of the seat and the address it listens on.
     Join {
         name: String,
-        addr: SocketAddr,
-        verifier: [u8; 32],
+        key: PublicKey,
+        proof: SeatProof,
     },
-    /// A restarted peer asks its contact for its old seat back.
+    /// A restarted peer asks its contact for its old seat back, proving it holds the seat's
+    /// key (the secret itself never leaves the peer), with the replica it still holds.
     Rejoin {
         name: String,
-        addr: SocketAddr,
-        secret: [u8; 32],
+        key: PublicKey,
+        proof: SeatProof,
         store: Store,
     },
-    /// A contact asks the host to admit a (verified) newcomer or rejoiner.
+    /// A contact asks the host to admit a newcomer or rejoiner, passing its proof on
+    /// unchanged: the host checks it again.
     Admit {
-        peer: PeerId,
         name: String,
-        addr: SocketAddr,
-        verifier: [u8; 32],
+        key: PublicKey,
+        proof: SeatProof,
         rejoin: bool,
         store: Store,
     },
@@ -157,8 +162,11 @@ pub enum Message {
     Refused { reason: Refusal },
     /// The full roster, pushed by whoever holds a better one.
     Roster(Roster),
-    /// A full store, merged entry by entry (last writer wins by version).
+    /// A full store, merged entry by entry (last writer wins by version; seals checked).
     StoreSync(Store),
+    /// Asks the host for its whole store (a member that dropped entries no host vouches
+    /// for after a merge of split sessions).
+    StoreRequest,
     /// One store write.
     Update { scope: Scope, key: String, entry: Entry },
     /// The sender leaves the session gracefully.
@@ -217,7 +225,7 @@ impl Message {
     /// Checks every bound a well-behaved peer respects.
     pub fn validate(&self) -> Result<(), ProtocolError> {
         match self {
-            Message::Hello { .. } | Message::Leave | Message::Refused { .. } => Ok(()),
+            Message::Hello { .. } | Message::Leave | Message::Refused { .. } | Message::StoreRequest => Ok(()),
             Message::Heartbeat {
                 suspects, own, shared, ..
             } => {
@@ -299,8 +307,8 @@ mod tests {
 
     #[test]
     fn huge_length_prefix_is_refused_without_allocating() {
-        // Variant 2 (Join) with a name claiming 2^60 bytes.
-        let bytes = [2u8, 0xFF, 0, 0, 0, 0, 0, 0, 0, 0x10];
+        // Variant 3 (Join) with a name claiming 2^60 bytes.
+        let bytes = [3u8, 0xFF, 0, 0, 0, 0, 0, 0, 0, 0x10];
         assert!(Message::decode(&bytes).is_err());
     }
 }

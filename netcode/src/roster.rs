@@ -5,9 +5,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::PeerId;
+use crate::identity::PublicKey;
 use crate::protocol::{MAX_MEMBERS, ProtocolError, check, check_name};
 
 /// Whether a member is playing or its seat is held for it.
@@ -37,8 +37,12 @@ pub struct Member {
     pub incarnation: u32,
     /// Active or away.
     pub status: MemberStatus,
-    /// SHA-256 of the member's rejoin secret.
-    pub verifier: [u8; 32],
+    /// The public half of the seat's signing key (the member's id is derived from it):
+    /// what its seat proofs and its store entries are checked against.
+    pub key: PublicKey,
+    /// Date (ms, the signer's clock) of the seat proof this admission was made with: a
+    /// rejoin must bring a later one, so an old proof cannot be replayed.
+    pub proof_ms: u64,
 }
 
 impl Member {
@@ -96,6 +100,10 @@ pub struct Roster {
     /// migration, false when a peer cut off from most of the session names itself host.
     /// An unbacked claim loses to a backed one whatever the epochs.
     pub backed: bool,
+    /// The host term this one succeeded, as (epoch, host): a member that held exactly that
+    /// term follows an ordinary succession; anything else (a merge, a missed term) makes it
+    /// drop the shared entries the new host does not vouch for.
+    pub prev_term: Option<(u64, PeerId)>,
 }
 
 impl Roster {
@@ -173,11 +181,6 @@ impl Roster {
     }
 }
 
-/// The verifier a roster holds for a rejoin secret.
-pub fn verifier(secret: &[u8; 32]) -> [u8; 32] {
-    Sha256::digest(secret).into()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,7 +193,8 @@ mod tests {
             join_seq,
             incarnation: 0,
             status: MemberStatus::Active,
-            verifier: [0; 32],
+            key: [0; 32],
+            proof_ms: 0,
         }
     }
 

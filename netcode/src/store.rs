@@ -1,13 +1,16 @@
-//! A minimal replicated key-value store: host-authoritative shared entries plus each
-//! peer's own entries. Entries merge last-writer-wins by [`Version`], so any copy can be
-//! merged into any other in any order and replicas converge (the snapshot layer replaces
-//! this wire format later).
+//! A replicated key-value store for the facts a game must not lose (scores, the round
+//! clock, pickups): host-authoritative shared entries plus each peer's own entries. Entries
+//! merge last-writer-wins by [`Version`], so any copy can be merged into any other in any
+//! order and replicas converge. Every entry carries its writer's [`Seal`], so whoever
+//! relays a store cannot change it: the session checks seals on every path that merges
+//! (`docs/design.md`, "Authority").
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use crate::PeerId;
+use crate::identity::{Seal, SeatKey};
 use crate::protocol::{MAX_KEY_BYTES, MAX_STORE_ENTRIES, MAX_VALUE_BYTES, ProtocolError, check};
 
 /// Who is authoritative for an entry.
@@ -28,18 +31,46 @@ pub struct Version {
     pub n: u64,
 }
 
-/// A versioned value; `None` is a deletion.
+/// A versioned, sealed value; `None` is a deletion.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
     /// Write order.
     pub version: Version,
     /// The value, or `None` when deleted.
     pub value: Option<Vec<u8>>,
+    /// The writer's signature over scope, key, version and value (for a shared entry: the
+    /// host's, in the term it wrote or took the entry over).
+    pub seal: Seal,
 }
 
 impl Entry {
     fn wins_over(&self, other: &Entry) -> bool {
         (self.version, &self.value) > (other.version, &other.value)
+    }
+
+    /// An entry for `scope`/`key`, sealed by `signer` in host term `term` (what a write does).
+    pub fn sealed(
+        scope: Scope,
+        key: &str,
+        version: Version,
+        value: Option<Vec<u8>>,
+        signer: &SeatKey,
+        term: u64,
+    ) -> Self {
+        let seal = Seal::sign(signer, term, &Entry::content(scope, key, version, value.as_deref()));
+        Entry { version, value, seal }
+    }
+
+    /// The bytes a seal signs: scope, key, version and value.
+    pub(crate) fn content(scope: Scope, key: &str, version: Version, value: Option<&[u8]>) -> Vec<u8> {
+        // Encoding plain data into a vector cannot fail.
+        bincode::serde::encode_to_vec((scope, key, version, value), bincode::config::standard()).unwrap_or_default()
+    }
+
+    /// Whether the seal holds for this entry under `scope` and `key`.
+    pub fn seal_holds(&self, scope: Scope, key: &str) -> bool {
+        self.seal
+            .verify(&Entry::content(scope, key, self.version, self.value.as_deref()))
     }
 }
 
@@ -85,23 +116,75 @@ impl Store {
         self.entries.is_empty()
     }
 
-    /// Writes locally, returning the entry to replicate. `epoch` is the writer's epoch.
-    pub(crate) fn write(&mut self, scope: Scope, key: &str, value: Option<Vec<u8>>, epoch: u64) -> Entry {
+    /// Writes locally, returning the entry to replicate. `epoch` is the writer's epoch, the
+    /// term it seals in.
+    pub(crate) fn write(
+        &mut self,
+        scope: Scope,
+        key: &str,
+        value: Option<Vec<u8>>,
+        epoch: u64,
+        signer: &SeatKey,
+    ) -> Entry {
         let n = self.entry(scope, key).map_or(0, |e| e.version.n) + 1;
         let prev_epoch = self.entry(scope, key).map_or(0, |e| e.version.epoch);
-        let entry = Entry {
-            version: Version {
-                epoch: epoch.max(prev_epoch),
-                n,
-            },
-            value,
+        let version = Version {
+            epoch: epoch.max(prev_epoch),
+            n,
         };
+        let entry = Entry::sealed(scope, key, version, value, signer, epoch);
         self.entries.insert((scope, key.to_owned()), entry.clone());
         entry
     }
 
-    /// Merges one entry; returns whether it changed the store.
-    pub(crate) fn merge_entry(&mut self, scope: Scope, key: String, entry: Entry) -> bool {
+    /// Seals every shared entry anew with `signer` in `term` (a new host vouches for the
+    /// shared state it continues); returns how many changed.
+    pub(crate) fn reseal_shared(&mut self, signer: &SeatKey, term: u64) -> usize {
+        let public = signer.public();
+        let mut changed = 0;
+        for ((scope, key), entry) in self.entries.iter_mut() {
+            if *scope == Scope::Shared && (entry.seal.key != public || entry.seal.term != term) {
+                let content = Entry::content(*scope, key, entry.version, entry.value.as_deref());
+                entry.seal = Seal::sign(signer, term, &content);
+                changed += 1;
+            }
+        }
+        changed
+    }
+
+    /// Whether merging `entry` would change the store.
+    pub(crate) fn would_change(&self, scope: Scope, key: &str, entry: &Entry) -> bool {
+        self.entries
+            .get(&(scope, key.to_owned()))
+            .is_none_or(|current| entry.wins_over(current))
+    }
+
+    /// Takes `entry`'s seal for ours if it is the same write (version and value).
+    pub(crate) fn replace_seal(&mut self, scope: Scope, key: &str, entry: &Entry) {
+        if let Some(mine) = self.entries.get_mut(&(scope, key.to_owned()))
+            && mine.version == entry.version
+            && mine.value == entry.value
+        {
+            mine.seal = entry.seal;
+        }
+    }
+
+    /// Removes the entries `drop` picks; returns how many went.
+    pub(crate) fn remove_where(&mut self, mut drop: impl FnMut(Scope, &str, &Entry) -> bool) -> usize {
+        let before = self.entries.len();
+        self.entries.retain(|(scope, key), entry| !drop(*scope, key, entry));
+        before - self.entries.len()
+    }
+
+    /// Takes the entries out, in key order.
+    pub(crate) fn into_entries(self) -> impl Iterator<Item = (Scope, String, Entry)> {
+        self.entries.into_iter().map(|((s, k), e)| (s, k, e))
+    }
+
+    /// Merges one entry into this copy, last writer wins by version (seals are not checked
+    /// here: a session checks them on every path that merges what a peer sent); returns
+    /// whether it changed the store.
+    pub fn merge_entry(&mut self, scope: Scope, key: String, entry: Entry) -> bool {
         match self.entries.get(&(scope, key.clone())) {
             Some(current) if !entry.wins_over(current) => false,
             _ => {
@@ -111,7 +194,8 @@ impl Store {
         }
     }
 
-    /// Merges a whole store; returns whether anything changed.
+    /// Merges a whole store, seals unchecked; returns whether anything changed.
+    #[cfg(test)]
     pub(crate) fn merge(&mut self, other: Store) -> bool {
         let mut changed = false;
         for ((scope, key), entry) in other.entries {
@@ -148,11 +232,14 @@ mod tests {
 
     #[test]
     fn merge_is_order_independent() {
+        let key = SeatKey::from_secret(&[1; 32]);
         let mut a = Store::default();
         let mut b = Store::default();
-        a.write(Scope::Shared, "clock", Some(vec![1]), 0);
-        let e2 = a.write(Scope::Shared, "clock", Some(vec![2]), 0);
-        b.write(Scope::Shared, "clock", Some(vec![9]), 1);
+        a.write(Scope::Shared, "clock", Some(vec![1]), 0, &key);
+        let e2 = a.write(Scope::Shared, "clock", Some(vec![2]), 0, &key);
+        assert!(e2.seal_holds(Scope::Shared, "clock"));
+        assert!(!e2.seal_holds(Scope::Shared, "clack"), "the key is sealed");
+        b.write(Scope::Shared, "clock", Some(vec![9]), 1, &key);
         let mut ab = a.clone();
         ab.merge(b.clone());
         let mut ba = b.clone();

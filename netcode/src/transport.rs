@@ -342,12 +342,16 @@ impl FromStr for Seat {
                 _ => {}
             }
         }
+        let credentials = Credentials {
+            peer: PeerId(peer.ok_or_else(|| bad("no peer line"))?),
+            secret: secret.ok_or_else(|| bad("no secret line"))?,
+        };
+        credentials
+            .check()
+            .map_err(|_| bad("the secret does not own the peer id (damaged seat file)"))?;
         Ok(Seat {
             invite: invite.ok_or_else(|| bad("no invite line"))?,
-            credentials: Credentials {
-                peer: PeerId(peer.ok_or_else(|| bad("no peer line"))?),
-                secret: secret.ok_or_else(|| bad("no secret line"))?,
-            },
+            credentials,
         })
     }
 }
@@ -673,11 +677,20 @@ mod tests {
                 session: SessionKey { id: 9, key: [3; 32] },
             },
             credentials: Credentials {
-                peer: PeerId(0xabc),
+                peer: crate::identity::SeatKey::from_secret(&[0x5a; 32]).peer(),
                 secret: [0x5a; 32],
             },
         };
         assert_eq!(seat.to_string().parse::<Seat>().unwrap(), seat);
+        let damaged = Seat {
+            credentials: Credentials {
+                peer: PeerId(0xabc),
+                ..seat.credentials
+            },
+            ..seat.clone()
+        };
+        let err = damaged.to_string().parse::<Seat>().unwrap_err();
+        assert!(err.to_string().contains("does not own the peer id"), "{err}");
         assert!("invite nc1-00\n".parse::<Seat>().is_err());
         assert!("".parse::<Seat>().is_err());
         assert!(

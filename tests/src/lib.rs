@@ -70,6 +70,12 @@ pub fn assert_healthy(sim: &Sim, live: usize) {
     assert_eq!(sim.state_lost(), 0, "no replicated state lost");
 }
 
+/// The signing key of node `i`'s seat (tests play a member that misuses its own key).
+pub fn seat_key(sim: &Sim, i: usize) -> netcode::identity::SeatKey {
+    let secret = sim.session(i).expect("a live node").credentials().secret;
+    netcode::identity::SeatKey::from_secret(&secret)
+}
+
 /// The score (workload counter) of `peer` as node `at` sees it.
 pub fn score_seen_by(sim: &Sim, at: usize, peer: PeerId) -> u64 {
     let s = sim.session(at).expect("session runs");

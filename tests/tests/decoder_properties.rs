@@ -59,8 +59,13 @@ proptest! {
     }
 
     #[test]
-    fn seats_round_trip(inv in invite(), peer in any::<u64>(), secret in any::<[u8; 32]>()) {
-        let seat = Seat { invite: inv, credentials: Credentials { peer: PeerId(peer), secret } };
-        prop_assert_eq!(seat.to_string().parse::<Seat>().unwrap(), seat);
+    fn seats_round_trip(inv in invite(), other in any::<u64>(), secret in any::<[u8; 32]>()) {
+        let peer = netcode::identity::SeatKey::from_secret(&secret).peer();
+        let seat = Seat { invite: inv, credentials: Credentials { peer, secret } };
+        prop_assert_eq!(seat.to_string().parse::<Seat>().unwrap(), seat.clone());
+        // A seat whose id its secret does not own is refused as damaged.
+        prop_assume!(other != peer.0);
+        let damaged = Seat { credentials: Credentials { peer: PeerId(other), secret }, ..seat };
+        prop_assert!(damaged.to_string().parse::<Seat>().is_err());
     }
 }

@@ -173,7 +173,8 @@ fn a_partition_longer_than_the_seat_grace_still_heals_into_one_session() {
     }
 }
 
-/// One player's network drops for two seconds (a Wi-Fi hiccup). Cut off, it names itself
+/// One player's network drops for two seconds (a Wi-Fi hiccup); it is the host's successor,
+/// so it claims as soon as it misses the host, before it declares the others down. Cut off, it names itself
 /// host of a later epoch; when it comes back, that claim is not backed by the session, so
 /// it follows the host everyone else kept, instead of taking the session over.
 #[test]
@@ -184,6 +185,11 @@ fn a_peer_cut_off_for_a_moment_does_not_take_the_host_away() {
     let h = host(&sim);
     let cut = non_host(&sim);
     let cut_peer = sim.session(cut).unwrap().peer_id();
+    assert_eq!(
+        cut_peer,
+        netcode_tests::successor(&sim, h),
+        "the successor itself is cut off"
+    );
     let others: Vec<usize> = (0..5).filter(|i| *i != cut).collect();
     sim.partition(&[vec![cut], others]);
     sim.run_for_secs(2.0);

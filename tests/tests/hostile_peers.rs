@@ -1,10 +1,11 @@
 //! Hostile input: decoders never panic, and a member that sends garbage or impossible claims
 //! is dropped without disturbing the others.
 
+use netcode::identity::{SeatKey, SeatProof};
 use netcode::protocol::Message;
 use netcode::store::{Entry, Version};
 use netcode::{LeaveReason, PeerId, Scope, SessionEvent};
-use netcode_tests::{form, host, sim};
+use netcode_tests::{form, host, seat_key, sim};
 use proptest::prelude::*;
 
 fn misbehaved(sim: &netcode::sim::Sim, at: PeerId, offender: PeerId) -> bool {
@@ -71,10 +72,14 @@ fn forged_entry_of_another_peer_is_refused_and_not_applied() {
     let forged = Message::Update {
         scope: Scope::Peer(victim),
         key: "score".into(),
-        entry: Entry {
-            version: Version { epoch: 99, n: 1 },
-            value: Some(vec![0; 8]),
-        },
+        entry: Entry::sealed(
+            Scope::Peer(victim),
+            "score",
+            Version { epoch: 99, n: 1 },
+            Some(vec![0; 8]),
+            &seat_key(&sim, rogue_i),
+            99,
+        ),
     };
     assert!(
         sim.session_mut(rogue_i)
@@ -134,7 +139,9 @@ proptest! {
 
     #[test]
     fn decoding_mutated_messages_never_panics(flips in prop::collection::vec((any::<usize>(), any::<u8>()), 1..8)) {
-        let msg = Message::Join { name: "mallory".into(), addr: "10.0.0.1:5000".parse().unwrap(), verifier: [3; 32] };
+        let key = SeatKey::from_secret(&[3; 32]);
+        let proof = SeatProof::sign(&key, 1, key.peer(), "10.0.0.1:5000".parse().unwrap(), 0);
+        let msg = Message::Join { name: "mallory".into(), key: key.public(), proof };
         let mut bytes = msg.encode().unwrap();
         for (at, x) in flips {
             let i = at % bytes.len();
@@ -266,10 +273,14 @@ fn oversized_messages_get_their_sender_dropped() {
             _ => Message::Update {
                 scope: Scope::Peer(rogue),
                 key: "score".into(),
-                entry: Entry {
-                    version: Version { epoch: 1, n: 1 << 20 },
-                    value: Some(vec![1; MAX_VALUE_BYTES * 4]),
-                },
+                entry: Entry::sealed(
+                    Scope::Peer(rogue),
+                    "score",
+                    Version { epoch: 1, n: 1 << 20 },
+                    Some(vec![1; MAX_VALUE_BYTES * 4]),
+                    &seat_key(&sim, rogue_i),
+                    1,
+                ),
             }
             .encode()
             .unwrap(),

@@ -1,41 +1,52 @@
 //! Membership: join, rejoin, admission, roster authority, election by rule, handover.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
+use super::authority::Verdict;
 use super::{CONTACT, LeaveReason, Phase, Session, SessionEvent};
 use crate::PeerId;
+use crate::identity::{PublicKey, SeatProof};
 use crate::protocol::{Channel, Message, Refusal};
-use crate::roster::{Member, MemberStatus, Roster, verifier};
+use crate::roster::{Member, MemberStatus, Roster};
 use crate::store::Store;
+
+/// A join or rejoin request as it travels from the newcomer through its contact to the host.
+#[derive(Debug, Clone)]
+pub(crate) struct Request {
+    pub(crate) name: String,
+    pub(crate) key: PublicKey,
+    pub(crate) proof: SeatProof,
+    pub(crate) rejoin: bool,
+    pub(crate) store: Store,
+}
 
 /// A newcomer waiting, at its contact, for the host's admission.
 #[derive(Debug, Clone)]
 pub(crate) struct Pending {
-    name: String,
-    addr: SocketAddr,
-    verifier: [u8; 32],
-    rejoin: bool,
-    store: Store,
+    request: Request,
     since: Duration,
     asked: Option<PeerId>,
 }
 
+/// Milliseconds on the session clock, as seat proofs are dated.
+fn millis(t: Duration) -> u64 {
+    u64::try_from(t.as_millis()).unwrap_or(u64::MAX)
+}
+
 impl Session {
     pub(super) fn send_join_request(&mut self, contact: PeerId, rejoin: bool) {
+        let auth = &self.authority;
+        let proof = SeatProof::sign(&auth.key, auth.session_id, self.me, self.addr, millis(self.now));
+        let (name, key) = (self.name.clone(), auth.key.public());
         let msg = if rejoin {
             Message::Rejoin {
-                name: self.name.clone(),
-                addr: self.addr,
-                secret: self.secret,
+                name,
+                key,
+                proof,
                 store: self.store.clone(),
             }
         } else {
-            Message::Join {
-                name: self.name.clone(),
-                addr: self.addr,
-                verifier: verifier(&self.secret),
-            }
+            Message::Join { name, key, proof }
         };
         self.send_direct(contact, Channel::ReliableOrdered, &msg);
     }
@@ -78,54 +89,36 @@ impl Session {
         self.links.dial(CONTACT, addr);
     }
 
-    /// A newcomer (`secret: None`) or a rejoiner asks us, its contact, to be admitted.
-    pub(super) fn on_join(
-        &mut self,
-        link: PeerId,
-        name: String,
-        addr: SocketAddr,
-        verifier_in: [u8; 32],
-        secret: Option<[u8; 32]>,
-        store: Store,
-    ) {
+    /// A newcomer or a rejoiner on link `link` asks us, its contact, to be admitted. We check
+    /// its seat proof and the seals of the store it brings before passing it to the host.
+    pub(super) fn on_join(&mut self, link: PeerId, mut request: Request) {
         if !self.in_session() {
             return;
         }
-        let rejoin = secret.is_some();
-        let verifier_ok = match secret {
-            None => verifier_in,
-            Some(secret) => match self.roster.get(link) {
-                // No seat (never admitted, or released): the secret makes a fresh member.
-                None => {
-                    let pending = Pending {
-                        name,
-                        addr,
-                        verifier: verifier(&secret),
-                        rejoin: false,
-                        store,
-                        since: self.now,
-                        asked: None,
-                    };
-                    self.pending.insert(link, pending);
-                    return self.contact_duties();
-                }
-                Some(m) if m.verifier != verifier(&secret) => {
-                    self.rejected += 1;
-                    self.events.push_back(SessionEvent::PeerMisbehaved {
-                        peer: link,
-                        reason: "rejoin with a wrong secret".into(),
-                    });
-                    return self.refuse(link, Refusal::WrongSecret);
-                }
-                Some(m) => m.verifier,
-            },
-        };
+        if let Err(reason) = self.check_proof(link, &request) {
+            if reason == Refusal::WrongSecret {
+                self.rejected += 1;
+                self.events.push_back(SessionEvent::PeerMisbehaved {
+                    peer: link,
+                    reason: "a seat proof that does not hold".into(),
+                });
+            }
+            return self.refuse(link, reason);
+        }
+        let forged = request
+            .store
+            .iter()
+            .any(|(scope, key, entry)| matches!(self.judge_entry(*scope, key, entry), Verdict::Forged(_)));
+        if forged {
+            self.rejected += 1;
+            self.authority.refused_entries += 1;
+            return self.refuse(link, Refusal::Malformed);
+        }
+        // No seat (never admitted, or released): the request makes a fresh member.
+        request.rejoin &= self.roster.get(link).is_some();
+        let rejoin = request.rejoin;
         let pending = Pending {
-            name,
-            addr,
-            verifier: verifier_ok,
-            rejoin,
-            store,
+            request,
             since: self.now,
             asked: None,
         };
@@ -134,6 +127,26 @@ impl Session {
         // before the host's answer: our link to the newcomer must not look stale then.
         self.trust_link(link, rejoin);
         self.contact_duties();
+    }
+
+    /// Whether `request` proves seat `peer`: its key owns the id (and is the seat's key if
+    /// the roster holds one), the proof is signed with it, dated within
+    /// `seat_proof_window` of our clock, and not older than the seat's last admission.
+    fn check_proof(&self, peer: PeerId, request: &Request) -> Result<(), Refusal> {
+        let proof = &request.proof;
+        if proof.peer != peer {
+            return Err(Refusal::Malformed);
+        }
+        let seat = self.roster.get(peer);
+        if seat.is_some_and(|m| m.key != request.key) || !proof.verify(&request.key, self.authority.session_id) {
+            return Err(Refusal::WrongSecret);
+        }
+        let now = millis(self.now);
+        let window = millis(self.cfg.seat_proof_window);
+        if proof.at_ms.abs_diff(now) > window || seat.is_some_and(|m| proof.at_ms < m.proof_ms) {
+            return Err(Refusal::StaleProof);
+        }
+        Ok(())
     }
 
     fn refuse(&mut self, link: PeerId, reason: Refusal) {
@@ -152,20 +165,26 @@ impl Session {
             }
             if host == self.me {
                 self.pending.remove(&peer);
-                self.trust_link(peer, p.rejoin);
-                let result = self.admit(peer, p.name, p.addr, p.verifier, p.rejoin, p.store);
+                self.trust_link(peer, p.request.rejoin);
+                let result = self.admit(peer, p.request);
                 self.answer_newcomer(peer, result);
                 if result.is_ok() {
                     self.broadcast_roster();
                 }
             } else if p.asked != Some(host) && !self.is_down(host) {
+                let Request {
+                    name,
+                    key,
+                    proof,
+                    rejoin,
+                    store,
+                } = p.request;
                 let msg = Message::Admit {
-                    peer,
-                    name: p.name,
-                    addr: p.addr,
-                    verifier: p.verifier,
-                    rejoin: p.rejoin,
-                    store: p.store,
+                    name,
+                    key,
+                    proof,
+                    rejoin,
+                    store,
                 };
                 self.send_to(host, Channel::ReliableOrdered, &msg);
                 if let Some(entry) = self.pending.get_mut(&peer) {
@@ -209,32 +228,43 @@ impl Session {
         }
     }
 
-    /// The host's side of admission.
-    fn admit(
-        &mut self,
-        peer: PeerId,
-        name: String,
-        addr: SocketAddr,
-        verifier_in: [u8; 32],
-        rejoin: bool,
-        store: Store,
-    ) -> Result<(), Refusal> {
+    /// The host's side of admission; `from` handed us the request (the newcomer itself
+    /// when we are its contact).
+    fn admit(&mut self, from: PeerId, request: Request) -> Result<(), Refusal> {
+        let peer = request.proof.peer;
         if self.banned.contains_key(&peer) {
             return Err(Refusal::Expelled);
         }
+        self.check_proof(peer, &request)?;
+        let Request {
+            name,
+            key,
+            proof,
+            rejoin,
+            store,
+        } = request;
+        let addr = proof.addr;
         let join_seq = self.roster.next_join_seq;
         let member = match (self.roster.get(peer).cloned(), rejoin) {
             (None, true) => return Err(Refusal::NoSeat),
-            (Some(m), true) if m.verifier != verifier_in => return Err(Refusal::WrongSecret),
+            // The same proof again (a contact asking a new host, a replay): admitted already.
+            (Some(m), true) if proof.at_ms == m.proof_ms => {
+                return if m.is_active() && m.addr == addr {
+                    Ok(())
+                } else {
+                    Err(Refusal::StaleProof)
+                };
+            }
             (Some(m), true) => Member {
                 name,
                 addr,
                 join_seq,
                 incarnation: m.incarnation + 1,
                 status: MemberStatus::Active,
+                proof_ms: proof.at_ms,
                 ..m
             },
-            (Some(m), false) if m.verifier == verifier_in && m.is_active() => return Ok(()), // a retried join
+            (Some(m), false) if m.key == key && m.is_active() => return Ok(()), // a retried join
             (Some(_), false) => return Err(Refusal::IdTaken),
             (None, false) if self.roster.active().count() >= self.cfg.max_peers => return Err(Refusal::Full),
             // A member whose seat expired comes back as a new member, but as a later
@@ -246,7 +276,8 @@ impl Session {
                 join_seq,
                 incarnation: self.next_incarnation(peer, false),
                 status: MemberStatus::Active,
-                verifier: verifier_in,
+                key,
+                proof_ms: proof.at_ms,
             },
         };
         let old = self.roster.clone();
@@ -261,31 +292,25 @@ impl Session {
             st.since = self.now;
         }
         self.emit_roster_diff(&old);
-        if self.store.merge(store) {
-            self.store_dirty = true;
-        }
+        self.accept_store(from, store);
         // The caller answers the contact first, then announces the roster, so that the
         // contact knows its link to the newcomer is not a stale one.
         Ok(())
     }
 
     /// The host's answer to a contact's [`Message::Admit`].
-    pub(super) fn on_admit(&mut self, contact: PeerId, msg: Message) {
-        let Message::Admit {
-            peer,
-            name,
-            addr,
-            verifier: verifier_in,
-            rejoin,
-            store,
-        } = msg
-        else {
-            return;
-        };
+    pub(super) fn on_admit(&mut self, contact: PeerId, request: Request) {
         if !self.is_host() {
             return; // The contact asks the new host once it knows it.
         }
-        let result = self.admit(peer, name, addr, verifier_in, rejoin, store);
+        let peer = request.proof.peer;
+        // An honest contact checked the proof's signature (its date it may judge with
+        // another clock): a signature that does not hold was forged on the way.
+        let owner = self.roster.get(peer).map_or(request.key, |m| m.key);
+        if !request.proof.verify(&owner, self.authority.session_id) {
+            return self.misbehaved(contact, format!("passed on a forged seat proof for {peer}"));
+        }
+        let result = self.admit(contact, request);
         let msg = Message::Admitted {
             peer,
             result,
@@ -306,7 +331,7 @@ impl Session {
         roster: Roster,
         store: Store,
     ) {
-        let pending = self.pending.get(&peer).map(|p| p.rejoin);
+        let pending = self.pending.get(&peer).map(|p| p.request.rejoin);
         if let (Some(rejoin), Ok(())) = (pending, result) {
             // Our link to the newcomer is its new incarnation, not a stale one.
             self.trust_link(peer, rejoin);
@@ -315,7 +340,7 @@ impl Session {
             }
         }
         self.offer_roster(from, roster);
-        self.merge_store(store);
+        self.accept_store(from, store);
         if self.pending.remove(&peer).is_some() {
             self.answer_newcomer(peer, result);
         }
@@ -326,11 +351,16 @@ impl Session {
             return;
         };
         let Some(me) = roster.get(self.me) else { return };
-        if !me.is_active() {
+        if !me.is_active() || me.key != self.authority.key.public() {
             return;
         }
+        let sender = if link == CONTACT {
+            self.contact_id.unwrap_or(roster.host)
+        } else {
+            link
+        };
         if link == CONTACT {
-            let contact = self.contact_id.unwrap_or(roster.host);
+            let contact = sender;
             self.links.rekey(CONTACT, contact);
             let mut st = self
                 .peers
@@ -345,13 +375,14 @@ impl Session {
         for m in &roster.members {
             self.remember(m);
         }
-        self.roster = roster;
-        self.store.merge(store);
+        let old = std::mem::replace(&mut self.roster, roster);
         self.phase = Phase::Member;
+        self.on_term_change(&old);
         self.events.push_back(SessionEvent::Joined {
             peer: self.me,
             rejoined: rejoin,
         });
+        self.accept_store(sender, store);
         let now = self.now;
         for m in self.roster.active() {
             self.peers.entry(m.id).or_insert_with(|| super::PeerState::new(now));
@@ -487,23 +518,6 @@ impl Session {
         self.send_join_request(via, rejoin);
     }
 
-    pub(super) fn merge_store(&mut self, store: Store) {
-        let before = self.store.clone();
-        if self.store.merge(store) {
-            for (scope, key, entry) in self.store.iter() {
-                if before.entry(*scope, key) != Some(entry) {
-                    self.events.push_back(SessionEvent::StoreChanged {
-                        scope: *scope,
-                        key: key.to_owned(),
-                    });
-                }
-            }
-            if self.is_host() {
-                self.store_dirty = true;
-            }
-        }
-    }
-
     /// Events for what changed between `old` and the current roster; drops links to
     /// members that rejoined as a new incarnation.
     pub(super) fn emit_roster_diff(&mut self, old: &Roster) {
@@ -614,6 +628,7 @@ impl Session {
                 epoch: self.roster.epoch,
             });
         }
+        self.on_term_change(old);
     }
 
     /// Election by rule: when the host is down, the earliest-joined live member claims.
@@ -632,6 +647,7 @@ impl Session {
     /// down as away, and announces it.
     fn claim_host(&mut self, host: PeerId) {
         let old = self.roster.clone();
+        self.roster.prev_term = Some((old.epoch, old.host));
         self.roster.epoch = self.max_epoch_seen.max(self.roster.epoch) + 1;
         self.max_epoch_seen = self.roster.epoch;
         self.roster.host = host;
@@ -640,7 +656,7 @@ impl Session {
         for p in down {
             self.set_away(p);
         }
-        self.roster.backed = self.roster.majority_active();
+        self.roster.backed = self.roster.majority_active() && self.heard_by_majority_since(old.host);
         log::debug!(
             "{} announces host {host} in epoch {} (backed: {})",
             self.me,
@@ -652,6 +668,26 @@ impl Session {
         self.store_dirty = true;
         self.emit_roster_diff(&old);
         self.broadcast_roster();
+    }
+
+    /// Whether we heard from more of the roster (ourselves included) than we did not, after
+    /// `old_host` fell silent. Survivors of a host crash hear each other after it; a peer
+    /// cut off from everyone (a successor on flaky Wi-Fi) heard the others fall silent at
+    /// the same time as the host, and its claim is not backed, however many it has not yet
+    /// declared down.
+    fn heard_by_majority_since(&self, old_host: PeerId) -> bool {
+        let host_last = self.peers.get(&old_host).and_then(|st| st.last_any);
+        let heard = 1 + self
+            .roster
+            .members
+            .iter()
+            .filter(|m| m.id != self.me && m.id != old_host)
+            .filter(|m| {
+                let last = self.peers.get(&m.id).and_then(|st| st.last_any);
+                last.is_some_and(|t| host_last.is_none_or(|h| t > h))
+            })
+            .count();
+        heard > self.roster.members.len().saturating_sub(heard)
     }
 
     /// Active members of the roster that we consider down.
@@ -749,6 +785,7 @@ impl Session {
         // One roster: the successor hosts a new epoch, we are gone, members we consider
         // down are away. Receivers accept it as the host's own handover.
         let old = self.roster.clone();
+        self.roster.prev_term = Some((old.epoch, old.host));
         self.roster.epoch = self.max_epoch_seen.max(self.roster.epoch) + 1;
         self.max_epoch_seen = self.roster.epoch;
         self.roster.host = successor;

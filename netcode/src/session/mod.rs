@@ -4,6 +4,7 @@
 //! and events come out ([`Session::drain_transmits`], [`Session::poll_event`]). It never
 //! reads a clock or owns a socket.
 
+mod authority;
 mod flood;
 mod liveness;
 mod membership;
@@ -15,11 +16,12 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use rand::rngs::StdRng;
-use rand::{Rng, RngExt, SeedableRng};
+use rand::{Rng, SeedableRng};
 use thiserror::Error;
 
 use crate::PeerId;
 use crate::config::SessionConfig;
+use crate::identity::SeatKey;
 use crate::link::{LinkEvent, Links, Transmit};
 use crate::protocol::{Channel, Message, Refusal};
 use crate::roster::{Member, Roster};
@@ -40,7 +42,7 @@ const DIGEST_AFTER_CHANGE: Duration = Duration::from_secs(1);
 /// Most reliable messages kept for a member without a route; past that it gets a full sync.
 const MAX_BACKLOG: usize = 1024;
 /// Protocol version mixed into netcode's protocol id: peers of other versions never link.
-const PROTOCOL_VERSION: u64 = 1;
+const PROTOCOL_VERSION: u64 = 2;
 
 /// How a peer is reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -147,6 +149,9 @@ pub enum SessionError {
     /// No contact address was given.
     #[error("no contact address to join through")]
     NoContact,
+    /// The credentials' secret does not own their peer id (a damaged seat file).
+    #[error("the seat's secret does not match its peer id")]
+    SeatMismatch,
 }
 
 /// What a peer needs to take its seat back after a crash.
@@ -154,8 +159,20 @@ pub enum SessionError {
 pub struct Credentials {
     /// The identity to reclaim.
     pub peer: PeerId,
-    /// The secret generated at admission.
+    /// The secret generated when the seat was made; the seat's signing key derives from
+    /// it (and the peer id from that key). It never leaves the peer.
     pub secret: [u8; 32],
+}
+
+impl Credentials {
+    /// Checks that the secret owns the peer id.
+    pub fn check(&self) -> Result<(), SessionError> {
+        if SeatKey::from_secret(&self.secret).peer() == self.peer {
+            Ok(())
+        } else {
+            Err(SessionError::SeatMismatch)
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,6 +207,10 @@ pub struct SessionStats {
     /// Rosters refused because they claim an older host epoch than ours (answered with
     /// ours: a peer back from a partition may honestly hold one).
     pub stale_claims: u64,
+    /// Store entries refused by the authority rules: a seal that does not hold or an own
+    /// entry sealed by another peer (its sender dropped), or a shared entry sealed by no
+    /// host we accept now (see `docs/design.md`, "Authority").
+    pub refused_entries: u64,
 }
 
 /// One peer of a session.
@@ -199,6 +220,7 @@ pub struct Session {
     name: String,
     addr: SocketAddr,
     secret: [u8; 32],
+    authority: authority::Authority,
     phase: Phase,
     roster: Roster,
     store: Store,
@@ -284,6 +306,7 @@ impl Session {
             session,
         } = setup;
         let links = Links::new(me, addr, session.key, protocol_id(session.id), &cfg, now);
+        let authority = authority::Authority::new(SeatKey::from_secret(&secret), session.id, now);
         let cfg_interval = cfg.heartbeat_interval;
         let mut cut = crate::protocol::MAX_NAME_BYTES.min(name.len());
         while !name.is_char_boundary(cut) {
@@ -296,6 +319,7 @@ impl Session {
             name,
             addr,
             secret,
+            authority,
             phase,
             roster: Roster::default(),
             store: Store::default(),
@@ -345,6 +369,7 @@ impl Session {
             next_join_seq: 1,
             members: Vec::new(),
             backed: true,
+            prev_term: None,
         };
         s.roster.upsert(Member {
             id: me,
@@ -353,7 +378,8 @@ impl Session {
             join_seq: 0,
             incarnation: 0,
             status: crate::roster::MemberStatus::Active,
-            verifier: crate::roster::verifier(&secret),
+            key: s.authority.key.public(),
+            proof_ms: 0,
         });
         s.max_epoch_seen = 1;
         s.events.push_back(SessionEvent::Joined {
@@ -454,7 +480,9 @@ impl Session {
         {
             return Err(SessionError::TooLarge("value"));
         }
-        let entry = self.store.write(scope, key, value, self.roster.epoch);
+        let entry = self
+            .store
+            .write(scope, key, value, self.roster.epoch, &self.authority.key);
         let msg = Message::Update {
             scope,
             key: key.to_owned(),
@@ -712,14 +740,47 @@ impl Session {
                     }
                 }
             }
-            Message::Join { name, addr, verifier } => self.on_join(link, name, addr, verifier, None, Store::default()),
+            Message::Join { name, key, proof } => {
+                let request = membership::Request {
+                    name,
+                    key,
+                    proof,
+                    rejoin: false,
+                    store: Store::default(),
+                };
+                self.on_join(link, request)
+            }
             Message::Rejoin {
                 name,
-                addr,
-                secret,
+                key,
+                proof,
                 store,
-            } => self.on_join(link, name, addr, [0; 32], Some(secret), store),
-            msg @ Message::Admit { .. } => self.on_admit(origin, msg),
+            } => {
+                let request = membership::Request {
+                    name,
+                    key,
+                    proof,
+                    rejoin: true,
+                    store,
+                };
+                self.on_join(link, request)
+            }
+            Message::Admit {
+                name,
+                key,
+                proof,
+                rejoin,
+                store,
+            } => {
+                let request = membership::Request {
+                    name,
+                    key,
+                    proof,
+                    rejoin,
+                    store,
+                };
+                self.on_admit(origin, request)
+            }
             Message::Admitted {
                 peer,
                 result,
@@ -735,16 +796,17 @@ impl Session {
                 }
             }
             Message::Roster(roster) => self.offer_roster(origin, roster),
-            Message::StoreSync(store) => self.merge_store(store),
+            Message::StoreSync(store) => {
+                self.accept_store(link, store);
+            }
+            Message::StoreRequest => self.on_store_request(origin),
             Message::Update { scope, key, entry } => {
                 if let Scope::Peer(owner) = scope
                     && owner != origin
                 {
                     return self.misbehaved(link, format!("wrote an entry of {owner}"));
                 }
-                if self.store.merge_entry(scope, key.clone(), entry) {
-                    self.events.push_back(SessionEvent::StoreChanged { scope, key });
-                }
+                self.accept_entry(link, scope, key, entry);
             }
             Message::Leave => self.on_leave(origin),
             msg @ Message::Forward { .. } => {
@@ -757,14 +819,16 @@ impl Session {
     }
 }
 
+/// A new seat: a random secret, and the id its signing key owns.
 fn fresh_identity(rng: &mut StdRng) -> (PeerId, [u8; 32]) {
-    let mut id = 0;
-    while id == CONTACT.0 {
-        id = rng.random();
+    loop {
+        let mut secret = [0u8; 32];
+        rng.fill_bytes(&mut secret);
+        let id = SeatKey::from_secret(&secret).peer();
+        if id != CONTACT {
+            return (id, secret);
+        }
     }
-    let mut secret = [0u8; 32];
-    rng.fill_bytes(&mut secret);
-    (PeerId(id), secret)
 }
 
 /// A seeded generator for [`Session::host`] and [`Session::join`].

@@ -26,6 +26,11 @@ impl Session {
         }
     }
 
+    /// The session's id (what seat proofs are bound to).
+    pub fn session_id(&self) -> u64 {
+        self.authority.session_id
+    }
+
     /// The address this peer listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
@@ -83,6 +88,7 @@ impl Session {
             relayed_messages: self.relayed,
             rate_limited: self.rate_limited,
             stale_claims: self.stale_claims,
+            refused_entries: self.authority.refused_entries,
         }
     }
 

@@ -1,0 +1,225 @@
+//! Who a peer is, provably: a signing key per seat, the proof a joiner or rejoiner gives
+//! for its seat, and the seal on every replicated store entry.
+//!
+//! Every member shares the session key (it opens the encrypted links), so the session key
+//! proves nothing about *which* member sent something. Each seat therefore has its own
+//! ed25519 key, derived from the seat's rejoin secret, and its [`PeerId`] is derived from the
+//! public half: a member cannot claim an id without holding the matching secret, and the
+//! secret itself never leaves the peer that holds it.
+
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::PeerId;
+
+/// Domain tag of a seat key derived from a rejoin secret.
+const SEAT_KEY_TAG: &[u8] = b"netcode seat key v1";
+/// Domain tag of a seat proof.
+const SEAT_PROOF_TAG: &[u8] = b"netcode seat proof v1";
+/// Domain tag of a store entry's seal.
+const ENTRY_TAG: &[u8] = b"netcode store entry v1";
+
+/// The public half of a seat's signing key, as rosters and seals carry it.
+pub type PublicKey = [u8; 32];
+
+/// An ed25519 signature (64 bytes, as two halves: serde derives arrays up to 32).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Signature([[u8; 32]; 2]);
+
+impl Signature {
+    fn from_dalek(sig: ed25519_dalek::Signature) -> Self {
+        let bytes = sig.to_bytes();
+        let mut halves = [[0u8; 32]; 2];
+        halves[0].copy_from_slice(&bytes[..32]);
+        halves[1].copy_from_slice(&bytes[32..]);
+        Signature(halves)
+    }
+
+    fn to_dalek(self) -> ed25519_dalek::Signature {
+        let mut bytes = [0u8; 64];
+        bytes[..32].copy_from_slice(&self.0[0]);
+        bytes[32..].copy_from_slice(&self.0[1]);
+        ed25519_dalek::Signature::from_bytes(&bytes)
+    }
+}
+
+/// A seat's signing key. Derived from the rejoin secret, so a restarted process that kept
+/// its seat file holds it again.
+#[derive(Clone)]
+pub struct SeatKey(SigningKey);
+
+impl std::fmt::Debug for SeatKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("SeatKey").field(&self.peer()).finish()
+    }
+}
+
+impl SeatKey {
+    /// The key of the seat whose rejoin secret is `secret`.
+    pub fn from_secret(secret: &[u8; 32]) -> Self {
+        let seed: [u8; 32] = Sha256::new()
+            .chain_update(SEAT_KEY_TAG)
+            .chain_update(secret)
+            .finalize()
+            .into();
+        SeatKey(SigningKey::from_bytes(&seed))
+    }
+
+    /// The public half.
+    pub fn public(&self) -> PublicKey {
+        self.0.verifying_key().to_bytes()
+    }
+
+    /// The id this key owns.
+    pub fn peer(&self) -> PeerId {
+        peer_of(&self.public())
+    }
+
+    fn sign(&self, bytes: &[u8]) -> Signature {
+        Signature::from_dalek(self.0.sign(bytes))
+    }
+}
+
+/// The [`PeerId`] that a public key owns: the first 8 bytes of its SHA-256. Forging a seat
+/// would need a key whose hash starts with the victim's 64 bits.
+pub fn peer_of(key: &PublicKey) -> PeerId {
+    let hash = Sha256::digest(key);
+    let mut id = [0u8; 8];
+    id.copy_from_slice(&hash[..8]);
+    PeerId(u64::from_le_bytes(id))
+}
+
+fn verify(key: &PublicKey, bytes: &[u8], sig: &Signature) -> bool {
+    VerifyingKey::from_bytes(key).is_ok_and(|k| k.verify_strict(bytes, &sig.to_dalek()).is_ok())
+}
+
+/// A joiner's or rejoiner's signed statement: "seat `peer` is mine, reach me at `addr`",
+/// dated so that nobody can replay it later. Admitting peers check the date against
+/// their clock ([`crate::SessionConfig::seat_proof_window`]) and against the date of the
+/// seat's last admission, which the roster records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeatProof {
+    /// The seat.
+    pub peer: PeerId,
+    /// Where its holder listens.
+    pub addr: std::net::SocketAddr,
+    /// When it was signed (session clock, ms).
+    pub at_ms: u64,
+    /// By the seat's key.
+    pub sig: Signature,
+}
+
+impl SeatProof {
+    /// Signs, with `key`, a claim to seat `peer` in session `session_id`.
+    pub fn sign(key: &SeatKey, session_id: u64, peer: PeerId, addr: std::net::SocketAddr, at_ms: u64) -> Self {
+        let sig = key.sign(&seat_bytes(session_id, peer, addr, at_ms));
+        SeatProof { peer, addr, at_ms, sig }
+    }
+
+    /// Whether `key` owns the seat and signed this proof for session `session_id`.
+    pub fn verify(&self, key: &PublicKey, session_id: u64) -> bool {
+        peer_of(key) == self.peer
+            && verify(
+                key,
+                &seat_bytes(session_id, self.peer, self.addr, self.at_ms),
+                &self.sig,
+            )
+    }
+}
+
+fn seat_bytes(session_id: u64, peer: PeerId, addr: std::net::SocketAddr, at_ms: u64) -> Vec<u8> {
+    let mut bytes = SEAT_PROOF_TAG.to_vec();
+    bytes.extend_from_slice(&session_id.to_le_bytes());
+    bytes.extend_from_slice(&peer.0.to_le_bytes());
+    bytes.extend_from_slice(addr.to_string().as_bytes());
+    bytes.extend_from_slice(&at_ms.to_le_bytes());
+    bytes
+}
+
+/// Who vouches for a store entry: the signer's public key, the host term it signed in, and
+/// the signature over the entry's scope, key, version and value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Seal {
+    /// The signer's public key (its id is [`peer_of`] it).
+    pub key: PublicKey,
+    /// The host epoch the signer was in.
+    pub term: u64,
+    /// The signature.
+    pub sig: Signature,
+}
+
+impl Seal {
+    /// Seals `content` (the entry's canonical bytes) with `key` in `term`.
+    pub(crate) fn sign(key: &SeatKey, term: u64, content: &[u8]) -> Self {
+        let sig = key.sign(&entry_bytes(term, content));
+        Seal {
+            key: key.public(),
+            term,
+            sig,
+        }
+    }
+
+    /// The signer's id.
+    pub fn signer(&self) -> PeerId {
+        peer_of(&self.key)
+    }
+
+    /// Whether the signature over `content` holds.
+    pub(crate) fn verify(&self, content: &[u8]) -> bool {
+        verify(&self.key, &entry_bytes(self.term, content), &self.sig)
+    }
+}
+
+fn entry_bytes(term: u64, content: &[u8]) -> Vec<u8> {
+    let mut bytes = ENTRY_TAG.to_vec();
+    bytes.extend_from_slice(&term.to_le_bytes());
+    bytes.extend_from_slice(content);
+    bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_proof_holds_only_for_its_key_session_and_statement() {
+        let key = SeatKey::from_secret(&[1; 32]);
+        let other = SeatKey::from_secret(&[2; 32]);
+        let addr = "10.0.0.1:5000".parse().unwrap();
+        let proof = SeatProof::sign(&key, 7, key.peer(), addr, 1000);
+        assert!(proof.verify(&key.public(), 7));
+        let theft = SeatProof::sign(&other, 7, key.peer(), addr, 1000);
+        assert!(
+            !theft.verify(&key.public(), 7),
+            "signed by a key that does not own the seat"
+        );
+        assert!(!theft.verify(&other.public(), 7), "a key owns only its own id");
+        assert!(!proof.verify(&other.public(), 7), "another seat's key");
+        assert!(!proof.verify(&key.public(), 8), "another session");
+        let moved = SeatProof {
+            addr: "10.0.0.2:5000".parse().unwrap(),
+            ..proof
+        };
+        assert!(!moved.verify(&key.public(), 7), "the address is signed");
+        let later = SeatProof { at_ms: 2000, ..proof };
+        assert!(!later.verify(&key.public(), 7), "the date is signed");
+    }
+
+    #[test]
+    fn a_seal_covers_its_content_and_term() {
+        let key = SeatKey::from_secret(&[3; 32]);
+        let seal = Seal::sign(&key, 4, b"content");
+        assert_eq!(seal.signer(), key.peer());
+        assert!(seal.verify(b"content"));
+        assert!(!seal.verify(b"contents"));
+        assert!(!Seal { term: 5, ..seal }.verify(b"content"));
+        assert!(
+            !Seal {
+                key: SeatKey::from_secret(&[4; 32]).public(),
+                ..seal
+            }
+            .verify(b"content")
+        );
+    }
+}
