@@ -287,3 +287,49 @@ pub fn p99(values: &[f32]) -> f64 {
     v.sort_by(f32::total_cmp);
     f64::from(v[((v.len() - 1) as f64 * 0.99).round() as usize])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{Message, TickAck};
+    use crate::snapshot::delta::encode;
+
+    /// What a datagram pays beside its message: netcode's prefix byte, a 2-byte sequence
+    /// (256 to 65 535 packets on the link), the 16-byte MAC, and our raw-datagram tag.
+    const DATAGRAM_BYTES: usize = 1 + 2 + 16 + 1;
+
+    #[test]
+    fn deltas_beat_naive_on_the_shared_stream_but_not_on_a_lone_player() {
+        // The figures the README gives for "what our bytes are".
+        let (schema, tick) = (schema(), 600);
+        let t = f64::from(tick) / SIM_HZ;
+        assert_eq!(naive_shared_bytes(64, t), 900);
+        assert_eq!(naive_own_bytes(3, t), 18);
+        // 100 ms (6 ticks) of drift of the 32 moving objects: about a seventh of naive.
+        let shared = encode(
+            &schema,
+            &shared_snapshot(64, tick + 6),
+            Some(&shared_snapshot(64, tick)),
+        );
+        let shared = shared.expect("encodes").len();
+        assert!((110..=130).contains(&shared), "shared delta {shared} bytes");
+        // A player after 4 ticks (a host link's ack age): about 10 bytes.
+        for i in 0..8 {
+            let own = encode(&schema, &own_snapshot(i, tick + 4), Some(&own_snapshot(i, tick)));
+            let own = own.expect("encodes");
+            assert!((8..=10).contains(&own.len()), "player {i}: {} bytes", own.len());
+            let heartbeat = Message::Heartbeat {
+                digest: None,
+                suspects: Vec::new(),
+                acks: [Some(TickAck::of(tick)); 2],
+                held_ms: 3,
+                own: Some(own.clone()),
+                shared: None,
+            };
+            let fields = heartbeat.encode().expect("encodes").len() - own.len();
+            assert_eq!(fields, 13, "heartbeat fields around the snapshot");
+            // The datagram alone costs more than the naive message of the whole player.
+            assert!(DATAGRAM_BYTES + fields > naive_own_bytes(i, t));
+        }
+    }
+}
