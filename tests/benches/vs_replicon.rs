@@ -1,19 +1,35 @@
-//! Bandwidth of the arena scene ([`netcode::sim::arena`]'s motion functions on both sides: 8
-//! moving players, 64 objects of which half drift, 30 Hz sends, 20 ms one-way latency, no
+//! Bandwidth and freshness of the arena scene ([`netcode::sim::arena`]'s motion functions on
+//! both sides: 8 moving players, 64 objects of which half drift, 20 ms one-way latency, no
 //! loss): `netcode` against bevy_replicon 0.44 over bevy_replicon_renet 0.20.
 //!
 //! * **replicon**: a headless server app (player 0, owner of the objects) and 7 headless
 //!   client apps in this process, renet over the netcode transport (unsecure) on loopback
 //!   UDP. The server ticks at 30 Hz (`Time<Fixed>` drives replicon's default tick schedule,
 //!   `FixedPostUpdate`) and replicates `Position([f32; 2])` / `Angle(f32)` (postcard) of every
-//!   object and player but a client's own; clients send their position at 30 Hz as an
-//!   unreliable client message. Each client reaches the server through a relay that delays
-//!   datagrams by the latency and counts the bytes it delivers.
-//! * **ours**: [`netcode::sim::Sim`], 8 peers, `Scene::Arena { objects: 64 }`, simulated links.
+//!   object and player but a client's own, and each object's `ObjectId` (once, at spawn);
+//!   clients send their position at 30 Hz as an unreliable client message. Each client
+//!   reaches the server through a relay that delays datagrams by the latency and counts the
+//!   bytes and datagrams it delivers.
+//! * **ours**, twice, in [`netcode::sim::Sim`] (8 peers, `Scene::Arena { objects: 64 }`,
+//!   simulated links, 1 ms simulator step so that send intervals are not rounded up to 5 ms):
+//!   - *equal rate* (`ours_equal_rate_*`): every stream at the replicon send rate:
+//!     heartbeats (own stream) on host links and side links and the shared stream all every
+//!     33 ms (30.3 Hz, measured and asserted to be at least 30 Hz);
+//!   - *default policy* (`ours_*` without `equal_rate`): [`SessionConfig::default`], host
+//!     links at 30.3 Hz, side links and the shared stream at 10 Hz.
 //!
-//! Both count whole UDP payloads received (netcode header, tag and renet framing included;
+//! Bytes: whole UDP payloads received (netcode header, MAC, tag and renet framing included;
 //! IP/UDP headers not) over the window after a 2 s warm-up: `--secs` wall seconds for
-//! replicon, as many simulated seconds for ours.
+//! replicon, as many simulated seconds for ours. Averages: `replicon_bytes_per_client_per_s`,
+//! `ours_equal_rate_bytes_received_per_peer_per_s` and
+//! `ours_default_bytes_received_per_non_host_per_s` are over the receivers of the authority's
+//! state (replicon's 7 clients, our 7 peers that do not host); `ours_bytes_received_per_peer_per_s`
+//! (and `ratio`) is the default policy over all 8 peers, the host included.
+//!
+//! Object error (`*_object_error_p99_pct`, the definition of
+//! [`netcode::sim::arena::object_error_pct`] on both sides): every 100 ms of the window, on
+//! every receiver, the distance between its latest copy of each moving object and the
+//! object's true position at that instant, in percent of the arena width; p99 over samples.
 //!
 //! ```text
 //! cargo bench -p netcode-tests --bench vs_replicon -- [--secs 10] [--latency-ms 20] [--json]
@@ -35,13 +51,20 @@ use bevy_replicon_renet::netcode::{
 use bevy_replicon_renet::renet::ConnectionConfig;
 use bevy_replicon_renet::{RenetChannelsExt, RenetClient, RenetServer, RepliconRenetPlugins};
 use clap::Parser;
-use netcode::sim::arena::{SIM_HZ, object_state, player_pos};
+use netcode::SessionConfig;
+use netcode::sim::arena::{SIM_HZ, object_error_pct, object_state, p99, player_pos};
 use netcode::sim::{Scene, Sim, SimConfig};
 use serde::{Deserialize, Serialize};
 
 const PLAYERS: usize = 8;
 const OBJECTS: usize = 64;
 const SEND_HZ: f64 = 30.0;
+/// Our send interval at the replicon rate: 33 ms on a 1 ms step is 30.3 Hz (at least 30).
+const EQUAL_RATE_INTERVAL: Duration = Duration::from_millis(33);
+/// Our simulator step in this bench (fine enough not to stretch the send intervals).
+const SIM_STEP: Duration = Duration::from_millis(1);
+/// Replicon: objects are sampled every this many scene frames (10 Hz, as in the simulator).
+const OBJECT_SAMPLE_FRAMES: u64 = 6;
 const WARMUP_SECS: f64 = 2.0;
 const PROTOCOL_ID: u64 = 7;
 
@@ -69,6 +92,11 @@ struct Position([f32; 2]);
 /// An object's heading (replicated).
 #[derive(Component, Serialize, Deserialize, Clone, Copy, PartialEq, Debug)]
 struct Angle(f32);
+
+/// Which scene object an entity is (replicated once, at spawn: it never changes), so that a
+/// client can compare its copy with the object's true position.
+#[derive(Component, Serialize, Deserialize, Clone, Copy, PartialEq, Debug)]
+struct ObjectId(u8);
 
 /// What drives a server-owned entity (not replicated).
 #[derive(Component, Clone, Copy)]
@@ -120,6 +148,8 @@ struct Relay {
     /// In flight: when due, direction, payload.
     queue: VecDeque<(Instant, usize, Vec<u8>)>,
     delivered: [u64; 2],
+    /// Datagrams delivered to the client.
+    datagrams: u64,
 }
 
 impl Relay {
@@ -132,6 +162,7 @@ impl Relay {
             delay,
             queue,
             delivered,
+            datagrams: 0,
         }
     }
 
@@ -155,6 +186,7 @@ impl Relay {
                 && self.sockets[to].send_to(&bytes, peer).is_ok()
             {
                 self.delivered[to] += bytes.len() as u64;
+                self.datagrams += u64::from(to == TO_CLIENT);
             }
         }
     }
@@ -187,6 +219,7 @@ fn replicon_app(clock: SceneClock) -> App {
         .add_plugins((MinimalPlugins, StatesPlugin, RepliconPlugins, RepliconRenetPlugins))
         .replicate::<Position>()
         .replicate::<Angle>()
+        .replicate::<ObjectId>()
         .add_client_message::<MoveTo>(Channel::Unreliable)
         .add_visibility_filter::<HiddenFrom>();
     app
@@ -265,7 +298,7 @@ fn server_app(clock: SceneClock, socket: UdpSocket, relays: &[Relay]) -> App {
     let world = app.world_mut();
     world.spawn((Replicated, Driver::Player(0), Position([0.0; 2]), HiddenFrom(None)));
     for j in 0..OBJECTS {
-        let object = (Driver::Object(j), Position([0.0; 2]), Angle(0.0));
+        let object = (Driver::Object(j), Position([0.0; 2]), Angle(0.0), ObjectId(j as u8));
         world.spawn((Replicated, object, HiddenFrom(None)));
     }
     app
@@ -289,12 +322,20 @@ fn client_app(clock: SceneClock, relay: &Relay) -> App {
     app
 }
 
-/// Steps every app at the scene rate until `until`, pumping the relays in between.
-fn run_until(apps: &mut [App], relays: &mut [Relay], until: Instant) {
+/// Steps every app at the scene rate until `until`, pumping the relays in between; every
+/// [`OBJECT_SAMPLE_FRAMES`] frames, records the clients' object errors into `errors`.
+fn run_until(apps: &mut [App], relays: &mut [Relay], until: Instant, mut errors: Option<&mut Vec<f32>>) {
     let frame = Duration::from_secs_f64(1.0 / SIM_HZ);
     let mut next = Instant::now();
+    let mut frames = 0u64;
     while Instant::now() < until {
         apps.iter_mut().for_each(App::update);
+        frames += 1;
+        if let Some(errors) = errors.as_deref_mut()
+            && frames.is_multiple_of(OBJECT_SAMPLE_FRAMES)
+        {
+            apps[1..].iter_mut().for_each(|client| sample_objects(client, errors));
+        }
         next = (next + frame).max(Instant::now() - frame);
         while Instant::now() < next {
             relays.iter_mut().for_each(Relay::pump);
@@ -303,12 +344,33 @@ fn run_until(apps: &mut [App], relays: &mut [Relay], until: Instant) {
     }
 }
 
-/// What one side measured, in bytes received per second.
+/// A client's object errors now: its latest copy of every moving object against the truth.
+fn sample_objects(client: &mut App, errors: &mut Vec<f32>) {
+    let t = client.world().resource::<SceneClock>().start.elapsed().as_secs_f64();
+    let world = client.world_mut();
+    let mut objects = world.query_filtered::<(&ObjectId, &Position), With<Remote>>();
+    let seen = objects
+        .iter(world)
+        .filter_map(|(id, p)| object_error_pct(usize::from(id.0), p.0, t));
+    errors.extend(seen);
+}
+
+/// What one side measured over the window.
 struct Measured {
-    /// Average over the clients (replicon) or over all peers (ours).
+    /// Bytes received per second, averaged over the receivers of the authority's state: the
+    /// clients (replicon) or the peers that do not host (ours).
     per_receiver: f64,
-    /// By the server (replicon) or the host (ours).
+    /// Bytes received per second averaged over every peer, the host included (ours; the
+    /// same as `per_receiver` for replicon, which has no peer-to-peer links).
+    per_peer: f64,
+    /// Bytes received per second by the server (replicon) or the host (ours).
     authority: f64,
+    /// Datagrams received per second per client (replicon) or per peer (ours).
+    datagrams: f64,
+    /// Messages per second of each stream on each link (ours): own stream, shared stream.
+    stream_hz: [f64; 2],
+    /// 99th percentile object error, in percent of the arena width.
+    object_error_p99_pct: f64,
 }
 
 fn run_replicon(secs: f64, latency: Duration) -> Measured {
@@ -322,15 +384,23 @@ fn run_replicon(secs: f64, latency: Duration) -> Measured {
     let deadline = Instant::now() + Duration::from_secs(10);
     while count::<With<AuthorizedClient>>(&mut apps[0]) < PLAYERS - 1 {
         assert!(Instant::now() < deadline, "replicon clients did not connect");
-        run_until(&mut apps, &mut relays, Instant::now() + Duration::from_millis(50));
+        run_until(&mut apps, &mut relays, Instant::now() + Duration::from_millis(50), None);
     }
     let warm = Instant::now() + Duration::from_secs_f64(WARMUP_SECS);
-    run_until(&mut apps, &mut relays, warm);
-    let sum = |[c, s]: [u64; 2], r: &Relay| [c + r.delivered[0], s + r.delivered[1]];
-    let totals = |relays: &[Relay]| relays.iter().fold([0, 0], sum);
+    run_until(&mut apps, &mut relays, warm, None);
+    let totals = |relays: &[Relay]| {
+        let sum = |[c, s, d]: [u64; 3], r: &Relay| [c + r.delivered[0], s + r.delivered[1], d + r.datagrams];
+        relays.iter().fold([0, 0, 0], sum)
+    };
     let tick = |server: &App| server.world().resource::<ServerTick>().get();
     let (before, tick_before, t0) = (totals(&relays), tick(&apps[0]), Instant::now());
-    run_until(&mut apps, &mut relays, t0 + Duration::from_secs_f64(secs));
+    let mut errors = Vec::new();
+    run_until(
+        &mut apps,
+        &mut relays,
+        t0 + Duration::from_secs_f64(secs),
+        Some(&mut errors),
+    );
     let elapsed = t0.elapsed().as_secs_f64();
     let (after, ticks) = (totals(&relays), tick(&apps[0]) - tick_before);
     let rate = f64::from(ticks) / elapsed;
@@ -339,42 +409,102 @@ fn run_replicon(secs: f64, latency: Duration) -> Measured {
         let held = count::<(With<Remote>, With<Position>)>(client);
         assert_eq!(held, PLAYERS - 1 + OBJECTS, "a client holds all but its own player");
     }
+    let clients = relays.len() as f64;
+    let per_client = (after[TO_CLIENT] - before[TO_CLIENT]) as f64 / clients / elapsed;
     Measured {
-        per_receiver: (after[TO_CLIENT] - before[TO_CLIENT]) as f64 / relays.len() as f64 / elapsed,
+        per_receiver: per_client,
+        per_peer: per_client,
         authority: (after[TO_SERVER] - before[TO_SERVER]) as f64 / elapsed,
+        datagrams: (after[2] - before[2]) as f64 / clients / elapsed,
+        stream_hz: [rate; 2],
+        object_error_p99_pct: p99(&errors),
     }
 }
 
-fn run_ours(secs: f64, latency: Duration) -> Measured {
+/// Every stream of ours at the replicon send rate: heartbeats on every link (the own
+/// stream rides on them) and the shared stream.
+fn equal_rate() -> SessionConfig {
+    SessionConfig {
+        heartbeat_interval: EQUAL_RATE_INTERVAL,
+        side_heartbeat_interval: EQUAL_RATE_INTERVAL,
+        shared_interval: EQUAL_RATE_INTERVAL,
+        ..SessionConfig::default()
+    }
+}
+
+/// What every peer's session counted so far: bytes received, own and shared stream
+/// messages sent.
+fn counters(sim: &Sim) -> Vec<[u64; 3]> {
+    let sessions = (0..sim.nodes().len()).map(|i| sim.session(i));
+    let of = |s: &netcode::Session| {
+        let r = s.replication_stats();
+        [s.stats().bytes_received, r.own_sent, r.shared_sent]
+    };
+    sessions.map(|s| s.map_or([0; 3], of)).collect()
+}
+
+fn run_ours(secs: f64, latency: Duration, session: SessionConfig) -> Measured {
     let mut sim = Sim::new(SimConfig {
         peers: PLAYERS,
         link: netcode_tests::link(latency.as_millis() as u64, 0, 0.0),
+        session,
+        tick: SIM_STEP,
         workload: false,
         scene: Scene::Arena { objects: OBJECTS },
         ..SimConfig::default()
     });
     netcode_tests::form(&mut sim, 10.0);
     sim.run_for_secs(WARMUP_SECS);
-    let received = |sim: &Sim| -> Vec<u64> {
-        let sessions = (0..sim.nodes().len()).map(|i| sim.session(i));
-        sessions.map(|s| s.map_or(0, |s| s.stats().bytes_received)).collect()
-    };
-    let before = received(&sim);
+    let (before, datagrams) = (counters(&sim), sim.network_mut().stats().delivered);
+    let samples = sim.arena.object_errors_pct.len();
     sim.run_for_secs(secs);
-    let delta: Vec<u64> = received(&sim).iter().zip(&before).map(|(a, b)| a - b).collect();
+    let datagrams = (sim.network_mut().stats().delivered - datagrams) as f64;
+    let after = counters(&sim);
+    let delta = |k: usize| -> Vec<f64> { after.iter().zip(&before).map(|(a, b)| (a[k] - b[k]) as f64).collect() };
+    let (received, own, shared) = (delta(0), delta(1), delta(2));
     let host = sim.index_of(netcode_tests::host(&sim)).expect("host runs");
+    let non_hosts: f64 = received
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != host)
+        .map(|(_, b)| b)
+        .sum();
+    let links = (PLAYERS - 1) as f64;
     Measured {
-        per_receiver: delta.iter().sum::<u64>() as f64 / PLAYERS as f64 / secs,
-        authority: delta[host] as f64 / secs,
+        per_receiver: non_hosts / links / secs,
+        per_peer: received.iter().sum::<f64>() / PLAYERS as f64 / secs,
+        authority: received[host] / secs,
+        datagrams: datagrams / PLAYERS as f64 / secs,
+        stream_hz: [
+            own.iter().sum::<f64>() / (PLAYERS as f64 * links) / secs,
+            shared[host] / links / secs,
+        ],
+        object_error_p99_pct: p99(&sim.arena.object_errors_pct[samples..]),
     }
 }
 
-/// The JSON line (fields in this order).
+/// The JSON line (fields in this order). `ours_*` without `equal_rate` is the default
+/// policy; see the module doc for which receivers each average covers.
 #[derive(Serialize)]
 struct Output {
+    /// Replicon, averaged over its 7 clients.
     replicon_bytes_per_client_per_s: f64,
+    /// Ours, default policy, averaged over all 8 peers (the host included).
     ours_bytes_received_per_peer_per_s: f64,
+    /// The two above: ours (default policy, all peers) / replicon.
     ratio: f64,
+    /// Ours, every stream at the replicon rate, averaged over the 7 peers that do not host.
+    ours_equal_rate_bytes_received_per_peer_per_s: f64,
+    /// Ours at equal rates (non-hosts) / replicon (clients): the like-for-like figure.
+    ratio_equal_rate: f64,
+    /// Ours, default policy, averaged over the 7 peers that do not host.
+    ours_default_bytes_received_per_non_host_per_s: f64,
+    /// Ours, default policy (non-hosts) / replicon (clients).
+    ratio_default_non_hosts: f64,
+    replicon_object_error_p99_pct: f64,
+    /// Default policy.
+    ours_object_error_p99_pct: f64,
+    ours_equal_rate_object_error_p99_pct: f64,
     secs: f64,
     players: usize,
     objects: usize,
@@ -382,18 +512,36 @@ struct Output {
     latency_ms: u64,
     replicon_server_bytes_received_per_s: f64,
     ours_host_bytes_received_per_s: f64,
+    ours_equal_rate_host_bytes_received_per_s: f64,
+    /// Replicon's measured server tick rate (every stream goes at it).
+    replicon_tick_hz: f64,
+    /// Measured own-stream and shared-stream messages per second per link.
+    ours_own_stream_hz: f64,
+    ours_shared_stream_hz: f64,
+    ours_equal_rate_own_stream_hz: f64,
+    ours_equal_rate_shared_stream_hz: f64,
+    /// Datagrams received per second: per client (replicon), per peer (ours, equal rate).
+    replicon_datagrams_per_client_per_s: f64,
+    ours_equal_rate_datagrams_per_peer_per_s: f64,
 }
 
-fn main() {
-    let args = Args::parse();
-    let latency = Duration::from_millis(args.latency_ms);
-    let replicon = run_replicon(args.secs, latency);
-    let ours = run_ours(args.secs, latency);
-    let ratio = ours.per_receiver / replicon.per_receiver;
-    let out = Output {
+/// Rounds to three decimals.
+fn milli(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn output(args: &Args, replicon: &Measured, ours: &Measured, equal: &Measured) -> Output {
+    Output {
         replicon_bytes_per_client_per_s: replicon.per_receiver.round(),
-        ours_bytes_received_per_peer_per_s: ours.per_receiver.round(),
-        ratio: (ratio * 1000.0).round() / 1000.0,
+        ours_bytes_received_per_peer_per_s: ours.per_peer.round(),
+        ratio: milli(ours.per_peer / replicon.per_receiver),
+        ours_equal_rate_bytes_received_per_peer_per_s: equal.per_receiver.round(),
+        ratio_equal_rate: milli(equal.per_receiver / replicon.per_receiver),
+        ours_default_bytes_received_per_non_host_per_s: ours.per_receiver.round(),
+        ratio_default_non_hosts: milli(ours.per_receiver / replicon.per_receiver),
+        replicon_object_error_p99_pct: milli(replicon.object_error_p99_pct),
+        ours_object_error_p99_pct: milli(ours.object_error_p99_pct),
+        ours_equal_rate_object_error_p99_pct: milli(equal.object_error_p99_pct),
         secs: args.secs,
         players: PLAYERS,
         objects: OBJECTS,
@@ -401,21 +549,45 @@ fn main() {
         latency_ms: args.latency_ms,
         replicon_server_bytes_received_per_s: replicon.authority.round(),
         ours_host_bytes_received_per_s: ours.authority.round(),
-    };
+        ours_equal_rate_host_bytes_received_per_s: equal.authority.round(),
+        replicon_tick_hz: milli(replicon.stream_hz[0]),
+        ours_own_stream_hz: milli(ours.stream_hz[0]),
+        ours_shared_stream_hz: milli(ours.stream_hz[1]),
+        ours_equal_rate_own_stream_hz: milli(equal.stream_hz[0]),
+        ours_equal_rate_shared_stream_hz: milli(equal.stream_hz[1]),
+        replicon_datagrams_per_client_per_s: replicon.datagrams.round(),
+        ours_equal_rate_datagrams_per_peer_per_s: equal.datagrams.round(),
+    }
+}
+
+fn main() {
+    let args = Args::parse();
+    let latency = Duration::from_millis(args.latency_ms);
+    let replicon = run_replicon(args.secs, latency);
+    let ours = run_ours(args.secs, latency, SessionConfig::default());
+    let equal = run_ours(args.secs, latency, equal_rate());
+    for hz in equal.stream_hz {
+        assert!(hz >= SEND_HZ, "an equal-rate stream went at {hz:.1} Hz");
+    }
+    let out = output(&args, &replicon, &ours, &equal);
     if args.json {
         println!("{}", serde_json::to_string(&out).expect("serializable"));
         return;
     }
-    let (rc, oc, rs, os) = (
-        replicon.per_receiver,
-        ours.per_receiver,
-        replicon.authority,
-        ours.authority,
-    );
     let (secs, latency_ms) = (args.secs, args.latency_ms);
-    println!("arena: {PLAYERS} players, {OBJECTS} objects, {SEND_HZ} Hz, {latency_ms} ms latency, {secs} s");
-    println!("bytes received per second               replicon       ours");
-    println!("per client (replicon) / peer (ours) {rc:>12.0} {oc:>10.0}");
-    println!("by the server / the host            {rs:>12.0} {os:>10.0}");
-    println!("ours / replicon: {ratio:.3}");
+    println!("arena: {PLAYERS} players, {OBJECTS} objects, {latency_ms} ms latency, {secs} s");
+    println!("                                  replicon 30 Hz   ours 30 Hz   ours default");
+    let row = |name: &str, f: &dyn Fn(&Measured) -> f64| {
+        let [r, e, o] = [&replicon, &equal, &ours].map(f);
+        println!("{name:<34}{r:>14.0} {e:>12.0} {o:>14.0}");
+    };
+    row("bytes/s per receiver (non-host)", &|m| m.per_receiver);
+    row("bytes/s per peer (all)", &|m| m.per_peer);
+    row("bytes/s by the server / host", &|m| m.authority);
+    let [r, e, o] = [&replicon, &equal, &ours].map(|m| m.object_error_p99_pct);
+    println!("{:<34}{r:>14.3} {e:>12.3} {o:>14.3}", "object error p99 (% of arena)");
+    println!(
+        "ours / replicon per receiver: {:.3} at equal rates, {:.3} default policy",
+        out.ratio_equal_rate, out.ratio_default_non_hosts
+    );
 }

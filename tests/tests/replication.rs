@@ -168,8 +168,13 @@ fn a_world_larger_than_a_datagram_is_spread_over_ticks() {
     assert!(report.host_sent_bytes_per_s.unwrap() < 2.0 * 30.0 * 1300.0 * 1.1);
 }
 
+/// Most bytes ours may send per peer against the naive full snapshots at the same per-stream
+/// rates: the README publishes 0.64 on this scene. The goal, half, needs fewer bytes per
+/// datagram (see the README's "Bandwidth and snapshots"); this bound keeps what is reached.
+const SAME_RATE_SHARE: f64 = 0.66;
+
 #[test]
-fn the_arena_costs_under_a_quarter_of_naive_full_snapshots() {
+fn the_arena_costs_under_two_thirds_of_naive_snapshots_at_the_same_rates() {
     // The benchmark scene of the issue (netsim --scene arena --peers 8 --loss 0.05 --jitter 20
     // --duration 60): 8 peers, 64 objects.
     let mut sim = Sim::new(SimConfig {
@@ -183,8 +188,19 @@ fn the_arena_costs_under_a_quarter_of_naive_full_snapshots() {
     form(&mut sim, 5.0);
     sim.run_for_secs(60.0);
     let r = sim.report(1.0);
-    let (sent, naive) = (r.sent_bytes_per_peer_per_s, r.naive_bytes_per_peer_per_s.unwrap());
-    assert!(sent <= naive / 4.0, "sent {sent:.0} B/s, naive {naive:.0} B/s");
+    let sent = r.sent_bytes_per_peer_per_s;
+    let (naive, same_rate) = (
+        r.naive_bytes_per_peer_per_s.unwrap(),
+        r.naive_same_rate_bytes_per_peer_per_s.unwrap(),
+    );
+    println!("sent {sent:.0} B/s, naive at the same rates {same_rate:.0} B/s, at 30 Hz {naive:.0} B/s");
+    assert!(
+        sent <= same_rate * SAME_RATE_SHARE,
+        "sent {sent:.0} B/s, naive at the same rates {same_rate:.0} B/s"
+    );
+    // Against full snapshots at 30 Hz on every stream: deltas and our slower side links and
+    // shared stream together.
+    assert!(sent <= naive / 4.0, "sent {sent:.0} B/s, naive at 30 Hz {naive:.0} B/s");
     assert!(sent <= 12.0 * 1024.0, "sent {sent:.0} B/s per peer");
     let host = r.host_sent_bytes_per_s.unwrap();
     assert!(host <= 32.0 * 1024.0, "host sent {host:.0} B/s");

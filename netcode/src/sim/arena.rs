@@ -3,11 +3,13 @@
 //! functions of time, so the checks know the true position at any instant.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::PeerId;
+use crate::snapshot::ReplicationStats;
 use crate::snapshot::delta::{Schema, Snapshot};
 use crate::snapshot::interp::{InterpConfig, InterpolationBuffer};
 use crate::snapshot::quant::Quant;
@@ -95,28 +97,67 @@ struct NaiveEntity {
     angle: f32,
 }
 
-/// Bytes of the naive full bincode snapshot of a peer's streams.
-pub fn naive_bytes(i: usize, objects: Option<usize>, t: f64) -> usize {
+/// Player `i`'s naive entity at time `t`.
+fn naive_player(i: usize, t: f64) -> NaiveEntity {
     let p = player_pos(i, t);
-    let mut all = vec![NaiveEntity {
+    NaiveEntity {
         id: 0,
         kind: PLAYER,
         x: p[0],
         y: p[1],
         angle: 0.0,
-    }];
-    for j in 0..objects.unwrap_or(0) {
+    }
+}
+
+/// The naive entities of `objects` shared objects at time `t`.
+fn naive_objects(objects: usize, t: f64) -> impl Iterator<Item = NaiveEntity> {
+    (0..objects).map(move |j| {
         let s = object_state(j, t);
-        all.push(NaiveEntity {
+        NaiveEntity {
             id: j as u32,
             kind: OBJECT,
             x: s[0],
             y: s[1],
             angle: s[2],
-        });
-    }
+        }
+    })
+}
+
+/// Bytes of one naive message: the scene tick at `t` and `entities`, as bincode.
+fn naive_message(entities: &[NaiveEntity], t: f64) -> usize {
     let tick = (t * SIM_HZ) as u32;
-    bincode::serde::encode_to_vec((tick, &all), bincode::config::standard()).map_or(0, |v| v.len())
+    bincode::serde::encode_to_vec((tick, entities), bincode::config::standard()).map_or(0, |v| v.len())
+}
+
+/// Bytes of the naive full bincode snapshot of a peer's streams (its player, and the
+/// shared objects when `objects` is given) in one message.
+pub fn naive_bytes(i: usize, objects: Option<usize>, t: f64) -> usize {
+    let mut all = vec![naive_player(i, t)];
+    all.extend(naive_objects(objects.unwrap_or(0), t));
+    naive_message(&all, t)
+}
+
+/// Bytes of the naive own stream of player `i` alone (one full bincode message).
+pub fn naive_own_bytes(i: usize, t: f64) -> usize {
+    naive_message(&[naive_player(i, t)], t)
+}
+
+/// Bytes of the naive shared stream of `objects` objects alone (one full bincode message).
+pub fn naive_shared_bytes(objects: usize, t: f64) -> usize {
+    naive_message(&naive_objects(objects, t).collect::<Vec<_>>(), t)
+}
+
+/// Distance between a copy `seen` of shared object `j` and the object's true position at
+/// time `t` (seconds), in percent of the arena width; `None` for an idle object (it never
+/// moves, so it is left out of the error figures). The one definition of the object error,
+/// used by the simulator and by the `vs_replicon` bench alike.
+pub fn object_error_pct(j: usize, seen: [f32; 2], t: f64) -> Option<f32> {
+    if j.is_multiple_of(2) {
+        return None;
+    }
+    let truth = object_state(j, t);
+    let d = ((seen[0] - truth[0]).powi(2) + (seen[1] - truth[1]).powi(2)).sqrt();
+    Some(d / (2.0 * ARENA_HALF) * 100.0)
 }
 
 /// What one observer holds of one remote player: the newest tick it saw, and its buffer.
@@ -125,8 +166,16 @@ type Track = (u32, InterpolationBuffer<[f32; 2]>);
 /// What the scene measures beyond the session's own counters.
 #[derive(Debug)]
 pub struct ArenaMeasure {
-    /// Naive bytes that would have been sent.
+    /// Naive bytes that would have been sent: a peer's streams in one full message to every
+    /// other member at each of its base heartbeats (the send rate).
     pub naive_bytes: u64,
+    /// Naive bytes at the same per-stream rates as ours: one full message of a stream each
+    /// time our session sent that stream to a peer (own stream at each heartbeat of that
+    /// link, shared stream at each of its shared sends).
+    pub naive_same_rate_bytes: u64,
+    /// Stream messages (own, shared) each session had sent when last counted, by address
+    /// (a restarted process has a new one and counts from zero).
+    streams_counted: BTreeMap<SocketAddr, (u64, u64)>,
     schema: Schema,
     /// Rendered-versus-true distance of remote players, in percent of the arena width.
     pub interp_errors_pct: Vec<f32>,
@@ -141,6 +190,8 @@ impl Default for ArenaMeasure {
     fn default() -> Self {
         ArenaMeasure {
             naive_bytes: 0,
+            naive_same_rate_bytes: 0,
+            streams_counted: BTreeMap::new(),
             schema: schema(),
             interp_errors_pct: Vec::new(),
             object_errors_pct: Vec::new(),
@@ -167,6 +218,28 @@ impl ArenaMeasure {
         }
     }
 
+    /// Adds the naive cost of the stream messages that node `i` (at `addr`, whose
+    /// replication counters are `stats`) sent since the last call, at time `t`: its player
+    /// for each own-stream message, `objects` objects for each shared one.
+    pub(crate) fn count_naive_same_rate(
+        &mut self,
+        addr: SocketAddr,
+        i: usize,
+        objects: usize,
+        stats: ReplicationStats,
+        t: f64,
+    ) {
+        let now = (stats.own_sent, stats.shared_sent);
+        let (own, shared) = self.streams_counted.insert(addr, now).unwrap_or((0, 0));
+        let (own, shared) = (now.0.saturating_sub(own), now.1.saturating_sub(shared));
+        if own > 0 {
+            self.naive_same_rate_bytes += own * naive_own_bytes(i, t) as u64;
+        }
+        if shared > 0 {
+            self.naive_same_rate_bytes += shared * naive_shared_bytes(objects, t) as u64;
+        }
+    }
+
     /// Renders observer `at`'s view of `peer` (node `peer_index`) at `now` and records the
     /// error against the true position at the presented time.
     pub(crate) fn render(&mut self, at: usize, peer: PeerId, peer_index: usize, now: Duration) {
@@ -185,16 +258,12 @@ impl ArenaMeasure {
     pub(crate) fn objects(&mut self, shared: &Snapshot, now: Duration) {
         let t = now.as_secs_f64();
         for (id, e) in &shared.entities {
-            let j = *id as usize;
-            if j.is_multiple_of(2) {
-                continue; // idle
-            }
             let Ok(&[x, y, _]) = self.schema.values(e).as_deref() else {
                 continue;
             };
-            let truth = object_state(j, t);
-            let d = ((x - truth[0]).powi(2) + (y - truth[1]).powi(2)).sqrt();
-            self.object_errors_pct.push(d / (2.0 * ARENA_HALF) * 100.0);
+            if let Some(error) = object_error_pct(*id as usize, [x, y], t) {
+                self.object_errors_pct.push(error);
+            }
         }
     }
 
@@ -209,11 +278,58 @@ impl ArenaMeasure {
     }
 }
 
-fn p99(values: &[f32]) -> f64 {
+/// The 99th percentile of `values` (0 when empty).
+pub fn p99(values: &[f32]) -> f64 {
     let mut v = values.to_vec();
     if v.is_empty() {
         return 0.0;
     }
     v.sort_by(f32::total_cmp);
     f64::from(v[((v.len() - 1) as f64 * 0.99).round() as usize])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{Message, TickAck};
+    use crate::snapshot::delta::encode;
+
+    /// What a datagram pays beside its message: netcode's prefix byte, a 2-byte sequence
+    /// (256 to 65 535 packets on the link), the 16-byte MAC, and our raw-datagram tag.
+    const DATAGRAM_BYTES: usize = 1 + 2 + 16 + 1;
+
+    #[test]
+    fn deltas_beat_naive_on_the_shared_stream_but_not_on_a_lone_player() {
+        // The figures the README gives for "what our bytes are".
+        let (schema, tick) = (schema(), 600);
+        let t = f64::from(tick) / SIM_HZ;
+        assert_eq!(naive_shared_bytes(64, t), 900);
+        assert_eq!(naive_own_bytes(3, t), 18);
+        // 100 ms (6 ticks) of drift of the 32 moving objects: about a seventh of naive.
+        let shared = encode(
+            &schema,
+            &shared_snapshot(64, tick + 6),
+            Some(&shared_snapshot(64, tick)),
+        );
+        let shared = shared.expect("encodes").len();
+        assert!((110..=130).contains(&shared), "shared delta {shared} bytes");
+        // A player after 4 ticks (a host link's ack age): about 10 bytes.
+        for i in 0..8 {
+            let own = encode(&schema, &own_snapshot(i, tick + 4), Some(&own_snapshot(i, tick)));
+            let own = own.expect("encodes");
+            assert!((8..=10).contains(&own.len()), "player {i}: {} bytes", own.len());
+            let heartbeat = Message::Heartbeat {
+                digest: None,
+                suspects: Vec::new(),
+                acks: [Some(TickAck::of(tick)); 2],
+                held_ms: 3,
+                own: Some(own.clone()),
+                shared: None,
+            };
+            let fields = heartbeat.encode().expect("encodes").len() - own.len();
+            assert_eq!(fields, 13, "heartbeat fields around the snapshot");
+            // The datagram alone costs more than the naive message of the whole player.
+            assert!(DATAGRAM_BYTES + fields > naive_own_bytes(i, t));
+        }
+    }
 }

@@ -88,6 +88,10 @@ pub struct Report {
     /// Arena scene: the same scene as full bincode snapshots every send tick, per peer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub naive_bytes_per_peer_per_s: Option<f64>,
+    /// Arena scene: the naive full bincode snapshots at the same per-stream rates as ours
+    /// (a message of a stream each time we sent that stream on a link), per peer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub naive_same_rate_bytes_per_peer_per_s: Option<f64>,
     /// Arena scene: 99th percentile of rendered-versus-true remote player position, in
     /// percent of the arena width.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -281,6 +285,7 @@ impl Metrics {
             },
             live_peers: sim.live_indices().len(),
             naive_bytes_per_peer_per_s: None,
+            naive_same_rate_bytes_per_peer_per_s: None,
             interp_error_p99_pct: None,
             host_sent_bytes_per_s: None,
             object_error_p99_pct: None,

@@ -503,6 +503,8 @@ impl Sim {
             let size = arena::naive_bytes(i, host.then_some(objects), now.as_secs_f64()) as u64;
             self.arena.naive_bytes += size * receivers;
         }
+        let stats = s.replication_stats();
+        (self.arena).count_naive_same_rate(node.addr, i, objects, stats, now.as_secs_f64());
     }
 
     /// Running nodes that are in the session.
@@ -600,6 +602,7 @@ impl Sim {
         if let Scene::Arena { .. } = self.cfg.scene {
             let node_seconds = self.metrics.node_seconds().max(f64::EPSILON);
             report.naive_bytes_per_peer_per_s = Some(self.arena.naive_bytes as f64 / node_seconds);
+            report.naive_same_rate_bytes_per_peer_per_s = Some(self.arena.naive_same_rate_bytes as f64 / node_seconds);
             report.interp_error_p99_pct = Some(self.arena.interp_error_p99_pct());
             report.object_error_p99_pct = Some(self.arena.object_error_p99_pct());
             let host = self.consensus_host().and_then(|h| self.index_of(h));

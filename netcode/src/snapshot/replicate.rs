@@ -109,6 +109,10 @@ pub struct ReplicationStats {
     pub rejected: u64,
     /// Snapshot payload bytes sent (before renet and netcode headers).
     pub payload_bytes_sent: u64,
+    /// Own-stream messages sent (one per heartbeat that carried it, per peer).
+    pub own_sent: u64,
+    /// Shared-stream messages sent (deltas and reliable full snapshots, per peer).
+    pub shared_sent: u64,
 }
 
 /// The replication state of one session.
@@ -176,6 +180,8 @@ impl Replication {
         };
         let sizes = [&own, &shared, &full_shared].map(|b| b.as_ref().map_or(0, Vec::len));
         self.stats.payload_bytes_sent += sizes.iter().sum::<usize>() as u64;
+        self.stats.own_sent += u64::from(own.is_some());
+        self.stats.shared_sent += u64::from(shared.is_some() || full_shared.is_some());
         let ack = |s: Stream| {
             self.receivers
                 .get(&(peer, s))
