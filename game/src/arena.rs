@@ -372,10 +372,11 @@ impl Match {
             for (p, _) in &scores {
                 let _ = session.set_shared(&format!("score:{p}"), Some(b"0".to_vec()));
             }
-            let next_ends = now + INTERMISSION + ROUND;
+            // The next round is as long as this one (`--round-secs` holds for every round).
+            let next_ends = now + INTERMISSION + len;
             let _ = session.set_shared(
                 "round",
-                Some(format!("{},{}", round + 1, next_ends.as_millis()).into_bytes()),
+                Some(format!("{},{},{}", round + 1, next_ends.as_millis(), len.as_millis()).into_bytes()),
             );
             return;
         }

@@ -274,13 +274,19 @@ fn run(args: Args) -> Result<(), String> {
         "roster_agree_all": reports.iter().all(|r| r.roster_agree),
         "migrations": reports.iter().map(|r| r.migrations).sum::<usize>(),
         "false_migrations": reports.iter().map(|r| r.false_migrations).sum::<u64>(),
+        "migrations_incomplete": reports.iter().map(|r| r.migrations_incomplete).sum::<usize>(),
         "migration_pauses": pauses.len(),
         "migration_pause_ms_p50": pick(&pauses, 0.5),
         "migration_pause_ms_max": pick(&pauses, 1.0),
-        "rejoins": rejoins.len(),
+        "rejoins": reports.iter().map(|r| r.rejoins).sum::<usize>(),
+        "rejoins_incomplete": reports.iter().map(|r| r.rejoins_incomplete).sum::<usize>(),
         "rejoin_ms_p50": pick(&rejoins, 0.5),
         "rejoin_ms_max": pick(&rejoins, 1.0),
         "state_lost": reports.iter().map(|r| r.state_lost).sum::<usize>(),
+        "committed_reverted": reports.iter().map(|r| r.committed_reverted).sum::<usize>(),
+        "writes_recorded": reports.iter().map(|r| r.writes_recorded).sum::<u64>(),
+        "writes_lost": reports.iter().map(|r| r.writes_lost).sum::<u64>(),
+        "writes_discarded": reports.iter().map(|r| r.writes_discarded).sum::<u64>(),
         "sent_bytes_per_peer_per_s": reports.iter().map(|r| r.sent_bytes_per_peer_per_s).sum::<f64>() / reports.len() as f64,
     });
     if args.json {
@@ -338,7 +344,11 @@ fn run_seed(args: &Args, actions: &[(f64, Action)], link: &LinkConditions, seed:
     sim.run_until(Duration::from_secs_f64(args.duration));
     print_events(&sim, printed, args.verbose);
     let ms = |v: &[Duration]| v.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
-    let (pauses, rejoins) = (ms(&sim.metrics.migration_pauses), ms(&sim.metrics.rejoin_times));
+    // Unfinished migrations and rejoins count with their time to the end of the run.
+    let mut pauses: Vec<f64> = ms(&sim.metrics.migration_pauses);
+    pauses.extend(ms(&sim.metrics.incomplete_migrations(sim.now())));
+    let mut rejoins: Vec<f64> = ms(&sim.metrics.rejoin_times);
+    rejoins.extend(ms(&sim.metrics.incomplete_rejoins(sim.now())));
     (sim.report(started.elapsed().as_secs_f64()), pauses, rejoins)
 }
 

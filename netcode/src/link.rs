@@ -29,6 +29,16 @@ const RENET_ACK_PACKET: u8 = 4;
 /// Largest datagram body that bypasses renet (netcode's payload limit, less the tag).
 pub(crate) const MAX_RAW_BYTES: usize = renetcode::NETCODE_MAX_PAYLOAD_BYTES - 1;
 
+/// Copies put on the wire of each handshake packet (connection request, challenge,
+/// response, the keep-alive that connects) and of each datagram on a redundant link
+/// ([`Links::make_redundant`]). renetcode resends a lost handshake packet only after
+/// 250 ms, so a single loss on a 5%-lossy path made a dial a quarter of a second slower; a
+/// second copy makes that a loss of both (0.25%), for four small extra datagrams per dial.
+const REDUNDANT_COPIES: usize = 2;
+
+/// The first byte of a netcode connection request (its packet type, unencrypted).
+const CONNECTION_REQUEST: u8 = 0;
+
 /// How long an accepted link may wait for the dialer's first payload.
 const UNCONFIRMED_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -73,6 +83,8 @@ struct Link {
     confirmed: bool,
     /// Whether renet received data (not just acks) since its last flush, and so owes an ack.
     owes_ack: bool,
+    /// Whether the packets of the next flush go out twice (see [`Links::make_redundant`]).
+    redundant: bool,
 }
 
 /// All links of one peer.
@@ -86,6 +98,8 @@ pub(crate) struct Links {
     link_timeout_secs: i32,
     server: NetcodeServer,
     dials: BTreeMap<PeerId, NetcodeClient>,
+    /// Dials whose first connection request has not gone out yet.
+    fresh_dials: BTreeSet<PeerId>,
     links: BTreeMap<PeerId, Link>,
     /// Links with messages queued since the last flush.
     dirty: BTreeSet<PeerId>,
@@ -101,6 +115,9 @@ pub(crate) struct Links {
     now: Duration,
     /// Bytes put on the wire so far.
     pub bytes_sent: u64,
+    /// Unreliable messages too large for one datagram, sent through renet's slicing
+    /// channel instead.
+    pub sliced: u64,
     /// Bytes taken from the wire so far.
     pub bytes_received: u64,
 }
@@ -157,6 +174,7 @@ impl Links {
             link_timeout_secs: i32::try_from(config.link_timeout.as_secs()).unwrap_or(i32::MAX).max(1),
             server,
             dials: BTreeMap::new(),
+            fresh_dials: BTreeSet::new(),
             links: BTreeMap::new(),
             dirty: BTreeSet::new(),
             channel_memory: config.channel_memory_bytes,
@@ -166,6 +184,7 @@ impl Links {
             events: VecDeque::new(),
             now,
             bytes_sent: 0,
+            sliced: 0,
             bytes_received: 0,
         }
     }
@@ -192,6 +211,7 @@ impl Links {
         match NetcodeClient::new(self.now, ClientAuthentication::Secure { connect_token: token }) {
             Ok(client) => {
                 self.dials.insert(peer, client);
+                self.fresh_dials.insert(peer);
             }
             Err(e) => {
                 log::warn!("cannot dial {peer}: {e}");
@@ -216,6 +236,9 @@ impl Links {
             return;
         }
         if let Some(dial) = self.dials.remove(&from) {
+            if self.fresh_dials.remove(&from) {
+                self.fresh_dials.insert(to);
+            }
             self.dials.insert(to, dial);
         }
         if let Some(link) = self.links.remove(&from) {
@@ -233,6 +256,16 @@ impl Links {
         self.links.keys().copied()
     }
 
+    /// Sends the packets of the next flush to `peer` twice: for the messages of an
+    /// admission (join or rejoin request, admit, welcome), where a single loss would cost a
+    /// renet resend (150 ms) on the path a player waits on. netcode drops the second copy
+    /// of a payload as a replay, so the receiver sees each message once.
+    pub(crate) fn make_redundant(&mut self, peer: PeerId) {
+        if let Some(link) = self.links.get_mut(&peer) {
+            link.redundant = true;
+        }
+    }
+
     /// Round-trip time of a link, in seconds.
     pub(crate) fn rtt(&self, peer: PeerId) -> Option<f64> {
         self.links.get(&peer).map(|l| l.conn.rtt())
@@ -241,6 +274,13 @@ impl Links {
     /// Packet loss of a link, as a fraction.
     pub(crate) fn packet_loss(&self, peer: PeerId) -> Option<f64> {
         self.links.get(&peer).map(|l| l.conn.packet_loss())
+    }
+
+    /// Puts a handshake packet on the wire [`REDUNDANT_COPIES`] times.
+    fn push_handshake(&mut self, to: SocketAddr, bytes: &[u8]) {
+        for _ in 0..REDUNDANT_COPIES {
+            self.push(to, bytes);
+        }
     }
 
     fn push(&mut self, to: SocketAddr, bytes: &[u8]) {
@@ -265,6 +305,7 @@ impl Links {
             since: updated,
             confirmed,
             owes_ack: false,
+            redundant: false,
         };
         if let Some(old) = self.links.insert(peer, link) {
             // The newest connection wins: an older one to the same peer is stale.
@@ -317,6 +358,8 @@ impl Links {
             }
             return;
         }
+        // The server answers a datagram with a packet only in the handshake (a challenge,
+        // or the keep-alive that connects), or with a disconnect.
         let (out, event) = match self.server.process_packet(from, bytes) {
             ServerResult::None => (None, None),
             ServerResult::PacketToSend { addr, payload } => (Some((addr, payload.to_vec())), None),
@@ -349,7 +392,11 @@ impl Links {
             ),
         };
         if let Some((addr, bytes)) = out {
-            self.push(addr, &bytes);
+            if matches!(event, Some((_, _, false))) {
+                self.push(addr, &bytes);
+            } else {
+                self.push_handshake(addr, &bytes);
+            }
         }
         match event {
             Some((peer, addr, true)) => self.new_link(peer, Role::Accepted, addr),
@@ -393,15 +440,26 @@ impl Links {
         let mut failed = Vec::new();
         let mut packets = Vec::new();
         for (peer, client) in &mut self.dials {
+            let handshake = client.is_connecting();
             if let Some((bytes, addr)) = client.update(dt) {
-                packets.push((addr, bytes.to_vec()));
+                // Connection requests (1 KB each, resent every 250 ms to a peer that may be
+                // gone) go twice only on a dial's first try; responses always.
+                let request = bytes.first() == Some(&CONNECTION_REQUEST);
+                let first = self.fresh_dials.remove(peer);
+                packets.push((addr, bytes.to_vec(), handshake && (first || !request)));
             }
             if client.is_disconnected() {
                 failed.push(*peer);
             }
         }
-        for (addr, bytes) in packets {
-            self.push(addr, &bytes);
+        let dials = &self.dials;
+        self.fresh_dials.retain(|p| dials.contains_key(p));
+        for (addr, bytes, handshake) in packets {
+            if handshake {
+                self.push_handshake(addr, &bytes);
+            } else {
+                self.push(addr, &bytes);
+            }
         }
         for peer in failed {
             self.dials.remove(&peer);
@@ -530,6 +588,11 @@ impl Links {
             if !link.confirmed {
                 continue;
             }
+            let copies = if std::mem::take(&mut link.redundant) {
+                REDUNDANT_COPIES
+            } else {
+                1
+            };
             for packet in link.conn.get_packets_to_send() {
                 let sealed = match link.role {
                     Role::Accepted => self
@@ -542,7 +605,7 @@ impl Links {
                     },
                 };
                 match sealed {
-                    Ok((addr, bytes)) => out.push((addr, bytes)),
+                    Ok((addr, bytes)) => out.extend(std::iter::repeat_n((addr, bytes), copies)),
                     Err(e) => log::debug!("cannot seal packet for {peer} at {}: {e}", link.addr),
                 }
             }

@@ -511,12 +511,18 @@ impl Peer {
     }
 
     /// What to save so that a restarted process takes this seat back; its invite lists the
-    /// other members first (this peer's own address dies with the process).
+    /// other members first, the host and its successors before the rest
+    /// ([`Session::rejoin_contacts`]), and this peer's own address last (it dies with the
+    /// process).
     pub fn seat(&self) -> Seat {
-        let mut invite = self.invite();
-        invite.addrs.rotate_left(1);
+        let mut addrs = self.session.rejoin_contacts();
+        addrs.truncate(MAX_ADDRS - 1);
+        addrs.push(self.session.local_addr());
         Seat {
-            invite,
+            invite: Invite {
+                addrs,
+                session: self.session_key.clone(),
+            },
             credentials: self.session.credentials(),
         }
     }

@@ -48,6 +48,7 @@ impl Session {
         } else {
             Message::Join { name, key, proof }
         };
+        self.links.make_redundant(contact);
         self.send_direct(contact, Channel::ReliableOrdered, &msg);
     }
 
@@ -186,6 +187,7 @@ impl Session {
                     rejoin,
                     store,
                 };
+                self.links.make_redundant(host);
                 self.send_to(host, Channel::ReliableOrdered, &msg);
                 if let Some(entry) = self.pending.get_mut(&peer) {
                     entry.asked = Some(host);
@@ -222,6 +224,7 @@ impl Session {
                     roster: self.roster.clone(),
                     store: self.store.clone(),
                 };
+                self.links.make_redundant(peer);
                 self.send_direct(peer, Channel::ReliableOrdered, &msg);
             }
             Err(reason) => self.refuse(peer, reason),
@@ -317,6 +320,7 @@ impl Session {
             roster: self.roster.clone(),
             store: self.store.clone(),
         };
+        self.links.make_redundant(contact);
         self.send_to(contact, Channel::ReliableOrdered, &msg);
         if result.is_ok() {
             self.broadcast_roster();

@@ -211,6 +211,9 @@ pub struct SessionStats {
     /// entry sealed by another peer (its sender dropped), or a shared entry sealed by no
     /// host we accept now (see `docs/design.md`, "Authority").
     pub refused_entries: u64,
+    /// Heartbeats too large for one datagram, sent through renet's slicing channel
+    /// instead (0 while the snapshot budgets fit the datagram, see `SessionConfig`).
+    pub sliced_heartbeats: u64,
 }
 
 /// One peer of a session.

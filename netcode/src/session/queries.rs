@@ -26,6 +26,18 @@ impl Session {
         }
     }
 
+    /// Whom a restarted process of this seat should ask to take it back, best first: the
+    /// host (unless it is us), then the other active members in succession order, so that
+    /// whoever hosts when the seat comes back is most likely asked first. A host admits a
+    /// rejoin itself; any other contact passes it on, two more hops (see `docs/design.md`,
+    /// "Membership, join and rejoin").
+    pub fn rejoin_contacts(&self) -> Vec<SocketAddr> {
+        let roster = &self.roster;
+        let mut others: Vec<_> = roster.active().filter(|m| m.id != self.me).collect();
+        others.sort_by_key(|m| (m.id != roster.host, m.join_seq, m.id.0));
+        others.into_iter().map(|m| m.addr).collect()
+    }
+
     /// The session's id (what seat proofs are bound to).
     pub fn session_id(&self) -> u64 {
         self.authority.session_id
@@ -89,6 +101,7 @@ impl Session {
             rate_limited: self.rate_limited,
             stale_claims: self.stale_claims,
             refused_entries: self.authority.refused_entries,
+            sliced_heartbeats: self.links.sliced,
         }
     }
 

@@ -62,9 +62,12 @@ impl Session {
     pub(super) fn send_direct(&mut self, peer: PeerId, channel: Channel, msg: &Message) {
         match msg.encode() {
             Ok(bytes) => {
-                // Control leaves at once; state and heartbeats ride the send cadence.
+                // Control leaves at once; so do the host's writes (a host that dies right
+                // after writing would take them along: they are what `writes_lost`
+                // counts). A member's writes and heartbeats ride the send cadence.
                 let urgent = match msg {
-                    Message::Update { .. } | Message::Heartbeat { .. } => false,
+                    Message::Update { .. } => self.is_host(),
+                    Message::Heartbeat { .. } => false,
                     Message::Forward { reliable, .. } => *reliable,
                     _ => true,
                 };
@@ -238,6 +241,11 @@ impl Session {
         match msg.encode() {
             Ok(bytes) if bytes.len() <= MAX_RAW_BYTES && self.links.send_datagram(peer, &bytes) => {}
             Ok(bytes) => {
+                // Too large for one datagram (or the link cannot take raw datagrams yet: an
+                // accepted link before the dialer's first payload).
+                if bytes.len() > MAX_RAW_BYTES {
+                    self.links.sliced += 1;
+                }
                 let _ = self.links.send(peer, Channel::Unreliable, bytes, true);
             }
             Err(e) => log::warn!("cannot encode a heartbeat: {e}"),

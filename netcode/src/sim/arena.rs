@@ -77,12 +77,19 @@ pub fn own_snapshot(i: usize, tick: u32) -> Snapshot {
     Snapshot { tick, entities }
 }
 
-/// The host's shared stream at `tick`.
+/// The first host's shared stream at `tick`: objects `0..objects`.
 pub fn shared_snapshot(objects: usize, tick: u32) -> Snapshot {
+    shared_snapshot_of(0..objects as u32, tick)
+}
+
+/// The shared stream at `tick` of the objects `ids` (a new host moves on the objects its
+/// replica holds, with their ids).
+pub fn shared_snapshot_of(ids: impl IntoIterator<Item = u32>, tick: u32) -> Snapshot {
     let schema = schema();
     let t = f64::from(tick) / SIM_HZ;
-    let entities = (0..objects)
-        .filter_map(|j| Some((j as u32, schema.entity(OBJECT, &object_state(j, t)).ok()?)))
+    let entities = ids
+        .into_iter()
+        .filter_map(|id| Some((id, schema.entity(OBJECT, &object_state(id as usize, t)).ok()?)))
         .collect();
     Snapshot { tick, entities }
 }

@@ -1,15 +1,17 @@
-//! What a simulation measures: migration pauses, rejoin times, false migrations, lost
-//! state, traffic.
+//! What a simulation measures: migration pauses (completed or not), rejoin times, false
+//! migrations, lost state (reverted entries and lost writes), traffic. `docs/design.md`
+//! ("What the simulator measures") says exactly what each measure counts.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use serde::Serialize;
 
+use super::writes::{Holder, LivePeer, WriteLedger, WriteOutcome};
 use super::{SCORE_KEY, Sim};
 use crate::PeerId;
 use crate::session::{Session, SessionEvent};
-use crate::store::{Scope, Version};
+use crate::store::{Entry, Scope, Version};
 
 /// How often the set of committed entries is refreshed.
 const COMMIT_SAMPLE: Duration = Duration::from_millis(250);
@@ -31,18 +33,22 @@ struct PendingRejoin {
 pub struct Metrics {
     /// Every event every peer reported (store changes left out), with time and peer.
     pub events: Vec<(Duration, PeerId, SessionEvent)>,
-    /// Pause of each completed migration (host lost to all survivors agreeing).
+    /// Pause of each completed migration (host lost to all survivors agreeing). The
+    /// migrations still pending are in [`Metrics::incomplete_migrations`].
     pub migration_pauses: Vec<Duration>,
     /// Time of each completed rejoin (restart to back in with old id and state).
     pub rejoin_times: Vec<Duration>,
-    /// Distinct epochs in which the host changed.
-    pub host_changes: BTreeSet<u64>,
+    /// Host changes, one per distinct (epoch, new host): two sides electing different
+    /// hosts at the same epoch are two changes.
+    pub host_changes: BTreeSet<(u64, PeerId)>,
     /// Host changes while the old host was alive and reachable by a majority.
     pub false_migrations: u64,
+    first_term: Option<(u64, PeerId)>,
     pending_migrations: Vec<PendingMigration>,
     pending_rejoins: Vec<PendingRejoin>,
     unchecked_changes: Vec<(u64, PeerId)>,
     committed: BTreeMap<(Scope, String), Version>,
+    writes: WriteLedger,
     crashed_scores: BTreeMap<PeerId, Duration>,
     next_commit_sample: Duration,
     node_seconds: f64,
@@ -65,22 +71,40 @@ pub struct Report {
     pub final_hosts: usize,
     /// Whether all live peers hold the same roster.
     pub roster_agree: bool,
-    /// Host changes (distinct epochs).
+    /// Host changes (distinct epoch and new host).
     pub migrations: usize,
+    /// Host losses whose survivors had not all agreed on a live host and heard each other
+    /// again by the end of the run (their pause counts to the end in the pause figures).
+    pub migrations_incomplete: usize,
     /// Host changes while the old host was alive and reachable by a majority.
     pub false_migrations: u64,
-    /// Longest migration pause, in ms.
+    /// Longest migration pause, in ms (an incomplete one counts to the end of the run).
     pub migration_pause_ms_max: f64,
-    /// Median migration pause, in ms.
+    /// Median migration pause, in ms (an incomplete one counts to the end of the run).
     pub migration_pause_ms_p50: f64,
     /// Completed rejoins.
     pub rejoins: usize,
-    /// Median rejoin, in ms.
+    /// Restarts not back in the session with their id and score by the end of the run
+    /// (their time counts to the end in the rejoin figures).
+    pub rejoins_incomplete: usize,
+    /// Median rejoin, in ms (an incomplete one counts to the end of the run).
     pub rejoin_ms_p50: f64,
-    /// Longest rejoin, in ms.
+    /// Longest rejoin, in ms (an incomplete one counts to the end of the run).
     pub rejoin_ms_max: f64,
-    /// Replicated entries missing or reverted on some live peer.
+    /// `committed_reverted + writes_lost`: must be 0 wherever a live peer could have kept
+    /// the state.
     pub state_lost: usize,
+    /// Entries, counted once per live peer, missing or older there than a version every
+    /// live peer once held.
+    pub committed_reverted: usize,
+    /// Workload writes made.
+    pub writes_recorded: u64,
+    /// Acknowledged writes (applied on the host, or held by a peer besides the writer)
+    /// that no process live at the end ever held.
+    pub writes_lost: u64,
+    /// Acknowledged writes a live process once held that no live peer holds at the end
+    /// (a split-off side's shared writes, dropped when the sides merge).
+    pub writes_discarded: u64,
     /// Datagram bytes sent per running peer per second.
     pub sent_bytes_per_peer_per_s: f64,
     /// Live peers at the end.
@@ -110,6 +134,14 @@ pub struct Report {
     pub overhead_share: Option<f64>,
 }
 
+/// The running peers in the session, each with its process identity.
+fn live_peers(sim: &Sim) -> Vec<LivePeer<'_>> {
+    sim.live_indices()
+        .into_iter()
+        .filter_map(|i| sim.session(i).map(|s| ((i, sim.nodes[i].session_since), s)))
+        .collect()
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -137,9 +169,43 @@ impl Metrics {
         self.pending_rejoins.push(PendingRejoin { peer, start: now });
     }
 
+    /// Records a workload write `writer` just applied (see [`super::writes`]).
+    pub(super) fn wrote(
+        &mut self,
+        writer: Holder,
+        on_host: bool,
+        before: Option<&Entry>,
+        entry: (Scope, &str, &Entry),
+    ) {
+        self.writes.record(writer, on_host, before, entry);
+    }
+
+    /// Host losses not (yet) followed by a completed migration, with their pause so far.
+    pub fn incomplete_migrations(&self, now: Duration) -> Vec<Duration> {
+        self.pending_migrations
+            .iter()
+            .map(|m| now.saturating_sub(m.start))
+            .collect()
+    }
+
+    /// Restarts not (yet) followed by a completed rejoin, with their time so far.
+    pub fn incomplete_rejoins(&self, now: Duration) -> Vec<Duration> {
+        self.pending_rejoins
+            .iter()
+            .map(|r| now.saturating_sub(r.start))
+            .collect()
+    }
+
+    /// The session's first term (epoch and host): a peer going back to it (an unbacked
+    /// claim withdrawn) is no host change.
+    pub(super) fn first_term(&mut self, epoch: u64, host: PeerId) {
+        self.first_term = Some((epoch, host));
+    }
+
     pub(super) fn on_event(&mut self, now: Duration, peer: PeerId, ev: &SessionEvent) {
-        if let SessionEvent::HostChanged { old, epoch, .. } = ev
-            && self.host_changes.insert(*epoch)
+        if let SessionEvent::HostChanged { old, new, epoch } = ev
+            && self.first_term != Some((*epoch, *new))
+            && self.host_changes.insert((*epoch, *new))
         {
             self.unchecked_changes.push((*epoch, *old));
         }
@@ -220,6 +286,13 @@ impl Metrics {
         });
         self.rejoin_times.extend(done);
 
+        // The ledger: who holds each open write; settled writes are committed.
+        let live_peers = live_peers(sim);
+        for (scope, key, version) in self.writes.observe(&live_peers) {
+            let v = self.committed.entry((scope, key)).or_default();
+            *v = (*v).max(version);
+        }
+
         // Committed entries: held by every live peer at some sample.
         if now >= self.next_commit_sample && !sessions.is_empty() {
             self.next_commit_sample = now + COMMIT_SAMPLE;
@@ -236,7 +309,18 @@ impl Metrics {
         }
     }
 
+    /// Reverted committed entries plus lost writes.
     pub(super) fn state_lost(&self, sim: &Sim) -> usize {
+        self.committed_reverted(sim) + self.write_outcome(sim).lost as usize
+    }
+
+    /// What became of the workload's writes, judged against the peers live now.
+    pub(super) fn write_outcome(&self, sim: &Sim) -> WriteOutcome {
+        self.writes.outcome(&live_peers(sim))
+    }
+
+    /// Entries, once per live peer, missing or older than a version all live peers held.
+    pub(super) fn committed_reverted(&self, sim: &Sim) -> usize {
         let live = sim.live_indices();
         let mut lost = 0;
         for i in live {
@@ -258,6 +342,12 @@ impl Metrics {
     pub(super) fn report(&self, sim: &Sim, wall_seconds: f64) -> Report {
         let sim_seconds = sim.now.as_secs_f64();
         let bytes: u64 = sim.net.stats().bytes_sent;
+        let mut pauses = self.migration_pauses.clone();
+        pauses.extend(self.incomplete_migrations(sim.now));
+        let writes = self.write_outcome(sim);
+        let mut rejoin_times = self.rejoin_times.clone();
+        rejoin_times.extend(self.incomplete_rejoins(sim.now));
+        let committed_reverted = self.committed_reverted(sim);
         Report {
             peers: sim.cfg.peers,
             seed: sim.cfg.seed,
@@ -271,13 +361,19 @@ impl Metrics {
             final_hosts: sim.hosts().len(),
             roster_agree: sim.roster_agree(),
             migrations: self.host_changes.len(),
+            migrations_incomplete: self.pending_migrations.len(),
             false_migrations: self.false_migrations,
-            migration_pause_ms_max: percentile(&self.migration_pauses, 1.0),
-            migration_pause_ms_p50: percentile(&self.migration_pauses, 0.5),
+            migration_pause_ms_max: percentile(&pauses, 1.0),
+            migration_pause_ms_p50: percentile(&pauses, 0.5),
             rejoins: self.rejoin_times.len(),
-            rejoin_ms_p50: percentile(&self.rejoin_times, 0.5),
-            rejoin_ms_max: percentile(&self.rejoin_times, 1.0),
-            state_lost: self.state_lost(sim),
+            rejoins_incomplete: self.pending_rejoins.len(),
+            rejoin_ms_p50: percentile(&rejoin_times, 0.5),
+            rejoin_ms_max: percentile(&rejoin_times, 1.0),
+            state_lost: committed_reverted + writes.lost as usize,
+            committed_reverted,
+            writes_recorded: writes.recorded,
+            writes_lost: writes.lost,
+            writes_discarded: writes.discarded,
             sent_bytes_per_peer_per_s: if self.node_seconds > 0.0 {
                 bytes as f64 / self.node_seconds
             } else {

@@ -9,6 +9,7 @@
 pub mod arena;
 mod metrics;
 mod net;
+mod writes;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -22,6 +23,7 @@ use crate::{PeerId, SessionConfig};
 
 pub use metrics::{Metrics, Report};
 pub use net::{Datagram, LinkConditions, NetStats, SimNetwork};
+pub use writes::WriteOutcome;
 
 /// Key of each peer's own counter in the built-in workload.
 pub const SCORE_KEY: &str = "score";
@@ -116,6 +118,11 @@ pub struct Node {
     scene_tick: u32,
     next_naive: Duration,
     session_since: Duration,
+    /// Arena scene: the shared objects this node moves while it hosts.
+    hosted_objects: Option<Vec<u32>>,
+    /// Whom a restart asks first: the seat's contacts when it crashed, as a real process
+    /// saves them ([`Session::rejoin_contacts`]).
+    seat_contacts: Vec<SocketAddr>,
 }
 
 /// A running simulation.
@@ -180,6 +187,8 @@ impl Sim {
             scene_tick: u32::MAX,
             next_naive: at,
             session_since: at,
+            hosted_objects: None,
+            seat_contacts: Vec::new(),
         });
         self.nodes.len() - 1
     }
@@ -260,7 +269,9 @@ impl Sim {
         let mut rng = StdRng::seed_from_u64(self.rng.random());
         let setup = self.setup(i, addr);
         let session = if i == 0 && self.nodes.iter().all(|n| n.session.is_none()) {
-            Some(Session::create(setup, self.now, &mut rng))
+            let s = Session::create(setup, self.now, &mut rng);
+            self.metrics.first_term(s.roster().epoch, s.peer_id());
+            Some(s)
         } else {
             let contacts = self.random_contacts(i);
             Session::join(setup, contacts, self.now, &mut rng).ok()
@@ -284,6 +295,7 @@ impl Sim {
         }
         let was_host = node.session.as_ref().is_some_and(Session::is_host);
         let peer = node.session.as_ref().map(Session::peer_id);
+        node.seat_contacts = node.session.as_ref().map(Session::rejoin_contacts).unwrap_or_default();
         node.session = None;
         node.status = NodeStatus::Crashed;
         let addr = node.addr;
@@ -318,7 +330,7 @@ impl Sim {
     }
 
     /// Restarts a crashed node as a new process (new address) that rejoins with its
-    /// saved credentials through random live members.
+    /// saved credentials through the contacts its seat saved, then random live members.
     pub fn restart(&mut self, i: usize) {
         if self.nodes.get(i).is_none_or(|n| n.status != NodeStatus::Crashed) {
             return;
@@ -331,7 +343,14 @@ impl Sim {
     /// here shows what an impostor gets).
     pub fn restart_with(&mut self, i: usize, creds: Credentials) {
         let addr = self.fresh_addr();
-        let contacts = self.random_contacts(i);
+        // The seat's saved contacts first (some may be gone), then live members at random
+        // (a real seat lists at most eight; the simulation makes sure someone answers).
+        let mut contacts = self.nodes[i].seat_contacts.clone();
+        for c in self.random_contacts(i) {
+            if !contacts.contains(&c) {
+                contacts.push(c);
+            }
+        }
         let s = Session::rejoin(self.setup(i, addr), creds, contacts, self.now);
         if let Ok(mut s) = s {
             if let Scene::Arena { .. } = self.cfg.scene {
@@ -342,8 +361,17 @@ impl Sim {
             node.addr = addr;
             node.session = Some(s);
             node.session_since = self.now;
+            node.hosted_objects = None;
             node.status = NodeStatus::Running;
             self.metrics.restarted(creds.peer, self.now);
+        }
+    }
+
+    /// Arena scene: sets the shared objects node `i` moves while it hosts (by default the
+    /// creator's `0..objects`, and a new host's its replica's), e.g. ids no formula gives.
+    pub fn set_hosted_objects(&mut self, i: usize, ids: Vec<u32>) {
+        if let Some(node) = self.nodes.get_mut(i) {
+            node.hosted_objects = Some(ids);
         }
     }
 
@@ -442,10 +470,16 @@ impl Sim {
         }
         node.next_write = now + write_interval;
         let me = s.peer_id();
+        let host = s.is_host();
+        let writer = (i, node.session_since);
         let score = read_u64(s.store().get(Scope::Peer(me), SCORE_KEY)) + 1;
-        let _ = s.set_own(SCORE_KEY, Some(score.to_le_bytes().to_vec()));
-        if s.is_host() {
-            let _ = s.set_shared(CLOCK_KEY, Some((now.as_millis() as u64).to_le_bytes().to_vec()));
+        let mut writes = vec![(Scope::Peer(me), SCORE_KEY.to_owned(), score.to_le_bytes().to_vec())];
+        if host {
+            writes.push((
+                Scope::Shared,
+                CLOCK_KEY.to_owned(),
+                (now.as_millis() as u64).to_le_bytes().to_vec(),
+            ));
             if now >= node.next_pickup {
                 node.next_pickup = now + pickup_interval;
                 let n = s
@@ -453,7 +487,19 @@ impl Sim {
                     .scope(Scope::Shared)
                     .filter(|(k, _)| k.starts_with(PICKUP_PREFIX))
                     .count();
-                let _ = s.set_shared(&format!("{PICKUP_PREFIX}{n}"), Some(vec![1]));
+                writes.push((Scope::Shared, format!("{PICKUP_PREFIX}{n}"), vec![1]));
+            }
+        }
+        for (scope, key, value) in writes {
+            let before = s.store().entry(scope, &key).cloned();
+            let written = match scope {
+                Scope::Shared => s.set_shared(&key, Some(value)),
+                Scope::Peer(_) => s.set_own(&key, Some(value)),
+            };
+            if written.is_ok()
+                && let Some(e) = s.store().entry(scope, &key)
+            {
+                self.metrics.wrote(writer, host, before.as_ref(), (scope, &key, e));
             }
         }
     }
@@ -481,7 +527,15 @@ impl Sim {
             node.scene_tick = tick;
             s.publish_own(arena::own_snapshot(i, tick));
             if host {
-                let _ = s.publish_shared(arena::shared_snapshot(objects, tick));
+                // The objects: the session's creator spawns them; a new host takes the ones
+                // its replica holds, ids and all, at its promotion.
+                let ids = node.hosted_objects.get_or_insert_with(|| match s.shared_state() {
+                    Some((_, replica)) => replica.entities.keys().copied().collect(),
+                    None => (0..objects as u32).collect(),
+                });
+                let _ = s.publish_shared(arena::shared_snapshot_of(ids.iter().copied(), tick));
+            } else {
+                node.hosted_objects = None;
             }
             // Render every remote player at the scene rate and compare with the truth.
             for (j, peer) in &peers {
@@ -581,10 +635,21 @@ impl Sim {
         comps
     }
 
-    /// Replicated entries that some live peer lacks or holds at an older version than
-    /// was once held by every live peer (must be 0).
+    /// Replicated state lost: entries that some live peer lacks or holds at an older
+    /// version than was once held by every live peer, plus acknowledged workload writes
+    /// that no live process ever held (see [`WriteOutcome`]).
     pub fn state_lost(&self) -> usize {
         self.metrics.state_lost(self)
+    }
+
+    /// What became of the workload's writes, judged against the peers live now.
+    pub fn write_outcome(&self) -> WriteOutcome {
+        self.metrics.write_outcome(self)
+    }
+
+    /// Entries that some live peer lacks or holds older than all live peers once held.
+    pub fn committed_reverted(&self) -> usize {
+        self.metrics.committed_reverted(self)
     }
 
     /// Sum of the sessions' traffic and rejection counters.

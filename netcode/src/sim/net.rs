@@ -72,6 +72,8 @@ pub struct NetStats {
     pub dropped: u64,
     /// Bytes handed to the network.
     pub bytes_sent: u64,
+    /// The largest datagram handed to the network, in bytes.
+    pub largest_datagram: usize,
 }
 
 /// The simulated network.
@@ -159,6 +161,13 @@ impl SimNetwork {
             && self.groups.get(&a).copied().unwrap_or(0) == self.groups.get(&b).copied().unwrap_or(0)
     }
 
+    /// Whether a datagram in flight from `a` still reaches `b` (`a` may have died since).
+    fn reachable(&self, a: SocketAddr, b: SocketAddr) -> bool {
+        self.attached.contains(&b)
+            && !self.cut.contains(&pair(a, b))
+            && self.groups.get(&a).copied().unwrap_or(0) == self.groups.get(&b).copied().unwrap_or(0)
+    }
+
     /// Counters so far.
     pub fn stats(&self) -> NetStats {
         self.stats
@@ -168,6 +177,7 @@ impl SimNetwork {
     pub fn send(&mut self, now: Duration, from: SocketAddr, to: SocketAddr, bytes: Vec<u8>) {
         self.stats.sent += 1;
         self.stats.bytes_sent += bytes.len() as u64;
+        self.stats.largest_datagram = self.stats.largest_datagram.max(bytes.len());
         let cond = self.overrides.get(&(from, to)).unwrap_or(&self.default).clone();
         if !self.connected(from, to) || bytes.len() > cond.mtu {
             self.stats.dropped += 1;
@@ -224,8 +234,9 @@ impl SimNetwork {
                 return None;
             }
             let Reverse((_, _, dg)) = self.queue.pop()?;
-            // Links cut or receivers gone while the datagram was in flight lose it too.
-            if self.connected(dg.from, dg.to) {
+            // Links cut or receivers gone while the datagram was in flight lose it too. A
+            // sender that crashed meanwhile does not: what it sent is on the wire.
+            if self.reachable(dg.from, dg.to) {
                 self.stats.delivered += 1;
                 return Some(dg);
             }
