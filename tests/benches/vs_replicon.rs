@@ -59,12 +59,15 @@ use serde::{Deserialize, Serialize};
 const PLAYERS: usize = 8;
 const OBJECTS: usize = 64;
 const SEND_HZ: f64 = 30.0;
-/// Our send interval at the replicon rate: 33 ms on a 1 ms step is 30.3 Hz (at least 30).
+/// Our send interval at the replicon rate: 33 ms on a one-frame step is every 2 frames, 30 Hz.
 const EQUAL_RATE_INTERVAL: Duration = Duration::from_millis(33);
-/// Our simulator step in this bench (fine enough not to stretch the send intervals).
-const SIM_STEP: Duration = Duration::from_millis(1);
-/// Replicon: objects are sampled every this many scene frames (10 Hz, as in the simulator).
-const OBJECT_SAMPLE_FRAMES: u64 = 6;
+/// Our simulator step in this bench: one scene frame, as a game drives its session once per
+/// frame (replicon's apps are updated once per frame too); 33 ms intervals are 2 frames, 30 Hz.
+const SIM_STEP: Duration = Duration::from_nanos(16_666_667);
+/// Replicon: objects are sampled every this many scene frames: every frame, as in the
+/// simulator, so that the samples cover every phase of the send cycle (sampled every sixth
+/// frame, each side saw one phase of its 30 Hz cycle, and which one differed by side).
+const OBJECT_SAMPLE_FRAMES: u64 = 1;
 const WARMUP_SECS: f64 = 2.0;
 const PROTOCOL_ID: u64 = 7;
 

@@ -10,6 +10,18 @@ use procs::{PeerProc, Scenario, hosting, joined, kill_host_and_rejoin};
 
 const STEP: Duration = Duration::from_secs(30);
 
+// Bounds near the README's loopback figures (release `loopback_bench`, 10 runs), about 3x
+// their max for a noisy 2-core machine running a debug build.
+/// No conditioner: migration max 159 ms published.
+const PLAIN_MIGRATION_MS: u64 = 500;
+/// No conditioner: rejoin max 14 ms published; the process start of a debug build on a
+/// loaded machine is most of this margin (19 to 32 ms seen here).
+const PLAIN_REJOIN_MS: u64 = 100;
+/// 100 ms latency, 10% loss: migration max 652 ms published.
+const LOSSY_MIGRATION_MS: u64 = 2_000;
+/// 100 ms latency, 10% loss: rejoin max 873 ms published.
+const LOSSY_REJOIN_MS: u64 = 2_600;
+
 /// One scenario at a time: a few processes each, not a dozen competing for two cores.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
@@ -31,7 +43,8 @@ fn four_processes_survive_a_killed_host_and_it_takes_its_seat_back() {
         step_timeout: STEP,
     };
     let outcome = kill_host_and_rejoin(&peer_binary(), &[], &scenario).unwrap_or_else(|e| panic!("{e}"));
-    assert!(outcome.migration_ms < 5_000, "{outcome:?}");
+    assert!(outcome.migration_ms <= PLAIN_MIGRATION_MS, "{outcome:?}");
+    assert!(outcome.rejoin_ms <= PLAIN_REJOIN_MS, "{outcome:?}");
 }
 
 #[test]
@@ -43,7 +56,8 @@ fn the_same_holds_under_100_ms_latency_and_10_percent_loss() {
         step_timeout: STEP,
     };
     let outcome = kill_host_and_rejoin(&peer_binary(), &[], &scenario).unwrap_or_else(|e| panic!("{e}"));
-    assert!(outcome.migration_ms < 10_000, "{outcome:?}");
+    assert!(outcome.migration_ms <= LOSSY_MIGRATION_MS, "{outcome:?}");
+    assert!(outcome.rejoin_ms <= LOSSY_REJOIN_MS, "{outcome:?}");
 }
 
 #[test]

@@ -27,8 +27,9 @@ pub use writes::WriteOutcome;
 
 /// Key of each peer's own counter in the built-in workload.
 pub const SCORE_KEY: &str = "score";
-/// Arena scene: shared objects are checked against the truth every this many scene ticks.
-const OBJECT_SAMPLE_TICKS: u32 = 6;
+/// Arena scene: shared objects are checked against the truth every this many scene ticks
+/// (every tick: every phase of the send cycle is sampled).
+const OBJECT_SAMPLE_TICKS: u32 = 1;
 /// Key of the host's clock in the built-in workload.
 pub const CLOCK_KEY: &str = "clock";
 /// Prefix of the host's pickups in the built-in workload.
