@@ -91,7 +91,74 @@ pub fn peer_of(key: &PublicKey) -> PeerId {
 }
 
 fn verify(key: &PublicKey, bytes: &[u8], sig: &Signature) -> bool {
-    VerifyingKey::from_bytes(key).is_ok_and(|k| k.verify_strict(bytes, &sig.to_dalek()).is_ok())
+    let digest = verified::digest(key, bytes, sig);
+    if verified::contains(&digest) {
+        return true;
+    }
+    let ok = VerifyingKey::from_bytes(key).is_ok_and(|k| k.verify_strict(bytes, &sig.to_dalek()).is_ok());
+    if ok {
+        verified::insert(digest);
+    }
+    ok
+}
+
+/// Signatures this process has verified, by a SHA-256 digest of (key, message, signature).
+///
+/// The same sealed entry reaches a peer along several paths (the writer's update, a relay,
+/// a new host's store, a welcome), and the simulator runs every simulated peer in one
+/// process, where each receiver checks the same seal. SHA-256 is collision resistant, so a
+/// digest in the set proves that exact triple verified before: skipping the curve
+/// arithmetic (about 50 µs) changes no verdict. Only successes are kept; the set is bounded
+/// and forgets its oldest half when full.
+mod verified {
+    use std::collections::{HashSet, VecDeque};
+    use std::sync::{Mutex, OnceLock, PoisonError};
+
+    use sha2::{Digest, Sha256};
+
+    use super::{PublicKey, Signature};
+
+    /// Most digests kept (32 bytes each, twice: 512 KiB at most).
+    const CAPACITY: usize = 8192;
+
+    #[derive(Default)]
+    struct Set {
+        members: HashSet<[u8; 32]>,
+        order: VecDeque<[u8; 32]>,
+    }
+
+    fn set() -> &'static Mutex<Set> {
+        static SET: OnceLock<Mutex<Set>> = OnceLock::new();
+        SET.get_or_init(Mutex::default)
+    }
+
+    pub(super) fn digest(key: &PublicKey, bytes: &[u8], sig: &Signature) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(key);
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+        h.update(sig.0[0]);
+        h.update(sig.0[1]);
+        h.finalize().into()
+    }
+
+    pub(super) fn contains(digest: &[u8; 32]) -> bool {
+        set().lock().unwrap_or_else(PoisonError::into_inner).members.contains(digest)
+    }
+
+    pub(super) fn insert(digest: [u8; 32]) {
+        let mut set = set().lock().unwrap_or_else(PoisonError::into_inner);
+        if set.members.len() >= CAPACITY {
+            for _ in 0..CAPACITY / 2 {
+                if let Some(old) = set.order.pop_front() {
+                    set.members.remove(&old);
+                }
+            }
+        }
+        if set.members.insert(digest) {
+            set.order.push_back(digest);
+        }
+    }
 }
 
 /// A joiner's or rejoiner's signed statement: "seat `peer` is mine, reach me at `addr`",
@@ -181,6 +248,20 @@ fn entry_bytes(term: u64, content: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_remembered_signature_vouches_for_its_exact_message_only() {
+        let key = SeatKey::from_secret(&[3; 32]);
+        let seal = Seal::sign(&key, 4, b"score=7");
+        assert!(seal.verify(b"score=7"), "verified, then remembered");
+        assert!(seal.verify(b"score=7"), "remembered");
+        assert!(!seal.verify(b"score=8"), "another message under the remembered signature");
+        let other = SeatKey::from_secret(&[5; 32]);
+        let moved = Seal { key: other.public(), ..seal };
+        assert!(!moved.verify(b"score=7"), "the remembered signature under another key");
+        let later = Seal { term: 5, ..seal };
+        assert!(!later.verify(b"score=7"), "the remembered signature in another term");
+    }
 
     #[test]
     fn a_proof_holds_only_for_its_key_session_and_statement() {
