@@ -143,7 +143,11 @@ mod verified {
     }
 
     pub(super) fn contains(digest: &[u8; 32]) -> bool {
-        set().lock().unwrap_or_else(PoisonError::into_inner).members.contains(digest)
+        set()
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .members
+            .contains(digest)
     }
 
     pub(super) fn insert(digest: [u8; 32]) {
@@ -255,9 +259,15 @@ mod tests {
         let seal = Seal::sign(&key, 4, b"score=7");
         assert!(seal.verify(b"score=7"), "verified, then remembered");
         assert!(seal.verify(b"score=7"), "remembered");
-        assert!(!seal.verify(b"score=8"), "another message under the remembered signature");
+        assert!(
+            !seal.verify(b"score=8"),
+            "another message under the remembered signature"
+        );
         let other = SeatKey::from_secret(&[5; 32]);
-        let moved = Seal { key: other.public(), ..seal };
+        let moved = Seal {
+            key: other.public(),
+            ..seal
+        };
         assert!(!moved.verify(b"score=7"), "the remembered signature under another key");
         let later = Seal { term: 5, ..seal };
         assert!(!later.verify(b"score=7"), "the remembered signature in another term");

@@ -18,16 +18,30 @@ use crate::PeerId;
 use crate::config::SessionConfig;
 use crate::protocol::Channel;
 
-/// First byte of a payload that bypasses renet. Renet's own packets start with their
-/// packet type, a small number.
-const RAW_TAG: u8 = 0xD7;
+/// The bit set in the first byte of a payload that bypasses renet. Renet's own packets
+/// start with their packet type, a small number (0 to 6), so the bit is free there; a raw
+/// body's first byte must leave it clear (a heartbeat frame's flags do), and the link
+/// borrows it instead of adding a tag byte to every datagram.
+const RAW_BIT: u8 = 0x80;
 /// The first byte of a renet packet that carries only acknowledgements. Renet acks every
 /// packet it gets, acks included, so two idle renet connections would trade ack packets
 /// forever; a link flushes on the cadence only when it owes an ack for data or has
 /// reliable messages of its own waiting for one.
 const RENET_ACK_PACKET: u8 = 4;
-/// Largest datagram body that bypasses renet (netcode's payload limit, less the tag).
-pub(crate) const MAX_RAW_BYTES: usize = renetcode::NETCODE_MAX_PAYLOAD_BYTES - 1;
+/// Largest datagram body that bypasses renet (netcode's payload limit).
+pub(crate) const MAX_RAW_BYTES: usize = renetcode::NETCODE_MAX_PAYLOAD_BYTES;
+
+/// The body of a payload that bypassed renet (its first byte with [`RAW_BIT`] cleared), or
+/// `None` for a renet packet.
+fn raw_body(payload: &[u8]) -> Option<Vec<u8>> {
+    let (&first, rest) = payload.split_first()?;
+    (first & RAW_BIT != 0).then(|| {
+        let mut body = Vec::with_capacity(payload.len());
+        body.push(first & !RAW_BIT);
+        body.extend_from_slice(rest);
+        body
+    })
+}
 
 /// Copies put on the wire of each handshake packet (connection request, challenge,
 /// response, the keep-alive that connects) and of each datagram on a redundant link
@@ -348,8 +362,8 @@ impl Links {
                 self.new_link(peer, Role::Dialed, from);
             }
             if let (Some(p), Some(link)) = (payload, self.links.get_mut(&peer)) {
-                if p.first() == Some(&RAW_TAG) {
-                    self.raw_in.push_back((peer, p[1..].to_vec()));
+                if let Some(body) = raw_body(&p) {
+                    self.raw_in.push_back((peer, body));
                 } else {
                     link.owes_ack |= p.first() != Some(&RENET_ACK_PACKET);
                     link.conn.process_packet(&p);
@@ -366,8 +380,8 @@ impl Links {
             ServerResult::Payload { client_id, payload } => {
                 if let Some(link) = self.links.get_mut(&PeerId(client_id)) {
                     link.confirmed = true;
-                    if payload.first() == Some(&RAW_TAG) {
-                        self.raw_in.push_back((PeerId(client_id), payload[1..].to_vec()));
+                    if let Some(body) = raw_body(payload) {
+                        self.raw_in.push_back((PeerId(client_id), body));
                     } else {
                         link.owes_ack |= payload.first() != Some(&RENET_ACK_PACKET);
                         link.conn.process_packet(payload);
@@ -505,17 +519,20 @@ impl Links {
     }
 
     /// Sends one unreliable datagram straight through netcode, beside renet: one packet,
-    /// no renet header, no ack. Returns false when it is too large or the link is not up.
+    /// no renet header, no ack. Returns false when it is too large, empty, its first byte
+    /// has [`RAW_BIT`] set, or the link is not up.
     pub(crate) fn send_datagram(&mut self, peer: PeerId, bytes: &[u8]) -> bool {
         let Some(link) = self.links.get(&peer) else {
             return false;
         };
-        if !link.confirmed || bytes.len() > MAX_RAW_BYTES {
+        let Some((&first, _)) = bytes.split_first() else {
+            return false;
+        };
+        if !link.confirmed || bytes.len() > MAX_RAW_BYTES || first & RAW_BIT != 0 {
             return false;
         }
-        let mut payload = Vec::with_capacity(bytes.len() + 1);
-        payload.push(RAW_TAG);
-        payload.extend_from_slice(bytes);
+        let mut payload = bytes.to_vec();
+        payload[0] |= RAW_BIT;
         let sealed = match link.role {
             Role::Accepted => self
                 .server

@@ -92,21 +92,20 @@ pub fn non_host(sim: &Sim) -> usize {
 }
 
 /// A program of the workspace next to the running test binary (`target/<profile>/<path>`),
-/// built with `cargo build <build_args>` first when it is not there (when only this
-/// crate's tests run).
+/// brought up to date with `cargo build <build_args>` first (a no-op when it is fresh).
 pub fn workspace_program(path: &str, build_args: &[&str]) -> std::path::PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>");
     let bin = profile_dir.join(format!("{path}{}", std::env::consts::EXE_SUFFIX));
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = std::process::Command::new(cargo)
-            .arg("build")
-            .args(build_args)
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "cargo build {build_args:?} failed");
-    }
+    // Always ask cargo: a program left by an earlier build would test stale code (cargo
+    // does nothing when it is fresh).
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .arg("build")
+        .args(build_args)
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "cargo build {build_args:?} failed");
     assert!(bin.exists(), "no program at {}", bin.display());
     bin
 }

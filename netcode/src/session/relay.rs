@@ -238,14 +238,19 @@ impl Session {
     /// One datagram beside renet when it fits (no renet header, no ack packet); renet's
     /// unreliable channel (which slices) otherwise.
     fn send_unreliable(&mut self, peer: PeerId, msg: &Message) {
+        let frame = msg.encode_heartbeat().ok().filter(|f| f.len() <= MAX_RAW_BYTES);
+        if let Some(frame) = &frame
+            && self.links.send_datagram(peer, frame)
+        {
+            return;
+        }
+        // Too large for one datagram, or the link cannot take raw datagrams yet (an
+        // accepted link before the dialer's first payload): renet's channel, which slices.
+        if frame.is_none() {
+            self.links.sliced += 1;
+        }
         match msg.encode() {
-            Ok(bytes) if bytes.len() <= MAX_RAW_BYTES && self.links.send_datagram(peer, &bytes) => {}
             Ok(bytes) => {
-                // Too large for one datagram (or the link cannot take raw datagrams yet: an
-                // accepted link before the dialer's first payload).
-                if bytes.len() > MAX_RAW_BYTES {
-                    self.links.sliced += 1;
-                }
                 let _ = self.links.send(peer, Channel::Unreliable, bytes, true);
             }
             Err(e) => log::warn!("cannot encode a heartbeat: {e}"),

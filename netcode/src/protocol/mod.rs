@@ -2,10 +2,14 @@
 //!
 //! Every message is bincode 2 (serde) with a hard size limit on decode, trailing bytes
 //! rejected, and a semantic validation pass ([`Message::validate`]) that bounds every
-//! string and collection. A decoder never panics on any input.
+//! string and collection. A decoder never panics on any input. Heartbeats, which travel
+//! beside renet once per link and send tick, have a compact frame of their own
+//! ([`Message::encode_heartbeat`]).
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
+
+mod datagram;
 
 use crate::PeerId;
 use crate::identity::{PublicKey, SeatProof};
