@@ -1,5 +1,5 @@
-//! `netcode::protocol::Message::decode` on arbitrary bytes: the decoder of every datagram
-//! and reliable message a peer receives (heartbeats included: they are a `Message`).
+//! `netcode::protocol::Message::decode` and `Message::decode_heartbeat` on arbitrary bytes:
+//! the decoders of every reliable message and every heartbeat datagram a peer receives.
 //!
 //! Checks: it never panics and stays within the allocation limits; a message it accepts
 //! passes `validate`, re-encodes, and decodes again to an equal message (bytes need not be
@@ -23,6 +23,15 @@ fn check(data: &[u8]) {
     }
 }
 
+fn check_heartbeat(data: &[u8]) {
+    let Ok(msg) = Message::decode_heartbeat(data) else { return };
+    msg.validate().expect("a decoded heartbeat is valid");
+    let frame = msg.encode_heartbeat().expect("a decoded heartbeat re-encodes");
+    let again = Message::decode_heartbeat(&frame).expect("a re-encoded heartbeat decodes");
+    assert_eq!(again, msg, "decode_heartbeat(encode_heartbeat(m)) != m");
+}
+
 fuzz_target!(|data: &[u8]| {
     check(data);
+    check_heartbeat(data);
 });

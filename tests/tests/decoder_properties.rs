@@ -1,8 +1,10 @@
 //! The decoders of what people paste or keep on disk (invite codes, saved seats) return a
 //! value or an error for any input, never panic, and refuse a valid code with one character
-//! changed. (Protocol messages: `hostile_peers.rs`; snapshots: `snapshot_properties.rs`.)
+//! changed; the heartbeat frame, the one datagram a peer decodes outside renet, likewise.
+//! (Protocol messages in a session: `hostile_peers.rs`; snapshots: `snapshot_properties.rs`.)
 
 use netcode::invite::Invite;
+use netcode::protocol::{Message, TickAck};
 use netcode::transport::Seat;
 use netcode::{Credentials, PeerId, SessionKey};
 use proptest::prelude::*;
@@ -19,6 +21,24 @@ fn invite() -> impl Strategy<Value = Invite> {
                 .map(|(ip, port)| std::net::SocketAddr::from((ip, port)))
                 .collect(),
             session: SessionKey { id, key },
+        })
+}
+
+fn heartbeat() -> impl Strategy<Value = Message> {
+    (
+        prop::collection::vec(any::<u64>().prop_map(PeerId), 0..4),
+        any::<[Option<u32>; 2]>(),
+        any::<u8>(),
+        prop::option::of(prop::collection::vec(any::<u8>(), 0..40)),
+        prop::option::of(prop::collection::vec(any::<u8>(), 0..40)),
+    )
+        .prop_map(|(suspects, acks, held_ms, own, shared)| Message::Heartbeat {
+            digest: None,
+            suspects,
+            acks: acks.map(|a| a.map(TickAck::of)),
+            held_ms,
+            own,
+            shared,
         })
 }
 
@@ -67,5 +87,20 @@ proptest! {
         prop_assume!(other != peer.0);
         let damaged = Seat { credentials: Credentials { peer: PeerId(other), secret }, ..seat };
         prop_assert!(damaged.to_string().parse::<Seat>().is_err());
+    }
+
+    #[test]
+    fn any_bytes_are_a_heartbeat_frame_or_an_error(bytes in prop::collection::vec(any::<u8>(), 0..80)) {
+        if let Ok(msg) = Message::decode_heartbeat(&bytes) {
+            let again = Message::decode_heartbeat(&msg.encode_heartbeat().unwrap()).unwrap();
+            prop_assert_eq!(again, msg);
+        }
+    }
+
+    #[test]
+    fn heartbeat_frames_round_trip(msg in heartbeat()) {
+        let frame = msg.encode_heartbeat().unwrap();
+        prop_assert!(frame.len() < msg.encode().unwrap().len(), "the frame is smaller");
+        prop_assert_eq!(Message::decode_heartbeat(&frame).unwrap(), msg);
     }
 }

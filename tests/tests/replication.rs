@@ -220,12 +220,12 @@ fn a_budget_over_the_datagram_is_seen_as_sliced_heartbeats() {
 }
 
 /// Most bytes ours may send per peer against the naive full snapshots at the same per-stream
-/// rates: the README publishes 0.65 on this scene. The goal, half, needs fewer bytes per
+/// rates: the README publishes 0.57 on this scene. The goal, half, needs fewer bytes per
 /// datagram (see the README's "Bandwidth and snapshots"); this bound keeps what is reached.
-const SAME_RATE_SHARE: f64 = 0.66;
+const SAME_RATE_SHARE: f64 = 0.59;
 
 #[test]
-fn the_arena_costs_under_two_thirds_of_naive_snapshots_at_the_same_rates() {
+fn the_arena_costs_under_three_fifths_of_naive_snapshots_at_the_same_rates() {
     // The benchmark scene of the issue (netsim --scene arena --peers 8 --loss 0.05 --jitter 20
     // --duration 60): 8 peers, 64 objects.
     let mut sim = Sim::new(SimConfig {

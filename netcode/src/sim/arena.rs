@@ -302,8 +302,9 @@ mod tests {
     use crate::snapshot::delta::encode;
 
     /// What a datagram pays beside its message: netcode's prefix byte, a 2-byte sequence
-    /// (256 to 65 535 packets on the link), the 16-byte MAC, and our raw-datagram tag.
-    const DATAGRAM_BYTES: usize = 1 + 2 + 16 + 1;
+    /// (256 to 65 535 packets on the link) and the 16-byte MAC (the raw-datagram mark is a
+    /// bit of the heartbeat frame's first byte).
+    const DATAGRAM_BYTES: usize = 1 + 2 + 16;
 
     #[test]
     fn deltas_beat_naive_on_the_shared_stream_but_not_on_a_lone_player() {
@@ -333,8 +334,10 @@ mod tests {
                 own: Some(own.clone()),
                 shared: None,
             };
-            let fields = heartbeat.encode().expect("encodes").len() - own.len();
-            assert_eq!(fields, 13, "heartbeat fields around the snapshot");
+            let fields = heartbeat.encode_heartbeat().expect("encodes").len() - own.len();
+            assert_eq!(fields, 7, "heartbeat frame fields around the snapshot");
+            let as_message = heartbeat.encode().expect("encodes").len() - own.len();
+            assert_eq!(as_message, 13, "the same as a plain message (the frame before)");
             // The datagram alone costs more than the naive message of the whole player.
             assert!(DATAGRAM_BYTES + fields > naive_own_bytes(i, t));
         }
