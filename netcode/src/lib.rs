@@ -33,6 +33,7 @@ pub mod identity;
 pub mod invite;
 pub(crate) mod link;
 pub mod protocol;
+pub mod rendezvous;
 pub mod roster;
 pub mod session;
 pub mod sim;

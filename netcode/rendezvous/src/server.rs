@@ -1,0 +1,279 @@
+//! The service's state machine: datagrams and time in, datagrams out.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use netcode::PeerId;
+use netcode::rendezvous::{
+    Frame, Listed, MAX_CANDIDATES, MAX_LISTED, RendezvousError, RendezvousId, ReplayGuard, Request, Signed,
+};
+
+use crate::limits::RateLimits;
+
+/// Tuning of the service. Every field's default is in its doc.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// How long a member stays listed without a request. Default: 60 s (peers register
+    /// every few seconds, which also keeps their NAT mapping to us open).
+    pub member_ttl: Duration,
+    /// Most sessions kept; a request for a new one beyond it is refused. Default: 10 000.
+    pub max_sessions: usize,
+    /// Most members one session lists. Default: [`MAX_LISTED`] (32).
+    pub max_members: usize,
+    /// Datagrams per second one source IP may send. Default: 20.
+    pub rate_per_source: f64,
+    /// Burst above that rate. Default: 40.
+    pub burst_per_source: f64,
+    /// Most sources whose rate is tracked at once. Default: 65 536.
+    pub max_sources: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            member_ttl: Duration::from_secs(60),
+            max_sessions: 10_000,
+            max_members: MAX_LISTED,
+            rate_per_source: 20.0,
+            burst_per_source: 40.0,
+            max_sources: 65_536,
+        }
+    }
+}
+
+/// What the service has done so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServerStats {
+    /// Sessions known now.
+    pub sessions: usize,
+    /// Members listed now, over all sessions.
+    pub members: usize,
+    /// Source IPs whose rate is tracked now.
+    pub sources: usize,
+    /// Requests accepted.
+    pub accepted: u64,
+    /// Datagrams that were not rendezvous frames, or malformed ones.
+    pub malformed: u64,
+    /// Requests whose signature did not hold.
+    pub bad_signatures: u64,
+    /// Requests dated too far from our clock, or seen before.
+    pub replayed_or_stale: u64,
+    /// Datagrams dropped unread because their source went over its rate.
+    pub rate_limited: u64,
+    /// Requests refused because the session or member table was full.
+    pub full: u64,
+}
+
+#[derive(Debug, Clone)]
+struct Member {
+    observed: SocketAddr,
+    candidates: Vec<SocketAddr>,
+    last_seen: Duration,
+}
+
+/// The rendezvous service, sans-IO.
+#[derive(Debug)]
+pub struct Server {
+    cfg: ServerConfig,
+    sessions: HashMap<RendezvousId, BTreeMap<PeerId, Member>>,
+    guard: ReplayGuard,
+    limits: RateLimits,
+    stats: ServerStats,
+}
+
+/// Datagrams to send: (destination, bytes).
+pub type Replies = Vec<(SocketAddr, Vec<u8>)>;
+
+impl Server {
+    /// A service with no sessions.
+    pub fn new(cfg: ServerConfig) -> Self {
+        let limits = RateLimits::new(cfg.rate_per_source, cfg.burst_per_source, cfg.max_sources);
+        Server {
+            cfg,
+            sessions: HashMap::new(),
+            guard: ReplayGuard::default(),
+            limits,
+            stats: ServerStats::default(),
+        }
+    }
+
+    /// Counters and sizes now.
+    pub fn stats(&self) -> ServerStats {
+        ServerStats {
+            sessions: self.sessions.len(),
+            members: self.sessions.values().map(BTreeMap::len).sum(),
+            sources: self.limits.sources(),
+            ..self.stats
+        }
+    }
+
+    /// Takes one datagram from `from` at `now` (the service's monotonic clock) and
+    /// `unix_ms` (its wall clock, which requests are dated by); returns the answers.
+    pub fn handle(&mut self, from: SocketAddr, bytes: &[u8], now: Duration, unix_ms: u64) -> Replies {
+        if !self.limits.allow(from.ip(), now) {
+            self.stats.rate_limited += 1;
+            return Vec::new();
+        }
+        let frame = match Frame::decode(bytes) {
+            Ok(frame) => frame,
+            Err(e) => {
+                log::debug!("{from}: {e}");
+                self.stats.malformed += 1;
+                return Vec::new();
+            }
+        };
+        match frame {
+            Frame::Probe { nonce } => encoded(from, &Frame::Observed { nonce, addr: from }),
+            Frame::Signed { signed, sig } => self.on_signed(from, signed, &sig, now, unix_ms),
+            _ => {
+                self.stats.malformed += 1;
+                Vec::new()
+            }
+        }
+    }
+
+    /// Forgets members not heard within `member_ttl`, and sessions left empty.
+    pub fn expire(&mut self, now: Duration) {
+        let ttl = self.cfg.member_ttl;
+        for (id, members) in &mut self.sessions {
+            let before = members.len();
+            members.retain(|_, m| now.saturating_sub(m.last_seen) <= ttl);
+            if members.len() < before && members.is_empty() {
+                log::info!("session {id} expired");
+            }
+        }
+        self.sessions.retain(|_, m| !m.is_empty());
+        self.limits.forget_full(now);
+    }
+
+    fn on_signed(
+        &mut self,
+        from: SocketAddr,
+        signed: Signed,
+        sig: &[[u8; 32]; 2],
+        now: Duration,
+        unix_ms: u64,
+    ) -> Replies {
+        if let Err(e) = signed
+            .verify(sig, unix_ms)
+            .and_then(|()| self.guard.admit(&signed, unix_ms))
+        {
+            log::debug!("{from}: refused: {e}");
+            match e {
+                RendezvousError::BadSignature => self.stats.bad_signatures += 1,
+                _ => self.stats.replayed_or_stale += 1,
+            }
+            return Vec::new();
+        }
+        let id = signed.session_id();
+        match signed.body {
+            Request::Leave => {
+                if let Some(members) = self.sessions.get_mut(&id) {
+                    members.remove(&signed.peer);
+                    if members.is_empty() {
+                        self.sessions.remove(&id);
+                        log::info!("session {id} ended (its last member left)");
+                    }
+                }
+                self.stats.accepted += 1;
+                Vec::new()
+            }
+            Request::Register { candidates } => self.upsert(id, signed.peer, from, candidates, now, false),
+            Request::Join { candidates } => self.upsert(id, signed.peer, from, candidates, now, true),
+        }
+    }
+
+    /// Lists `peer` at `from` in session `id`, answers with the others, and for a join
+    /// tells each other member to punch towards the joiner.
+    fn upsert(
+        &mut self,
+        id: RendezvousId,
+        peer: PeerId,
+        from: SocketAddr,
+        mut candidates: Vec<SocketAddr>,
+        now: Duration,
+        join: bool,
+    ) -> Replies {
+        if !self.sessions.contains_key(&id) {
+            if self.sessions.len() >= self.cfg.max_sessions {
+                self.stats.full += 1;
+                return Vec::new();
+            }
+            log::info!("session {id} registered by {peer} from {from}");
+        }
+        let members = self.sessions.entry(id).or_default();
+        if !members.contains_key(&peer) && members.len() >= self.cfg.max_members {
+            self.stats.full += 1;
+            return Vec::new();
+        }
+        candidates.truncate(MAX_CANDIDATES);
+        let me = Member {
+            observed: from,
+            candidates,
+            last_seen: now,
+        };
+        members.insert(peer, me.clone());
+        self.stats.accepted += 1;
+        let others: Vec<Listed> = members
+            .iter()
+            .filter(|(p, _)| **p != peer)
+            .map(|(p, m)| listed(*p, m))
+            .collect();
+        let mut out: Replies = members_frames(id, from, &others)
+            .iter()
+            .flat_map(|f| encoded(from, f))
+            .collect();
+        if join {
+            let punch = Frame::Punch {
+                session: id,
+                peer: listed(peer, &me),
+            };
+            for other in &others {
+                out.extend(encoded(other.observed, &punch));
+            }
+        }
+        out
+    }
+}
+
+/// The members as [`Frame::Members`] frames that each fit one datagram (a frame always
+/// goes, empty if nobody else is listed).
+fn members_frames(session: RendezvousId, observed: SocketAddr, others: &[Listed]) -> Vec<Frame> {
+    let frame = |members: Vec<Listed>| Frame::Members {
+        session,
+        observed,
+        members,
+    };
+    let mut frames = Vec::new();
+    let mut current: Vec<Listed> = Vec::new();
+    for m in others {
+        current.push(m.clone());
+        if frame(current.clone()).encode().is_err() && current.len() > 1 {
+            let last = current.pop().expect("one at least");
+            frames.push(frame(std::mem::replace(&mut current, vec![last])));
+        }
+    }
+    if !current.is_empty() || frames.is_empty() {
+        frames.push(frame(current));
+    }
+    frames
+}
+
+fn listed(peer: PeerId, m: &Member) -> Listed {
+    Listed {
+        peer,
+        observed: m.observed,
+        candidates: m.candidates.clone(),
+    }
+}
+
+fn encoded(to: SocketAddr, frame: &Frame) -> Replies {
+    match frame.encode() {
+        Ok(bytes) => vec![(to, bytes)],
+        Err(e) => {
+            log::warn!("cannot encode an answer to {to}: {e}");
+            Vec::new()
+        }
+    }
+}

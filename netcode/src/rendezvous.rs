@@ -1,0 +1,443 @@
+//! The rendezvous protocol: what peers and the rendezvous service (`netcode-rendezvous`)
+//! say to each other over the peers' game sockets, sans-IO.
+//!
+//! - Every frame starts with [`MAGIC`], whose first byte (`0xFF`) no netcode packet starts
+//!   with (netcode's prefix byte is a packet type of 0 to 6 and a sequence length of at
+//!   most 8), so one socket carries both and a peer tells them apart by the first byte.
+//! - The service knows a session only by its [`RendezvousId`], derived from the session
+//!   key, never the key. Each session also has a signing key derived from the session key;
+//!   the id is the hash of its public half. Every request about a session is signed with it
+//!   and dated, so the service can check it without holding any secret, a stranger cannot
+//!   register, list, redirect or remove anything, and a replayed request is refused
+//!   ([`ReplayGuard`]).
+//! - What the service sends back (the address it saw, members, punch hints) is not signed:
+//!   a forged hint can only send a peer's netcode handshake to an address that cannot
+//!   complete it (the handshake needs the session key).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+use crate::PeerId;
+
+/// First bytes of every rendezvous frame.
+pub const MAGIC: [u8; 4] = [0xFF, b'N', b'C', b'R'];
+/// Version of the rendezvous protocol (the byte after [`MAGIC`]).
+pub const VERSION: u8 = 1;
+/// Largest rendezvous frame, in bytes (fits one datagram on any path).
+pub const MAX_FRAME_BYTES: usize = 1200;
+/// Most candidate addresses one peer registers.
+pub const MAX_CANDIDATES: usize = 8;
+/// Most members one answer lists.
+pub const MAX_LISTED: usize = 32;
+/// How far a request's date may be from the service's clock.
+pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(30);
+
+/// Domain tag of the session's rendezvous signing key.
+const SIGNING_TAG: &[u8] = b"netcode rendezvous key v1";
+
+/// How the service knows a session: 16 bytes of the hash of its rendezvous public key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct RendezvousId(pub [u8; 16]);
+
+impl std::fmt::Display for RendezvousId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0[..6].iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+/// A session's rendezvous credentials, derived from its session key: the signing key of
+/// its requests and the id the service knows it by.
+#[derive(Clone)]
+pub struct SessionSigner {
+    key: SigningKey,
+}
+
+impl SessionSigner {
+    /// The signer of the session whose netcode key is `session_key`.
+    pub fn new(session_key: &[u8; 32]) -> Self {
+        let seed: [u8; 32] = Sha256::new()
+            .chain_update(SIGNING_TAG)
+            .chain_update(session_key)
+            .finalize()
+            .into();
+        SessionSigner {
+            key: SigningKey::from_bytes(&seed),
+        }
+    }
+
+    /// The public key the service checks requests with.
+    pub fn public(&self) -> [u8; 32] {
+        self.key.verifying_key().to_bytes()
+    }
+
+    /// The id the service knows this session by.
+    pub fn id(&self) -> RendezvousId {
+        id_of(&self.public())
+    }
+
+    /// A signed request about this session from `peer`, dated `at_ms` (the sender's UNIX
+    /// time in ms) and made unique by `nonce`.
+    pub fn request(&self, peer: PeerId, at_ms: u64, nonce: u64, body: Request) -> Frame {
+        let signed = Signed {
+            session: self.public(),
+            peer,
+            at_ms,
+            nonce,
+            body,
+        };
+        let sig = self.key.sign(&signed_bytes(&signed)).to_bytes();
+        Frame::Signed {
+            signed,
+            sig: [sig[..32].try_into().expect("32"), sig[32..].try_into().expect("32")],
+        }
+    }
+}
+
+impl std::fmt::Debug for SessionSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SessionSigner({})", self.id())
+    }
+}
+
+/// The id of the session whose rendezvous public key is `public`.
+pub fn id_of(public: &[u8; 32]) -> RendezvousId {
+    let hash = Sha256::digest(public);
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&hash[..16]);
+    RendezvousId(id)
+}
+
+/// What a peer asks about its session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request {
+    /// "I am in this session; reach me at these addresses" (the service adds the address it
+    /// sees). Repeated as a keepalive; the answer lists the other members.
+    Register {
+        /// Interface addresses of the peer (LAN, IPv6 global).
+        candidates: Vec<SocketAddr>,
+    },
+    /// "I want to connect to the session": the service lists the members and tells each of
+    /// them to punch towards the asker's candidates.
+    Join {
+        /// Interface addresses of the joiner.
+        candidates: Vec<SocketAddr>,
+    },
+    /// "I leave": forget me.
+    Leave,
+}
+
+/// A signed, dated request about one session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Signed {
+    /// The session's rendezvous public key (its id is [`id_of`] it).
+    pub session: [u8; 32],
+    /// Who asks.
+    pub peer: PeerId,
+    /// When, in the sender's UNIX ms.
+    pub at_ms: u64,
+    /// Makes the request unique within its date.
+    pub nonce: u64,
+    /// What it asks.
+    pub body: Request,
+}
+
+/// One member as the service lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Listed {
+    /// The member.
+    pub peer: PeerId,
+    /// Where the service saw its requests come from (its reflexive address).
+    pub observed: SocketAddr,
+    /// The addresses it registered.
+    pub candidates: Vec<SocketAddr>,
+}
+
+/// One rendezvous frame, either way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Frame {
+    /// Peer to service: "what address do you see me at?" (no session, no signature).
+    Probe {
+        /// Echoed in the answer.
+        nonce: u64,
+    },
+    /// Service to peer: the address a probe or request came from.
+    Observed {
+        /// The probe's nonce.
+        nonce: u64,
+        /// The sender's address as the service saw it.
+        addr: SocketAddr,
+    },
+    /// Peer to service: a signed request about a session.
+    Signed {
+        /// The request.
+        signed: Signed,
+        /// Its ed25519 signature, in two halves.
+        sig: [[u8; 32]; 2],
+    },
+    /// Service to peer: the other members of the session.
+    Members {
+        /// The session.
+        session: RendezvousId,
+        /// The asker's address as the service saw it.
+        observed: SocketAddr,
+        /// The other members.
+        members: Vec<Listed>,
+    },
+    /// Service to peer: `peer` wants to connect; probe these addresses (and answer a probe
+    /// at the address it came from).
+    Punch {
+        /// The session.
+        session: RendezvousId,
+        /// The member to reach.
+        peer: Listed,
+    },
+}
+
+/// Why bytes are not a rendezvous frame, or a request is refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum RendezvousError {
+    /// Not a rendezvous frame at all (no magic): a netcode packet or noise.
+    #[error("not a rendezvous frame")]
+    NotRendezvous,
+    /// A rendezvous frame of another version.
+    #[error("rendezvous protocol version {0}, this is {VERSION}")]
+    Version(u8),
+    /// The frame does not decode, or breaks a bound.
+    #[error("malformed rendezvous frame: {0}")]
+    Malformed(&'static str),
+    /// The signature does not hold for the session's key.
+    #[error("the signature does not hold")]
+    BadSignature,
+    /// The request is dated too far from our clock.
+    #[error("dated {0} ms from our clock")]
+    Stale(u64),
+    /// The same request was seen before.
+    #[error("a replayed request")]
+    Replayed,
+}
+
+/// Whether `bytes` start like a rendezvous frame (a cheap test for a shared socket).
+pub fn is_rendezvous(bytes: &[u8]) -> bool {
+    bytes.starts_with(&MAGIC)
+}
+
+impl Frame {
+    /// The frame's bytes: [`MAGIC`], [`VERSION`], then bincode.
+    pub fn encode(&self) -> Result<Vec<u8>, RendezvousError> {
+        let mut out = MAGIC.to_vec();
+        out.push(VERSION);
+        bincode::serde::encode_into_std_write(self, &mut out, config())
+            .map_err(|_| RendezvousError::Malformed("does not encode"))?;
+        if out.len() > MAX_FRAME_BYTES {
+            return Err(RendezvousError::Malformed("frame too large"));
+        }
+        Ok(out)
+    }
+
+    /// Decodes and bounds a frame from untrusted bytes (a signature is checked by
+    /// [`Signed::verify`], not here).
+    pub fn decode(bytes: &[u8]) -> Result<Frame, RendezvousError> {
+        let rest = bytes.strip_prefix(&MAGIC).ok_or(RendezvousError::NotRendezvous)?;
+        let (&version, body) = rest.split_first().ok_or(RendezvousError::Malformed("no version"))?;
+        if version != VERSION {
+            return Err(RendezvousError::Version(version));
+        }
+        if bytes.len() > MAX_FRAME_BYTES {
+            return Err(RendezvousError::Malformed("frame too large"));
+        }
+        let (frame, used): (Frame, usize) = bincode::serde::decode_from_slice(body, config())
+            .map_err(|_| RendezvousError::Malformed("does not decode"))?;
+        if used != body.len() {
+            return Err(RendezvousError::Malformed("trailing bytes"));
+        }
+        frame.validate()?;
+        Ok(frame)
+    }
+
+    fn validate(&self) -> Result<(), RendezvousError> {
+        let too_many = |c: &Vec<SocketAddr>| c.len() > MAX_CANDIDATES;
+        let bad = match self {
+            Frame::Signed { signed, .. } => match &signed.body {
+                Request::Register { candidates } | Request::Join { candidates } => too_many(candidates),
+                Request::Leave => false,
+            },
+            Frame::Members { members, .. } => {
+                members.len() > MAX_LISTED || members.iter().any(|m| too_many(&m.candidates))
+            }
+            Frame::Punch { peer, .. } => too_many(&peer.candidates),
+            Frame::Probe { .. } | Frame::Observed { .. } => false,
+        };
+        if bad {
+            return Err(RendezvousError::Malformed("too many addresses"));
+        }
+        Ok(())
+    }
+}
+
+impl Signed {
+    /// The session this request is about.
+    pub fn session_id(&self) -> RendezvousId {
+        id_of(&self.session)
+    }
+
+    /// Checks `sig` against the session's key, and the date against `now_ms` (the
+    /// checker's UNIX time in ms).
+    pub fn verify(&self, sig: &[[u8; 32]; 2], now_ms: u64) -> Result<(), RendezvousError> {
+        let skew = now_ms.abs_diff(self.at_ms);
+        if skew > MAX_CLOCK_SKEW.as_millis() as u64 {
+            return Err(RendezvousError::Stale(skew));
+        }
+        let mut bytes = [0u8; 64];
+        bytes[..32].copy_from_slice(&sig[0]);
+        bytes[32..].copy_from_slice(&sig[1]);
+        let sig = ed25519_dalek::Signature::from_bytes(&bytes);
+        let key = VerifyingKey::from_bytes(&self.session).map_err(|_| RendezvousError::BadSignature)?;
+        key.verify_strict(&signed_bytes(self), &sig)
+            .map_err(|_| RendezvousError::BadSignature)
+    }
+}
+
+/// The bytes a request's signature covers: a domain tag and the request's encoding.
+fn signed_bytes(signed: &Signed) -> Vec<u8> {
+    let mut out = b"netcode rendezvous request v1".to_vec();
+    // A request that encoded once encodes again; an empty body never verifies.
+    let _ = bincode::serde::encode_into_std_write(signed, &mut out, config());
+    out
+}
+
+/// What a decode may claim in memory: bincode bounds the memory containers claim (an
+/// address claims its in-memory size, not its wire size); the wire size is bounded by
+/// [`MAX_FRAME_BYTES`] before decoding.
+const DECODE_LIMIT: usize = 64 * 1024;
+
+fn config() -> impl bincode::config::Config {
+    bincode::config::standard().with_limit::<DECODE_LIMIT>()
+}
+
+/// Refuses a request seen before: remembers each (session, peer, date, nonce) until its
+/// date is out of the skew window, with a bound on how many it keeps.
+#[derive(Debug, Default)]
+pub struct ReplayGuard {
+    seen: BTreeMap<(RendezvousId, PeerId, u64, u64), ()>,
+    order: VecDeque<(u64, (RendezvousId, PeerId, u64, u64))>,
+}
+
+impl ReplayGuard {
+    /// Most requests remembered; past it the oldest are forgotten first (a request that
+    /// old is refused as stale anyway once the window passes it).
+    pub const CAPACITY: usize = 65_536;
+
+    /// Accepts `signed` once (after its signature and date were checked); `now_ms` prunes.
+    pub fn admit(&mut self, signed: &Signed, now_ms: u64) -> Result<(), RendezvousError> {
+        let window = MAX_CLOCK_SKEW.as_millis() as u64 * 2;
+        while let Some((at, key)) = self.order.front().copied() {
+            if at + window >= now_ms && self.order.len() < Self::CAPACITY {
+                break;
+            }
+            self.order.pop_front();
+            self.seen.remove(&key);
+        }
+        let key = (signed.session_id(), signed.peer, signed.at_ms, signed.nonce);
+        if self.seen.insert(key, ()).is_some() {
+            return Err(RendezvousError::Replayed);
+        }
+        self.order.push_back((now_ms, key));
+        Ok(())
+    }
+
+    /// Requests remembered now.
+    pub fn len(&self) -> usize {
+        self.seen.len()
+    }
+
+    /// Whether nothing is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.seen.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().expect("address")
+    }
+
+    #[test]
+    fn frames_round_trip_and_start_unlike_any_netcode_packet() {
+        let signer = SessionSigner::new(&[7; 32]);
+        let frame = signer.request(
+            PeerId(3),
+            1_000,
+            9,
+            Request::Join {
+                candidates: vec![addr("10.0.0.2:4000")],
+            },
+        );
+        let bytes = frame.encode().unwrap();
+        assert!(is_rendezvous(&bytes));
+        assert_eq!(Frame::decode(&bytes).unwrap(), frame);
+        // netcode's prefix byte: a packet type 0..=6 in the low nibble, at most 8 sequence
+        // bytes in the high one.
+        assert!(bytes[0] > 0x86);
+        for n in 0..bytes.len() {
+            assert!(Frame::decode(&bytes[..n]).is_err(), "prefix {n}");
+        }
+        assert_eq!(Frame::decode(&[0x11, 2, 3]), Err(RendezvousError::NotRendezvous));
+    }
+
+    #[test]
+    fn a_request_verifies_for_its_session_only_and_only_once() {
+        let signer = SessionSigner::new(&[7; 32]);
+        let Frame::Signed { signed, sig } = signer.request(PeerId(3), 50_000, 1, Request::Leave) else {
+            panic!("signed");
+        };
+        assert_eq!(signed.session_id(), signer.id());
+        assert_eq!(signed.verify(&sig, 50_010), Ok(()));
+        assert!(matches!(
+            signed.verify(&sig, 50_000 + 31_000),
+            Err(RendezvousError::Stale(_))
+        ));
+        let moved = Signed {
+            peer: PeerId(4),
+            ..signed.clone()
+        };
+        assert_eq!(moved.verify(&sig, 50_010), Err(RendezvousError::BadSignature));
+        let stranger = SessionSigner::new(&[8; 32]);
+        let other = Signed {
+            session: stranger.public(),
+            ..signed.clone()
+        };
+        assert_eq!(other.verify(&sig, 50_010), Err(RendezvousError::BadSignature));
+        let mut guard = ReplayGuard::default();
+        assert_eq!(guard.admit(&signed, 50_010), Ok(()));
+        assert_eq!(guard.admit(&signed, 50_020), Err(RendezvousError::Replayed));
+        // Forgotten only once its date is out of any window.
+        assert_eq!(guard.admit(&Signed { nonce: 2, ..signed }, 200_000), Ok(()));
+        assert_eq!(guard.len(), 1);
+    }
+
+    #[test]
+    fn bounds_are_enforced() {
+        let signer = SessionSigner::new(&[7; 32]);
+        let many = (0..9).map(|i| addr(&format!("10.0.0.{i}:4000"))).collect();
+        let frame = signer.request(PeerId(3), 1, 1, Request::Register { candidates: many });
+        let mut bytes = MAGIC.to_vec();
+        bytes.push(VERSION);
+        bincode::serde::encode_into_std_write(&frame, &mut bytes, config()).unwrap();
+        assert_eq!(
+            Frame::decode(&bytes),
+            Err(RendezvousError::Malformed("too many addresses"))
+        );
+        let mut other_version = bytes.clone();
+        other_version[4] = 2;
+        assert_eq!(Frame::decode(&other_version), Err(RendezvousError::Version(2)));
+    }
+}
