@@ -30,6 +30,7 @@
 #![warn(missing_docs)]
 
 mod limits;
+pub mod punch_test;
 mod server;
 
 pub use server::{Server, ServerConfig, ServerStats};

@@ -5,7 +5,9 @@ use std::net::{SocketAddr, UdpSocket};
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
+use netcode::PeerId;
+use netcode_rendezvous::punch_test::{self, PunchTest};
 use netcode_rendezvous::{Server, ServerConfig};
 
 /// How often members that went quiet are forgotten.
@@ -31,6 +33,49 @@ struct Args {
     /// Print every refused datagram (debug log).
     #[arg(long)]
     verbose: bool,
+    /// Instead of serving: a diagnostic.
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Check whether this machine and another reach each other directly through their NATs:
+    /// run it on both with the same --key (one with --join); prints JSON lines.
+    PunchTest {
+        /// The rendezvous service.
+        #[arg(long)]
+        server: SocketAddr,
+        /// The shared key, 64 hex digits.
+        #[arg(long)]
+        key: String,
+        /// This side's id (any number, different on the two sides).
+        #[arg(long)]
+        peer: u64,
+        /// Join (the other side is told to punch) instead of only registering.
+        #[arg(long)]
+        join: bool,
+        /// Seconds to try.
+        #[arg(long, default_value_t = 5.0)]
+        secs: f64,
+        /// Local address to bind.
+        #[arg(long, default_value = "0.0.0.0:0")]
+        bind: SocketAddr,
+    },
+}
+
+fn parse_key(hex: &str) -> Result<[u8; 32], String> {
+    let bytes: Result<Vec<u8>, _> = (0..hex.len())
+        .step_by(2)
+        .map(|i| {
+            hex.get(i..i + 2)
+                .map_or(Err(()), |h| u8::from_str_radix(h, 16).map_err(|_| ()))
+        })
+        .collect();
+    bytes
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .ok_or_else(|| format!("--key must be 64 hex digits, got {:?}", hex))
 }
 
 /// Log lines on stderr: what concerns whoever runs the service.
@@ -68,7 +113,30 @@ fn main() -> ExitCode {
     if log::set_logger(Box::leak(Box::new(StderrLog { level }))).is_ok() {
         log::set_max_level(level);
     }
-    match run(&args) {
+    let result = match &args.command {
+        Some(Command::PunchTest {
+            server,
+            key,
+            peer,
+            join,
+            secs,
+            bind,
+        }) => parse_key(key).and_then(|key| {
+            let duration =
+                Duration::try_from_secs_f64(*secs).map_err(|_| format!("--secs {secs} is not a duration"))?;
+            let test = PunchTest {
+                server: *server,
+                key,
+                peer: PeerId(*peer),
+                join: *join,
+                duration,
+                bind: *bind,
+            };
+            punch_test::run(&test).map(|_| ())
+        }),
+        None => run(&args),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
