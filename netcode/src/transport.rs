@@ -265,8 +265,9 @@ pub struct PeerOptions {
     /// Address to bind. Default: `0.0.0.0:0` (all interfaces, any free port).
     pub bind: SocketAddr,
     /// Address other peers reach us at. Default: the bound port on the address this
-    /// machine uses to reach the internet, or loopback when there is none (when binding
-    /// to a concrete address, that address).
+    /// machine uses to reach the internet; without a default route, on its first
+    /// non-loopback interface address; loopback when there is none (when binding to a
+    /// concrete address, that address).
     pub advertise: Option<SocketAddr>,
     /// Session tuning. Default: [`SessionConfig::default`].
     pub config: SessionConfig,
@@ -535,20 +536,33 @@ impl Peer {
     }
 }
 
-/// The address others reach a socket bound at `local` by.
+/// The address others reach a socket bound at `local` by: `local` itself when it is a
+/// concrete address; else the bound port on the address this machine uses to reach the
+/// internet; on a network with no default route (a LAN party without internet), on the
+/// first interface address that is not loopback; loopback only when there is none.
 fn advertised(local: SocketAddr) -> SocketAddr {
     if !local.ip().is_unspecified() {
         return local;
     }
     // A UDP "connect" sends nothing; it only picks the outgoing interface.
-    let ip = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))
+    let routed = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))
         .and_then(|s| s.connect((Ipv4Addr::new(192, 0, 2, 1), 9)).map(|()| s))
         .and_then(|s| s.local_addr())
         .map(|a| a.ip())
         .ok()
-        .filter(|ip| !ip.is_unspecified())
-        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        .filter(|ip| !ip.is_unspecified());
+    let ip = routed.or_else(lan_address).unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
     SocketAddr::new(ip, local.port())
+}
+
+/// The first IPv4 address of an interface that is not loopback.
+fn lan_address() -> Option<IpAddr> {
+    if_addrs::get_if_addrs()
+        .ok()?
+        .into_iter()
+        .filter(|i| !i.is_loopback())
+        .map(|i| i.ip())
+        .find(IpAddr::is_ipv4)
 }
 
 #[cfg(test)]

@@ -9,7 +9,8 @@
 //! Without them each test says it skipped the lab and how to run it, and passes.
 //!
 //! Scenarios so far (issue 12): two port-restricted NATs punch a direct path with the
-//! service's help; a symmetric NAT on one side gets none (a relay will be needed).
+//! service's help; a symmetric NAT on one side gets none (a relay will be needed); a LAN
+//! with no internet (no default route) plays on its LAN addresses with the real `peer`.
 
 use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -18,6 +19,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use netcode_procs::PeerProc;
 use serde_json::Value;
 
 /// The rendezvous service's address in the internet namespace.
@@ -236,6 +238,31 @@ impl Lab {
     }
 }
 
+impl Lab {
+    /// A LAN of two machines `h1` and `h2` (10.9.0.1 and 10.9.0.2) and nothing else: no
+    /// router, no default route.
+    fn lan_party(&mut self) {
+        self.add_ns("h1");
+        self.add_ns("h2");
+        self.veth("h1", "eth0", "h2", "eth0");
+        self.exec("h1", &["ip", "addr", "add", "10.9.0.1/24", "dev", "eth0"]);
+        self.exec("h2", &["ip", "addr", "add", "10.9.0.2/24", "dev", "eth0"]);
+    }
+
+    /// The `peer` program in namespace `ns`, read as JSON lines.
+    fn peer(&self, ns: &str, args: &[&str]) -> PeerProc {
+        let bin = netcode_tests::workspace_program("examples/peer", &["-p", "netcode", "--example", "peer"]);
+        let mut all = vec![
+            "netns".to_string(),
+            "exec".into(),
+            self.ns(ns),
+            bin.display().to_string(),
+        ];
+        all.extend(args.iter().map(|a| a.to_string()));
+        PeerProc::spawn(ns, std::path::Path::new("ip"), &all).expect("starts")
+    }
+}
+
 impl Drop for Lab {
     fn drop(&mut self) {
         for ns in &self.namespaces {
@@ -313,4 +340,25 @@ fn a_symmetric_nat_on_one_side_gets_no_direct_path() {
     // (a relay will be needed, as nat-facts measured).
     let direct: usize = sides.iter().map(|(l, _)| events(l, "direct").len()).sum();
     assert_eq!(direct, 0, "{sides:?}");
+}
+
+#[test]
+fn a_lan_without_internet_plays_on_its_lan_addresses() {
+    let Some(mut lab) = lab_or_skip("a_lan_without_internet_plays_on_its_lan_addresses") else {
+        return;
+    };
+    lab.lan_party();
+    let step = Duration::from_secs(20);
+    let mut host = lab.peer("h1", &["host", "--name", "Mira"]);
+    let (code, _) = netcode_procs::hosting(&mut host, step).unwrap_or_else(|| panic!("{}", host.failure("no invite")));
+    // The invite names the LAN address, not loopback (before: 127.0.0.1, and nobody could join).
+    let invite = netcode::invite::Invite::decode(&code).expect("a valid invite");
+    assert_eq!(invite.addrs[0].ip(), Ipv4Addr::new(10, 9, 0, 1), "{invite:?}");
+    let mut guest = lab.peer("h2", &["join", &code, "--name", "Juno"]);
+    let joined = guest.wait_for(step, |v| v["event"] == "joined");
+    assert!(joined.is_some(), "{}", guest.failure("never joined"));
+    let seen = host.wait_for(step, |v| v["event"] == "peer_joined");
+    assert!(seen.is_some(), "{}", host.failure("never saw the guest"));
+    guest.kill();
+    host.kill();
 }
