@@ -8,13 +8,13 @@
 //!   key, never the key. Each session also has a signing key derived from the session key;
 //!   the id is the hash of its public half. Every request about a session is signed with it
 //!   and dated, so the service can check it without holding any secret, a stranger cannot
-//!   register, list, redirect or remove anything, and a replayed request is refused
-//!   ([`ReplayGuard`]).
+//!   register, list, redirect or remove anything, and a replayed or reordered-older request
+//!   is refused ([`ReplayGuard`]).
 //! - What the service sends back (the address it saw, members, punch hints) is not signed:
 //!   a forged hint can only send a peer's netcode handshake to an address that cannot
 //!   complete it (the handshake needs the session key).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -320,45 +320,45 @@ fn config() -> impl bincode::config::Config {
     bincode::config::standard().with_limit::<DECODE_LIMIT>()
 }
 
-/// Refuses a request seen before: remembers each (session, peer, date, nonce) until its
-/// date is out of the skew window, with a bound on how many it keeps.
+/// Refuses a request seen before, or older than one already accepted from the same peer
+/// of the same session: each (session, peer) may only move forward in (date, nonce). It
+/// keeps one entry per sender, and forgets a sender once its newest request is past any
+/// date the clock window accepts (so what it forgets can no longer be replayed: it would
+/// be refused as stale).
 #[derive(Debug, Default)]
 pub struct ReplayGuard {
-    seen: BTreeMap<(RendezvousId, PeerId, u64, u64), ()>,
-    order: VecDeque<(u64, (RendezvousId, PeerId, u64, u64))>,
+    newest: HashMap<(RendezvousId, PeerId), (u64, u64)>,
 }
 
 impl ReplayGuard {
-    /// Most requests remembered; past it the oldest are forgotten first (a request that
-    /// old is refused as stale anyway once the window passes it).
-    pub const CAPACITY: usize = 65_536;
-
-    /// Accepts `signed` once (after its signature and date were checked); `now_ms` prunes.
-    pub fn admit(&mut self, signed: &Signed, now_ms: u64) -> Result<(), RendezvousError> {
-        let window = MAX_CLOCK_SKEW.as_millis() as u64 * 2;
-        while let Some((at, key)) = self.order.front().copied() {
-            if at + window >= now_ms && self.order.len() < Self::CAPACITY {
-                break;
+    /// Accepts `signed` if it is newer than anything accepted from its sender (after its
+    /// signature and date were checked).
+    pub fn admit(&mut self, signed: &Signed) -> Result<(), RendezvousError> {
+        let key = (signed.session_id(), signed.peer);
+        let this = (signed.at_ms, signed.nonce);
+        match self.newest.get(&key) {
+            Some(newest) if *newest >= this => Err(RendezvousError::Replayed),
+            _ => {
+                self.newest.insert(key, this);
+                Ok(())
             }
-            self.order.pop_front();
-            self.seen.remove(&key);
         }
-        let key = (signed.session_id(), signed.peer, signed.at_ms, signed.nonce);
-        if self.seen.insert(key, ()).is_some() {
-            return Err(RendezvousError::Replayed);
-        }
-        self.order.push_back((now_ms, key));
-        Ok(())
     }
 
-    /// Requests remembered now.
+    /// Forgets the senders whose newest request is older than twice the clock window.
+    pub fn prune(&mut self, now_ms: u64) {
+        let window = 2 * MAX_CLOCK_SKEW.as_millis() as u64;
+        self.newest.retain(|_, (at, _)| at.saturating_add(window) >= now_ms);
+    }
+
+    /// Senders remembered now.
     pub fn len(&self) -> usize {
-        self.seen.len()
+        self.newest.len()
     }
 
     /// Whether nothing is remembered.
     pub fn is_empty(&self) -> bool {
-        self.seen.is_empty()
+        self.newest.is_empty()
     }
 }
 
@@ -417,11 +417,30 @@ mod tests {
         };
         assert_eq!(other.verify(&sig, 50_010), Err(RendezvousError::BadSignature));
         let mut guard = ReplayGuard::default();
-        assert_eq!(guard.admit(&signed, 50_010), Ok(()));
-        assert_eq!(guard.admit(&signed, 50_020), Err(RendezvousError::Replayed));
-        // Forgotten only once its date is out of any window.
-        assert_eq!(guard.admit(&Signed { nonce: 2, ..signed }, 200_000), Ok(()));
+        assert_eq!(guard.admit(&signed), Ok(()));
+        assert_eq!(guard.admit(&signed), Err(RendezvousError::Replayed));
+        let older = Signed {
+            at_ms: 49_000,
+            nonce: 7,
+            ..signed.clone()
+        };
+        assert_eq!(
+            guard.admit(&older),
+            Err(RendezvousError::Replayed),
+            "older than the newest"
+        );
+        assert_eq!(
+            guard.admit(&Signed {
+                nonce: 2,
+                ..signed.clone()
+            }),
+            Ok(())
+        );
+        // Forgotten only once anything it could still refuse is stale anyway.
+        guard.prune(50_000 + 60_000);
         assert_eq!(guard.len(), 1);
+        guard.prune(50_000 + 60_001);
+        assert!(guard.is_empty());
     }
 
     #[test]

@@ -175,7 +175,7 @@ fn run(args: &Args) -> Result<(), String> {
         }
         let now = start.elapsed();
         if now >= next_expire {
-            server.expire(now);
+            server.expire(now, unix_ms());
             next_expire = now + EXPIRE_EVERY;
         }
         if now >= next_report {

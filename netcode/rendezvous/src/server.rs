@@ -133,8 +133,9 @@ impl Server {
         }
     }
 
-    /// Forgets members not heard within `member_ttl`, and sessions left empty.
-    pub fn expire(&mut self, now: Duration) {
+    /// Forgets members not heard within `member_ttl`, sessions left empty, and senders
+    /// whose requests are all past the clock window; `unix_ms` is the wall clock.
+    pub fn expire(&mut self, now: Duration, unix_ms: u64) {
         let ttl = self.cfg.member_ttl;
         for (id, members) in &mut self.sessions {
             let before = members.len();
@@ -145,6 +146,7 @@ impl Server {
         }
         self.sessions.retain(|_, m| !m.is_empty());
         self.limits.forget_full(now);
+        self.guard.prune(unix_ms);
     }
 
     fn on_signed(
@@ -155,10 +157,7 @@ impl Server {
         now: Duration,
         unix_ms: u64,
     ) -> Replies {
-        if let Err(e) = signed
-            .verify(sig, unix_ms)
-            .and_then(|()| self.guard.admit(&signed, unix_ms))
-        {
+        if let Err(e) = signed.verify(sig, unix_ms).and_then(|()| self.guard.admit(&signed)) {
             log::debug!("{from}: refused: {e}");
             match e {
                 RendezvousError::BadSignature => self.stats.bad_signatures += 1,

@@ -220,10 +220,10 @@ fn tables_are_bounded_and_members_expire() {
     assert!(third.ask(&mut server, 1, register()).is_empty(), "the session is full");
     // Quiet members expire; a session with none left is forgotten.
     second.ask(&mut server, 9, register());
-    server.expire(Duration::from_secs(15));
+    server.expire(Duration::from_secs(15), T0 + 15_000);
     let stats = server.stats();
     assert_eq!((stats.sessions, stats.members), (1, 1), "{stats:?}");
-    server.expire(Duration::from_secs(30));
+    server.expire(Duration::from_secs(30), T0 + 30_000);
     assert_eq!(server.stats().sessions, 0);
 }
 
