@@ -10,7 +10,7 @@ use netcode::{Session, SessionEvent};
 use serde_json::{Value, json};
 
 use crate::arena::{GameEvent, Input, Match};
-use crate::net::{NetArgs, Start, event_json, name_of, pause_of};
+use crate::net::{NetArgs, Start, event_json, links_json, name_of, pause_of};
 
 /// Frames per second of the headless loop.
 const FPS: f64 = 60.0;
@@ -53,7 +53,7 @@ fn status(session: &Session, now: Duration) -> Value {
     json!({ "event": "status", "peer": session.peer_id().to_string(),
             "host": session.host().map(|h| h.to_string()), "members": session.roster().active().count(),
             "round": round, "round_left_ms": left, "orbs": Match::orbs(session).len(),
-            "scores": scores_json(session, &scores) })
+            "scores": scores_json(session, &scores), "links": links_json(session) })
 }
 
 /// Runs a headless peer until it is killed, `frames` have passed, or it fails.

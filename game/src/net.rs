@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::Args;
 use netcode::invite::Invite;
 use netcode::transport::{Conditions, Peer, PeerOptions, Seat};
-use netcode::{LinkState, Session, SessionEvent};
+use netcode::{LinkPath, LinkState, Session, SessionEvent};
 use serde_json::{Value, json};
 
 /// Network options of `game host` and `game join`.
@@ -118,6 +118,31 @@ pub fn link_word(state: LinkState) -> &'static str {
     }
 }
 
+/// The word for a link's path in the JSON lines and the HUD (`null` while it is down).
+pub fn path_word(path: Option<LinkPath>) -> Value {
+    match path {
+        Some(LinkPath::Lan) => json!("lan"),
+        Some(LinkPath::Internet) => json!("internet"),
+        Some(LinkPath::Peer) => json!("peer"),
+        Some(LinkPath::Rendezvous) => json!("rendezvous"),
+        None => Value::Null,
+    }
+}
+
+/// Each other member's link: `{PEER: {"state", "path", "rtt_ms"}}`.
+pub fn links_json(session: &Session) -> Value {
+    let mut map = serde_json::Map::new();
+    for m in session.roster().active().filter(|m| m.id != session.peer_id()) {
+        let rtt = session.rtt(m.id).map(|s| (s * 1000.0).round() as u64);
+        map.insert(
+            m.id.to_string(),
+            json!({ "state": link_word(session.link_state(m.id)), "path": path_word(session.link_path(m.id)),
+                    "rtt_ms": rtt }),
+        );
+    }
+    Value::Object(map)
+}
+
 /// The JSON line of a session event, if it is one a script follows. `pause` is the host
 /// change's measured pause.
 pub fn event_json(session: &Session, event: &SessionEvent, pause: Duration) -> Option<Value> {
@@ -141,7 +166,8 @@ pub fn event_json(session: &Session, event: &SessionEvent, pause: Duration) -> O
             "new": new.to_string(), "new_name": name_of(session, *new), "epoch": epoch,
             "pause_ms": pause.as_millis() as u64 }),
         SessionEvent::LinkChanged { peer, state } => {
-            json!({ "event": "link_changed", "peer": peer.to_string(), "state": link_word(*state) })
+            json!({ "event": "link_changed", "peer": peer.to_string(), "state": link_word(*state),
+                    "path": path_word(session.link_path(*peer)) })
         }
         SessionEvent::PeerMisbehaved { peer, reason } => {
             json!({ "event": "peer_misbehaved", "peer": peer.to_string(), "reason": reason })

@@ -45,6 +45,17 @@ fn a_round_survives_the_host_and_the_host_finds_its_score_on_rejoin() {
     let before = host
         .wait_for(STEP, |v| v["event"] == "status" && v["members"] == 4 && total(v) >= 6)
         .unwrap_or_else(|| panic!("{}", host.failure("never saw four players score")));
+    // Every link, its state and path: loopback is a local network.
+    let links = before["links"].as_object().expect("links");
+    assert_eq!(links.len(), 3, "{before}");
+    for (peer, l) in links {
+        assert_eq!(
+            (l["state"].as_str(), l["path"].as_str()),
+            (Some("direct"), Some("lan")),
+            "{peer}: {l}"
+        );
+        assert!(l["rtt_ms"].as_u64().is_some_and(|ms| ms < 1_000), "{peer}: {l}");
+    }
     let host_own = before["scores"][&host_id]["score"].as_u64().expect("host score");
     let round = before["round"].as_u64().expect("round");
     let left = before["round_left_ms"].as_u64().expect("clock");

@@ -8,7 +8,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::{DIGEST_AFTER_CHANGE, LinkState, Session, SessionEvent};
+use super::{DIGEST_AFTER_CHANGE, LinkPath, LinkState, Session, SessionEvent};
 use crate::PeerId;
 use crate::protocol::Message;
 
@@ -192,6 +192,17 @@ impl Session {
                     .get(q)
                     .is_some_and(|st| st.vouches_for(peer, self.now, self.bounds_for(*q)))
             })
+    }
+
+    /// The path a link's traffic takes now, `None` while it is down: direct on a local
+    /// network or over the internet (by the address we reach the peer at), or relayed by a
+    /// member.
+    pub fn link_path(&self, peer: PeerId) -> Option<LinkPath> {
+        match self.link_state(peer) {
+            LinkState::Direct => self.roster.get(peer).map(|m| LinkPath::direct_to(m.addr)),
+            LinkState::Relayed => Some(LinkPath::Peer),
+            LinkState::Down => None,
+        }
     }
 
     /// Current link state of `peer`.

@@ -55,6 +55,31 @@ pub enum LinkState {
     Down,
 }
 
+/// The path a link's traffic takes (the companion of [`LinkState`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkPath {
+    /// Direct, to an address on a local network (private, link-local, unique-local IPv6 or
+    /// loopback).
+    Lan,
+    /// Direct, to a public address.
+    Internet,
+    /// Relayed by another member.
+    Peer,
+    /// Relayed by the rendezvous service (not yet: issue 12).
+    Rendezvous,
+}
+
+impl LinkPath {
+    /// The path of a direct link to `addr`.
+    pub fn direct_to(addr: std::net::SocketAddr) -> LinkPath {
+        let local = match addr.ip() {
+            std::net::IpAddr::V4(ip) => ip.is_private() || ip.is_link_local() || ip.is_loopback(),
+            std::net::IpAddr::V6(ip) => ip.is_loopback() || ip.is_unique_local() || ip.is_unicast_link_local(),
+        };
+        if local { LinkPath::Lan } else { LinkPath::Internet }
+    }
+}
+
 /// Why a peer left the roster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LeaveReason {
@@ -836,4 +861,25 @@ fn fresh_identity(rng: &mut StdRng) -> (PeerId, [u8; 32]) {
 /// A seeded generator for [`Session::host`] and [`Session::join`].
 pub fn seeded_rng(seed: u64) -> StdRng {
     StdRng::seed_from_u64(seed)
+}
+
+#[cfg(test)]
+mod link_path_tests {
+    use super::LinkPath;
+
+    #[test]
+    fn a_direct_path_is_lan_on_local_addresses_and_internet_elsewhere() {
+        for (addr, path) in [
+            ("10.1.0.2:5000", LinkPath::Lan),
+            ("192.168.1.7:5000", LinkPath::Lan),
+            ("127.0.0.1:5000", LinkPath::Lan),
+            ("169.254.3.4:5000", LinkPath::Lan),
+            ("[fd00::1]:5000", LinkPath::Lan),
+            ("[fe80::1]:5000", LinkPath::Lan),
+            ("198.51.100.11:5000", LinkPath::Internet),
+            ("[2001:db8::1]:5000", LinkPath::Internet),
+        ] {
+            assert_eq!(LinkPath::direct_to(addr.parse().unwrap()), path, "{addr}");
+        }
+    }
 }
