@@ -118,14 +118,27 @@ pub fn link_word(state: LinkState) -> &'static str {
     }
 }
 
-/// The word for a link's path in the JSON lines and the HUD (`null` while it is down).
-pub fn path_word(path: Option<LinkPath>) -> Value {
+/// The word for a link's path.
+pub fn path_label(path: LinkPath) -> &'static str {
     match path {
-        Some(LinkPath::Lan) => json!("lan"),
-        Some(LinkPath::Internet) => json!("internet"),
-        Some(LinkPath::Peer) => json!("peer"),
-        Some(LinkPath::Rendezvous) => json!("rendezvous"),
-        None => Value::Null,
+        LinkPath::Lan => "lan",
+        LinkPath::Internet => "internet",
+        LinkPath::Peer => "peer",
+        LinkPath::Rendezvous => "rendezvous",
+    }
+}
+
+/// A link's path in the JSON lines (`null` while it is down).
+pub fn path_word(path: Option<LinkPath>) -> Value {
+    path.map_or(Value::Null, |p| json!(path_label(p)))
+}
+
+/// What the scoreboard says of a link: where a direct one goes (`lan`, `internet`), else
+/// its state (`relayed`, `lost`).
+pub fn link_label(session: &Session, peer: netcode::PeerId) -> &'static str {
+    match (session.link_state(peer), session.link_path(peer)) {
+        (LinkState::Direct, Some(path)) => path_label(path),
+        (state, _) => link_word(state),
     }
 }
 

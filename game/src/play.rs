@@ -13,7 +13,7 @@ use netcode::transport::Peer;
 use netcode::{LinkState, PeerId, SessionEvent};
 
 use crate::arena::{self, GameEvent, Input, Match};
-use crate::net::{NetArgs, Start, link_word, name_of, pause_of};
+use crate::net::{NetArgs, Start, link_label, link_word, name_of, pause_of};
 
 /// Pixels per world unit.
 const SCALE: f32 = 16.0;
@@ -589,7 +589,7 @@ fn hud(
                     let ping = s
                         .rtt(m.id)
                         .map_or(String::from("  - "), |r| format!("{:>3.0} ms", r * 1000.0));
-                    format!("{ping} {}", link_word(s.link_state(m.id)))
+                    format!("{ping} {}", link_label(s, m.id))
                 };
                 (score, format!("{crown}{:<12} {score:>3}   {link}", m.name))
             })
