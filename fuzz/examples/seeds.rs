@@ -193,10 +193,12 @@ fn invites() -> Vec<Invite> {
     vec![
         Invite {
             addrs: addrs(&["192.168.1.20:40001"]),
+            rendezvous: Vec::new(),
             session: SessionKey { id: 1, key: [7; 32] },
         },
         Invite {
             addrs: addrs(&["127.0.0.1:40001", "[::1]:9", "[2001:db8::1]:65535"]),
+            rendezvous: addrs(&["203.0.113.7:7777"]),
             session: SessionKey {
                 id: u64::MAX,
                 key: [0xa5; 32],
@@ -204,6 +206,7 @@ fn invites() -> Vec<Invite> {
         },
         Invite {
             addrs: addrs(&["1.2.3.4:1"; 8]),
+            rendezvous: Vec::new(),
             session: SessionKey { id: 0, key: [0; 32] },
         },
     ]

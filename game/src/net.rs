@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use clap::Args;
 use netcode::invite::Invite;
-use netcode::transport::{Conditions, Peer, PeerOptions, Seat};
+use netcode::transport::{Conditions, Peer, PeerOptions, Seat, resolve_rendezvous};
+use netcode::traversal::TraversalConfig;
 use netcode::{LinkPath, LinkState, Session, SessionEvent};
 use serde_json::{Value, json};
 
@@ -38,6 +39,11 @@ pub struct NetArgs {
     /// Try a bad network: loss probability per datagram.
     #[arg(long, default_value_t = 0.0)]
     pub sim_loss: f64,
+    /// Rendezvous service (HOST:PORT) for playing across home routers: a host registers
+    /// there and its invite code names it; a joiner finds the players through it (besides
+    /// the one its code names). See the README, "Playing over the internet".
+    #[arg(long, env = "NETCODE_RENDEZVOUS")]
+    pub rendezvous: Option<String>,
 }
 
 /// How to enter a session.
@@ -51,10 +57,18 @@ pub enum Start {
 
 impl NetArgs {
     fn options(&self) -> Result<PeerOptions, String> {
+        let rendezvous = match &self.rendezvous {
+            Some(text) => vec![resolve_rendezvous(text).map_err(|e| e.to_string())?],
+            None => Vec::new(),
+        };
         Ok(PeerOptions {
             name: self.name.clone(),
             bind: SocketAddr::new(self.bind, self.port),
             conditions: Conditions::from_flags(self.sim_latency, self.sim_jitter, self.sim_loss)?,
+            traversal: TraversalConfig {
+                rendezvous,
+                ..TraversalConfig::default()
+            },
             ..PeerOptions::default()
         })
     }

@@ -739,6 +739,11 @@ fn start_from_menu(commands: &mut Commands, m: &Menu, choice: &MenuChoice) -> Re
         sim_latency: 0.0,
         sim_jitter: 0.0,
         sim_loss: 0.0,
+        // The menu hosts through the rendezvous service of the environment, if any; a
+        // code to join names its own.
+        rendezvous: std::env::var("NETCODE_RENDEZVOUS")
+            .ok()
+            .filter(|v| !v.trim().is_empty()),
     };
     let start = match choice {
         MenuChoice::Host => Start::Host,

@@ -3,8 +3,10 @@
 //!
 //! A code is `nc1-` followed by the Crockford base32 (lowercase, no padding) of: the format
 //! version (1 byte), the session id (8), the session key (32), the number of addresses (1)
-//! and each address (a family byte, then 4 or 16 address bytes and a 2-byte port), then the
-//! first 4 bytes of the SHA-256 of all that. Whoever holds the code holds the key: it is a
+//! and each address (a family byte, then 4 or 16 address bytes and a 2-byte port); in
+//! version 2, then the number of rendezvous services (1) and their addresses; then the
+//! first 4 bytes of the SHA-256 of all that. A code without rendezvous services is written
+//! as version 1, which older builds read. Whoever holds the code holds the key: it is a
 //! secret to share with friends, not to post. A changed character fails the checksum; a
 //! code for a session that ended decodes, but nobody answers it (the transport reports
 //! that when it gives up).
@@ -20,10 +22,14 @@ use crate::SessionKey;
 
 /// What every code starts with (the `1` is the format version).
 pub const PREFIX: &str = "nc1-";
-/// The format version byte.
+/// The format version byte of a code that names no rendezvous service.
 const VERSION: u8 = 1;
+/// The format version byte of a code that names rendezvous services.
+const VERSION_RENDEZVOUS: u8 = 2;
 /// Most addresses a code may list.
 pub const MAX_ADDRS: usize = 8;
+/// Most rendezvous services a code may name.
+pub const MAX_RENDEZVOUS: usize = 4;
 /// Longest code accepted (a code with [`MAX_ADDRS`] IPv6 addresses is shorter).
 pub const MAX_CODE_CHARS: usize = 512;
 /// Checksum bytes at the end of a code.
@@ -57,13 +63,20 @@ pub enum InviteError {
     /// Lists no address, or more than [`MAX_ADDRS`].
     #[error("invite code is invalid: it lists {0} addresses (1 to {MAX_ADDRS} expected)")]
     Addresses(usize),
+    /// Names no rendezvous service in version 2, or more than [`MAX_RENDEZVOUS`].
+    #[error("invite code is invalid: it names {0} rendezvous services (1 to {MAX_RENDEZVOUS} expected)")]
+    Rendezvous(usize),
 }
 
-/// A decoded invite: the members to contact and the session's id and key.
+/// A decoded invite: the members to contact, the rendezvous services that know the
+/// session's current members, and the session's id and key.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Invite {
-    /// Addresses of members to join through, tried in turn.
+    /// Addresses of members to join through, tried in turn (after the members a
+    /// rendezvous service lists). May be empty when `rendezvous` is not.
     pub addrs: Vec<SocketAddr>,
+    /// Rendezvous services to ask for the members and to punch through NATs with.
+    pub rendezvous: Vec<SocketAddr>,
     /// The session's id and key.
     pub session: SessionKey,
 }
@@ -72,6 +85,7 @@ impl fmt::Debug for Invite {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Invite")
             .field("addrs", &self.addrs)
+            .field("rendezvous", &self.rendezvous)
             .field("session", &self.session)
             .finish()
     }
@@ -80,23 +94,17 @@ impl fmt::Debug for Invite {
 impl Invite {
     /// The code for this invite. Addresses beyond [`MAX_ADDRS`] are left out.
     pub fn encode(&self) -> String {
-        let mut bytes = vec![VERSION];
+        let rendezvous = &self.rendezvous[..self.rendezvous.len().min(MAX_RENDEZVOUS)];
+        let mut bytes = vec![if rendezvous.is_empty() {
+            VERSION
+        } else {
+            VERSION_RENDEZVOUS
+        }];
         bytes.extend_from_slice(&self.session.id.to_le_bytes());
         bytes.extend_from_slice(&self.session.key);
-        let addrs = &self.addrs[..self.addrs.len().min(MAX_ADDRS)];
-        bytes.push(addrs.len() as u8);
-        for addr in addrs {
-            match addr.ip() {
-                IpAddr::V4(ip) => {
-                    bytes.push(FAMILY_V4);
-                    bytes.extend_from_slice(&ip.octets());
-                }
-                IpAddr::V6(ip) => {
-                    bytes.push(FAMILY_V6);
-                    bytes.extend_from_slice(&ip.octets());
-                }
-            }
-            bytes.extend_from_slice(&addr.port().to_le_bytes());
+        write_addrs(&mut bytes, &self.addrs[..self.addrs.len().min(MAX_ADDRS)]);
+        if !rendezvous.is_empty() {
+            write_addrs(&mut bytes, rendezvous);
         }
         let sum = checksum(&bytes);
         bytes.extend_from_slice(&sum);
@@ -121,35 +129,51 @@ impl Invite {
         }
         let mut r = Reader(payload);
         let version = r.take(1)?[0];
-        if version != VERSION {
+        if version != VERSION && version != VERSION_RENDEZVOUS {
             return Err(InviteError::Version(version));
         }
         let id = u64::from_le_bytes(r.take(8)?.try_into().expect("8 bytes"));
         let key: [u8; 32] = r.take(32)?.try_into().expect("32 bytes");
-        let count = usize::from(r.take(1)?[0]);
-        if count == 0 || count > MAX_ADDRS {
-            return Err(InviteError::Addresses(count));
-        }
-        let mut addrs = Vec::with_capacity(count);
-        for _ in 0..count {
-            let ip = match r.take(1)?[0] {
-                FAMILY_V4 => IpAddr::V4(Ipv4Addr::from(<[u8; 4]>::try_from(r.take(4)?).expect("4 bytes"))),
-                FAMILY_V6 => IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(r.take(16)?).expect("16 bytes"))),
-                _ => return Err(InviteError::Malformed("unknown address family")),
-            };
-            let port = u16::from_le_bytes(r.take(2)?.try_into().expect("2 bytes"));
-            if port == 0 {
-                return Err(InviteError::Malformed("port 0"));
+        let addrs = r.addrs()?;
+        let rendezvous = if version == VERSION_RENDEZVOUS {
+            let services = r.addrs()?;
+            if services.is_empty() || services.len() > MAX_RENDEZVOUS {
+                return Err(InviteError::Rendezvous(services.len()));
             }
-            addrs.push(SocketAddr::new(ip, port));
+            services
+        } else {
+            Vec::new()
+        };
+        let least = usize::from(rendezvous.is_empty());
+        if addrs.len() < least || addrs.len() > MAX_ADDRS {
+            return Err(InviteError::Addresses(addrs.len()));
         }
         if !r.0.is_empty() {
             return Err(InviteError::Malformed("bytes left over"));
         }
         Ok(Invite {
             addrs,
+            rendezvous,
             session: SessionKey { id, key },
         })
+    }
+}
+
+/// A count byte, then each address: a family byte, 4 or 16 address bytes, a 2-byte port.
+fn write_addrs(bytes: &mut Vec<u8>, addrs: &[SocketAddr]) {
+    bytes.push(addrs.len() as u8);
+    for addr in addrs {
+        match addr.ip() {
+            IpAddr::V4(ip) => {
+                bytes.push(FAMILY_V4);
+                bytes.extend_from_slice(&ip.octets());
+            }
+            IpAddr::V6(ip) => {
+                bytes.push(FAMILY_V6);
+                bytes.extend_from_slice(&ip.octets());
+            }
+        }
+        bytes.extend_from_slice(&addr.port().to_le_bytes());
     }
 }
 
@@ -170,6 +194,28 @@ impl FromStr for Invite {
 struct Reader<'a>(&'a [u8]);
 
 impl<'a> Reader<'a> {
+    /// What [`write_addrs`] wrote (at most [`MAX_ADDRS`]).
+    fn addrs(&mut self) -> Result<Vec<SocketAddr>, InviteError> {
+        let count = usize::from(self.take(1)?[0]);
+        if count > MAX_ADDRS {
+            return Err(InviteError::Addresses(count));
+        }
+        let mut addrs = Vec::with_capacity(count);
+        for _ in 0..count {
+            let ip = match self.take(1)?[0] {
+                FAMILY_V4 => IpAddr::V4(Ipv4Addr::from(<[u8; 4]>::try_from(self.take(4)?).expect("4 bytes"))),
+                FAMILY_V6 => IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(self.take(16)?).expect("16 bytes"))),
+                _ => return Err(InviteError::Malformed("unknown address family")),
+            };
+            let port = u16::from_le_bytes(self.take(2)?.try_into().expect("2 bytes"));
+            if port == 0 {
+                return Err(InviteError::Malformed("port 0"));
+            }
+            addrs.push(SocketAddr::new(ip, port));
+        }
+        Ok(addrs)
+    }
+
     fn take(&mut self, n: usize) -> Result<&'a [u8], InviteError> {
         if self.0.len() < n {
             return Err(InviteError::Malformed("cut short"));
@@ -237,6 +283,7 @@ mod tests {
     fn invite() -> Invite {
         Invite {
             addrs: vec!["192.168.1.20:40001".parse().unwrap(), "[::1]:9".parse().unwrap()],
+            rendezvous: Vec::new(),
             session: SessionKey {
                 id: 0x1234_5678_9abc_def0,
                 key: [7; 32],
@@ -252,6 +299,32 @@ mod tests {
         assert_eq!(
             Invite::decode(&format!("  {}\n", code.to_uppercase())).unwrap(),
             invite()
+        );
+    }
+
+    #[test]
+    fn codes_name_rendezvous_services_and_may_then_list_no_member() {
+        let with = Invite {
+            rendezvous: vec!["203.0.113.5:7777".parse().unwrap()],
+            ..invite()
+        };
+        let code = with.encode();
+        assert_eq!(Invite::decode(&code).unwrap(), with);
+        assert_ne!(code, invite().encode());
+        let only = Invite {
+            addrs: Vec::new(),
+            ..with.clone()
+        };
+        assert_eq!(Invite::decode(&only.encode()).unwrap(), only);
+        let none = Invite {
+            addrs: Vec::new(),
+            ..invite()
+        };
+        assert_eq!(Invite::decode(&none.encode()), Err(InviteError::Addresses(0)));
+        // Version 1 codes (no rendezvous) still read as before.
+        assert_eq!(
+            Invite::decode(&invite().encode()).unwrap().rendezvous,
+            Vec::<SocketAddr>::new()
         );
     }
 

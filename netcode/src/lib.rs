@@ -40,6 +40,7 @@ pub mod sim;
 pub mod snapshot;
 pub mod store;
 pub mod transport;
+pub mod traversal;
 
 use std::fmt;
 

@@ -28,9 +28,13 @@ use crate::PeerId;
 /// First bytes of every rendezvous frame.
 pub const MAGIC: [u8; 4] = [0xFF, b'N', b'C', b'R'];
 /// Version of the rendezvous protocol (the byte after [`MAGIC`]).
-pub const VERSION: u8 = 1;
-/// Largest rendezvous frame, in bytes (fits one datagram on any path).
+pub const VERSION: u8 = 2;
+/// Largest rendezvous frame other than a relay frame, in bytes (fits one datagram on any
+/// path).
 pub const MAX_FRAME_BYTES: usize = 1200;
+/// Largest relay frame ([`Frame::Relay`], [`Frame::Relayed`]): a whole netcode packet (at
+/// most 1300 bytes) and its wrapping, within one Ethernet-sized datagram.
+pub const MAX_RELAY_FRAME_BYTES: usize = 1472;
 /// Most candidate addresses one peer registers.
 pub const MAX_CANDIDATES: usize = 8;
 /// Most members one answer lists.
@@ -119,12 +123,17 @@ pub enum Request {
     /// "I am in this session; reach me at these addresses" (the service adds the address it
     /// sees). Repeated as a keepalive; the answer lists the other members.
     Register {
+        /// The address the peer is known by in its session (its roster address), when it
+        /// is in one; the service lists it to others (default: the address it saw).
+        addr: Option<SocketAddr>,
         /// Interface addresses of the peer (LAN, IPv6 global).
         candidates: Vec<SocketAddr>,
     },
     /// "I want to connect to the session": the service lists the members and tells each of
     /// them to punch towards the asker's candidates.
     Join {
+        /// The address the joiner will be known by in the session, as in `Register`.
+        addr: Option<SocketAddr>,
         /// Interface addresses of the joiner.
         candidates: Vec<SocketAddr>,
     },
@@ -154,8 +163,18 @@ pub struct Listed {
     pub peer: PeerId,
     /// Where the service saw its requests come from (its reflexive address).
     pub observed: SocketAddr,
+    /// The address it is known by in its session, if it said.
+    pub addr: Option<SocketAddr>,
     /// The addresses it registered.
     pub candidates: Vec<SocketAddr>,
+}
+
+impl Listed {
+    /// The address the member is known by in its session: the one it registered, else
+    /// the one the service saw.
+    pub fn session_addr(&self) -> SocketAddr {
+        self.addr.unwrap_or(self.observed)
+    }
 }
 
 /// One rendezvous frame, either way.
@@ -180,7 +199,7 @@ pub enum Frame {
         /// Its ed25519 signature, in two halves.
         sig: [[u8; 32]; 2],
     },
-    /// Service to peer: the other members of the session.
+    /// Service to peer: the other members of the session, the most recently heard first.
     Members {
         /// The session.
         session: RendezvousId,
@@ -197,7 +216,35 @@ pub enum Frame {
         /// The member to reach.
         peer: Listed,
     },
+    /// Peer to service, the last resort: "forward this datagram to `to`", for two members
+    /// that reach each other neither directly nor through a third member. The service
+    /// forwards only from a member's registered address to another member of the same
+    /// session, within a bandwidth cap per session. `payload` is a netcode packet
+    /// (encrypted and authenticated end to end): the service cannot read or forge it.
+    Relay {
+        /// The session.
+        session: RendezvousId,
+        /// The sending member.
+        from: PeerId,
+        /// The member to forward to.
+        to: PeerId,
+        /// The datagram.
+        payload: Vec<u8>,
+    },
+    /// Service to peer: a datagram `from` relayed.
+    Relayed {
+        /// The session.
+        session: RendezvousId,
+        /// The member that sent it.
+        from: PeerId,
+        /// The datagram.
+        payload: Vec<u8>,
+    },
 }
+
+/// The index bincode gives [`Frame::Relay`] (the byte after the version; see
+/// [`is_relay`]).
+const RELAY_TAG: u8 = 5;
 
 /// Why bytes are not a rendezvous frame, or a request is refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -227,6 +274,14 @@ pub fn is_rendezvous(bytes: &[u8]) -> bool {
     bytes.starts_with(&MAGIC)
 }
 
+/// Whether `bytes` start like a [`Frame::Relay`], read from its first bytes without
+/// decoding (the service meters relay frames apart from requests).
+pub fn is_relay(bytes: &[u8]) -> bool {
+    bytes.starts_with(&MAGIC)
+        && bytes.get(MAGIC.len()) == Some(&VERSION)
+        && bytes.get(MAGIC.len() + 1) == Some(&RELAY_TAG)
+}
+
 impl Frame {
     /// The frame's bytes: [`MAGIC`], [`VERSION`], then bincode.
     pub fn encode(&self) -> Result<Vec<u8>, RendezvousError> {
@@ -234,7 +289,7 @@ impl Frame {
         out.push(VERSION);
         bincode::serde::encode_into_std_write(self, &mut out, config())
             .map_err(|_| RendezvousError::Malformed("does not encode"))?;
-        if out.len() > MAX_FRAME_BYTES {
+        if out.len() > self.max_bytes() {
             return Err(RendezvousError::Malformed("frame too large"));
         }
         Ok(out)
@@ -248,7 +303,7 @@ impl Frame {
         if version != VERSION {
             return Err(RendezvousError::Version(version));
         }
-        if bytes.len() > MAX_FRAME_BYTES {
+        if bytes.len() > MAX_RELAY_FRAME_BYTES {
             return Err(RendezvousError::Malformed("frame too large"));
         }
         let (frame, used): (Frame, usize) = bincode::serde::decode_from_slice(body, config())
@@ -256,22 +311,33 @@ impl Frame {
         if used != body.len() {
             return Err(RendezvousError::Malformed("trailing bytes"));
         }
+        if bytes.len() > frame.max_bytes() {
+            return Err(RendezvousError::Malformed("frame too large"));
+        }
         frame.validate()?;
         Ok(frame)
+    }
+
+    /// The size bound of this kind of frame.
+    fn max_bytes(&self) -> usize {
+        match self {
+            Frame::Relay { .. } | Frame::Relayed { .. } => MAX_RELAY_FRAME_BYTES,
+            _ => MAX_FRAME_BYTES,
+        }
     }
 
     fn validate(&self) -> Result<(), RendezvousError> {
         let too_many = |c: &Vec<SocketAddr>| c.len() > MAX_CANDIDATES;
         let bad = match self {
             Frame::Signed { signed, .. } => match &signed.body {
-                Request::Register { candidates } | Request::Join { candidates } => too_many(candidates),
+                Request::Register { candidates, .. } | Request::Join { candidates, .. } => too_many(candidates),
                 Request::Leave => false,
             },
             Frame::Members { members, .. } => {
                 members.len() > MAX_LISTED || members.iter().any(|m| too_many(&m.candidates))
             }
             Frame::Punch { peer, .. } => too_many(&peer.candidates),
-            Frame::Probe { .. } | Frame::Observed { .. } => false,
+            Frame::Probe { .. } | Frame::Observed { .. } | Frame::Relay { .. } | Frame::Relayed { .. } => false,
         };
         if bad {
             return Err(RendezvousError::Malformed("too many addresses"));
@@ -378,6 +444,7 @@ mod tests {
             1_000,
             9,
             Request::Join {
+                addr: None,
                 candidates: vec![addr("10.0.0.2:4000")],
             },
         );
@@ -447,7 +514,15 @@ mod tests {
     fn bounds_are_enforced() {
         let signer = SessionSigner::new(&[7; 32]);
         let many = (0..9).map(|i| addr(&format!("10.0.0.{i}:4000"))).collect();
-        let frame = signer.request(PeerId(3), 1, 1, Request::Register { candidates: many });
+        let frame = signer.request(
+            PeerId(3),
+            1,
+            1,
+            Request::Register {
+                addr: None,
+                candidates: many,
+            },
+        );
         let mut bytes = MAGIC.to_vec();
         bytes.push(VERSION);
         bincode::serde::encode_into_std_write(&frame, &mut bytes, config()).unwrap();
@@ -456,7 +531,50 @@ mod tests {
             Err(RendezvousError::Malformed("too many addresses"))
         );
         let mut other_version = bytes.clone();
-        other_version[4] = 2;
-        assert_eq!(Frame::decode(&other_version), Err(RendezvousError::Version(2)));
+        other_version[4] = 1;
+        assert_eq!(Frame::decode(&other_version), Err(RendezvousError::Version(1)));
+    }
+
+    #[test]
+    fn relay_frames_are_told_apart_unread_and_carry_a_whole_netcode_packet() {
+        let id = SessionSigner::new(&[7; 32]).id();
+        let relay = Frame::Relay {
+            session: id,
+            from: PeerId(1),
+            to: PeerId(2),
+            payload: vec![0x11; 1300],
+        };
+        let bytes = relay.encode().unwrap();
+        assert!(is_relay(&bytes));
+        assert!(bytes.len() <= MAX_RELAY_FRAME_BYTES);
+        assert_eq!(Frame::decode(&bytes).unwrap(), relay);
+        let relayed = Frame::Relayed {
+            session: id,
+            from: PeerId(1),
+            payload: vec![1; 10],
+        };
+        assert!(!is_relay(&relayed.encode().unwrap()));
+        assert!(!is_relay(&Frame::Probe { nonce: 5 }.encode().unwrap()));
+        let too_big = Frame::Relay {
+            session: id,
+            from: PeerId(1),
+            to: PeerId(2),
+            payload: vec![0; MAX_RELAY_FRAME_BYTES],
+        };
+        assert!(too_big.encode().is_err());
+        // Only relay frames may be that large.
+        let members = Frame::Members {
+            session: id,
+            observed: addr("10.0.0.2:4000"),
+            members: (0..20)
+                .map(|i| Listed {
+                    peer: PeerId(i),
+                    observed: addr("[2001:db8::1]:4000"),
+                    addr: None,
+                    candidates: vec![addr("[2001:db8::2]:4000"); 2],
+                })
+                .collect(),
+        };
+        assert!(members.encode().is_err());
     }
 }

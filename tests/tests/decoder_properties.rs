@@ -14,13 +14,15 @@ fn invite() -> impl Strategy<Value = Invite> {
         any::<u64>(),
         any::<[u8; 32]>(),
         prop::collection::vec((any::<[u8; 4]>(), 1u16..), 1..=8),
+        prop::collection::vec((any::<[u8; 4]>(), 1u16..), 0..=4),
     )
-        .prop_map(|(id, key, addrs)| Invite {
-            addrs: addrs
-                .into_iter()
-                .map(|(ip, port)| std::net::SocketAddr::from((ip, port)))
-                .collect(),
-            session: SessionKey { id, key },
+        .prop_map(|(id, key, addrs, rendezvous)| {
+            let socket = |(ip, port): ([u8; 4], u16)| std::net::SocketAddr::from((ip, port));
+            Invite {
+                addrs: addrs.into_iter().map(socket).collect(),
+                rendezvous: rendezvous.into_iter().map(socket).collect(),
+                session: SessionKey { id, key },
+            }
         })
 }
 

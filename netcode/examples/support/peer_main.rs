@@ -15,8 +15,9 @@ use clap::{Args, Parser, Subcommand};
 use netcode::invite::Invite;
 use netcode::snapshot::delta::{Schema, Snapshot};
 use netcode::snapshot::quant::Quant;
-use netcode::transport::{Conditions, Peer, PeerOptions, Seat};
-use netcode::{LinkState, PeerId, Scope, SessionEvent};
+use netcode::transport::{Conditions, Peer, PeerOptions, Seat, resolve_rendezvous};
+use netcode::traversal::TraversalConfig;
+use netcode::{LinkPath, LinkState, PeerId, Scope, SessionEvent};
 use serde_json::{Value, json};
 
 /// Interval between status lines and score increments.
@@ -82,6 +83,10 @@ pub struct PeerArgs {
     /// Give up joining after this many seconds.
     #[arg(long, default_value_t = 10.0)]
     pub join_timeout: f64,
+    /// Rendezvous service (HOST:PORT) to find the members through, across NATs (a host
+    /// registers there and its invite names it).
+    #[arg(long, env = "NETCODE_RENDEZVOUS")]
+    pub rendezvous: Option<String>,
 }
 
 impl PeerArgs {
@@ -92,11 +97,19 @@ impl PeerArgs {
                 self.join_timeout
             ));
         }
+        let rendezvous = match &self.rendezvous {
+            Some(text) => vec![resolve_rendezvous(text).map_err(|e| e.to_string())?],
+            None => Vec::new(),
+        };
         Ok(PeerOptions {
             name: self.name.clone(),
             bind: std::net::SocketAddr::new(self.bind, self.port),
             conditions: Conditions::from_flags(self.sim_latency, self.sim_jitter, self.sim_loss)?,
             join_timeout: Duration::from_secs_f64(self.join_timeout),
+            traversal: TraversalConfig {
+                rendezvous,
+                ..TraversalConfig::default()
+            },
             ..PeerOptions::default()
         })
     }
@@ -232,6 +245,16 @@ fn link_name(state: LinkState) -> &'static str {
     }
 }
 
+fn path_name(path: Option<LinkPath>) -> Value {
+    match path {
+        Some(LinkPath::Lan) => json!("lan"),
+        Some(LinkPath::Internet) => json!("internet"),
+        Some(LinkPath::Peer) => json!("peer"),
+        Some(LinkPath::Rendezvous) => json!("rendezvous"),
+        None => Value::Null,
+    }
+}
+
 fn report(peer: &Peer, event: &SessionEvent) {
     let s = peer.session();
     match event {
@@ -260,7 +283,7 @@ fn report(peer: &Peer, event: &SessionEvent) {
         }
         SessionEvent::LinkChanged { peer, state } => emit(
             "link_changed",
-            json!({ "peer": peer.to_string(), "state": link_name(*state) }),
+            json!({ "peer": peer.to_string(), "state": link_name(*state), "path": path_name(s.link_path(*peer)) }),
         ),
         SessionEvent::PeerMisbehaved { peer, reason } => {
             emit("peer_misbehaved", json!({ "peer": peer.to_string(), "reason": reason }))
@@ -276,6 +299,7 @@ fn status(peer: &Peer, heard: &mut BTreeMap<PeerId, (u32, Instant)>) {
     let now = Instant::now();
     let mut fresh = Vec::new();
     let mut scores = serde_json::Map::new();
+    let mut links = serde_json::Map::new();
     for m in s.roster().active() {
         if let Some(v) = s.store().get(Scope::Peer(m.id), SCORE) {
             let n: u64 = std::str::from_utf8(v).ok().and_then(|t| t.parse().ok()).unwrap_or(0);
@@ -284,6 +308,11 @@ fn status(peer: &Peer, heard: &mut BTreeMap<PeerId, (u32, Instant)>) {
         if m.id == me {
             continue;
         }
+        let rtt = s.rtt(m.id).map(|r| (r * 1000.0).round() as u64);
+        links.insert(
+            m.id.to_string(),
+            json!({ "state": link_name(s.link_state(m.id)), "path": path_name(s.link_path(m.id)), "rtt_ms": rtt }),
+        );
         if let Some(snapshot) = s.remote_state(m.id) {
             let entry = heard.entry(m.id).or_insert((snapshot.tick, now));
             if entry.0 != snapshot.tick {
@@ -297,6 +326,6 @@ fn status(peer: &Peer, heard: &mut BTreeMap<PeerId, (u32, Instant)>) {
     emit(
         "status",
         json!({ "peer": me.to_string(), "host": s.host().map(|h| h.to_string()), "epoch": s.epoch(),
-                "members": s.roster().active().count(), "fresh": fresh, "scores": scores }),
+                "members": s.roster().active().count(), "fresh": fresh, "scores": scores, "links": links }),
     );
 }

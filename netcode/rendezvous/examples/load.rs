@@ -67,6 +67,7 @@ fn main() {
             for (s, signer) in signers.iter().enumerate() {
                 for m in 0..args.members {
                     let body = Request::Register {
+                        addr: None,
                         candidates: vec![SocketAddr::from((Ipv4Addr::new(192, 168, 1, 2), 5000))],
                     };
                     let at = NOW_MS + u64::from(r) * 2000;

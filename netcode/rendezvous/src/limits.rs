@@ -5,10 +5,34 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
+/// A token bucket: `rate` tokens a second, at most `burst` held.
 #[derive(Debug, Clone, Copy)]
-struct Bucket {
+pub(crate) struct Bucket {
     tokens: f64,
     updated: Duration,
+}
+
+impl Bucket {
+    /// A full bucket.
+    pub(crate) fn full(burst: f64, now: Duration) -> Self {
+        Bucket {
+            tokens: burst,
+            updated: now,
+        }
+    }
+
+    /// Takes `cost` tokens if there are that many at `now`.
+    pub(crate) fn take(&mut self, cost: f64, rate: f64, burst: f64, now: Duration) -> bool {
+        let dt = now.saturating_sub(self.updated).as_secs_f64();
+        self.tokens = (self.tokens + dt * rate).min(burst);
+        self.updated = now;
+        if self.tokens >= cost {
+            self.tokens -= cost;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 /// Token buckets by source IP.
@@ -39,19 +63,10 @@ impl RateLimits {
             }
         }
         let (rate, burst) = (self.rate, self.burst);
-        let b = self.buckets.entry(ip).or_insert(Bucket {
-            tokens: burst,
-            updated: now,
-        });
-        let dt = now.saturating_sub(b.updated).as_secs_f64();
-        b.tokens = (b.tokens + dt * rate).min(burst);
-        b.updated = now;
-        if b.tokens >= 1.0 {
-            b.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
+        self.buckets
+            .entry(ip)
+            .or_insert(Bucket::full(burst, now))
+            .take(1.0, rate, burst, now)
     }
 
     /// Forgets the sources whose bucket is full again (they are owed nothing).

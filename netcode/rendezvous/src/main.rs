@@ -12,8 +12,6 @@ use netcode_rendezvous::{Server, ServerConfig};
 
 /// How often members that went quiet are forgotten.
 const EXPIRE_EVERY: Duration = Duration::from_secs(1);
-/// How often the service logs its counters.
-const REPORT_EVERY: Duration = Duration::from_secs(60);
 /// Largest datagram read.
 const RECV_BYTES: usize = 2048;
 
@@ -30,6 +28,12 @@ struct Args {
     /// Most sessions kept at once.
     #[arg(long, default_value_t = 10_000)]
     max_sessions: usize,
+    /// Bytes per second the last-resort relay forwards for one session.
+    #[arg(long, default_value_t = 256 * 1024)]
+    relay_bytes_per_session: u32,
+    /// Seconds between the counters' log lines (sessions, members, relayed bytes, ...).
+    #[arg(long, default_value_t = 60.0)]
+    report_secs: f64,
     /// Print every refused datagram (debug log).
     #[arg(long)]
     verbose: bool,
@@ -152,14 +156,19 @@ fn run(args: &Args) -> Result<(), String> {
         .map_err(|e| format!("cannot set a read timeout: {e}"))?;
     let local = socket.local_addr().map_err(|e| e.to_string())?;
     log::info!("netcode_rendezvous listening on {local}");
+    let report_every = Duration::try_from_secs_f64(args.report_secs)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("--report-secs must be a positive number, got {}", args.report_secs))?;
     let cfg = ServerConfig {
         member_ttl: Duration::from_secs(args.member_ttl),
         max_sessions: args.max_sessions,
+        relay_bytes_per_session: f64::from(args.relay_bytes_per_session),
         ..ServerConfig::default()
     };
     let mut server = Server::new(cfg);
     let start = Instant::now();
-    let (mut next_expire, mut next_report) = (EXPIRE_EVERY, REPORT_EVERY);
+    let (mut next_expire, mut next_report) = (EXPIRE_EVERY, report_every);
     let mut buf = [0u8; RECV_BYTES];
     loop {
         match socket.recv_from(&mut buf) {
@@ -180,7 +189,7 @@ fn run(args: &Args) -> Result<(), String> {
         }
         if now >= next_report {
             log::info!("{:?}", server.stats());
-            next_report = now + REPORT_EVERY;
+            next_report = now + report_every;
         }
     }
 }

@@ -83,10 +83,12 @@ pub fn run(t: &PunchTest) -> Result<BTreeSet<PeerId>, String> {
             nonce += 1;
             let body = if t.join && nonce == 1 {
                 Request::Join {
+                    addr: None,
                     candidates: candidates.clone(),
                 }
             } else {
                 Request::Register {
+                    addr: None,
                     candidates: candidates.clone(),
                 }
             };

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use netcode::PeerId;
 use netcode::rendezvous::{
-    Frame, Listed, MAX_CANDIDATES, MAX_LISTED, RendezvousError, RendezvousId, ReplayGuard, Request, Signed,
+    Frame, Listed, MAX_CANDIDATES, MAX_LISTED, RendezvousError, RendezvousId, ReplayGuard, Request, Signed, is_relay,
 };
 
-use crate::limits::RateLimits;
+use crate::limits::{Bucket, RateLimits};
 
 /// Tuning of the service. Every field's default is in its doc.
 #[derive(Debug, Clone)]
@@ -27,6 +27,11 @@ pub struct ServerConfig {
     pub burst_per_source: f64,
     /// Most sources whose rate is tracked at once. Default: 65 536.
     pub max_sources: usize,
+    /// Bytes per second the last-resort relay forwards for one session, over all its
+    /// members. Default: 256 KiB/s (a two-player game over the relay takes ~30 KiB/s).
+    pub relay_bytes_per_session: f64,
+    /// Burst above that rate, in bytes. Default: 64 KiB.
+    pub relay_burst_bytes: f64,
 }
 
 impl Default for ServerConfig {
@@ -38,6 +43,8 @@ impl Default for ServerConfig {
             rate_per_source: 20.0,
             burst_per_source: 40.0,
             max_sources: 65_536,
+            relay_bytes_per_session: 256.0 * 1024.0,
+            relay_burst_bytes: 64.0 * 1024.0,
         }
     }
 }
@@ -63,20 +70,35 @@ pub struct ServerStats {
     pub rate_limited: u64,
     /// Requests refused because the session or member table was full.
     pub full: u64,
+    /// Datagrams relayed between members.
+    pub relayed: u64,
+    /// Payload bytes relayed between members.
+    pub relayed_bytes: u64,
+    /// Relay frames refused: not from a member's registered address, to no member, or
+    /// over the session's relay cap.
+    pub relay_refused: u64,
 }
 
 #[derive(Debug, Clone)]
 struct Member {
     observed: SocketAddr,
+    addr: Option<SocketAddr>,
     candidates: Vec<SocketAddr>,
     last_seen: Duration,
+}
+
+/// One session: its members and its relay budget.
+#[derive(Debug)]
+struct Session {
+    members: BTreeMap<PeerId, Member>,
+    relay: Bucket,
 }
 
 /// The rendezvous service, sans-IO.
 #[derive(Debug)]
 pub struct Server {
     cfg: ServerConfig,
-    sessions: HashMap<RendezvousId, BTreeMap<PeerId, Member>>,
+    sessions: HashMap<RendezvousId, Session>,
     guard: ReplayGuard,
     limits: RateLimits,
     stats: ServerStats,
@@ -102,7 +124,7 @@ impl Server {
     pub fn stats(&self) -> ServerStats {
         ServerStats {
             sessions: self.sessions.len(),
-            members: self.sessions.values().map(BTreeMap::len).sum(),
+            members: self.sessions.values().map(|s| s.members.len()).sum(),
             sources: self.limits.sources(),
             ..self.stats
         }
@@ -111,6 +133,9 @@ impl Server {
     /// Takes one datagram from `from` at `now` (the service's monotonic clock) and
     /// `unix_ms` (its wall clock, which requests are dated by); returns the answers.
     pub fn handle(&mut self, from: SocketAddr, bytes: &[u8], now: Duration, unix_ms: u64) -> Replies {
+        if is_relay(bytes) {
+            return self.relay(from, bytes, now);
+        }
         if !self.limits.allow(from.ip(), now) {
             self.stats.rate_limited += 1;
             return Vec::new();
@@ -137,14 +162,14 @@ impl Server {
     /// whose requests are all past the clock window; `unix_ms` is the wall clock.
     pub fn expire(&mut self, now: Duration, unix_ms: u64) {
         let ttl = self.cfg.member_ttl;
-        for (id, members) in &mut self.sessions {
-            let before = members.len();
-            members.retain(|_, m| now.saturating_sub(m.last_seen) <= ttl);
-            if members.len() < before && members.is_empty() {
+        for (id, session) in &mut self.sessions {
+            let before = session.members.len();
+            session.members.retain(|_, m| now.saturating_sub(m.last_seen) <= ttl);
+            if session.members.len() < before && session.members.is_empty() {
                 log::info!("session {id} expired");
             }
         }
-        self.sessions.retain(|_, m| !m.is_empty());
+        self.sessions.retain(|_, s| !s.members.is_empty());
         self.limits.forget_full(now);
         self.guard.prune(unix_ms);
     }
@@ -168,9 +193,9 @@ impl Server {
         let id = signed.session_id();
         match signed.body {
             Request::Leave => {
-                if let Some(members) = self.sessions.get_mut(&id) {
-                    members.remove(&signed.peer);
-                    if members.is_empty() {
+                if let Some(session) = self.sessions.get_mut(&id) {
+                    session.members.remove(&signed.peer);
+                    if session.members.is_empty() {
                         self.sessions.remove(&id);
                         log::info!("session {id} ended (its last member left)");
                     }
@@ -178,22 +203,53 @@ impl Server {
                 self.stats.accepted += 1;
                 Vec::new()
             }
-            Request::Register { candidates } => self.upsert(id, signed.peer, from, candidates, now, false),
-            Request::Join { candidates } => self.upsert(id, signed.peer, from, candidates, now, true),
+            Request::Register { addr, candidates } => {
+                let me = member(from, addr, candidates, now);
+                self.upsert(id, signed.peer, me, false)
+            }
+            Request::Join { addr, candidates } => {
+                let me = member(from, addr, candidates, now);
+                self.upsert(id, signed.peer, me, true)
+            }
         }
+    }
+
+    /// Forwards a relay frame from a member's registered address to another member of
+    /// the same session, within the session's relay cap. Answers nothing else.
+    fn relay(&mut self, from: SocketAddr, bytes: &[u8], now: Duration) -> Replies {
+        let (rate, burst) = (self.cfg.relay_bytes_per_session, self.cfg.relay_burst_bytes);
+        let forward = match Frame::decode(bytes) {
+            Ok(Frame::Relay {
+                session,
+                from: sender,
+                to,
+                payload,
+            }) => self.sessions.get_mut(&session).and_then(|s| {
+                let known = s.members.get(&sender).is_some_and(|m| m.observed == from);
+                let target = s.members.get(&to).map(|m| m.observed)?;
+                (known && s.relay.take(payload.len() as f64, rate, burst, now))
+                    .then_some((session, sender, target, payload))
+            }),
+            _ => None,
+        };
+        let Some((session, sender, target, payload)) = forward else {
+            self.stats.relay_refused += 1;
+            return Vec::new();
+        };
+        self.stats.relayed += 1;
+        self.stats.relayed_bytes += payload.len() as u64;
+        let relayed = Frame::Relayed {
+            session,
+            from: sender,
+            payload,
+        };
+        encoded(target, &relayed)
     }
 
     /// Lists `peer` at `from` in session `id`, answers with the others, and for a join
     /// tells each other member to punch towards the joiner.
-    fn upsert(
-        &mut self,
-        id: RendezvousId,
-        peer: PeerId,
-        from: SocketAddr,
-        mut candidates: Vec<SocketAddr>,
-        now: Duration,
-        join: bool,
-    ) -> Replies {
+    fn upsert(&mut self, id: RendezvousId, peer: PeerId, me: Member, join: bool) -> Replies {
+        let (from, now) = (me.observed, me.last_seen);
         if !self.sessions.contains_key(&id) {
             if self.sessions.len() >= self.cfg.max_sessions {
                 self.stats.full += 1;
@@ -201,24 +257,23 @@ impl Server {
             }
             log::info!("session {id} registered by {peer} from {from}");
         }
-        let members = self.sessions.entry(id).or_default();
+        let burst = self.cfg.relay_burst_bytes;
+        let session = self.sessions.entry(id).or_insert_with(|| Session {
+            members: BTreeMap::new(),
+            relay: Bucket::full(burst, now),
+        });
+        let members = &mut session.members;
         if !members.contains_key(&peer) && members.len() >= self.cfg.max_members {
             self.stats.full += 1;
             return Vec::new();
         }
-        candidates.truncate(MAX_CANDIDATES);
-        let me = Member {
-            observed: from,
-            candidates,
-            last_seen: now,
-        };
         members.insert(peer, me.clone());
         self.stats.accepted += 1;
-        let others: Vec<Listed> = members
-            .iter()
-            .filter(|(p, _)| **p != peer)
-            .map(|(p, m)| listed(*p, m))
-            .collect();
+        // The most recently heard first: a joiner tries live members before one that
+        // crashed and has not expired yet.
+        let mut others: Vec<(&PeerId, &Member)> = members.iter().filter(|(p, _)| **p != peer).collect();
+        others.sort_by_key(|(p, m)| (std::cmp::Reverse(m.last_seen), **p));
+        let others: Vec<Listed> = others.into_iter().map(|(p, m)| listed(*p, m)).collect();
         let mut out: Replies = members_frames(id, from, &others)
             .iter()
             .flat_map(|f| encoded(from, f))
@@ -263,7 +318,18 @@ fn listed(peer: PeerId, m: &Member) -> Listed {
     Listed {
         peer,
         observed: m.observed,
+        addr: m.addr,
         candidates: m.candidates.clone(),
+    }
+}
+
+fn member(observed: SocketAddr, addr: Option<SocketAddr>, mut candidates: Vec<SocketAddr>, now: Duration) -> Member {
+    candidates.truncate(MAX_CANDIDATES);
+    Member {
+        observed,
+        addr,
+        candidates,
+        last_seen: now,
     }
 }
 

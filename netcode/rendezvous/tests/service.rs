@@ -59,6 +59,7 @@ impl Peer {
 
 fn register() -> Request {
     Request::Register {
+        addr: None,
         candidates: vec![addr("192.168.1.10:5000")],
     }
 }
@@ -78,6 +79,7 @@ fn peers_learn_each_other_and_their_reflexive_addresses() {
         &mut server,
         1,
         Request::Join {
+            addr: None,
             candidates: vec![addr("10.0.0.5:5000")],
         },
     );
@@ -116,7 +118,14 @@ fn strangers_forgers_and_replays_get_nothing_and_change_nothing() {
     let before = server.stats();
     // A stranger with another key talks about another session, never this one.
     let mut stranger = Peer::new(9, 5, "192.0.2.66:1000");
-    let out = stranger.ask(&mut server, 1, Request::Join { candidates: vec![] });
+    let out = stranger.ask(
+        &mut server,
+        1,
+        Request::Join {
+            addr: None,
+            candidates: vec![],
+        },
+    );
     assert!(members_of(&out[0].1).is_empty(), "the stranger's own empty session");
     assert_eq!(out.len(), 1, "nobody of the real session is told to punch");
     // A forged request: the session's public key with a signature made by another key.
@@ -194,7 +203,14 @@ fn a_flood_from_one_source_does_not_stop_registered_sessions() {
     assert_eq!(server.stats().rate_limited, 10_000 - 40);
     // The session goes on: its member keeps registering and is answered.
     let mut joiner = Peer::new(7, 2, "203.0.113.9:51000");
-    let out = joiner.ask(&mut server, 1, Request::Join { candidates: vec![] });
+    let out = joiner.ask(
+        &mut server,
+        1,
+        Request::Join {
+            addr: None,
+            candidates: vec![],
+        },
+    );
     assert_eq!(members_of(&out[0].1).len(), 1);
     assert!(!host.ask(&mut server, 2, register()).is_empty());
 }
@@ -238,6 +254,7 @@ fn a_large_session_is_listed_in_frames_that_fit_a_datagram() {
             &mut server,
             0,
             Request::Register {
+                addr: None,
                 candidates: lan.clone(),
             },
         );
@@ -291,4 +308,88 @@ fn the_program_answers_on_loopback() {
         registered.contains(&format!("session {} registered by {}", signer.id(), PeerId(1))),
         "{registered}"
     );
+}
+
+/// A relay frame from `from` in session `key` to member `to`.
+fn relay(key: u8, from: u64, to: u64, payload: Vec<u8>) -> Vec<u8> {
+    Frame::Relay {
+        session: SessionSigner::new(&[key; 32]).id(),
+        from: PeerId(from),
+        to: PeerId(to),
+        payload,
+    }
+    .encode()
+    .unwrap()
+}
+
+#[test]
+fn the_relay_forwards_between_members_only_from_their_addresses_and_within_a_cap() {
+    let cfg = ServerConfig {
+        relay_bytes_per_session: 10_000.0,
+        relay_burst_bytes: 10_000.0,
+        ..ServerConfig::default()
+    };
+    let mut server = Server::new(cfg);
+    let mut a = Peer::new(7, 1, "198.51.100.11:40001");
+    let mut b = Peer::new(7, 2, "198.51.100.12:40002");
+    a.ask(&mut server, 0, register());
+    b.ask(&mut server, 0, register());
+    let t = Duration::from_secs(1);
+    // A member's datagram goes to the other member, as it was: the service only wraps it.
+    let out = frames(&server.handle(a.at, &relay(7, 1, 2, vec![0xAB; 500]), t, T0));
+    assert_eq!(
+        out,
+        vec![(
+            b.at,
+            Frame::Relayed {
+                session: a.signer.id(),
+                from: a.id,
+                payload: vec![0xAB; 500]
+            }
+        )]
+    );
+    // Refused: from an address that is not the sender's, to no member, for a session
+    // nobody registered, or naming a member of another session.
+    let refused = [
+        server.handle(addr("203.0.113.66:1"), &relay(7, 1, 2, vec![1; 10]), t, T0),
+        server.handle(a.at, &relay(7, 1, 99, vec![1; 10]), t, T0),
+        server.handle(a.at, &relay(8, 1, 2, vec![1; 10]), t, T0),
+    ];
+    assert!(refused.iter().all(Vec::is_empty));
+    // The cap: 10 000 bytes of burst, then only what the rate refills.
+    let mut relayed = 0;
+    for _ in 0..100 {
+        relayed += server.handle(a.at, &relay(7, 1, 2, vec![2; 1000]), t, T0).len();
+    }
+    assert_eq!(relayed, 9, "the burst left after the first 500 bytes");
+    let stats = server.stats();
+    assert_eq!((stats.relayed, stats.relayed_bytes), (10, 9_500));
+    assert_eq!(stats.relay_refused, 3 + 91);
+    // Relay frames do not spend the sender's request budget: it still registers.
+    assert_eq!(a.ask(&mut server, 1, register()).len(), 1);
+    assert_eq!(server.stats().rate_limited, 0);
+}
+
+#[test]
+fn members_are_listed_the_most_recently_heard_first() {
+    let mut server = Server::new(ServerConfig::default());
+    let mut crashed = Peer::new(7, 1, "198.51.100.11:40001");
+    let mut live = Peer::new(7, 9, "198.51.100.12:40002");
+    let mut joiner = Peer::new(7, 5, "198.51.100.13:40003");
+    crashed.ask(&mut server, 0, register());
+    live.ask(&mut server, 0, register());
+    live.ask(&mut server, 20, register());
+    let out = joiner.ask(
+        &mut server,
+        21,
+        Request::Join {
+            addr: Some(addr("198.51.100.13:40003")),
+            candidates: vec![],
+        },
+    );
+    let order: Vec<PeerId> = members_of(&out[0].1).iter().map(|m| m.peer).collect();
+    assert_eq!(order, vec![live.id, crashed.id]);
+    // What a member says it is known by is listed as its session address.
+    let Frame::Punch { peer, .. } = &out[1].1 else { panic!() };
+    assert_eq!(peer.session_addr(), addr("198.51.100.13:40003"));
 }

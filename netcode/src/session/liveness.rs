@@ -199,9 +199,42 @@ impl Session {
     /// member.
     pub fn link_path(&self, peer: PeerId) -> Option<LinkPath> {
         match self.link_state(peer) {
-            LinkState::Direct => self.roster.get(peer).map(|m| LinkPath::direct_to(m.addr)),
+            LinkState::Direct => self.roster.get(peer).map(|m| {
+                self.direct_paths
+                    .get(&m.addr)
+                    .copied()
+                    .unwrap_or_else(|| LinkPath::direct_to(m.addr))
+            }),
             LinkState::Relayed => Some(LinkPath::Peer),
             LinkState::Down => None,
+        }
+    }
+
+    /// Tells the session which path a driver's NAT traversal chose under the direct link
+    /// to the member at session address `addr` (`Lan`, `Internet` or `Rendezvous`), or
+    /// that it chose none (`None`: the path follows from the address). A change of a
+    /// direct link's path is a [`SessionEvent::LinkChanged`].
+    pub fn set_direct_path(&mut self, addr: SocketAddr, path: Option<LinkPath>) {
+        let before = self.direct_paths.get(&addr).copied();
+        if before == path {
+            return;
+        }
+        match path {
+            Some(p) => self.direct_paths.insert(addr, p),
+            None => self.direct_paths.remove(&addr),
+        };
+        let member = self
+            .roster
+            .active()
+            .find(|m| m.addr == addr && m.id != self.me)
+            .map(|m| m.id);
+        if let Some(peer) = member
+            && self.link_state(peer) == LinkState::Direct
+        {
+            self.events.push_back(SessionEvent::LinkChanged {
+                peer,
+                state: LinkState::Direct,
+            });
         }
     }
 

@@ -65,7 +65,8 @@ pub enum LinkPath {
     Internet,
     /// Relayed by another member.
     Peer,
-    /// Relayed by the rendezvous service (not yet: issue 12).
+    /// Direct from the session's view, carried by the rendezvous service's relay (the last
+    /// resort of NAT traversal: see [`crate::traversal`]).
     Rendezvous,
 }
 
@@ -190,6 +191,12 @@ pub struct Credentials {
 }
 
 impl Credentials {
+    /// A new seat's identity and secret, drawn from `rng` (what [`Session::join`] draws).
+    pub fn generate(rng: &mut StdRng) -> Credentials {
+        let (peer, secret) = fresh_identity(rng);
+        Credentials { peer, secret }
+    }
+
     /// Checks that the secret owns the peer id.
     pub fn check(&self) -> Result<(), SessionError> {
         if SeatKey::from_secret(&self.secret).peer() == self.peer {
@@ -286,6 +293,9 @@ pub struct Session {
     flood: flood::FloodGuard,
     rate_limited: u64,
     stale_claims: u64,
+    /// The paths a driver's NAT traversal chose under direct links, by session address
+    /// (see [`Session::set_direct_path`]).
+    direct_paths: BTreeMap<SocketAddr, LinkPath>,
 }
 
 /// The netcode protocol id for a session: different sessions and versions never link.
@@ -381,13 +391,20 @@ impl Session {
             flood: flood::FloodGuard::default(),
             rate_limited: 0,
             stale_claims: 0,
+            direct_paths: BTreeMap::new(),
         }
     }
 
     /// Creates a new session with this peer as its first member and host.
     /// `rng` supplies the peer id and rejoin secret (seed it for reproducible runs).
     pub fn create(setup: PeerSetup, now: Duration, rng: &mut StdRng) -> Self {
-        let (me, secret) = fresh_identity(rng);
+        Self::create_with(setup, Credentials::generate(rng), now)
+    }
+
+    /// Creates a new session hosted by the seat whose `credentials` the caller drew
+    /// ([`Credentials::generate`]).
+    pub fn create_with(setup: PeerSetup, credentials: Credentials, now: Duration) -> Self {
+        let Credentials { peer: me, secret } = credentials;
         let addr = setup.addr;
         let mut s = Session::new(setup, me, secret, now, Phase::Member);
         s.roster = Roster {
@@ -426,6 +443,19 @@ impl Session {
     ) -> Result<Self, SessionError> {
         let (me, secret) = fresh_identity(rng);
         Self::start_joining(setup, Credentials { peer: me, secret }, contacts, now, false)
+    }
+
+    /// Joins as a new seat whose `credentials` the caller drew
+    /// ([`Credentials::generate`]): for a driver that must name itself before the
+    /// session starts (to a rendezvous service).
+    pub fn join_with(
+        setup: PeerSetup,
+        credentials: Credentials,
+        contacts: Vec<SocketAddr>,
+        now: Duration,
+    ) -> Result<Self, SessionError> {
+        credentials.check()?;
+        Self::start_joining(setup, credentials, contacts, now, false)
     }
 
     /// Takes an old seat back after a crash, through any live member.

@@ -1,0 +1,247 @@
+//! The real network: one UDP socket per peer drives a [`Session`], with an optional
+//! conditioner (added latency, jitter and loss) to try a bad network on one machine.
+//!
+//! The session stays sans-IO; this module is its edge. Every link is a renetcode
+//! connection in secure mode (encrypted and authenticated with the session key), all of a
+//! peer's links share its one socket, and renetcode's server and clients demultiplex by
+//! address. [`Peer`] bundles a session, its socket and a clock for programs that just want
+//! to host or join with an invite code.
+
+use std::collections::BTreeSet;
+use std::io::{self, ErrorKind};
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use thiserror::Error;
+
+use crate::Transmit;
+use crate::invite::InviteError;
+use crate::protocol::Refusal;
+use crate::session::{Session, SessionError};
+use crate::traversal::{Incoming, Traversal};
+use conditions::Conditioner;
+
+/// Largest datagram read from the socket (netcode packets are at most 1300 bytes).
+const RECV_BUFFER_BYTES: usize = 2048;
+
+/// Errors of the real transport.
+#[derive(Debug, Error)]
+pub enum TransportError {
+    /// The socket failed.
+    #[error("network error: {0}")]
+    Io(#[from] io::Error),
+    /// The invite code does not decode.
+    #[error(transparent)]
+    Invite(#[from] InviteError),
+    /// Nobody accepted us in time: the members listed are gone, or the code's key is not
+    /// the session's (netcode ignores a connect token it cannot open, by design).
+    #[error(
+        "invite code is invalid: no member of the session answered at {addrs} within {secs} s \
+         (the session may have ended, or the code is not this session's)"
+    )]
+    JoinTimedOut {
+        /// The addresses tried.
+        addrs: String,
+        /// How long we tried.
+        secs: u64,
+    },
+    /// A member refused us.
+    #[error("the session refused us: {0}")]
+    Refused(Refusal),
+    /// The session API refused a call.
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    /// A saved seat file does not parse.
+    #[error("saved seat is invalid: {0}")]
+    Seat(String),
+    /// No rendezvous service answered (it is down, unreachable, or the address is wrong).
+    #[error(
+        "the rendezvous service at {addrs} did not answer within {secs} s (is it running, and is the address right?)"
+    )]
+    RendezvousSilent {
+        /// The services asked.
+        addrs: String,
+        /// How long we waited.
+        secs: u64,
+    },
+    /// A rendezvous service's address does not parse or resolve.
+    #[error("rendezvous service {text:?} is not a HOST:PORT that resolves: {why}")]
+    BadRendezvous {
+        /// What was given.
+        text: String,
+        /// Why it does not resolve.
+        why: String,
+    },
+    /// The rendezvous service lists nobody in the session, and the code names no address.
+    #[error("nobody in this session is registered at the rendezvous service (the session may have ended)")]
+    NobodyListed,
+}
+
+/// One UDP socket carrying a session's datagrams, and the traversal that routes them
+/// when the peer uses a rendezvous service.
+pub struct UdpTransport {
+    socket: UdpSocket,
+    local: SocketAddr,
+    /// Destinations whose datagrams are dropped (see [`UdpTransport::block`]).
+    blocked: BTreeSet<SocketAddr>,
+    conditioner: Option<Conditioner>,
+    traversal: Option<Traversal>,
+    transmits: Vec<Transmit>,
+    wire: Vec<(SocketAddr, Vec<u8>)>,
+    buf: Vec<u8>,
+}
+
+impl UdpTransport {
+    /// Binds `addr` (port 0: any free port), non-blocking, with optional `conditions`.
+    pub fn bind(addr: SocketAddr, conditions: Conditions) -> io::Result<Self> {
+        let socket = UdpSocket::bind(addr)?;
+        socket.set_nonblocking(true)?;
+        let local = socket.local_addr()?;
+        Ok(UdpTransport {
+            socket,
+            local,
+            blocked: BTreeSet::new(),
+            conditioner: Conditioner::new(conditions),
+            traversal: None,
+            transmits: Vec::new(),
+            wire: Vec::new(),
+            buf: vec![0; RECV_BUFFER_BYTES],
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Routes datagrams through `traversal` from now on.
+    pub fn set_traversal(&mut self, traversal: Traversal) {
+        self.traversal = Some(traversal);
+    }
+
+    /// The traversal routing datagrams, if any.
+    pub fn traversal(&self) -> Option<&Traversal> {
+        self.traversal.as_ref()
+    }
+
+    /// The traversal routing datagrams, if any.
+    pub fn traversal_mut(&mut self) -> Option<&mut Traversal> {
+        self.traversal.as_mut()
+    }
+
+    /// Drops everything sent to `addr` (a wire address) from now on, as a broken route
+    /// would (to try relaying on one machine); `unblock` restores it.
+    pub fn block(&mut self, addr: SocketAddr) {
+        self.blocked.insert(addr);
+    }
+
+    /// Undoes [`UdpTransport::block`].
+    pub fn unblock(&mut self, addr: SocketAddr) {
+        self.blocked.remove(&addr);
+    }
+
+    /// Feeds every datagram waiting on the socket to `session` (through the traversal,
+    /// when set); `None` before a session exists: only the traversal's own frames count.
+    pub fn receive(&mut self, mut session: Option<&mut Session>, now: Duration) -> io::Result<()> {
+        loop {
+            let (n, from) = match self.socket.recv_from(&mut self.buf) {
+                Ok(got) => got,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
+                // A previous send to a closed port (ICMP unreachable on some systems).
+                Err(e) if matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::ConnectionRefused) => continue,
+                Err(e) => return Err(e),
+            };
+            let bytes = &mut self.buf[..n];
+            let incoming = match self.traversal.as_mut() {
+                Some(t) => t.receive(from, bytes, now),
+                None => Incoming::Session(from),
+            };
+            let Some(session) = session.as_deref_mut() else {
+                continue;
+            };
+            match incoming {
+                Incoming::Session(addr) => session.handle_datagram(addr, bytes),
+                Incoming::Relayed(addr, mut payload) => session.handle_datagram(addr, &mut payload),
+                Incoming::Consumed => {}
+            }
+        }
+    }
+
+    /// Puts what `session` queued (if any) and what the traversal has to say on the
+    /// wire, through the conditioner when set.
+    pub fn send(&mut self, session: Option<&mut Session>, now: Duration) -> io::Result<()> {
+        if let Some(session) = session {
+            session.drain_transmits(&mut self.transmits);
+        }
+        let mut wire = std::mem::take(&mut self.wire);
+        match self.traversal.as_mut() {
+            Some(t) => {
+                for tr in self.transmits.drain(..) {
+                    t.send(tr.to, tr.bytes);
+                }
+                t.drain(&mut wire);
+            }
+            None => wire.extend(self.transmits.drain(..).map(|t| (t.to, t.bytes))),
+        }
+        let mut out: Vec<(SocketAddr, Vec<u8>)> = Vec::new();
+        for (to, bytes) in wire.drain(..) {
+            if self.blocked.contains(&to) {
+                continue;
+            }
+            match self.conditioner.as_mut() {
+                Some(c) => c.delay(now, to, bytes),
+                None => out.push((to, bytes)),
+            }
+        }
+        self.wire = wire;
+        if let Some(c) = self.conditioner.as_mut() {
+            out.extend(c.due(now));
+        }
+        for (to, bytes) in out {
+            match self.socket.send_to(&bytes, to) {
+                Ok(_) => {}
+                // A full socket buffer or an unreachable peer loses a datagram, as the
+                // network would: liveness and resends deal with it.
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::ConnectionRefused) => {}
+                Err(e) => log::debug!("send to {to} failed: {e}"),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Session time for real processes: UNIX time at start plus a monotonic clock since.
+/// Connect tokens carry their expiry as UNIX seconds, so peers must share that base (on
+/// different machines, clocks must agree within `SessionConfig::token_expire`).
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    base: Duration,
+    start: Instant,
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock {
+            base: SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default(),
+            start: Instant::now(),
+        }
+    }
+}
+
+impl Clock {
+    /// Now, as session time.
+    pub fn now(&self) -> Duration {
+        self.base + self.start.elapsed()
+    }
+}
+
+mod conditions;
+mod peer;
+mod seat;
+
+pub use conditions::Conditions;
+pub use peer::{Peer, PeerOptions, resolve_rendezvous};
+pub use seat::Seat;
+
+#[cfg(test)]
+mod tests;

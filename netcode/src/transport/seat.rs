@@ -1,0 +1,76 @@
+//! Seats: what a restarted process saves to take its seat back.
+
+use std::fmt;
+use std::str::FromStr;
+
+use super::TransportError;
+use crate::PeerId;
+use crate::invite::Invite;
+use crate::session::Credentials;
+
+/// What a restarted process needs to take its seat back: the session and where its members
+/// were, and the seat's identity and secret. Saved as a few `name value` lines.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Seat {
+    /// The session and the members' addresses when saved.
+    pub invite: Invite,
+    /// Identity and secret.
+    pub credentials: Credentials,
+}
+
+impl fmt::Debug for Seat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Seat")
+            .field("invite", &self.invite)
+            .field("peer", &self.credentials.peer)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
+impl fmt::Display for Seat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "invite {}", self.invite)?;
+        writeln!(f, "peer {:016x}", self.credentials.peer.0)?;
+        let hex: String = self.credentials.secret.iter().map(|b| format!("{b:02x}")).collect();
+        writeln!(f, "secret {hex}")
+    }
+}
+
+impl FromStr for Seat {
+    type Err = TransportError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let bad = |what: &str| TransportError::Seat(what.to_string());
+        let (mut invite, mut peer, mut secret) = (None, None, None);
+        for line in text.lines().take(16) {
+            match line.trim().split_once(' ') {
+                Some(("invite", v)) => invite = Some(Invite::decode(v)?),
+                Some(("peer", v)) => peer = Some(u64::from_str_radix(v.trim(), 16).map_err(|_| bad("bad peer id"))?),
+                Some(("secret", v)) => {
+                    let v = v.trim();
+                    if v.len() != 64 || !v.is_ascii() {
+                        return Err(bad("the secret should be 64 hex digits"));
+                    }
+                    let mut s = [0u8; 32];
+                    for (i, b) in s.iter_mut().enumerate() {
+                        *b = u8::from_str_radix(&v[2 * i..2 * i + 2], 16).map_err(|_| bad("bad secret"))?;
+                    }
+                    secret = Some(s);
+                }
+                _ => {}
+            }
+        }
+        let credentials = Credentials {
+            peer: PeerId(peer.ok_or_else(|| bad("no peer line"))?),
+            secret: secret.ok_or_else(|| bad("no secret line"))?,
+        };
+        credentials
+            .check()
+            .map_err(|_| bad("the secret does not own the peer id (damaged seat file)"))?;
+        Ok(Seat {
+            invite: invite.ok_or_else(|| bad("no invite line"))?,
+            credentials,
+        })
+    }
+}

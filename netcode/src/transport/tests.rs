@@ -1,0 +1,158 @@
+//! The transport on loopback: invites, relaying, clear errors, seats.
+
+use std::time::Instant;
+
+use super::*;
+use crate::invite::Invite;
+use crate::{Credentials, LinkState, PeerId, Scope, SessionKey};
+
+fn loopback() -> PeerOptions {
+    PeerOptions {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        ..PeerOptions::default()
+    }
+}
+
+fn poll_until(peers: &mut [&mut Peer], secs: u64, mut done: impl FnMut(&[&mut Peer]) -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        for p in peers.iter_mut() {
+            p.poll().unwrap();
+        }
+        if done(peers) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    false
+}
+
+#[test]
+fn two_peers_meet_on_loopback_through_an_invite() {
+    let mut host = Peer::host(loopback()).unwrap();
+    let code = host.invite().encode();
+    let mut guest = Peer::join(&Invite::decode(&code).unwrap(), loopback()).unwrap();
+    let met = poll_until(&mut [&mut host, &mut guest], 10, |p| {
+        p.iter()
+            .all(|p| p.session().in_session() && p.session().roster().active().count() == 2)
+    });
+    assert!(met, "the guest joined");
+    assert_eq!(guest.session().host(), Some(host.session().peer_id()));
+}
+
+#[test]
+fn peers_that_cannot_reach_each_other_are_relayed() {
+    let mut host = Peer::host(loopback()).unwrap();
+    let invite = host.invite();
+    let mut a = Peer::join(&invite, loopback()).unwrap();
+    let mut c = Peer::join(&invite, loopback()).unwrap();
+    let direct = |p: &[&mut Peer]| {
+        p.iter().all(|x| {
+            let s = x.session();
+            s.in_session()
+                && s.roster().active().count() == 3
+                && s.roster()
+                    .active()
+                    .all(|m| m.id == s.peer_id() || s.link_state(m.id) == LinkState::Direct)
+        })
+    };
+    assert!(poll_until(&mut [&mut host, &mut a, &mut c], 10, direct), "mesh formed");
+    let (a_addr, c_addr) = (a.session().local_addr(), c.session().local_addr());
+    a.transport_mut().block(c_addr);
+    c.transport_mut().block(a_addr);
+    let (a_id, c_id) = (a.session().peer_id(), c.session().peer_id());
+    let relayed = |p: &[&mut Peer]| {
+        p[1].session().link_state(c_id) == LinkState::Relayed && p[2].session().link_state(a_id) == LinkState::Relayed
+    };
+    assert!(poll_until(&mut [&mut host, &mut a, &mut c], 10, relayed), "relayed");
+    c.session_mut()
+        .set_own("note", Some(b"through the host".to_vec()))
+        .unwrap();
+    let arrived = |p: &[&mut Peer]| p[1].session().store().get(Scope::Peer(c_id), "note").is_some();
+    assert!(
+        poll_until(&mut [&mut host, &mut a, &mut c], 10, arrived),
+        "state crosses the relay"
+    );
+    for p in [&host, &a, &c] {
+        assert_eq!(p.session().roster().active().count(), 3, "nobody was dropped");
+    }
+}
+
+#[test]
+fn a_wrong_key_times_out_with_a_clear_error() {
+    let mut host = Peer::host(loopback()).unwrap();
+    let mut invite = host.invite();
+    invite.session.key[0] ^= 1;
+    let options = PeerOptions {
+        join_timeout: Duration::from_millis(800),
+        ..loopback()
+    };
+    let mut guest = Peer::join(&invite, options).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let err = loop {
+        host.poll().unwrap();
+        if let Err(e) = guest.poll() {
+            break e;
+        }
+        assert!(Instant::now() < deadline, "never gave up");
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    assert!(err.to_string().starts_with("invite code is invalid: "), "{err}");
+    assert_eq!(host.session().roster().active().count(), 1, "the host never saw it");
+    assert_eq!(host.session().stats().rejected_messages, 0);
+}
+
+#[test]
+fn a_stale_code_times_out_with_a_clear_error() {
+    let host = Peer::host(loopback()).unwrap();
+    let invite = host.invite();
+    drop(host); // The session ended: its socket is closed.
+    let options = PeerOptions {
+        join_timeout: Duration::from_millis(500),
+        ..loopback()
+    };
+    let mut guest = Peer::join(&invite, options).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let err = loop {
+        if let Err(e) = guest.poll() {
+            break e;
+        }
+        assert!(Instant::now() < deadline, "never gave up");
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    assert!(matches!(err, TransportError::JoinTimedOut { .. }), "{err}");
+    assert!(err.to_string().contains("the session may have ended"), "{err}");
+}
+
+#[test]
+fn seats_round_trip_as_text() {
+    let seat = Seat {
+        invite: Invite {
+            addrs: vec!["127.0.0.1:4000".parse().unwrap()],
+            rendezvous: vec!["203.0.113.9:7777".parse().unwrap()],
+            session: SessionKey { id: 9, key: [3; 32] },
+        },
+        credentials: Credentials {
+            peer: crate::identity::SeatKey::from_secret(&[0x5a; 32]).peer(),
+            secret: [0x5a; 32],
+        },
+    };
+    assert_eq!(seat.to_string().parse::<Seat>().unwrap(), seat);
+    let damaged = Seat {
+        credentials: Credentials {
+            peer: PeerId(0xabc),
+            ..seat.credentials
+        },
+        ..seat.clone()
+    };
+    let err = damaged.to_string().parse::<Seat>().unwrap_err();
+    assert!(err.to_string().contains("does not own the peer id"), "{err}");
+    assert!("invite nc1-00\n".parse::<Seat>().is_err());
+    assert!("".parse::<Seat>().is_err());
+    assert!(
+        format!("{seat}")
+            .replace("secret 5a", "secret zz")
+            .parse::<Seat>()
+            .is_err()
+    );
+}

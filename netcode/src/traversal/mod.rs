@@ -1,0 +1,597 @@
+//! NAT traversal for one peer, sans-IO: the paths under the session's links.
+//!
+//! The session dials each member at the one address it is known by in the session (its
+//! *session address*: the address the rendezvous service saw it at, or its LAN address).
+//! Behind home routers that address is often not where a datagram gets through: two
+//! players in one home reach each other only on their LAN addresses (no hairpinning), and
+//! a router lets a datagram in only after its side sent one out. [`Traversal`] sits
+//! between the session and the socket, as iroh's magic socket does under QUIC: it learns
+//! each member's candidate addresses from the rendezvous service, probes them all from the
+//! game socket (both sides at once, so both routers open), and once a probe is answered
+//! it sends what the session sends to that member on the path that answered, and hands
+//! what arrives on it to the session as if from the session address. The netcode
+//! handshake and its encryption run unchanged, end to end, on whatever path is chosen.
+//!
+//! Path order: a LAN path, else a direct internet path, else (decided by the session) a
+//! member relaying, else the rendezvous service relaying as a last resort. Probes repeat
+//! as keepalives on the chosen path; a path that goes quiet is dropped and punched again.
+
+pub(crate) mod probe;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::rendezvous::{Frame, Listed, RendezvousId, Request, SessionSigner, is_rendezvous};
+use crate::{LinkPath, PeerId};
+use probe::{Probe, ProbeKey, is_probe};
+
+/// Most members whose paths are tracked at once.
+const MAX_REMOTES: usize = 64;
+/// Most candidate addresses kept per member (registered ones, the observed one, latched).
+const MAX_CANDIDATES_PER_REMOTE: usize = 16;
+/// Datagrams kept per member while no path is known, sent again once one is.
+const PENDING_DATAGRAMS: usize = 4;
+/// Probe nonces remembered (a reply to an older one is not believed).
+const SENT_NONCES: usize = 512;
+
+/// Timing of traversal. Every field's default is in its doc.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TraversalConfig {
+    /// Rendezvous services to register with. Default: none (no traversal: datagrams go
+    /// to session addresses as they are).
+    pub rendezvous: Vec<SocketAddr>,
+    /// How often each member registers again (also the keepalive of its NAT mapping to
+    /// the service). Default: 2 s.
+    pub register_every: Duration,
+    /// Probe interval while punching. Default: 100 ms.
+    pub probe_every: Duration,
+    /// How long a punch probes at that interval before slowing down. Default: 3 s.
+    pub punch_burst: Duration,
+    /// Probe interval after the burst, while no direct path is known. Default: 1 s.
+    pub slow_probe_every: Duration,
+    /// Keepalive probe interval on a chosen path (home routers drop idle UDP mappings
+    /// after ~30 s, some carrier NATs after 15 s). Default: 2 s.
+    pub keepalive_every: Duration,
+    /// A chosen path with nothing received for this long is dropped and punched again.
+    /// Default: 5 s.
+    pub path_timeout: Duration,
+    /// Punching this long without a direct path, and with no member relaying, sends
+    /// through the rendezvous service. Default: 1.5 s.
+    pub service_relay_after: Duration,
+    /// A member neither heard nor listed by the service for this long is forgotten.
+    /// Default: 90 s.
+    pub forget_after: Duration,
+}
+
+impl Default for TraversalConfig {
+    fn default() -> Self {
+        TraversalConfig {
+            rendezvous: Vec::new(),
+            register_every: Duration::from_secs(2),
+            probe_every: Duration::from_millis(100),
+            punch_burst: Duration::from_secs(3),
+            slow_probe_every: Duration::from_secs(1),
+            keepalive_every: Duration::from_secs(2),
+            path_timeout: Duration::from_secs(5),
+            service_relay_after: Duration::from_millis(1500),
+            forget_after: Duration::from_secs(90),
+        }
+    }
+}
+
+/// What a datagram from the socket is, once traversal looked at it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Incoming {
+    /// A session datagram: hand the same bytes to the session as from this address.
+    Session(SocketAddr),
+    /// A session datagram the rendezvous service relayed: hand these bytes to the session
+    /// as from this address.
+    Relayed(SocketAddr, Vec<u8>),
+    /// Traversal's own (a probe, a rendezvous answer), or nothing to keep.
+    Consumed,
+}
+
+/// Counters of traversal.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TraversalStats {
+    /// Probes sent.
+    pub probes_sent: u64,
+    /// Valid probes received.
+    pub probes_received: u64,
+    /// Datagrams sent through the rendezvous service's relay.
+    pub service_relayed_out: u64,
+    /// Datagrams received through the rendezvous service's relay.
+    pub service_relayed_in: u64,
+    /// Paths chosen (a member's first, and each change).
+    pub paths_chosen: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Direct {
+    addr: SocketAddr,
+    kind: LinkPath,
+    heard: Duration,
+}
+
+#[derive(Debug)]
+struct Remote {
+    peer: PeerId,
+    candidates: Vec<SocketAddr>,
+    direct: Option<Direct>,
+    /// Since when datagrams go through the service's relay.
+    service: Option<Duration>,
+    punch_since: Duration,
+    next_probe: Duration,
+    /// Last datagram of any kind from this member, or listing by the service.
+    seen: Duration,
+    pending: VecDeque<Vec<u8>>,
+}
+
+impl Remote {
+    fn add_candidate(&mut self, addr: SocketAddr) {
+        if !self.candidates.contains(&addr) && self.candidates.len() < MAX_CANDIDATES_PER_REMOTE {
+            self.candidates.push(addr);
+        }
+    }
+}
+
+/// One peer's NAT traversal: its rendezvous registrations, the members' candidate
+/// addresses, punching and the chosen path of each (see the module docs).
+pub struct Traversal {
+    cfg: TraversalConfig,
+    signer: SessionSigner,
+    session: RendezvousId,
+    probes: ProbeKey,
+    me: PeerId,
+    /// Our session address, once known.
+    addr: Option<SocketAddr>,
+    candidates: Vec<SocketAddr>,
+    /// The address the first answering service saw us at.
+    observed: Option<SocketAddr>,
+    /// The service that answered first: the one relaying for us.
+    primary: Option<SocketAddr>,
+    registering: bool,
+    next_register: Duration,
+    remotes: BTreeMap<SocketAddr, Remote>,
+    by_path: HashMap<SocketAddr, SocketAddr>,
+    by_peer: HashMap<PeerId, SocketAddr>,
+    /// Members the service listed to us (after a join).
+    listed: Option<Vec<Listed>>,
+    sent: VecDeque<(u64, Duration)>,
+    nonce: u64,
+    out: Vec<(SocketAddr, Vec<u8>)>,
+    stats: TraversalStats,
+}
+
+impl Traversal {
+    /// Traversal for peer `me` of the session whose key is `session_key`, with our
+    /// `candidates` (interface addresses with the game socket's port); `nonce_seed` makes
+    /// this process's nonces unlike another's (any random number).
+    pub fn new(
+        cfg: TraversalConfig,
+        session_key: &[u8; 32],
+        me: PeerId,
+        candidates: Vec<SocketAddr>,
+        nonce_seed: u64,
+    ) -> Self {
+        let signer = SessionSigner::new(session_key);
+        Traversal {
+            session: signer.id(),
+            signer,
+            probes: ProbeKey::new(session_key),
+            cfg,
+            me,
+            addr: None,
+            candidates,
+            observed: None,
+            primary: None,
+            registering: false,
+            next_register: Duration::ZERO,
+            remotes: BTreeMap::new(),
+            by_path: HashMap::new(),
+            by_peer: HashMap::new(),
+            listed: None,
+            sent: VecDeque::new(),
+            nonce: nonce_seed,
+            out: Vec::new(),
+            stats: TraversalStats::default(),
+        }
+    }
+
+    /// The address the rendezvous service saw us at, once it answered.
+    pub fn observed(&self) -> Option<SocketAddr> {
+        self.observed
+    }
+
+    /// The members the service listed after [`Traversal::join`], once it answered.
+    pub fn listed(&self) -> Option<&[Listed]> {
+        self.listed.as_deref()
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> TraversalStats {
+        self.stats
+    }
+
+    /// Asks every service which address it sees us at (answered as [`Traversal::observed`]).
+    pub fn ask_observed(&mut self) {
+        let nonce = self.next_nonce();
+        self.to_services(&Frame::Probe { nonce });
+    }
+
+    /// Sets our session address (what members know us by).
+    pub fn set_addr(&mut self, addr: SocketAddr) {
+        self.addr = Some(addr);
+    }
+
+    /// Asks to join: the service lists the members ([`Traversal::listed`]) and tells them
+    /// to punch towards us.
+    pub fn join(&mut self, now: Duration) {
+        self.listed = None;
+        let body = Request::Join {
+            addr: self.addr,
+            candidates: self.candidates.clone(),
+        };
+        self.request(now, body);
+    }
+
+    /// Registers from now on, every [`TraversalConfig::register_every`].
+    pub fn start_registering(&mut self, now: Duration) {
+        self.registering = true;
+        self.next_register = now;
+    }
+
+    /// Tells the services we leave.
+    pub fn leave(&mut self, now: Duration) {
+        self.registering = false;
+        self.request(now, Request::Leave);
+    }
+
+    /// The path our datagrams to the member at session address `addr` take, if traversal
+    /// chose one: `Lan`, `Internet` or `Rendezvous`.
+    pub fn path(&self, addr: SocketAddr) -> Option<LinkPath> {
+        let r = self.remotes.get(&addr)?;
+        match (r.direct, r.service) {
+            (Some(d), _) => Some(d.kind),
+            (None, Some(_)) => Some(LinkPath::Rendezvous),
+            (None, None) => None,
+        }
+    }
+
+    /// Routes a session datagram to session address `to` onto the wire.
+    pub fn send(&mut self, to: SocketAddr, bytes: Vec<u8>) {
+        let primary = self.primary;
+        let (session, me) = (self.session, self.me);
+        let Some(r) = self.remotes.get_mut(&to) else {
+            self.out.push((to, bytes));
+            return;
+        };
+        if let Some(d) = r.direct {
+            self.out.push((d.addr, bytes));
+        } else if let (Some(_), Some(service)) = (r.service, primary) {
+            let frame = Frame::Relay {
+                session,
+                from: me,
+                to: r.peer,
+                payload: bytes,
+            };
+            if let Ok(wire) = frame.encode() {
+                self.stats.service_relayed_out += 1;
+                self.out.push((service, wire));
+            }
+        } else {
+            if r.pending.len() >= PENDING_DATAGRAMS {
+                r.pending.pop_front();
+            }
+            r.pending.push_back(bytes.clone());
+            self.out.push((to, bytes));
+        }
+    }
+
+    /// Looks at a datagram from the socket.
+    pub fn receive(&mut self, from: SocketAddr, bytes: &[u8], now: Duration) -> Incoming {
+        if is_probe(bytes) {
+            match self.probes.open(bytes) {
+                Some(p) if p.session == self.session && p.sender != self.me => self.on_probe(from, p, now),
+                _ => log::debug!("{from}: a probe that does not open"),
+            }
+            return Incoming::Consumed;
+        }
+        if is_rendezvous(bytes) {
+            return self.on_service(from, bytes, now);
+        }
+        let addr = self.by_path.get(&from).copied().unwrap_or(from);
+        if let Some(r) = self.remotes.get_mut(&addr) {
+            r.seen = now;
+            if let Some(d) = r.direct.as_mut().filter(|d| d.addr == from) {
+                d.heard = now;
+            }
+        }
+        Incoming::Session(addr)
+    }
+
+    /// Datagrams of traversal's own and routed session datagrams, to put on the wire.
+    pub fn drain(&mut self, into: &mut Vec<(SocketAddr, Vec<u8>)>) {
+        into.append(&mut self.out);
+    }
+
+    /// Advances time: registrations, probes, keepalives, dead paths, the service relay.
+    /// `member_relays(peer)` tells whether the session reaches `peer` through a member.
+    pub fn update(&mut self, now: Duration, member_relays: impl Fn(PeerId) -> bool) {
+        if self.registering && now >= self.next_register {
+            self.next_register = now + self.cfg.register_every;
+            let body = Request::Register {
+                addr: self.addr,
+                candidates: self.candidates.clone(),
+            };
+            self.request(now, body);
+        }
+        let forget = self.cfg.forget_after;
+        let gone: Vec<SocketAddr> = self
+            .remotes
+            .iter()
+            .filter(|(_, r)| now.saturating_sub(r.seen) > forget)
+            .map(|(a, _)| *a)
+            .collect();
+        for addr in gone {
+            self.forget(addr);
+        }
+        let addrs: Vec<SocketAddr> = self.remotes.keys().copied().collect();
+        for addr in addrs {
+            self.update_remote(addr, now, &member_relays);
+        }
+    }
+
+    fn update_remote(&mut self, addr: SocketAddr, now: Duration, member_relays: &impl Fn(PeerId) -> bool) {
+        let cfg = self.cfg.clone();
+        let Some(r) = self.remotes.get_mut(&addr) else { return };
+        if let Some(d) = r.direct
+            && now.saturating_sub(d.heard) > cfg.path_timeout
+        {
+            log::debug!("path to {addr} at {} went quiet: punching again", d.addr);
+            r.direct = None;
+            r.punch_since = now;
+            r.next_probe = now;
+        }
+        if r.direct.is_some() {
+            r.service = None;
+        } else if r.service.is_none()
+            && now.saturating_sub(r.punch_since) >= cfg.service_relay_after
+            && self.primary.is_some()
+            && !member_relays(r.peer)
+        {
+            log::debug!("no direct path to {addr}: the rendezvous service relays");
+            r.service = Some(now);
+            self.stats.paths_chosen += 1;
+        }
+        if now < r.next_probe {
+            return;
+        }
+        let targets: Vec<SocketAddr> = match r.direct {
+            Some(d) => {
+                r.next_probe = now + cfg.keepalive_every;
+                vec![d.addr]
+            }
+            None => {
+                let fast = now.saturating_sub(r.punch_since) < cfg.punch_burst;
+                r.next_probe = now + if fast { cfg.probe_every } else { cfg.slow_probe_every };
+                let mut all = r.candidates.clone();
+                if !all.contains(&addr) {
+                    all.push(addr);
+                }
+                all
+            }
+        };
+        for to in targets {
+            self.send_probe(to, None, now);
+        }
+    }
+
+    fn forget(&mut self, addr: SocketAddr) {
+        if let Some(r) = self.remotes.remove(&addr) {
+            self.by_peer.remove(&r.peer);
+            self.by_path.retain(|_, a| *a != addr);
+        }
+    }
+
+    /// Learns a member the service listed, and starts punching towards it if new.
+    fn learn(&mut self, listed: &Listed, now: Duration) {
+        let addr = listed.session_addr();
+        if listed.peer == self.me || Some(addr) == self.addr {
+            return;
+        }
+        let r = self.remote(addr, listed.peer, now);
+        let Some(r) = r else { return };
+        r.seen = now;
+        for c in listed.candidates.iter().chain([&listed.observed]) {
+            r.add_candidate(*c);
+        }
+    }
+
+    /// The member at `addr`, made when new (and when there is room).
+    fn remote(&mut self, addr: SocketAddr, peer: PeerId, now: Duration) -> Option<&mut Remote> {
+        if !self.remotes.contains_key(&addr) {
+            if self.remotes.len() >= MAX_REMOTES {
+                return None;
+            }
+            // A member that came back at a new address: the old entry is stale.
+            if let Some(old) = self.by_peer.get(&peer).copied() {
+                self.forget(old);
+            }
+            self.remotes.insert(
+                addr,
+                Remote {
+                    peer,
+                    candidates: vec![addr],
+                    direct: None,
+                    service: None,
+                    punch_since: now,
+                    next_probe: now,
+                    seen: now,
+                    pending: VecDeque::new(),
+                },
+            );
+            self.by_peer.insert(peer, addr);
+        }
+        self.remotes.get_mut(&addr)
+    }
+
+    fn on_probe(&mut self, from: SocketAddr, p: Probe, now: Duration) {
+        self.stats.probes_received += 1;
+        let addr = p.sender_addr;
+        if Some(addr) == self.addr {
+            return;
+        }
+        let Some(r) = self.remote(addr, p.sender, now) else {
+            return;
+        };
+        r.seen = now;
+        r.add_candidate(from);
+        if r.direct.is_some_and(|d| d.addr == from) {
+            r.direct.as_mut().expect("checked").heard = now;
+        }
+        self.by_path.insert(from, addr);
+        match p.reply_to {
+            None => self.send_probe(from, Some(p.nonce), now),
+            Some(n) if self.sent.iter().any(|(s, _)| *s == n) => self.choose(addr, from, now),
+            Some(_) => log::debug!("{from}: a reply to a probe we did not send"),
+        }
+    }
+
+    /// A probe from us to `from` was answered: the path works both ways. A LAN path
+    /// beats an internet one; a working path is not changed for another of its kind.
+    fn choose(&mut self, addr: SocketAddr, path: SocketAddr, now: Duration) {
+        let kind = LinkPath::direct_to(path);
+        let Some(r) = self.remotes.get_mut(&addr) else { return };
+        let better = match r.direct {
+            None => true,
+            Some(d) => d.kind == LinkPath::Internet && kind == LinkPath::Lan,
+        };
+        if !better {
+            return;
+        }
+        log::debug!("path to {addr}: {path} ({kind:?})");
+        r.direct = Some(Direct {
+            addr: path,
+            kind,
+            heard: now,
+        });
+        r.service = None;
+        r.next_probe = now + self.cfg.keepalive_every;
+        self.stats.paths_chosen += 1;
+        let pending: Vec<Vec<u8>> = r.pending.drain(..).collect();
+        self.out.extend(pending.into_iter().map(|b| (path, b)));
+    }
+
+    fn on_service(&mut self, from: SocketAddr, bytes: &[u8], now: Duration) -> Incoming {
+        if !self.cfg.rendezvous.contains(&from) {
+            log::debug!("{from}: a rendezvous frame from no service of ours");
+            return Incoming::Consumed;
+        }
+        let frame = match Frame::decode(bytes) {
+            Ok(f) => f,
+            Err(e) => {
+                log::debug!("{from}: {e}");
+                return Incoming::Consumed;
+            }
+        };
+        match frame {
+            Frame::Observed { addr, .. } => self.heard_service(from, addr),
+            Frame::Members {
+                session,
+                observed,
+                members,
+            } if session == self.session => {
+                self.heard_service(from, observed);
+                for m in &members {
+                    self.learn(m, now);
+                }
+                self.listed.get_or_insert_with(Vec::new).extend(members);
+            }
+            Frame::Punch { session, peer } if session == self.session => {
+                self.learn(&peer, now);
+                if let Some(r) = self.remotes.get_mut(&peer.session_addr()) {
+                    r.next_probe = now;
+                }
+                self.update_remote(peer.session_addr(), now, &|_| true);
+            }
+            Frame::Relayed {
+                session,
+                from: peer,
+                payload,
+            } if session == self.session => {
+                let Some(addr) = self.by_peer.get(&peer).copied() else {
+                    return Incoming::Consumed;
+                };
+                self.stats.service_relayed_in += 1;
+                if let Some(r) = self.remotes.get_mut(&addr) {
+                    r.seen = now;
+                    // The other side found no direct path either: answer the same way.
+                    if r.direct.is_none() && r.service.is_none() {
+                        r.service = Some(now);
+                        self.stats.paths_chosen += 1;
+                    }
+                }
+                return Incoming::Relayed(addr, payload);
+            }
+            _ => {}
+        }
+        Incoming::Consumed
+    }
+
+    fn heard_service(&mut self, service: SocketAddr, observed: SocketAddr) {
+        if self.primary.is_none() {
+            self.primary = Some(service);
+        }
+        if self.primary == Some(service) {
+            self.observed = Some(observed);
+        }
+    }
+
+    fn send_probe(&mut self, to: SocketAddr, reply_to: Option<u64>, now: Duration) {
+        let Some(sender_addr) = self.addr else { return };
+        let nonce = self.next_nonce();
+        if reply_to.is_none() {
+            if self.sent.len() >= SENT_NONCES {
+                self.sent.pop_front();
+            }
+            self.sent.push_back((nonce, now));
+        }
+        let probe = Probe {
+            session: self.session,
+            sender: self.me,
+            sender_addr,
+            nonce,
+            reply_to,
+        };
+        self.stats.probes_sent += 1;
+        self.out.push((to, self.probes.seal(&probe)));
+    }
+
+    fn request(&mut self, now: Duration, body: Request) {
+        let nonce = self.next_nonce();
+        let at_ms = u64::try_from(now.as_millis()).unwrap_or(u64::MAX);
+        let frame = self.signer.request(self.me, at_ms, nonce, body);
+        self.to_services(&frame);
+    }
+
+    fn to_services(&mut self, frame: &Frame) {
+        match frame.encode() {
+            Ok(bytes) => {
+                for s in &self.cfg.rendezvous {
+                    self.out.push((*s, bytes.clone()));
+                }
+            }
+            Err(e) => log::warn!("cannot encode a rendezvous request: {e}"),
+        }
+    }
+
+    fn next_nonce(&mut self) -> u64 {
+        self.nonce = self.nonce.wrapping_add(1);
+        self.nonce
+    }
+}
+
+#[cfg(test)]
+mod tests;
