@@ -8,9 +8,10 @@
 //! Needs root and iptables (`.ci/run` runs as root and installs iptables when missing).
 //! Without them each test says it skipped the lab and how to run it, and passes.
 //!
-//! Scenarios so far (issue 12): two port-restricted NATs punch a direct path with the
-//! service's help; a symmetric NAT on one side gets none (a relay will be needed); a LAN
-//! with no internet (no default route) plays on its LAN addresses with the real `peer`.
+//! Scenarios: the `punch-test` diagnostic through two port-restricted NATs (direct) and
+//! past a symmetric one (no direct path); a LAN with no internet (no default route) plays
+//! on its LAN addresses with the real `peer`; and in `play`, real `peer` programs playing
+//! through the rendezvous service across NATs.
 
 use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -151,21 +152,19 @@ impl Lab {
     }
 
     /// Home `k` behind router `k` with `nat`: returns the home's LAN address and the
-    /// router's WAN address.
+    /// router's WAN address. Its first machine is `h{k}`; [`Lab::machine`] adds more.
     fn home(&mut self, k: u8, nat: Nat) -> (Ipv4Addr, Ipv4Addr) {
-        let (router, home) = (format!("r{k}"), format!("h{k}"));
+        let router = format!("r{k}");
         let wan = Ipv4Addr::new(198, 51, 100, 10 + k);
-        let (gw, host) = (Ipv4Addr::new(10, k, 0, 1), Ipv4Addr::new(10, k, 0, 2));
+        let gw = Ipv4Addr::new(10, k, 0, 1);
         self.add_ns(&router);
-        self.add_ns(&home);
         let port = format!("p{k}");
         self.veth("inet", &port, &router, "wan");
         self.exec("inet", &["ip", "link", "set", &port, "master", "br0"]);
         self.exec(&router, &["ip", "addr", "add", &format!("{wan}/24"), "dev", "wan"]);
-        self.veth(&router, "lan", &home, "eth0");
-        self.exec(&router, &["ip", "addr", "add", &format!("{gw}/24"), "dev", "lan"]);
-        self.exec(&home, &["ip", "addr", "add", &format!("{host}/24"), "dev", "eth0"]);
-        self.exec(&home, &["ip", "route", "add", "default", "via", &gw.to_string()]);
+        self.exec(&router, &["ip", "link", "add", "lanbr", "type", "bridge"]);
+        self.exec(&router, &["ip", "addr", "add", &format!("{gw}/24"), "dev", "lanbr"]);
+        self.exec(&router, &["ip", "link", "set", "lanbr", "up"]);
         self.exec(&router, &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
         let mut masquerade = vec![
             "iptables",
@@ -190,7 +189,29 @@ impl Lab {
             self.exec(&router, &accept);
             self.exec(&router, &["iptables", "-A", chain, "-i", "wan", "-j", "DROP"]);
         }
-        (host, wan)
+        (self.machine(k, 0), wan)
+    }
+
+    /// Machine `i` of home `k` (`h{k}` for the first, `h{k}m{i}` after): its LAN address.
+    fn machine(&mut self, k: u8, i: u8) -> Ipv4Addr {
+        let (router, name) = (format!("r{k}"), machine_ns(k, i));
+        let (gw, host) = (Ipv4Addr::new(10, k, 0, 1), Ipv4Addr::new(10, k, 0, 2 + i));
+        self.add_ns(&name);
+        let port = format!("l{i}");
+        self.veth(&router, &port, &name, "eth0");
+        self.exec(&router, &["ip", "link", "set", &port, "master", "lanbr"]);
+        self.exec(&name, &["ip", "addr", "add", &format!("{host}/24"), "dev", "eth0"]);
+        self.exec(&name, &["ip", "route", "add", "default", "via", &gw.to_string()]);
+        host
+    }
+
+    /// Sets home `k`'s router to forget an idle UDP mapping after `secs` seconds (both
+    /// the unreplied and the established timeouts).
+    fn mapping_timeout(&self, k: u8, secs: u32) {
+        let router = format!("r{k}");
+        for key in ["nf_conntrack_udp_timeout", "nf_conntrack_udp_timeout_stream"] {
+            self.exec(&router, &["sysctl", "-qw", &format!("net.netfilter.{key}={secs}")]);
+        }
     }
 
     fn spawn(&self, ns: &str, args: &[&str]) -> Child {
@@ -208,7 +229,7 @@ impl Lab {
 
     fn service(&self) -> Child {
         let listen = format!("{SERVICE_IP}:{SERVICE_PORT}");
-        self.spawn("inet", &["--listen", &listen])
+        self.spawn("inet", &["--listen", &listen, "--report-secs", "1"])
     }
 
     /// A punch test from home `k` as `peer` (joining or registering); its JSON lines.
@@ -269,6 +290,11 @@ impl Drop for Lab {
             let _ = Command::new("ip").args(["netns", "delete", ns]).output();
         }
     }
+}
+
+/// The namespace name of machine `i` of home `k`.
+fn machine_ns(k: u8, i: u8) -> String {
+    if i == 0 { format!("h{k}") } else { format!("h{k}m{i}") }
 }
 
 /// The JSON lines a finished program printed.
@@ -362,3 +388,6 @@ fn a_lan_without_internet_plays_on_its_lan_addresses() {
     guest.kill();
     host.kill();
 }
+
+#[path = "nat_lab/play.rs"]
+mod play;
