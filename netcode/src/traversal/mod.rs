@@ -217,7 +217,7 @@ impl Traversal {
     /// Asks every service which address it sees us at (answered as [`Traversal::observed`]).
     pub fn ask_observed(&mut self) {
         let nonce = self.next_nonce();
-        self.to_services(&Frame::Probe { nonce });
+        self.send_to_services(&Frame::Probe { nonce });
     }
 
     /// Sets our session address (what members know us by).
@@ -573,10 +573,10 @@ impl Traversal {
         let nonce = self.next_nonce();
         let at_ms = u64::try_from(now.as_millis()).unwrap_or(u64::MAX);
         let frame = self.signer.request(self.me, at_ms, nonce, body);
-        self.to_services(&frame);
+        self.send_to_services(&frame);
     }
 
-    fn to_services(&mut self, frame: &Frame) {
+    fn send_to_services(&mut self, frame: &Frame) {
         match frame.encode() {
             Ok(bytes) => {
                 for s in &self.cfg.rendezvous {

@@ -1,0 +1,136 @@
+//! Two real `Peer`s on loopback that cannot reach each other (each drops what it sends to
+//! the other's address) play through the rendezvous service's relay, and the service
+//! carries only netcode ciphertext: no name, no store value, no heartbeat in the clear.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use netcode::rendezvous::Frame;
+use netcode::transport::{Peer, PeerOptions};
+use netcode::traversal::TraversalConfig;
+use netcode::{LinkPath, LinkState, Scope};
+use netcode_rendezvous::{Server, ServerConfig};
+
+/// A name and a store value that must never cross the relay readable.
+const NAME: &str = "Mira-plaintext-mark";
+const VALUE: &[u8] = b"store-value-in-the-clear-0451";
+
+/// The service on a loopback socket in a thread; every payload it relayed.
+struct Service {
+    addr: SocketAddr,
+    relayed: Arc<Mutex<Vec<Vec<u8>>>>,
+    stop: Arc<AtomicBool>,
+}
+
+fn service() -> Service {
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("binds");
+    socket
+        .set_read_timeout(Some(Duration::from_millis(20)))
+        .expect("timeout");
+    let addr = socket.local_addr().expect("address");
+    let relayed = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (seen, done) = (relayed.clone(), stop.clone());
+    std::thread::spawn(move || {
+        let mut server = Server::new(ServerConfig::default());
+        let start = Instant::now();
+        let mut buf = [0u8; 2048];
+        while !done.load(Ordering::Relaxed) {
+            let Ok((n, from)) = socket.recv_from(&mut buf) else {
+                continue;
+            };
+            let unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
+            for (to, bytes) in server.handle(from, &buf[..n], start.elapsed(), unix_ms) {
+                if let Ok(Frame::Relayed { payload, .. }) = Frame::decode(&bytes) {
+                    seen.lock().unwrap().push(payload);
+                }
+                let _ = socket.send_to(&bytes, to);
+            }
+        }
+    });
+    Service { addr, relayed, stop }
+}
+
+fn options(service: SocketAddr, name: &str) -> PeerOptions {
+    PeerOptions {
+        name: name.into(),
+        bind: "127.0.0.1:0".parse().unwrap(),
+        traversal: TraversalConfig {
+            rendezvous: vec![service],
+            ..TraversalConfig::default()
+        },
+        ..PeerOptions::default()
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn peers_with_no_path_play_through_the_service_which_sees_only_ciphertext() {
+    let svc = service();
+    let mut host = Peer::host(options(svc.addr, NAME)).expect("hosts");
+    let invite = host.invite();
+    assert_eq!(invite.rendezvous, vec![svc.addr]);
+    let mut guest = Peer::join(&invite, options(svc.addr, "Juno")).expect("asks the service");
+    // No direct path either way.
+    let (h, g) = (host.local_addr(), guest.local_addr());
+    host.transport_mut().block(g);
+    guest.transport_mut().block(h);
+    let host_id = host.session().peer_id();
+    host.session_mut()
+        .set_own("note", Some(VALUE.to_vec()))
+        .expect("writes");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let arrived = loop {
+        host.poll().expect("host polls");
+        guest.poll().expect("guest polls");
+        let got = guest.session().store().get(Scope::Peer(host_id), "note") == Some(VALUE);
+        let guest_id = guest.session().peer_id();
+        if got
+            && guest.session().link_path(host_id) == Some(LinkPath::Rendezvous)
+            && host.session().link_path(guest_id) == Some(LinkPath::Rendezvous)
+        {
+            break true;
+        }
+        if Instant::now() >= deadline {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    // A second of play over the relay.
+    let play = Instant::now();
+    while arrived && play.elapsed() < Duration::from_secs(1) {
+        host.poll().expect("host polls");
+        guest.poll().expect("guest polls");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    svc.stop.store(true, Ordering::Relaxed);
+    assert!(
+        arrived,
+        "joined {}, link {:?} on {:?}",
+        guest.session().in_session(),
+        guest.session().link_state(host_id),
+        guest.session().link_path(host_id)
+    );
+    assert_eq!(guest.session().link_state(host_id), LinkState::Direct);
+    assert_eq!(
+        host.session().link_path(guest.session().peer_id()),
+        Some(LinkPath::Rendezvous)
+    );
+    let relayed = svc.relayed.lock().unwrap();
+    assert!(
+        relayed.len() > 40,
+        "the session went through the relay: {}",
+        relayed.len()
+    );
+    for payload in relayed.iter() {
+        assert!(!contains(payload, NAME.as_bytes()), "a name in the clear");
+        assert!(!contains(payload, VALUE), "a store value in the clear");
+        // A netcode packet: its prefix byte has the packet type (0 to 6) in the low nibble.
+        assert!(payload[0] & 0x0F <= 6, "not a netcode packet: {:02x}", payload[0]);
+    }
+}
