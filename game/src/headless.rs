@@ -61,6 +61,7 @@ pub fn run(net: &NetArgs, start: &Start, bot: bool, frames: Option<u64>) -> Resu
     let round_len = net.round_len()?;
     let rejoining = net.seat.as_ref().is_some_and(|p| p.exists());
     let mut peer = net.start(start)?;
+    let mut lan = net.lan_announce()?;
     if matches!(start, Start::Host) && !rejoining {
         emit(json!({ "event": "hosting", "invite": peer.invite().encode(),
                      "peer": peer.session().peer_id().to_string(), "name": net.name }));
@@ -78,6 +79,9 @@ pub fn run(net: &NetArgs, start: &Start, bot: bool, frames: Option<u64>) -> Resu
     loop {
         let frame_start = Instant::now();
         peer.poll().map_err(|e| e.to_string())?;
+        if let Some(lan) = lan.as_mut() {
+            lan.tick(&peer);
+        }
         while let Some(event) = peer.session_mut().poll_event() {
             let pause = pause_of(&peer, &event);
             if let Some(line) = event_json(peer.session(), &event, pause) {

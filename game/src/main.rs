@@ -81,6 +81,15 @@ enum Command {
         #[arg(long, default_value_t = 20.0)]
         every: f64,
     },
+    /// List the games announced on your network (`game host --lan`), as JSON lines.
+    Lan {
+        /// Seconds to listen.
+        #[arg(long, default_value_t = 3.0)]
+        secs: f64,
+        /// UDP port of LAN announcements.
+        #[arg(long, env = "NETCODE_LAN_PORT", default_value_t = netcode::lan::DEFAULT_LAN_PORT)]
+        lan_port: u16,
+    },
     /// Measure the CPU cost of headless bot peers on loopback (Linux); prints one JSON line.
     Bench {
         /// Peers (this program, headless, as bots).
@@ -236,6 +245,15 @@ fn main() -> ExitCode {
                 }
                 Err(e) => {
                     eprintln!("game bench: {e}");
+                    ExitCode::from(2)
+                }
+            };
+        }
+        Some(Command::Lan { secs, lan_port }) => {
+            return match net::list_lan(secs, lan_port) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("game lan: {e}");
                     ExitCode::from(2)
                 }
             };

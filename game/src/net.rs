@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::Args;
 use netcode::invite::Invite;
+use netcode::lan::{Announcer, Beacon, DEFAULT_LAN_PORT};
 use netcode::transport::{Conditions, Peer, PeerOptions, Seat, resolve_rendezvous};
 use netcode::traversal::TraversalConfig;
 use netcode::{LinkPath, LinkState, Session, SessionEvent};
@@ -44,6 +45,36 @@ pub struct NetArgs {
     /// the one its code names). See the README, "Playing over the internet".
     #[arg(long, env = "NETCODE_RENDEZVOUS")]
     pub rendezvous: Option<String>,
+    /// Announce the session on your local networks, so `game lan` and the menu list it
+    /// (everyone on the network can then join).
+    #[arg(long)]
+    pub lan: bool,
+    /// UDP port of LAN announcements.
+    #[arg(long, env = "NETCODE_LAN_PORT", default_value_t = DEFAULT_LAN_PORT)]
+    pub lan_port: u16,
+}
+
+/// `--lan`: announces the session on the local networks while it runs (dropping it stops
+/// the beacons).
+pub struct LanAnnounce {
+    announcer: Announcer,
+    name: String,
+}
+
+impl LanAnnounce {
+    /// Announces the session if it is time (once a second).
+    pub fn tick(&mut self, peer: &Peer) {
+        if !self.announcer.due() || !peer.session().in_session() {
+            return;
+        }
+        let players = peer.session().roster().active().count();
+        let beacon = Beacon {
+            name: self.name.clone(),
+            players: u8::try_from(players).unwrap_or(u8::MAX),
+            invite: peer.invite().encode(),
+        };
+        self.announcer.announce(&beacon);
+    }
 }
 
 /// How to enter a session.
@@ -71,6 +102,18 @@ impl NetArgs {
             },
             ..PeerOptions::default()
         })
+    }
+
+    /// The LAN announcer of `--lan`, if set.
+    pub fn lan_announce(&self) -> Result<Option<LanAnnounce>, String> {
+        if !self.lan {
+            return Ok(None);
+        }
+        let announcer = Announcer::new(self.lan_port).map_err(|e| e.to_string())?;
+        Ok(Some(LanAnnounce {
+            announcer,
+            name: self.name.clone(),
+        }))
     }
 
     /// The round length of `--round-secs`.
@@ -212,4 +255,28 @@ pub fn pause_of(peer: &Peer, event: &SessionEvent) -> Duration {
             .map_or(Duration::ZERO, |t| peer.now().saturating_sub(t)),
         _ => Duration::ZERO,
     }
+}
+
+/// `game lan`: listens for `secs` and prints each game announced on the network once, as
+/// a `lan_game` JSON line, then `lan_done` with the count.
+pub fn list_lan(secs: f64, port: u16) -> Result<(), String> {
+    let listen = Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|d| *d <= Duration::from_secs(3600))
+        .ok_or_else(|| format!("--secs must be within 0..=3600, got {secs}"))?;
+    let mut listener = netcode::lan::Listener::bind(port)
+        .map_err(|e| format!("cannot listen on UDP port {port} ({e}); is a game menu open on this machine?"))?;
+    let until = std::time::Instant::now() + listen;
+    let mut seen = std::collections::BTreeSet::new();
+    while std::time::Instant::now() < until {
+        for game in listener.poll() {
+            if seen.insert(game.beacon.invite.clone()) {
+                crate::headless::emit(json!({ "event": "lan_game", "name": game.beacon.name,
+                    "players": game.beacon.players, "from": game.from.to_string(), "invite": game.beacon.invite }));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    crate::headless::emit(json!({ "event": "lan_done", "games": seen.len() }));
+    Ok(())
 }

@@ -54,6 +54,8 @@ struct Game {
     graph_clock: f32,
     error: Option<String>,
     last_score: Option<u32>,
+    /// `--lan`: the session's beacons on the local networks.
+    lan: Option<crate::net::LanAnnounce>,
 }
 
 #[derive(Component)]
@@ -111,6 +113,10 @@ fn base_app(title: &str) -> App {
 /// The game of a peer that just hosted or joined.
 fn new_game(peer: Peer, net: NetArgs, bot: bool, invite: String, round_len: std::time::Duration) -> Game {
     let seed = peer.session().peer_id().0;
+    let lan = net.lan_announce().unwrap_or_else(|e| {
+        eprintln!("game: cannot announce on your network ({e}); friends can still join with the code");
+        None
+    });
     Game {
         peer,
         net,
@@ -128,6 +134,7 @@ fn new_game(peer: Peer, net: NetArgs, bot: bool, invite: String, round_len: std:
         graph_clock: 0.0,
         error: None,
         last_score: None,
+        lan,
     }
 }
 
@@ -330,6 +337,9 @@ fn network(
     }
     if keys.just_pressed(KeyCode::Escape) {
         g.peer.leave();
+    }
+    if let Some(lan) = g.lan.as_mut() {
+        lan.tick(&g.peer);
     }
     if let Err(e) = g.peer.poll() {
         if g.error.is_none() {
@@ -663,20 +673,42 @@ fn overlay(g: Res<Game>, mut text: Query<&mut Text, With<Overlay>>) {
     **text = out.join("\n");
 }
 
-/// The menu: type a name and an invite code, then host or join.
+/// The menu: type a name and an invite code, then host or join; or join a game on your
+/// network.
 #[derive(Resource, Default)]
 struct Menu {
     name: String,
     code: String,
     field: usize,
     error: Option<String>,
+    /// Hears the games announced on the local networks (none if the port is taken).
+    lan: Option<netcode::lan::Listener>,
+    /// The games heard lately.
+    games: Vec<netcode::lan::LanGame>,
 }
 
 #[derive(Debug, Clone)]
 enum MenuChoice {
     Host,
+    /// Host and announce the game on the local networks.
+    HostLan,
     Join,
+    /// Join the Nth game heard on the network.
+    JoinLan(usize),
 }
+
+/// Keys that join the games listed on the network (with Ctrl).
+const LAN_KEYS: [KeyCode; 9] = [
+    KeyCode::Digit1,
+    KeyCode::Digit2,
+    KeyCode::Digit3,
+    KeyCode::Digit4,
+    KeyCode::Digit5,
+    KeyCode::Digit6,
+    KeyCode::Digit7,
+    KeyCode::Digit8,
+    KeyCode::Digit9,
+];
 
 #[derive(Component)]
 struct MenuText;
@@ -685,8 +717,13 @@ struct MenuText;
 pub fn run_menu() -> ExitCode {
     let built = crate::catch_build(|| {
         let mut app = base_app("netcode arena");
+        let lan_port = std::env::var("NETCODE_LAN_PORT")
+            .ok()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(netcode::lan::DEFAULT_LAN_PORT);
         app.insert_resource(Menu {
             name: std::env::var("USER").unwrap_or_default(),
+            lan: netcode::lan::Listener::bind(lan_port).ok(),
             ..default()
         })
         .insert_resource(crate::Script {
@@ -724,6 +761,28 @@ pub fn run_menu() -> ExitCode {
     }
 }
 
+/// The menu's "games on your network" lines.
+fn lan_list(m: &Menu) -> String {
+    if m.lan.is_none() {
+        return "Games on your network: cannot listen (another game holds the port)".into();
+    }
+    if m.games.is_empty() {
+        return "Games on your network: none yet".into();
+    }
+    let mut out = vec!["Games on your network:".to_string()];
+    for (i, g) in m.games.iter().take(LAN_KEYS.len()).enumerate() {
+        let b = &g.beacon;
+        out.push(format!(
+            "  Ctrl+{}: {} ({} players, at {})",
+            i + 1,
+            b.name,
+            b.players,
+            g.from
+        ));
+    }
+    out.join("\n")
+}
+
 /// Starts the session the menu chose and hands the window over to the game.
 fn start_from_menu(commands: &mut Commands, m: &Menu, choice: &MenuChoice) -> Result<(), String> {
     let net = NetArgs {
@@ -744,10 +803,16 @@ fn start_from_menu(commands: &mut Commands, m: &Menu, choice: &MenuChoice) -> Re
         rendezvous: std::env::var("NETCODE_RENDEZVOUS")
             .ok()
             .filter(|v| !v.trim().is_empty()),
+        lan: matches!(choice, MenuChoice::HostLan),
+        lan_port: netcode::lan::DEFAULT_LAN_PORT,
     };
     let start = match choice {
-        MenuChoice::Host => Start::Host,
+        MenuChoice::Host | MenuChoice::HostLan => Start::Host,
         MenuChoice::Join => Start::Join(m.code.trim().to_string()),
+        MenuChoice::JoinLan(n) => {
+            let game = m.games.get(*n).ok_or("that game is gone from your network")?;
+            Start::Join(game.beacon.invite.clone())
+        }
     };
     let peer = net.start(&start)?;
     let invite = peer.invite().encode();
@@ -805,10 +870,18 @@ fn menu(
             m.code = text.chars().take(300).collect();
         }
     }
+    if let Some(lan) = m.lan.as_mut() {
+        m.games = lan.poll();
+    }
+    let lan_key = LAN_KEYS.iter().position(|k| keys.just_pressed(*k));
     let choice = if ctrl && keys.just_pressed(KeyCode::KeyH) {
         Some(MenuChoice::Host)
+    } else if ctrl && keys.just_pressed(KeyCode::KeyL) {
+        Some(MenuChoice::HostLan)
     } else if ctrl && keys.just_pressed(KeyCode::KeyJ) && !m.code.trim().is_empty() {
         Some(MenuChoice::Join)
+    } else if let (true, Some(n)) = (ctrl, lan_key.filter(|n| *n < m.games.len())) {
+        Some(MenuChoice::JoinLan(n))
     } else {
         None
     };
@@ -829,8 +902,8 @@ fn menu(
     if let Ok(mut t) = text.single_mut() {
         let mark = |i: usize| if m.field == i { ">" } else { " " };
         **t = format!(
-            "netcode arena\n\n{} Name:  {}\n{} Invite code:  {}\n{}\nTab: switch field    Ctrl+V: paste    Ctrl+H: Host    Ctrl+J: Join    Esc: Quit\n\n\
-             (or from a terminal: game host --name N | game join CODE --name N)",
+            "netcode arena\n\n{} Name:  {}\n{} Invite code:  {}\n{}\nTab: switch field    Ctrl+V: paste    Ctrl+H: Host    Ctrl+L: Host on your network    Ctrl+J: Join    Esc: Quit\n\n\
+             {}\n\n(or from a terminal: game host --name N | game join CODE --name N | game lan)",
             mark(0),
             m.name,
             mark(1),
@@ -839,7 +912,8 @@ fn menu(
             } else {
                 &m.code
             },
-            m.error.as_deref().unwrap_or("")
+            m.error.as_deref().unwrap_or(""),
+            lan_list(&m)
         );
     }
 }

@@ -31,6 +31,7 @@ pub mod bevy;
 pub mod config;
 pub mod identity;
 pub mod invite;
+pub mod lan;
 pub(crate) mod link;
 pub mod protocol;
 pub mod rendezvous;

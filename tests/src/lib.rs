@@ -1,6 +1,8 @@
 //! Shared helpers of the cross-crate integration tests (simulated dropped peers).
 #![forbid(unsafe_code)]
 
+pub mod lab;
+
 use std::time::Duration;
 
 use netcode::sim::{LinkConditions, Sim, SimConfig};

@@ -1,93 +1,16 @@
 //! Real `peer` programs playing through the rendezvous service across the lab's NATs:
 //! directly through two port-restricted routers, relayed by the service past a symmetric
-//! one, on LAN addresses within one home, a host killed and its player back from its seat,
+//! one, on LAN addresses within one home, a host killed (its code still lets a new player
+//! in, and its player comes back from its seat),
 //! and a session that keeps playing through short mapping timeouts, a flood at the
 //! service and a stranger.
 
 use std::time::{Duration, Instant};
 
-use netcode_procs::{PeerProc, unix_ms};
-use serde_json::Value;
-
-use super::{Lab, Nat, SERVICE_IP, SERVICE_PORT, lab_or_skip, machine_ns};
-
-/// The longest wait for one step of a scenario.
-const STEP: Duration = Duration::from_secs(20);
-/// The game port of every peer (inside its own namespace).
-const GAME_PORT: &str = "5000";
-
-fn service_addr() -> String {
-    format!("{SERVICE_IP}:{SERVICE_PORT}")
-}
-
-/// The service's last counters line, as `name: value` pairs.
-fn service_stat(log: &str, name: &str) -> u64 {
-    let line = log.lines().rev().find(|l| l.contains("ServerStats")).unwrap_or("");
-    let key = format!("{name}: ");
-    line.split(&key)
-        .nth(1)
-        .and_then(|rest| rest.split([',', ' ', '}']).next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in the service's log: {log}"))
-}
-
-/// A running service, read when it is stopped.
-struct Service(std::process::Child);
-
-impl Service {
-    /// Stops it after its next counters line; returns its log.
-    fn stop(mut self) -> String {
-        std::thread::sleep(Duration::from_millis(1200));
-        let _ = self.0.kill();
-        let out = self.0.wait_with_output().expect("ends");
-        String::from_utf8_lossy(&out.stderr).into_owned()
-    }
-}
-
-impl Lab {
-    fn start_service(&self) -> Service {
-        let s = Service(self.service());
-        std::thread::sleep(Duration::from_millis(300)); // it binds its port
-        s
-    }
-
-    /// `peer host` on machine (`k`, `i`) through the service; its invite code.
-    fn host_game(&self, k: u8, i: u8, name: &str, extra: &[&str]) -> (PeerProc, String, String) {
-        let svc = service_addr();
-        let mut args = vec!["host", "--name", name, "--port", GAME_PORT, "--rendezvous", &svc];
-        args.extend_from_slice(extra);
-        let mut p = self.peer(&machine_ns(k, i), &args);
-        let (code, id) = netcode_procs::hosting(&mut p, STEP).unwrap_or_else(|| panic!("{}", p.failure("no invite")));
-        (p, code, id)
-    }
-
-    /// `peer join CODE` on machine (`k`, `i`); its id and how long it took to join, in ms.
-    fn join_game(&self, k: u8, i: u8, code: &str, name: &str, extra: &[&str]) -> (PeerProc, String, u64) {
-        let mut args = vec!["join", code, "--name", name, "--port", GAME_PORT];
-        args.extend_from_slice(extra);
-        let started = unix_ms();
-        let mut p = self.peer(&machine_ns(k, i), &args);
-        let v = p
-            .wait_for(STEP, |v| v["event"] == "joined" || v["event"] == "error")
-            .unwrap_or_else(|| panic!("{}", p.failure("never joined")));
-        assert_eq!(v["event"], "joined", "{}", p.failure("join failed"));
-        let id = v["peer"].as_str().expect("an id").to_string();
-        let took = v["t_ms"].as_u64().expect("a time").saturating_sub(started);
-        (p, id, took)
-    }
-}
-
-/// Waits until `p`'s status shows its link to each of `others` up, direct (from the
-/// session's view) on `path`; returns the first status line that does.
-fn link_on(p: &mut PeerProc, others: &[&str], path: &str) -> Value {
-    p.wait_for(STEP, |v| {
-        v["event"] == "status"
-            && others
-                .iter()
-                .all(|o| v["links"][*o]["state"] == "direct" && v["links"][*o]["path"] == path)
-    })
-    .unwrap_or_else(|| panic!("{}", p.failure(&format!("no {path} link to {others:?}"))))
-}
+use netcode_procs::PeerProc;
+use netcode_tests::lab::{
+    GAME_PORT, Nat, SERVICE_IP, SERVICE_PORT, STEP, lab_or_skip, link_on, service_addr, service_stat,
+};
 
 #[test]
 fn two_port_restricted_homes_play_directly_through_the_rendezvous() {
@@ -158,7 +81,7 @@ fn two_players_in_one_home_connect_on_their_lan_addresses() {
 }
 
 #[test]
-fn four_players_in_three_homes_survive_a_killed_host_who_rejoins_through_the_rendezvous() {
+fn four_players_in_three_homes_survive_a_killed_host_and_its_code_and_seat_still_work() {
     let Some(mut lab) = lab_or_skip("four_players_in_three_homes_survive_a_killed_host_who_rejoins") else {
         return;
     };
@@ -166,6 +89,7 @@ fn four_players_in_three_homes_survive_a_killed_host_who_rejoins_through_the_ren
         lab.home(k, Nat::PortRestricted);
     }
     lab.machine(1, 1);
+    lab.machine(2, 1);
     let _service = lab.start_service();
     let dir = netcode_procs::temp_dir("natlab");
     let seat = dir.join("mira.seat").display().to_string();
@@ -206,6 +130,12 @@ fn four_players_in_three_homes_survive_a_killed_host_who_rejoins_through_the_ren
     );
     new_hosts.dedup();
     assert_eq!(new_hosts.len(), 1, "one new host: {new_hosts:?}");
+    // The host's code works without the host (its first address is dead): the service
+    // lists the members who are left.
+    let (mut late, _, took) = lab.join_game(2, 1, &code, "Lena", &[]);
+    eprintln!("a late player joined with the dead host's code in {took} ms");
+    late.wait_for(STEP, |v| netcode_procs::settled(v, Some(&new_hosts[0]), 4, &ids))
+        .unwrap_or_else(|| panic!("{}", late.failure("never saw the session")));
     // The killed player comes back from its seat, through the rendezvous (the code's
     // first address was its own, dead now).
     let mut back = lab.peer("h1", &["host", "--name", "Mira", "--port", GAME_PORT, "--seat", &seat]);
@@ -217,7 +147,7 @@ fn four_players_in_three_homes_survive_a_killed_host_who_rejoins_through_the_ren
         (Some(true), Some(host_id.as_str())),
         "{v}"
     );
-    back.wait_for(STEP, |v| netcode_procs::settled(v, Some(&new_hosts[0]), 4, &ids))
+    back.wait_for(STEP, |v| netcode_procs::settled(v, Some(&new_hosts[0]), 5, &ids))
         .unwrap_or_else(|| panic!("{}", back.failure("never saw the session again")));
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,0 +1,371 @@
+//! The NAT lab's harness: an "internet" network namespace holding the rendezvous
+//! service, and homes each behind a NAT router namespace of its own (veth pairs, a LAN
+//! bridge, iptables), with the real programs running in them. Linux NAT types as
+//! `nat-facts` measured them: plain `MASQUERADE` is port-restricted cone,
+//! `MASQUERADE --random-fully` symmetric; every router drops unsolicited WAN input.
+//! Traffic stays inside the namespaces the lab made (documentation range 198.51.100.0/24
+//! as the internet, 10.K.0.0/24 as home K). Used by the `nat_lab` tests and the `nat_lab`
+//! bench. Needs root and iptables ([`lab_or_skip`] says why not, and how to run it).
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use netcode_procs::{PeerProc, unix_ms};
+use serde_json::Value;
+
+use crate::workspace_program;
+
+/// The rendezvous service's address in the internet namespace.
+pub const SERVICE_IP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
+/// Its port.
+pub const SERVICE_PORT: u16 = 7777;
+/// The game port of every peer in the lab (inside its own namespace).
+pub const PEER_PORT: u16 = 5000;
+/// How long each side of a punch test tries.
+pub const PUNCH_SECS: &str = "4";
+/// The session key of the lab's sessions.
+pub const KEY_HEX: &str = "0707070707070707070707070707070707070707070707070707070707070707";
+
+/// Lab instances in this process (namespace names stay unique when tests run in parallel).
+static LABS: AtomicU32 = AtomicU32::new(0);
+
+/// How a home router translates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nat {
+    /// `MASQUERADE`: endpoint-independent mapping, address-and-port dependent filtering.
+    PortRestricted,
+    /// `MASQUERADE --random-fully`: a new port per destination.
+    Symmetric,
+}
+
+/// Namespaces made by one test, removed when it ends.
+pub struct Lab {
+    prefix: String,
+    namespaces: Vec<String>,
+    links: u32,
+}
+
+fn program() -> PathBuf {
+    workspace_program("netcode-rendezvous", &["-p", "netcode-rendezvous"])
+}
+
+/// Why the lab cannot run here, if it cannot.
+pub fn unavailable() -> Option<String> {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .ok()
+        .is_some_and(|o| o.stdout.trim_ascii() == b"0");
+    if !root {
+        return Some("it needs root (network namespaces)".into());
+    }
+    let iptables = Command::new("iptables")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !iptables {
+        return Some("iptables is missing (apt-get install -y iptables)".into());
+    }
+    None
+}
+
+/// Runs the lab, or says clearly why it was skipped and how to run it.
+pub fn lab_or_skip(test: &str) -> Option<Lab> {
+    if let Some(why) = unavailable() {
+        eprintln!(
+            "NAT lab skipped ({test}): {why}. Run it as root: `sudo -E cargo test -p netcode-tests --test nat_lab` (bash .ci/run does)."
+        );
+        return None;
+    }
+    let n = LABS.fetch_add(1, Ordering::SeqCst);
+    let prefix = format!("nl{}x{n}", std::process::id() % 100_000);
+    let mut lab = Lab {
+        prefix,
+        namespaces: Vec::new(),
+        links: 0,
+    };
+    lab.internet();
+    Some(lab)
+}
+
+fn sh(args: &[&str]) {
+    let out = Command::new(args[0]).args(&args[1..]).output().expect("runs");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Lab {
+    pub fn ns(&self, name: &str) -> String {
+        format!("{}-{name}", self.prefix)
+    }
+
+    pub fn exec(&self, ns: &str, args: &[&str]) {
+        let ns = self.ns(ns);
+        let mut all = vec!["ip", "netns", "exec", &ns];
+        all.extend_from_slice(args);
+        sh(&all);
+    }
+
+    pub fn add_ns(&mut self, name: &str) {
+        let ns = self.ns(name);
+        sh(&["ip", "netns", "add", &ns]);
+        self.namespaces.push(ns);
+        self.exec(name, &["ip", "link", "set", "lo", "up"]);
+    }
+
+    /// A veth pair from namespace `a` (named `a_if`) to `b` (named `b_if`).
+    pub fn veth(&mut self, a: &str, a_if: &str, b: &str, b_if: &str) {
+        self.links += 1;
+        let (ta, tb) = (
+            format!("{}a{}", self.prefix, self.links),
+            format!("{}b{}", self.prefix, self.links),
+        );
+        sh(&["ip", "link", "add", &ta, "type", "veth", "peer", "name", &tb]);
+        for (t, ns, name) in [(&ta, a, a_if), (&tb, b, b_if)] {
+            let full = self.ns(ns);
+            sh(&["ip", "link", "set", t, "netns", &full]);
+            self.exec(ns, &["ip", "link", "set", t, "name", name]);
+            self.exec(ns, &["ip", "link", "set", name, "up"]);
+        }
+    }
+
+    /// The internet: a bridge with the service's address.
+    pub fn internet(&mut self) {
+        self.add_ns("inet");
+        self.exec("inet", &["ip", "link", "add", "br0", "type", "bridge"]);
+        self.exec(
+            "inet",
+            &["ip", "addr", "add", &format!("{SERVICE_IP}/24"), "dev", "br0"],
+        );
+        self.exec("inet", &["ip", "link", "set", "br0", "up"]);
+    }
+
+    /// Home `k` behind router `k` with `nat`: returns the home's LAN address and the
+    /// router's WAN address. Its first machine is `h{k}`; [`Lab::machine`] adds more.
+    pub fn home(&mut self, k: u8, nat: Nat) -> (Ipv4Addr, Ipv4Addr) {
+        let router = format!("r{k}");
+        let wan = Ipv4Addr::new(198, 51, 100, 10 + k);
+        let gw = Ipv4Addr::new(10, k, 0, 1);
+        self.add_ns(&router);
+        let port = format!("p{k}");
+        self.veth("inet", &port, &router, "wan");
+        self.exec("inet", &["ip", "link", "set", &port, "master", "br0"]);
+        self.exec(&router, &["ip", "addr", "add", &format!("{wan}/24"), "dev", "wan"]);
+        self.exec(&router, &["ip", "link", "add", "lanbr", "type", "bridge"]);
+        self.exec(&router, &["ip", "addr", "add", &format!("{gw}/24"), "dev", "lanbr"]);
+        self.exec(&router, &["ip", "link", "set", "lanbr", "up"]);
+        self.exec(&router, &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+        let mut masquerade = vec![
+            "iptables",
+            "-t",
+            "nat",
+            "-A",
+            "POSTROUTING",
+            "-o",
+            "wan",
+            "-j",
+            "MASQUERADE",
+        ];
+        if nat == Nat::Symmetric {
+            masquerade.push("--random-fully");
+        }
+        self.exec(&router, &masquerade);
+        // A home router: nothing unsolicited from the WAN side gets in.
+        let established = ["-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"];
+        for chain in ["INPUT", "FORWARD"] {
+            let mut accept = vec!["iptables", "-A", chain, "-i", "wan"];
+            accept.extend_from_slice(&established);
+            self.exec(&router, &accept);
+            self.exec(&router, &["iptables", "-A", chain, "-i", "wan", "-j", "DROP"]);
+        }
+        (self.machine(k, 0), wan)
+    }
+
+    /// Machine `i` of home `k` (`h{k}` for the first, `h{k}m{i}` after): its LAN address.
+    pub fn machine(&mut self, k: u8, i: u8) -> Ipv4Addr {
+        let (router, name) = (format!("r{k}"), machine_ns(k, i));
+        let (gw, host) = (Ipv4Addr::new(10, k, 0, 1), Ipv4Addr::new(10, k, 0, 2 + i));
+        self.add_ns(&name);
+        let port = format!("l{i}");
+        self.veth(&router, &port, &name, "eth0");
+        self.exec(&router, &["ip", "link", "set", &port, "master", "lanbr"]);
+        self.exec(&name, &["ip", "addr", "add", &format!("{host}/24"), "dev", "eth0"]);
+        self.exec(&name, &["ip", "route", "add", "default", "via", &gw.to_string()]);
+        host
+    }
+
+    /// Sets home `k`'s router to forget an idle UDP mapping after `secs` seconds (both
+    /// the unreplied and the established timeouts).
+    pub fn mapping_timeout(&self, k: u8, secs: u32) {
+        let router = format!("r{k}");
+        for key in ["nf_conntrack_udp_timeout", "nf_conntrack_udp_timeout_stream"] {
+            self.exec(&router, &["sysctl", "-qw", &format!("net.netfilter.{key}={secs}")]);
+        }
+    }
+
+    pub fn spawn(&self, ns: &str, args: &[&str]) -> Child {
+        let ns = self.ns(ns);
+        let bin = program();
+        Command::new("ip")
+            .args(["netns", "exec", &ns])
+            .arg(bin)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starts")
+    }
+
+    pub fn service(&self) -> Child {
+        let listen = format!("{SERVICE_IP}:{SERVICE_PORT}");
+        self.spawn("inet", &["--listen", &listen, "--report-secs", "1"])
+    }
+
+    /// A punch test from home `k` as `peer` (joining or registering); its JSON lines.
+    pub fn punch_test(&self, k: u8, host: Ipv4Addr, peer: u64, join: bool) -> Child {
+        let (server, bind, peer) = (
+            format!("{SERVICE_IP}:{SERVICE_PORT}"),
+            SocketAddr::from((host, PEER_PORT)).to_string(),
+            peer.to_string(),
+        );
+        let mut args = vec![
+            "punch-test",
+            "--server",
+            &server,
+            "--key",
+            KEY_HEX,
+            "--peer",
+            &peer,
+            "--secs",
+            PUNCH_SECS,
+            "--bind",
+            &bind,
+        ];
+        if join {
+            args.push("--join");
+        }
+        self.spawn(&format!("h{k}"), &args)
+    }
+}
+
+impl Lab {
+    /// A LAN of two machines `h1` and `h2` (10.9.0.1 and 10.9.0.2) and nothing else: no
+    /// router, no default route.
+    pub fn lan_party(&mut self) {
+        self.add_ns("h1");
+        self.add_ns("h2");
+        self.veth("h1", "eth0", "h2", "eth0");
+        self.exec("h1", &["ip", "addr", "add", "10.9.0.1/24", "dev", "eth0"]);
+        self.exec("h2", &["ip", "addr", "add", "10.9.0.2/24", "dev", "eth0"]);
+    }
+
+    /// The `peer` program in namespace `ns`, read as JSON lines.
+    pub fn peer(&self, ns: &str, args: &[&str]) -> PeerProc {
+        let bin = workspace_program("examples/peer", &["-p", "netcode", "--example", "peer"]);
+        let mut all = vec![
+            "netns".to_string(),
+            "exec".into(),
+            self.ns(ns),
+            bin.display().to_string(),
+        ];
+        all.extend(args.iter().map(|a| a.to_string()));
+        PeerProc::spawn(ns, std::path::Path::new("ip"), &all).expect("starts")
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for ns in &self.namespaces {
+            let _ = Command::new("ip").args(["netns", "delete", ns]).output();
+        }
+    }
+}
+
+/// The namespace name of machine `i` of home `k`.
+pub fn machine_ns(k: u8, i: u8) -> String {
+    if i == 0 { format!("h{k}") } else { format!("h{k}m{i}") }
+}
+
+/// The longest wait for one step of a scenario.
+pub const STEP: Duration = Duration::from_secs(20);
+/// The game port of every peer (inside its own namespace).
+pub const GAME_PORT: &str = "5000";
+
+pub fn service_addr() -> String {
+    format!("{SERVICE_IP}:{SERVICE_PORT}")
+}
+
+/// The service's last counters line, as `name: value` pairs.
+pub fn service_stat(log: &str, name: &str) -> u64 {
+    let line = log.lines().rev().find(|l| l.contains("ServerStats")).unwrap_or("");
+    let key = format!("{name}: ");
+    line.split(&key)
+        .nth(1)
+        .and_then(|rest| rest.split([',', ' ', '}']).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in the service's log: {log}"))
+}
+
+/// A running service, read when it is stopped.
+pub struct Service(std::process::Child);
+
+impl Service {
+    /// Stops it after its next counters line; returns its log.
+    pub fn stop(mut self) -> String {
+        std::thread::sleep(Duration::from_millis(1200));
+        let _ = self.0.kill();
+        let out = self.0.wait_with_output().expect("ends");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+}
+
+impl Lab {
+    pub fn start_service(&self) -> Service {
+        let s = Service(self.service());
+        std::thread::sleep(Duration::from_millis(300)); // it binds its port
+        s
+    }
+
+    /// `peer host` on machine (`k`, `i`) through the service; its invite code.
+    pub fn host_game(&self, k: u8, i: u8, name: &str, extra: &[&str]) -> (PeerProc, String, String) {
+        let svc = service_addr();
+        let mut args = vec!["host", "--name", name, "--port", GAME_PORT, "--rendezvous", &svc];
+        args.extend_from_slice(extra);
+        let mut p = self.peer(&machine_ns(k, i), &args);
+        let (code, id) = netcode_procs::hosting(&mut p, STEP).unwrap_or_else(|| panic!("{}", p.failure("no invite")));
+        (p, code, id)
+    }
+
+    /// `peer join CODE` on machine (`k`, `i`); its id and how long it took to join, in ms.
+    pub fn join_game(&self, k: u8, i: u8, code: &str, name: &str, extra: &[&str]) -> (PeerProc, String, u64) {
+        let mut args = vec!["join", code, "--name", name, "--port", GAME_PORT];
+        args.extend_from_slice(extra);
+        let started = unix_ms();
+        let mut p = self.peer(&machine_ns(k, i), &args);
+        let v = p
+            .wait_for(STEP, |v| v["event"] == "joined" || v["event"] == "error")
+            .unwrap_or_else(|| panic!("{}", p.failure("never joined")));
+        assert_eq!(v["event"], "joined", "{}", p.failure("join failed"));
+        let id = v["peer"].as_str().expect("an id").to_string();
+        let took = v["t_ms"].as_u64().expect("a time").saturating_sub(started);
+        (p, id, took)
+    }
+}
+
+/// Waits until `p`'s status shows its link to each of `others` up, direct (from the
+/// session's view) on `path`; returns the first status line that does.
+pub fn link_on(p: &mut PeerProc, others: &[&str], path: &str) -> Value {
+    p.wait_for(STEP, |v| {
+        v["event"] == "status"
+            && others
+                .iter()
+                .all(|o| v["links"][*o]["state"] == "direct" && v["links"][*o]["path"] == path)
+    })
+    .unwrap_or_else(|| panic!("{}", p.failure(&format!("no {path} link to {others:?}"))))
+}
