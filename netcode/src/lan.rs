@@ -136,7 +136,11 @@ fn broadcast_addresses() -> Vec<Ipv4Addr> {
         .into_iter()
         .filter(|i| !i.is_loopback())
         .filter_map(|i| match i.addr {
-            if_addrs::IfAddr::V4(v4) => v4.broadcast,
+            // An address set without its broadcast address: the subnet's own.
+            if_addrs::IfAddr::V4(v4) => Some(
+                v4.broadcast
+                    .unwrap_or_else(|| Ipv4Addr::from(u32::from(v4.ip) | !u32::from(v4.netmask))),
+            ),
             if_addrs::IfAddr::V6(_) => None,
         })
         .collect();

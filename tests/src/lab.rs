@@ -195,7 +195,10 @@ impl Lab {
         let port = format!("l{i}");
         self.veth(&router, &port, &name, "eth0");
         self.exec(&router, &["ip", "link", "set", &port, "master", "lanbr"]);
-        self.exec(&name, &["ip", "addr", "add", &format!("{host}/24"), "dev", "eth0"]);
+        self.exec(
+            &name,
+            &["ip", "addr", "add", &format!("{host}/24"), "brd", "+", "dev", "eth0"],
+        );
         self.exec(&name, &["ip", "route", "add", "default", "via", &gw.to_string()]);
         host
     }
@@ -255,14 +258,28 @@ impl Lab {
 }
 
 impl Lab {
-    /// A LAN of two machines `h1` and `h2` (10.9.0.1 and 10.9.0.2) and nothing else: no
+    /// A LAN of two machines `h1` and `h2` (10.9.0.1 and 10.9.0.2, with their broadcast
+    /// address set as DHCP sets it) and nothing else: no
     /// router, no default route.
     pub fn lan_party(&mut self) {
         self.add_ns("h1");
         self.add_ns("h2");
         self.veth("h1", "eth0", "h2", "eth0");
-        self.exec("h1", &["ip", "addr", "add", "10.9.0.1/24", "dev", "eth0"]);
-        self.exec("h2", &["ip", "addr", "add", "10.9.0.2/24", "dev", "eth0"]);
+        self.exec("h1", &["ip", "addr", "add", "10.9.0.1/24", "brd", "+", "dev", "eth0"]);
+        self.exec("h2", &["ip", "addr", "add", "10.9.0.2/24", "brd", "+", "dev", "eth0"]);
+    }
+
+    /// The `game` program in namespace `ns`, read as JSON lines.
+    pub fn game(&self, ns: &str, args: &[&str]) -> PeerProc {
+        let bin = workspace_program("game", &["-p", "game"]);
+        let mut all = vec![
+            "netns".to_string(),
+            "exec".into(),
+            self.ns(ns),
+            bin.display().to_string(),
+        ];
+        all.extend(args.iter().map(|a| a.to_string()));
+        PeerProc::spawn(ns, std::path::Path::new("ip"), &all).expect("starts")
     }
 
     /// The `peer` program in namespace `ns`, read as JSON lines.

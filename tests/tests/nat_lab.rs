@@ -115,3 +115,6 @@ fn a_lan_without_internet_plays_on_its_lan_addresses() {
 
 #[path = "nat_lab/play.rs"]
 mod play;
+
+#[path = "nat_lab/game.rs"]
+mod game;
