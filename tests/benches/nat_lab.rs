@@ -51,8 +51,7 @@ fn run(pair: &Pair, latency: &str) -> Result<(u64, String), String> {
             (1, 1)
         }
     };
-    let mut service = lab.service();
-    std::thread::sleep(Duration::from_millis(300));
+    let _service = lab.start_service();
     let svc = service_addr();
     let mut host = peer(&lab, 1, 0, &["host", "--rendezvous", &svc], latency);
     let (code, host_id) = netcode_procs::hosting(&mut host, STEP).ok_or("no invite")?;
@@ -63,8 +62,6 @@ fn run(pair: &Pair, latency: &str) -> Result<(u64, String), String> {
             && v["links"][host_id.as_str()]["state"] == "direct"
             && !v["links"][host_id.as_str()]["path"].is_null()
     });
-    let _ = service.kill();
-    let _ = service.wait();
     let up = up.ok_or_else(|| guest.failure("never playing"))?;
     let path = up["links"][host_id.as_str()]["path"]
         .as_str()
@@ -87,8 +84,7 @@ fn migration(latency: &str) -> Result<u64, String> {
         lab.home(k, Nat::PortRestricted);
     }
     lab.machine(1, 1);
-    let mut service = lab.service();
-    std::thread::sleep(Duration::from_millis(300));
+    let _service = lab.start_service();
     let svc = service_addr();
     let mut host = peer(&lab, 1, 0, &["host", "--rendezvous", &svc], latency);
     let (code, host_id) = netcode_procs::hosting(&mut host, STEP).ok_or("no invite")?;
@@ -109,8 +105,6 @@ fn migration(latency: &str) -> Result<u64, String> {
             .ok_or_else(|| p.failure("no host change"))?;
         pause = pause.max(v["pause_ms"].as_f64().unwrap_or(f64::MAX) as u64);
     }
-    let _ = service.kill();
-    let _ = service.wait();
     Ok(pause)
 }
 

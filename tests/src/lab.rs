@@ -330,21 +330,33 @@ pub fn service_stat(log: &str, name: &str) -> u64 {
 }
 
 /// A running service, read when it is stopped.
-pub struct Service(std::process::Child);
+pub struct Service(Option<Child>);
 
 impl Service {
     /// Stops it after its next counters line; returns its log.
     pub fn stop(mut self) -> String {
         std::thread::sleep(Duration::from_millis(1200));
-        let _ = self.0.kill();
-        let out = self.0.wait_with_output().expect("ends");
+        let Some(mut child) = self.0.take() else {
+            return String::new();
+        };
+        let _ = child.kill();
+        let out = child.wait_with_output().expect("ends");
         String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
 impl Lab {
     pub fn start_service(&self) -> Service {
-        let s = Service(self.service());
+        let s = Service(Some(self.service()));
         std::thread::sleep(Duration::from_millis(300)); // it binds its port
         s
     }
