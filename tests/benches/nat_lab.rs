@@ -6,9 +6,13 @@
 //!   symmetric homes, and two players in one home; a run that never connects counts as a
 //!   failure, not as a time;
 //! - the share of those links on a direct path, per pair of NAT types;
-//! - the migration pause of 4 players in 3 homes when the host is killed (SIGKILL).
+//! - the migration pause of 4 players in 3 homes when the host is killed (SIGKILL);
+//! - the rendezvous service's CPU and memory with `--sessions` sessions of 4 members
+//!   registered and renewing every 2 s, from a load machine on the lab's internet with 150
+//!   source addresses (the service and the load generator as the tests build them: the dev
+//!   profile, opt-level 1, the curve arithmetic at opt-level 3).
 //!
-//! `cargo bench -p netcode-tests --bench nat_lab -- --runs 10 --latency 30`
+//! `cargo bench --profile dev -p netcode-tests --bench nat_lab -- --runs 10 --latency 30`
 
 use std::time::Duration;
 
@@ -108,6 +112,85 @@ fn migration(latency: &str) -> Result<u64, String> {
     Ok(pause)
 }
 
+/// CPU seconds (user + system) and resident bytes of process `pid`.
+fn usage(pid: u32) -> Option<(f64, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    // After the command: state is field 3, utime 14 and stime 15 (in clock ticks, 100 a second).
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let rss_kb: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some((ticks as f64 / 100.0, rss_kb * 1024))
+}
+
+/// Load sources on the lab's internet: 198.51.100.100 and up.
+const LOAD_FIRST: &str = "198.51.100.100";
+/// How many.
+const LOAD_IPS: u32 = 150;
+
+/// The service under `sessions` sessions of 4 members: its CPU share while they renew,
+/// its memory before and after.
+fn service_load(sessions: u64) -> Result<String, String> {
+    let mut lab = lab_or_skip("nat_lab bench").ok_or("the lab cannot run here")?;
+    lab.add_ns("load");
+    lab.veth("inet", "pl", "load", "eth0");
+    lab.exec("inet", &["ip", "link", "set", "pl", "master", "br0"]);
+    let first: std::net::Ipv4Addr = LOAD_FIRST.parse().expect("an address");
+    for i in 0..LOAD_IPS {
+        let ip = std::net::Ipv4Addr::from(u32::from(first) + i);
+        lab.exec("load", &["ip", "addr", "add", &format!("{ip}/24"), "dev", "eth0"]);
+    }
+    let load = netcode_tests::workspace_program("examples/load", &["-p", "netcode-rendezvous", "--example", "load"]);
+    let service = lab.start_service();
+    let pid = service.pid().ok_or("no service")?;
+    let (cpu0, rss0) = usage(pid).ok_or("cannot read the service's /proc")?;
+    let started = std::time::Instant::now();
+    let rounds = 10;
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", &lab.ns("load")])
+        .arg(&load)
+        .args([
+            "--target",
+            &service_addr(),
+            "--from",
+            LOAD_FIRST,
+            "--ips",
+            &LOAD_IPS.to_string(),
+        ])
+        .args([
+            "--sessions",
+            &sessions.to_string(),
+            "--members",
+            "4",
+            "--rounds",
+            &rounds.to_string(),
+        ])
+        .output()
+        .map_err(|e| e.to_string())?;
+    let secs = started.elapsed().as_secs_f64();
+    let (cpu1, rss1) = usage(pid).ok_or("cannot read the service's /proc")?;
+    let log = service.stop();
+    let stat = |name: &str| netcode_tests::lab::service_stat(&log, name);
+    Ok(format!(
+        "{sessions} sessions x 4 members renewing every 2 s for {secs:.0} s: CPU {:.1}% of a core, RSS {:.1} MB idle -> {:.1} MB ({:.0} B per member); service saw {} sessions, {} members, {} accepted, {} rate-limited; load: {}",
+        (cpu1 - cpu0) / secs * 100.0,
+        rss0 as f64 / 1e6,
+        rss1 as f64 / 1e6,
+        rss1.saturating_sub(rss0) as f64 / (sessions * 4) as f64,
+        stat("sessions"),
+        stat("members"),
+        stat("accepted"),
+        stat("rate_limited"),
+        String::from_utf8_lossy(&out.stdout).trim(),
+    ))
+}
+
 fn p50_max(mut v: Vec<u64>) -> String {
     if v.is_empty() {
         return "none".into();
@@ -121,6 +204,14 @@ fn main() {
         return;
     }
     let runs = arg("--runs", 10);
+    let sessions = arg("--sessions", 1000);
+    if std::env::args().any(|a| a == "--service-only") {
+        match service_load(sessions) {
+            Ok(line) => println!("{line}"),
+            Err(e) => println!("service load failed: {e}"),
+        }
+        return;
+    }
     let latency = arg("--latency", 30).to_string();
     println!("NAT lab, {runs} runs per pair, {latency} ms added to what each peer sends");
     let pairs = [
@@ -187,4 +278,8 @@ fn main() {
         p50_max(pauses),
         migrations - failed
     );
+    match service_load(sessions) {
+        Ok(line) => println!("rendezvous service: {line}"),
+        Err(e) => println!("rendezvous service load failed: {e}"),
+    }
 }

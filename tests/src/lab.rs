@@ -39,6 +39,14 @@ pub enum Nat {
     PortRestricted,
     /// `MASQUERADE --random-fully`: a new port per destination.
     Symmetric,
+    /// `SNAT` of the home's first machine's game port to the same WAN port and `DNAT` of
+    /// that port back (everything else `MASQUERADE`): endpoint-independent mapping and
+    /// filtering on that port.
+    FullCone,
+    /// Port-restricted, on a router that accepts unsolicited WAN input (the trap of
+    /// `nat-facts`: an early probe leaves an unreplied mapping that moves the home's own
+    /// flow to another port).
+    AcceptingPortRestricted,
 }
 
 /// Namespaces made by one test, removed when it ends.
@@ -175,7 +183,62 @@ impl Lab {
         if nat == Nat::Symmetric {
             masquerade.push("--random-fully");
         }
+        if nat == Nat::FullCone {
+            let (host, port) = (Ipv4Addr::new(10, k, 0, 2).to_string(), GAME_PORT);
+            let (to_wan, to_host) = (format!("{wan}:{port}"), format!("{host}:{port}"));
+            self.exec(
+                &router,
+                &[
+                    "iptables",
+                    "-t",
+                    "nat",
+                    "-A",
+                    "POSTROUTING",
+                    "-o",
+                    "wan",
+                    "-p",
+                    "udp",
+                    "-s",
+                    &host,
+                    "--sport",
+                    port,
+                    "-j",
+                    "SNAT",
+                    "--to-source",
+                    &to_wan,
+                ],
+            );
+            self.exec(
+                &router,
+                &[
+                    "iptables",
+                    "-t",
+                    "nat",
+                    "-A",
+                    "PREROUTING",
+                    "-i",
+                    "wan",
+                    "-p",
+                    "udp",
+                    "--dport",
+                    port,
+                    "-j",
+                    "DNAT",
+                    "--to-destination",
+                    &to_host,
+                ],
+            );
+            self.exec(
+                &router,
+                &[
+                    "iptables", "-A", "FORWARD", "-i", "wan", "-p", "udp", "-d", &host, "--dport", port, "-j", "ACCEPT",
+                ],
+            );
+        }
         self.exec(&router, &masquerade);
+        if nat == Nat::AcceptingPortRestricted {
+            return (self.machine(k, 0), wan);
+        }
         // A home router: nothing unsolicited from the WAN side gets in.
         let established = ["-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"];
         for chain in ["INPUT", "FORWARD"] {
@@ -342,6 +405,13 @@ impl Service {
         let _ = child.kill();
         let out = child.wait_with_output().expect("ends");
         String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+}
+
+impl Service {
+    /// The service's process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.0.as_ref().map(Child::id)
     }
 }
 

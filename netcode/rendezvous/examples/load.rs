@@ -7,6 +7,11 @@
 //!
 //! It drives the service's core in this process (no socket: the figures are the service's
 //! own work, signature checks included, not the kernel's), with requests signed beforehand.
+//!
+//! With `--target HOST:PORT` it is a load generator for a running service instead: it
+//! sends the same registrations over UDP from `--ips` consecutive source addresses starting
+//! at `--from` (the NAT lab gives its load machine that many), renewing each every 2 s for
+//! `--rounds` rounds, and whoever runs it reads the service's CPU and memory.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -32,6 +37,76 @@ struct Args {
     /// Renewals of every registration after the first.
     #[arg(long, default_value_t = 3)]
     rounds: u32,
+    /// Send to the service at this address over UDP instead of driving it in-process.
+    #[arg(long)]
+    target: Option<SocketAddr>,
+    /// With `--target`: the first source address.
+    #[arg(long, default_value = "127.0.0.1")]
+    from: Ipv4Addr,
+    /// With `--target`: how many consecutive source addresses to send from.
+    #[arg(long, default_value_t = 1)]
+    ips: u32,
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The load generator: every member registers, then renews every [`RENEW_EVERY_SECS`],
+/// spread evenly over each period, from `--ips` sockets; requests are signed when sent
+/// (the service checks their dates against its clock).
+fn send_load(args: &Args, target: SocketAddr, signers: &[SessionSigner]) -> std::io::Result<()> {
+    let sockets: Vec<std::net::UdpSocket> = (0..args.ips.max(1))
+        .map(|i| {
+            let s = std::net::UdpSocket::bind((Ipv4Addr::from(u32::from(args.from) + i), 0))?;
+            s.set_nonblocking(true)?;
+            Ok(s)
+        })
+        .collect::<std::io::Result<_>>()?;
+    let members = args.sessions * args.members;
+    let period = Duration::from_secs_f64(RENEW_EVERY_SECS);
+    let started = Instant::now();
+    let (mut sent, mut answers) = (0u64, 0u64);
+    let mut buf = [0u8; 2048];
+    for r in 0..=args.rounds {
+        let round_start = started + period * r;
+        for n in 0..members {
+            let due = round_start + period.mul_f64(f64::from(n) / f64::from(members));
+            while Instant::now() < due {
+                for s in &sockets {
+                    while s.recv_from(&mut buf).is_ok() {
+                        answers += 1;
+                    }
+                }
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            let (s, m) = (n / args.members, n % args.members);
+            let body = Request::Register {
+                addr: None,
+                candidates: vec![SocketAddr::from((Ipv4Addr::new(192, 168, 1, 2), 5000))],
+            };
+            let frame = signers[s as usize].request(PeerId(u64::from(m) + 1), unix_ms(), u64::from(r) + 1, body);
+            let socket = &sockets[(n % args.ips.max(1)) as usize];
+            if let Ok(bytes) = frame.encode()
+                && socket.send_to(&bytes, target).is_ok()
+            {
+                sent += 1;
+            }
+        }
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    for s in &sockets {
+        while s.recv_from(&mut buf).is_ok() {
+            answers += 1;
+        }
+    }
+    println!(
+        "{{\"target\":\"{target}\",\"members\":{members},\"sent\":{sent},\"answers\":{answers},\"secs\":{:.1}}}",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 /// Resident memory of this process, in bytes (Linux; 0 elsewhere).
@@ -56,6 +131,13 @@ fn main() {
             SessionSigner::new(&key)
         })
         .collect();
+    if let Some(target) = args.target {
+        if let Err(e) = send_load(&args, target, &signers) {
+            eprintln!("load: {e}");
+            std::process::exit(2);
+        }
+        return;
+    }
     let addr = |s: u32, m: u32| {
         let n = s * args.members + m;
         SocketAddr::from((Ipv4Addr::from(0x0A00_0000 + n), 40_000))

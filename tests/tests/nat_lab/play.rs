@@ -205,3 +205,45 @@ fn short_mappings_a_flood_and_a_stranger_do_not_break_a_session() {
         );
     }
 }
+
+#[test]
+fn a_symmetric_nat_reaches_a_full_cone_one_directly_by_latching() {
+    let Some(mut lab) = lab_or_skip("a_symmetric_nat_reaches_a_full_cone_one_directly_by_latching") else {
+        return;
+    };
+    lab.home(1, Nat::FullCone);
+    lab.home(2, Nat::Symmetric);
+    let service = lab.start_service();
+    let (mut host, code, host_id) = lab.host_game(1, 0, "Mira", &[]);
+    let (mut guest, guest_id, took) = lab.join_game(2, 0, &code, "Juno", &[]);
+    eprintln!("symmetric to full cone in {took} ms");
+    link_on(&mut guest, &[&host_id], "internet");
+    link_on(&mut host, &[&guest_id], "internet");
+    assert_eq!(service_stat(&service.stop(), "relayed_bytes"), 0);
+}
+
+#[test]
+fn a_router_that_accepts_unsolicited_input_still_connects() {
+    let Some(mut lab) = lab_or_skip("a_router_that_accepts_unsolicited_input_still_connects") else {
+        return;
+    };
+    lab.home(1, Nat::PortRestricted);
+    lab.home(2, Nat::AcceptingPortRestricted);
+    let _service = lab.start_service();
+    let (mut host, code, host_id) = lab.host_game(1, 0, "Mira", &[]);
+    let (mut guest, guest_id, took) = lab.join_game(2, 0, &code, "Juno", &[]);
+    let path = |v: &serde_json::Value, id: &str| v["links"][id]["path"].as_str().map(String::from);
+    let up = |p: &mut PeerProc, other: &str| {
+        p.wait_for(STEP, |v| {
+            v["event"] == "status" && v["links"][other]["state"] == "direct" && !v["links"][other]["path"].is_null()
+        })
+        .unwrap_or_else(|| panic!("{}", p.failure("never connected")))
+    };
+    let g = up(&mut guest, &host_id);
+    let h = up(&mut host, &guest_id);
+    eprintln!(
+        "accepting router: joined in {took} ms, paths {:?} / {:?}",
+        path(&g, &host_id),
+        path(&h, &guest_id)
+    );
+}
