@@ -176,6 +176,9 @@ fn service_load(sessions: u64) -> Result<String, String> {
     let secs = started.elapsed().as_secs_f64();
     let (cpu1, rss1) = usage(pid).ok_or("cannot read the service's /proc")?;
     let log = service.stop();
+    if std::env::var_os("NAT_LAB_VERBOSE").is_some() {
+        eprintln!("{log}");
+    }
     let stat = |name: &str| netcode_tests::lab::service_stat(&log, name);
     Ok(format!(
         "{sessions} sessions x 4 members renewing every 2 s for {secs:.0} s: CPU {:.1}% of a core, RSS {:.1} MB idle -> {:.1} MB ({:.0} B per member); service saw {} sessions, {} members, {} accepted, {} rate-limited; load: {}",

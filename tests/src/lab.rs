@@ -393,31 +393,32 @@ pub fn service_stat(log: &str, name: &str) -> u64 {
 }
 
 /// A running service, read when it is stopped.
-pub struct Service(Option<Child>);
+pub struct Service {
+    child: Option<Child>,
+    /// Its stderr, read as it comes (a pipe nobody reads would stall the service).
+    log: Option<std::thread::JoinHandle<String>>,
+}
 
 impl Service {
     /// Stops it after its next counters line; returns its log.
     pub fn stop(mut self) -> String {
         std::thread::sleep(Duration::from_millis(1200));
-        let Some(mut child) = self.0.take() else {
-            return String::new();
-        };
-        let _ = child.kill();
-        let out = child.wait_with_output().expect("ends");
-        String::from_utf8_lossy(&out.stderr).into_owned()
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.log.take().and_then(|h| h.join().ok()).unwrap_or_default()
     }
-}
 
-impl Service {
     /// The service's process id.
     pub fn pid(&self) -> Option<u32> {
-        self.0.as_ref().map(Child::id)
+        self.child.as_ref().map(Child::id)
     }
 }
 
 impl Drop for Service {
     fn drop(&mut self) {
-        if let Some(mut child) = self.0.take() {
+        if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -426,7 +427,18 @@ impl Drop for Service {
 
 impl Lab {
     pub fn start_service(&self) -> Service {
-        let s = Service(Some(self.service()));
+        let mut child = self.service();
+        let log = child.stderr.take().map(|mut err| {
+            std::thread::spawn(move || {
+                let mut text = String::new();
+                let _ = std::io::Read::read_to_string(&mut err, &mut text);
+                text
+            })
+        });
+        let s = Service {
+            child: Some(child),
+            log,
+        };
         std::thread::sleep(Duration::from_millis(300)); // it binds its port
         s
     }
