@@ -761,6 +761,23 @@ pub fn run_menu() -> ExitCode {
     }
 }
 
+/// What the menu's Ctrl shortcuts chose this frame, if anything.
+fn menu_choice(keys: &ButtonInput<KeyCode>, ctrl: bool, m: &Menu) -> Option<MenuChoice> {
+    if !ctrl {
+        return None;
+    }
+    let lan_key = LAN_KEYS.iter().position(|k| keys.just_pressed(*k));
+    if keys.just_pressed(KeyCode::KeyH) {
+        Some(MenuChoice::Host)
+    } else if keys.just_pressed(KeyCode::KeyL) {
+        Some(MenuChoice::HostLan)
+    } else if keys.just_pressed(KeyCode::KeyJ) && !m.code.trim().is_empty() {
+        Some(MenuChoice::Join)
+    } else {
+        lan_key.filter(|n| *n < m.games.len()).map(MenuChoice::JoinLan)
+    }
+}
+
 /// The menu's "games on your network" lines.
 fn lan_list(m: &Menu) -> String {
     if m.lan.is_none() {
@@ -873,19 +890,7 @@ fn menu(
     if let Some(lan) = m.lan.as_mut() {
         m.games = lan.poll();
     }
-    let lan_key = LAN_KEYS.iter().position(|k| keys.just_pressed(*k));
-    let choice = if ctrl && keys.just_pressed(KeyCode::KeyH) {
-        Some(MenuChoice::Host)
-    } else if ctrl && keys.just_pressed(KeyCode::KeyL) {
-        Some(MenuChoice::HostLan)
-    } else if ctrl && keys.just_pressed(KeyCode::KeyJ) && !m.code.trim().is_empty() {
-        Some(MenuChoice::Join)
-    } else if let (true, Some(n)) = (ctrl, lan_key.filter(|n| *n < m.games.len())) {
-        Some(MenuChoice::JoinLan(n))
-    } else {
-        None
-    };
-    if let Some(choice) = choice {
+    if let Some(choice) = menu_choice(&keys, ctrl, &m) {
         match start_from_menu(&mut commands, &m, &choice) {
             Ok(()) => {
                 if let Ok(mut t) = text.single_mut() {

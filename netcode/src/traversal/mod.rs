@@ -17,6 +17,7 @@
 //! as keepalives on the chosen path; a path that goes quiet is dropped and punched again.
 
 pub(crate) mod probe;
+mod service;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -484,71 +485,6 @@ impl Traversal {
         self.out.extend(pending.into_iter().map(|b| (path, b)));
     }
 
-    fn on_service(&mut self, from: SocketAddr, bytes: &[u8], now: Duration) -> Incoming {
-        if !self.cfg.rendezvous.contains(&from) {
-            log::debug!("{from}: a rendezvous frame from no service of ours");
-            return Incoming::Consumed;
-        }
-        let frame = match Frame::decode(bytes) {
-            Ok(f) => f,
-            Err(e) => {
-                log::debug!("{from}: {e}");
-                return Incoming::Consumed;
-            }
-        };
-        match frame {
-            Frame::Observed { addr, .. } => self.heard_service(from, addr),
-            Frame::Members {
-                session,
-                observed,
-                members,
-            } if session == self.session => {
-                self.heard_service(from, observed);
-                for m in &members {
-                    self.learn(m, now);
-                }
-                self.listed.get_or_insert_with(Vec::new).extend(members);
-            }
-            Frame::Punch { session, peer } if session == self.session => {
-                self.learn(&peer, now);
-                if let Some(r) = self.remotes.get_mut(&peer.session_addr()) {
-                    r.next_probe = now;
-                }
-                self.update_remote(peer.session_addr(), now, &|_| true);
-            }
-            Frame::Relayed {
-                session,
-                from: peer,
-                payload,
-            } if session == self.session => {
-                let Some(addr) = self.by_peer.get(&peer).copied() else {
-                    return Incoming::Consumed;
-                };
-                self.stats.service_relayed_in += 1;
-                if let Some(r) = self.remotes.get_mut(&addr) {
-                    r.seen = now;
-                    // The other side found no direct path either: answer the same way.
-                    if r.direct.is_none() && r.service.is_none() {
-                        r.service = Some(now);
-                        self.stats.paths_chosen += 1;
-                    }
-                }
-                return Incoming::Relayed(addr, payload);
-            }
-            _ => {}
-        }
-        Incoming::Consumed
-    }
-
-    fn heard_service(&mut self, service: SocketAddr, observed: SocketAddr) {
-        if self.primary.is_none() {
-            self.primary = Some(service);
-        }
-        if self.primary == Some(service) {
-            self.observed = Some(observed);
-        }
-    }
-
     fn send_probe(&mut self, to: SocketAddr, reply_to: Option<u64>, now: Duration) {
         let Some(sender_addr) = self.addr else { return };
         let nonce = self.next_nonce();
@@ -567,24 +503,6 @@ impl Traversal {
         };
         self.stats.probes_sent += 1;
         self.out.push((to, self.probes.seal(&probe)));
-    }
-
-    fn request(&mut self, now: Duration, body: Request) {
-        let nonce = self.next_nonce();
-        let at_ms = u64::try_from(now.as_millis()).unwrap_or(u64::MAX);
-        let frame = self.signer.request(self.me, at_ms, nonce, body);
-        self.send_to_services(&frame);
-    }
-
-    fn send_to_services(&mut self, frame: &Frame) {
-        match frame.encode() {
-            Ok(bytes) => {
-                for s in &self.cfg.rendezvous {
-                    self.out.push((*s, bytes.clone()));
-                }
-            }
-            Err(e) => log::warn!("cannot encode a rendezvous request: {e}"),
-        }
     }
 
     fn next_nonce(&mut self) -> u64 {
