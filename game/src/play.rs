@@ -907,8 +907,9 @@ fn menu(
     if let Ok(mut t) = text.single_mut() {
         let mark = |i: usize| if m.field == i { ">" } else { " " };
         **t = format!(
-            "netcode arena\n\n{} Name:  {}\n{} Invite code:  {}\n{}\nTab: switch field    Ctrl+V: paste    Ctrl+H: Host    Ctrl+L: Host on your network    Ctrl+J: Join    Esc: Quit\n\n\
-             {}\n\n(or from a terminal: game host --name N | game join CODE --name N | game lan)",
+            "netcode arena\n\n{} Name:  {}\n{} Invite code:  {}\n{}\nTab: switch field    Ctrl+V: paste    Ctrl+J: Join    Esc: Quit\n\
+             Ctrl+H: Host    Ctrl+L: Host and announce on your network\n\n\
+             {}\n\n(or from a terminal: game host --name N | game join CODE | game lan)",
             mark(0),
             m.name,
             mark(1),
