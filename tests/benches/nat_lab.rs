@@ -3,8 +3,9 @@
 //! - time from starting `peer join` to playing (the link to the host up on its path),
 //!   p50 and max over `--runs` runs, with `--latency` ms added to everything each peer
 //!   sends, for two port-restricted homes, a port-restricted and a symmetric home, two
-//!   symmetric homes, and two players in one home; a run that never connects counts as a
-//!   failure, not as a time;
+//!   symmetric homes, a full-cone and a symmetric home, a router that accepts unsolicited
+//!   input and a port-restricted one, and two players in one home; a run that never
+//!   connects counts as a failure, not as a time;
 //! - the share of those links on a direct path, per pair of NAT types;
 //! - the migration pause of 4 players in 3 homes when the host is killed (SIGKILL);
 //! - the rendezvous service's CPU and memory with `--sessions` sessions of 4 members
@@ -232,6 +233,16 @@ fn main() {
             name: "symmetric / symmetric",
             host: Nat::Symmetric,
             guest: Some(Nat::Symmetric),
+        },
+        Pair {
+            name: "full cone / symmetric",
+            host: Nat::FullCone,
+            guest: Some(Nat::Symmetric),
+        },
+        Pair {
+            name: "accepting router / port-restricted",
+            host: Nat::AcceptingPortRestricted,
+            guest: Some(Nat::PortRestricted),
         },
         Pair {
             name: "same home (LAN)",

@@ -1,4 +1,5 @@
-//! The decoders of what people paste or keep on disk (invite codes, saved seats) return a
+//! The decoders of what people paste or keep on disk (invite codes, saved seats), and of
+//! the rendezvous frames and LAN beacons any host on a network can send, return a
 //! value or an error for any input, never panic, and refuse a valid code with one character
 //! changed; the heartbeat frame, the one datagram a peer decodes outside renet, likewise.
 //! (Protocol messages in a session: `hostile_peers.rs`; snapshots: `snapshot_properties.rs`.)
@@ -104,5 +105,24 @@ proptest! {
         let frame = msg.encode_heartbeat().unwrap();
         prop_assert!(frame.len() < msg.encode().unwrap().len(), "the frame is smaller");
         prop_assert_eq!(Message::decode_heartbeat(&frame).unwrap(), msg);
+    }
+
+    #[test]
+    fn any_bytes_after_a_magic_are_a_rendezvous_frame_or_an_error(
+        magic in 0..3usize,
+        version in prop_oneof![Just(netcode::rendezvous::VERSION), any::<u8>()],
+        body in prop::collection::vec(any::<u8>(), 0..1500),
+    ) {
+        // The three magics that share the game socket's first byte: rendezvous, probes, beacons.
+        let magics = [netcode::rendezvous::MAGIC, [0xFF, b'N', b'C', b'P'], netcode::lan::LAN_MAGIC];
+        let mut bytes = magics[magic].to_vec();
+        bytes.push(version);
+        bytes.extend_from_slice(&body);
+        if let Ok(frame) = netcode::rendezvous::Frame::decode(&bytes) {
+            prop_assert_eq!(netcode::rendezvous::Frame::decode(&frame.encode().unwrap()).unwrap(), frame);
+        }
+        if let Ok(beacon) = netcode::lan::Beacon::decode(&bytes) {
+            prop_assert_eq!(netcode::lan::Beacon::decode(&beacon.encode().unwrap()).unwrap(), beacon);
+        }
     }
 }
