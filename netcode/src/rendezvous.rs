@@ -126,6 +126,10 @@ pub enum Request {
         /// The address the peer is known by in its session (its roster address), when it
         /// is in one; the service lists it to others (default: the address it saw).
         addr: Option<SocketAddr>,
+        /// A random number the peer's relay frames must carry: only the peer and the
+        /// service know it, so nobody off the path can make the service relay in the
+        /// peer's name by forging its source address.
+        relay_token: u64,
         /// Interface addresses of the peer (LAN, IPv6 global).
         candidates: Vec<SocketAddr>,
     },
@@ -134,6 +138,8 @@ pub enum Request {
     Join {
         /// The address the joiner will be known by in the session, as in `Register`.
         addr: Option<SocketAddr>,
+        /// As in `Register`.
+        relay_token: u64,
         /// Interface addresses of the joiner.
         candidates: Vec<SocketAddr>,
     },
@@ -218,9 +224,10 @@ pub enum Frame {
     },
     /// Peer to service, the last resort: "forward this datagram to `to`", for two members
     /// that reach each other neither directly nor through a third member. The service
-    /// forwards only from a member's registered address to another member of the same
-    /// session, within a bandwidth cap per session. `payload` is a netcode packet
-    /// (encrypted and authenticated end to end): the service cannot read or forge it.
+    /// forwards only from a member's registered address, carrying the relay token of its
+    /// signed registration, to another member of the same session, within a bandwidth cap
+    /// per session. `payload` is a netcode packet (encrypted and authenticated end to
+    /// end): the service cannot read or forge it.
     Relay {
         /// The session.
         session: RendezvousId,
@@ -228,6 +235,8 @@ pub enum Frame {
         from: PeerId,
         /// The member to forward to.
         to: PeerId,
+        /// The sender's relay token (see [`Request::Register`]).
+        token: u64,
         /// The datagram.
         payload: Vec<u8>,
     },
@@ -445,6 +454,7 @@ mod tests {
             9,
             Request::Join {
                 addr: None,
+                relay_token: 0,
                 candidates: vec![addr("10.0.0.2:4000")],
             },
         );
@@ -520,6 +530,7 @@ mod tests {
             1,
             Request::Register {
                 addr: None,
+                relay_token: 0,
                 candidates: many,
             },
         );
@@ -542,6 +553,7 @@ mod tests {
             session: id,
             from: PeerId(1),
             to: PeerId(2),
+            token: u64::MAX,
             payload: vec![0x11; 1300],
         };
         let bytes = relay.encode().unwrap();
@@ -559,6 +571,7 @@ mod tests {
             session: id,
             from: PeerId(1),
             to: PeerId(2),
+            token: 1,
             payload: vec![0; MAX_RELAY_FRAME_BYTES],
         };
         assert!(too_big.encode().is_err());

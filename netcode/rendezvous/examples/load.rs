@@ -85,6 +85,7 @@ fn send_load(args: &Args, target: SocketAddr, signers: &[SessionSigner]) -> std:
             let (s, m) = (n / args.members, n % args.members);
             let body = Request::Register {
                 addr: None,
+                relay_token: 0,
                 candidates: vec![SocketAddr::from((Ipv4Addr::new(192, 168, 1, 2), 5000))],
             };
             let frame = signers[s as usize].request(PeerId(u64::from(m) + 1), unix_ms(), u64::from(r) + 1, body);
@@ -150,6 +151,7 @@ fn main() {
                 for m in 0..args.members {
                     let body = Request::Register {
                         addr: None,
+                        relay_token: 0,
                         candidates: vec![SocketAddr::from((Ipv4Addr::new(192, 168, 1, 2), 5000))],
                     };
                     let at = NOW_MS + u64::from(r) * 2000;

@@ -21,7 +21,7 @@
 //! let mut server = Server::new(ServerConfig::default());
 //! let signer = SessionSigner::new(&[7; 32]);
 //! let alice: std::net::SocketAddr = "198.51.100.4:40000".parse().unwrap();
-//! let hello = signer.request(PeerId(1), 1_000, 1, Request::Register { addr: None, candidates: vec![] });
+//! let hello = signer.request(PeerId(1), 1_000, 1, Request::Register { addr: None, relay_token: 0, candidates: vec![] });
 //! let out = server.handle(alice, &hello.encode().unwrap(), Duration::ZERO, 1_000);
 //! assert!(matches!(Frame::decode(&out[0].1).unwrap(), Frame::Members { members, .. } if members.is_empty()));
 //! assert_eq!(server.stats().sessions, 1);

@@ -84,11 +84,13 @@ pub fn run(t: &PunchTest) -> Result<BTreeSet<PeerId>, String> {
             let body = if t.join && nonce == 1 {
                 Request::Join {
                     addr: None,
+                    relay_token: 0,
                     candidates: candidates.clone(),
                 }
             } else {
                 Request::Register {
                     addr: None,
+                    relay_token: 0,
                     candidates: candidates.clone(),
                 }
             };

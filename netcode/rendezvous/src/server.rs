@@ -83,6 +83,7 @@ pub struct ServerStats {
 struct Member {
     observed: SocketAddr,
     addr: Option<SocketAddr>,
+    relay_token: u64,
     candidates: Vec<SocketAddr>,
     last_seen: Duration,
 }
@@ -203,12 +204,20 @@ impl Server {
                 self.stats.accepted += 1;
                 Vec::new()
             }
-            Request::Register { addr, candidates } => {
-                let me = member(from, addr, candidates, now);
+            Request::Register {
+                addr,
+                relay_token,
+                candidates,
+            } => {
+                let me = member(from, addr, relay_token, candidates, now);
                 self.upsert(id, signed.peer, me, false)
             }
-            Request::Join { addr, candidates } => {
-                let me = member(from, addr, candidates, now);
+            Request::Join {
+                addr,
+                relay_token,
+                candidates,
+            } => {
+                let me = member(from, addr, relay_token, candidates, now);
                 self.upsert(id, signed.peer, me, true)
             }
         }
@@ -223,9 +232,13 @@ impl Server {
                 session,
                 from: sender,
                 to,
+                token,
                 payload,
             }) => self.sessions.get_mut(&session).and_then(|s| {
-                let known = s.members.get(&sender).is_some_and(|m| m.observed == from);
+                let known = s
+                    .members
+                    .get(&sender)
+                    .is_some_and(|m| m.observed == from && m.relay_token == token);
                 let target = s.members.get(&to).map(|m| m.observed)?;
                 (known && s.relay.take(payload.len() as f64, rate, burst, now))
                     .then_some((session, sender, target, payload))
@@ -323,11 +336,18 @@ fn listed(peer: PeerId, m: &Member) -> Listed {
     }
 }
 
-fn member(observed: SocketAddr, addr: Option<SocketAddr>, mut candidates: Vec<SocketAddr>, now: Duration) -> Member {
+fn member(
+    observed: SocketAddr,
+    addr: Option<SocketAddr>,
+    relay_token: u64,
+    mut candidates: Vec<SocketAddr>,
+    now: Duration,
+) -> Member {
     candidates.truncate(MAX_CANDIDATES);
     Member {
         observed,
         addr,
+        relay_token,
         candidates,
         last_seen: now,
     }

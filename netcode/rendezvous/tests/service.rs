@@ -60,6 +60,7 @@ impl Peer {
 fn register() -> Request {
     Request::Register {
         addr: None,
+        relay_token: 0,
         candidates: vec![addr("192.168.1.10:5000")],
     }
 }
@@ -80,6 +81,7 @@ fn peers_learn_each_other_and_their_reflexive_addresses() {
         1,
         Request::Join {
             addr: None,
+            relay_token: 0,
             candidates: vec![addr("10.0.0.5:5000")],
         },
     );
@@ -123,6 +125,7 @@ fn strangers_forgers_and_replays_get_nothing_and_change_nothing() {
         1,
         Request::Join {
             addr: None,
+            relay_token: 0,
             candidates: vec![],
         },
     );
@@ -208,6 +211,7 @@ fn a_flood_from_one_source_does_not_stop_registered_sessions() {
         1,
         Request::Join {
             addr: None,
+            relay_token: 0,
             candidates: vec![],
         },
     );
@@ -255,6 +259,7 @@ fn a_large_session_is_listed_in_frames_that_fit_a_datagram() {
             0,
             Request::Register {
                 addr: None,
+                relay_token: 0,
                 candidates: lan.clone(),
             },
         );
@@ -310,12 +315,18 @@ fn the_program_answers_on_loopback() {
     );
 }
 
-/// A relay frame from `from` in session `key` to member `to`.
+/// A relay frame from `from` in session `key` to member `to`, with the relay token the
+/// tests register with.
 fn relay(key: u8, from: u64, to: u64, payload: Vec<u8>) -> Vec<u8> {
+    relay_with(key, from, to, 0, payload)
+}
+
+fn relay_with(key: u8, from: u64, to: u64, token: u64, payload: Vec<u8>) -> Vec<u8> {
     Frame::Relay {
         session: SessionSigner::new(&[key; 32]).id(),
         from: PeerId(from),
         to: PeerId(to),
+        token,
         payload,
     }
     .encode()
@@ -348,10 +359,11 @@ fn the_relay_forwards_between_members_only_from_their_addresses_and_within_a_cap
             }
         )]
     );
-    // Refused: from an address that is not the sender's, to no member, for a session
-    // nobody registered, or naming a member of another session.
+    // Refused: from an address that is not the sender's, without its relay token, to no
+    // member, for a session nobody registered, or naming a member of another session.
     let refused = [
         server.handle(addr("203.0.113.66:1"), &relay(7, 1, 2, vec![1; 10]), t, T0),
+        server.handle(a.at, &relay_with(7, 1, 2, 0xBAD, vec![1; 10]), t, T0),
         server.handle(a.at, &relay(7, 1, 99, vec![1; 10]), t, T0),
         server.handle(a.at, &relay(8, 1, 2, vec![1; 10]), t, T0),
     ];
@@ -364,7 +376,7 @@ fn the_relay_forwards_between_members_only_from_their_addresses_and_within_a_cap
     assert_eq!(relayed, 9, "the burst left after the first 500 bytes");
     let stats = server.stats();
     assert_eq!((stats.relayed, stats.relayed_bytes), (10, 9_500));
-    assert_eq!(stats.relay_refused, 3 + 91);
+    assert_eq!(stats.relay_refused, 4 + 91);
     // Relay frames do not spend the sender's request budget: it still registers.
     assert_eq!(a.ask(&mut server, 1, register()).len(), 1);
     assert_eq!(server.stats().rate_limited, 0);
@@ -384,6 +396,7 @@ fn members_are_listed_the_most_recently_heard_first() {
         21,
         Request::Join {
             addr: Some(addr("198.51.100.13:40003")),
+            relay_token: 0,
             candidates: vec![],
         },
     );

@@ -161,6 +161,8 @@ pub struct Traversal {
     listed: Option<Vec<Listed>>,
     sent: VecDeque<(u64, Duration)>,
     nonce: u64,
+    /// What our relay frames carry (see [`Request::Register`]).
+    relay_token: u64,
     out: Vec<(SocketAddr, Vec<u8>)>,
     stats: TraversalStats,
 }
@@ -194,7 +196,8 @@ impl Traversal {
             by_peer: HashMap::new(),
             listed: None,
             sent: VecDeque::new(),
-            nonce: nonce_seed,
+            nonce: nonce_seed >> 1,
+            relay_token: relay_token(nonce_seed),
             out: Vec::new(),
             stats: TraversalStats::default(),
         }
@@ -232,6 +235,7 @@ impl Traversal {
         self.listed = None;
         let body = Request::Join {
             addr: self.addr,
+            relay_token: self.relay_token,
             candidates: self.candidates.clone(),
         };
         self.request(now, body);
@@ -263,7 +267,7 @@ impl Traversal {
     /// Routes a session datagram to session address `to` onto the wire.
     pub fn send(&mut self, to: SocketAddr, bytes: Vec<u8>) {
         let primary = self.primary;
-        let (session, me) = (self.session, self.me);
+        let (session, me, token) = (self.session, self.me, self.relay_token);
         let Some(r) = self.remotes.get_mut(&to) else {
             self.out.push((to, bytes));
             return;
@@ -275,6 +279,7 @@ impl Traversal {
                 session,
                 from: me,
                 to: r.peer,
+                token,
                 payload: bytes,
             };
             if let Ok(wire) = frame.encode() {
@@ -324,6 +329,7 @@ impl Traversal {
             self.next_register = now + self.cfg.register_every;
             let body = Request::Register {
                 addr: self.addr,
+                relay_token: self.relay_token,
                 candidates: self.candidates.clone(),
             };
             self.request(now, body);
@@ -509,6 +515,17 @@ impl Traversal {
         self.nonce = self.nonce.wrapping_add(1);
         self.nonce
     }
+}
+
+/// The relay token of a process whose nonce seed is `seed`: derived through a hash, since
+/// the nonces themselves go on the wire.
+fn relay_token(seed: u64) -> u64 {
+    use sha2::{Digest, Sha256};
+    let hash = Sha256::new()
+        .chain_update(b"netcode relay token v1")
+        .chain_update(seed.to_le_bytes())
+        .finalize();
+    u64::from_le_bytes(hash[..8].try_into().expect("8 bytes"))
 }
 
 #[cfg(test)]
