@@ -2,8 +2,8 @@
 //! directly through two port-restricted routers, relayed by the service past a symmetric
 //! one, on LAN addresses within one home, a host killed (its code still lets a new player
 //! in, and its player comes back from its seat),
-//! and a session that keeps playing through short mapping timeouts, a flood at the
-//! service and a stranger.
+//! and a session that keeps playing through short mapping timeouts, a flood, a forged
+//! and a replayed request at the service, and a stranger.
 
 use std::time::{Duration, Instant};
 
@@ -153,8 +153,8 @@ fn four_players_in_three_homes_survive_a_killed_host_and_its_code_and_seat_still
 }
 
 #[test]
-fn short_mappings_a_flood_and_a_stranger_do_not_break_a_session() {
-    let Some(mut lab) = lab_or_skip("short_mappings_a_flood_and_a_stranger_do_not_break_a_session") else {
+fn short_mappings_a_flood_forgeries_replays_and_a_stranger_do_not_break_a_session() {
+    let Some(mut lab) = lab_or_skip("short_mappings_a_flood_forgeries_replays_and_a_stranger") else {
         return;
     };
     lab.home(1, Nat::PortRestricted);
@@ -163,12 +163,45 @@ fn short_mappings_a_flood_and_a_stranger_do_not_break_a_session() {
     for k in 1..=2 {
         lab.mapping_timeout(k, 5);
     }
-    let _service = lab.start_service();
+    lab.machine(3, 1);
+    let service = lab.start_service();
     let (mut host, code, host_id) = lab.host_game(1, 0, "Mira", &[]);
     let (mut guest, guest_id, _) = lab.join_game(2, 0, &code, "Juno", &[]);
     link_on(&mut guest, &[&host_id], "internet");
     link_on(&mut host, &[&guest_id], "internet");
-    // A stranger floods the service with garbage from home 3 ...
+    // From home 3: a forged "the host leaves" (the session's public key, a signature that is
+    // not its), and a genuine one replayed (signed with the key, as if captured 10 s ago:
+    // older than the host's newest registration) ...
+    let key = netcode::invite::Invite::decode(&code)
+        .expect("a valid invite")
+        .session
+        .key;
+    let signer = netcode::rendezvous::SessionSigner::new(&key);
+    let host_peer = netcode::PeerId(u64::from_str_radix(&host_id, 16).expect("a hex id"));
+    let now_ms = netcode_procs::unix_ms();
+    let netcode::rendezvous::Frame::Signed { signed, sig } =
+        signer.request(host_peer, now_ms - 10_000, 1, netcode::rendezvous::Request::Leave)
+    else {
+        panic!("a signed request")
+    };
+    let forged = netcode::rendezvous::Frame::Signed {
+        signed: netcode::rendezvous::Signed {
+            at_ms: now_ms,
+            nonce: u64::MAX,
+            ..signed.clone()
+        },
+        sig,
+    };
+    let replayed = netcode::rendezvous::Frame::Signed { signed, sig };
+    let dir = netcode_procs::temp_dir("forged");
+    for (name, frame) in [("forged", forged), ("replayed", replayed)] {
+        let file = dir.join(name);
+        std::fs::write(&file, frame.encode().expect("encodes")).expect("writes");
+        let send = format!("cat {} > /dev/udp/{SERVICE_IP}/{SERVICE_PORT}", file.display());
+        lab.exec("h3", &["bash", "-c", &send]);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    // ... a flood of garbage ...
     let flood = format!("for i in $(seq 3000); do printf 'garbage %s' $i > /dev/udp/{SERVICE_IP}/{SERVICE_PORT}; done");
     lab.exec("h3", &["bash", "-c", &flood]);
     // ... and tries the session with a key of its own.
@@ -196,11 +229,25 @@ fn short_mappings_a_flood_and_a_stranger_do_not_break_a_session() {
             assert!(bad.is_none(), "{}: {bad:?}", p.name);
         }
     }
+    // The session is still listed with its host: a new player joins through the service.
+    let (mut late, _, _) = lab.join_game(3, 1, &code, "Lena", &[]);
+    late.wait_for(STEP, |v| netcode_procs::settled(v, Some(&host_id), 3, &[]))
+        .unwrap_or_else(|| panic!("{}", late.failure("never saw the session")));
+    let log = service.stop();
+    assert!(
+        service_stat(&log, "bad_signatures") >= 1,
+        "the forgery was refused: {log}"
+    );
+    assert!(
+        service_stat(&log, "replayed_or_stale") >= 1,
+        "the replay was refused: {log}"
+    );
+    assert!(service_stat(&log, "rate_limited") > 0, "the flood was cut: {log}");
     for (p, other) in [(&mut host, &guest_id), (&mut guest, &host_id)] {
         let v = p.last_status().expect("a status");
         assert_eq!(
             (v["members"].as_u64(), v["links"][other.as_str()]["state"].as_str()),
-            (Some(2), Some("direct")),
+            (Some(3), Some("direct")),
             "{v}"
         );
     }
