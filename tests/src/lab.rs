@@ -334,20 +334,17 @@ impl Lab {
 
     /// The `game` program in namespace `ns`, read as JSON lines.
     pub fn game(&self, ns: &str, args: &[&str]) -> PeerProc {
-        let bin = workspace_program("game", &["-p", "game"]);
-        let mut all = vec![
-            "netns".to_string(),
-            "exec".into(),
-            self.ns(ns),
-            bin.display().to_string(),
-        ];
-        all.extend(args.iter().map(|a| a.to_string()));
-        PeerProc::spawn(ns, std::path::Path::new("ip"), &all).expect("starts")
+        self.program(ns, &workspace_program("game", &["-p", "game"]), args)
     }
 
     /// The `peer` program in namespace `ns`, read as JSON lines.
     pub fn peer(&self, ns: &str, args: &[&str]) -> PeerProc {
         let bin = workspace_program("examples/peer", &["-p", "netcode", "--example", "peer"]);
+        self.program(ns, &bin, args)
+    }
+
+    /// Program `bin` with `args` in namespace `ns`, read as JSON lines.
+    fn program(&self, ns: &str, bin: &std::path::Path, args: &[&str]) -> PeerProc {
         let mut all = vec![
             "netns".to_string(),
             "exec".into(),

@@ -9,8 +9,36 @@ use std::time::{Duration, Instant};
 
 use netcode_procs::PeerProc;
 use netcode_tests::lab::{
-    GAME_PORT, Nat, SERVICE_IP, SERVICE_PORT, STEP, lab_or_skip, link_on, service_addr, service_stat,
+    GAME_PORT, Lab, Nat, SERVICE_IP, SERVICE_PORT, STEP, Service, lab_or_skip, link_on, service_addr, service_stat,
 };
+
+/// A host on machine 0 of home 1 and a guest playing through the service.
+struct Played {
+    /// Kept to keep the host playing (killed when dropped).
+    _host: PeerProc,
+    guest: PeerProc,
+    host_id: String,
+    code: String,
+    service: Service,
+}
+
+/// Starts the service, a host on machine 0 of home 1 and a guest on machine `guest`
+/// (home, machine), and waits for their links to be up on `path` both ways.
+fn play(lab: &Lab, guest: (u8, u8), path: &str) -> Played {
+    let service = lab.start_service();
+    let (mut host, code, host_id) = lab.host_game(1, 0, "Mira", &[]);
+    let (mut g, guest_id, took) = lab.join_game(guest.0, guest.1, &code, "Juno", &[]);
+    eprintln!("joined on a {path} path in {took} ms");
+    link_on(&mut g, &[&host_id], path);
+    link_on(&mut host, &[&guest_id], path);
+    Played {
+        _host: host,
+        guest: g,
+        host_id,
+        code,
+        service,
+    }
+}
 
 #[test]
 fn two_port_restricted_homes_play_directly_through_the_rendezvous() {
@@ -19,16 +47,11 @@ fn two_port_restricted_homes_play_directly_through_the_rendezvous() {
     };
     let (_, wan1) = lab.home(1, Nat::PortRestricted);
     lab.home(2, Nat::PortRestricted);
-    let service = lab.start_service();
-    let (mut host, code, host_id) = lab.host_game(1, 0, "Mira", &[]);
-    let invite = netcode::invite::Invite::decode(&code).expect("a valid invite");
+    let played = play(&lab, (2, 0), "internet");
+    let invite = netcode::invite::Invite::decode(&played.code).expect("a valid invite");
     assert_eq!(invite.rendezvous, vec![service_addr().parse().unwrap()], "{invite:?}");
     assert_eq!(invite.addrs[0].ip(), wan1, "the host is known by its router's address");
-    let (mut guest, guest_id, took) = lab.join_game(2, 0, &code, "Juno", &[]);
-    eprintln!("joined through two port-restricted NATs in {took} ms");
-    link_on(&mut guest, &[&host_id], "internet");
-    link_on(&mut host, &[&guest_id], "internet");
-    let log = service.stop();
+    let log = played.service.stop();
     assert_eq!(
         service_stat(&log, "relayed_bytes"),
         0,
@@ -43,22 +66,17 @@ fn a_symmetric_nat_is_relayed_by_the_service_and_play_goes_on() {
     };
     lab.home(1, Nat::PortRestricted);
     lab.home(2, Nat::Symmetric);
-    let service = lab.start_service();
-    let (mut host, code, host_id) = lab.host_game(1, 0, "Mira", &[]);
-    let (mut guest, guest_id, took) = lab.join_game(2, 0, &code, "Juno", &[]);
-    eprintln!("joined past a symmetric NAT in {took} ms");
-    link_on(&mut guest, &[&host_id], "rendezvous");
-    link_on(&mut host, &[&guest_id], "rendezvous");
+    let mut played = play(&lab, (2, 0), "rendezvous");
     // State flows over the relay: each side's counter keeps rising at the other.
     let score = |p: &mut PeerProc, of: &str| p.last_status().and_then(|v| v["scores"][of].as_u64()).unwrap_or(0);
-    let before = score(&mut guest, &host_id);
+    let before = score(&mut played.guest, &played.host_id);
     std::thread::sleep(Duration::from_secs(2));
     assert!(
-        score(&mut guest, &host_id) > before + 5,
+        score(&mut played.guest, &played.host_id) > before + 5,
         "{}",
-        guest.failure("the host's state stalled")
+        played.guest.failure("the host's state stalled")
     );
-    let log = service.stop();
+    let log = played.service.stop();
     assert!(service_stat(&log, "relayed_bytes") > 10_000, "{log}");
     assert_eq!(service_stat(&log, "relay_refused"), 0, "{log}");
 }
@@ -70,13 +88,7 @@ fn two_players_in_one_home_connect_on_their_lan_addresses() {
     };
     lab.home(1, Nat::PortRestricted);
     lab.machine(1, 1);
-    let service = lab.start_service();
-    let (mut host, code, host_id) = lab.host_game(1, 0, "Mira", &[]);
-    let (mut guest, guest_id, took) = lab.join_game(1, 1, &code, "Juno", &[]);
-    eprintln!("joined within one home in {took} ms");
-    link_on(&mut guest, &[&host_id], "lan");
-    link_on(&mut host, &[&guest_id], "lan");
-    let log = service.stop();
+    let log = play(&lab, (1, 1), "lan").service.stop();
     assert_eq!(service_stat(&log, "relayed_bytes"), 0);
 }
 
@@ -260,13 +272,8 @@ fn a_symmetric_nat_reaches_a_full_cone_one_directly_by_latching() {
     };
     lab.home(1, Nat::FullCone);
     lab.home(2, Nat::Symmetric);
-    let service = lab.start_service();
-    let (mut host, code, host_id) = lab.host_game(1, 0, "Mira", &[]);
-    let (mut guest, guest_id, took) = lab.join_game(2, 0, &code, "Juno", &[]);
-    eprintln!("symmetric to full cone in {took} ms");
-    link_on(&mut guest, &[&host_id], "internet");
-    link_on(&mut host, &[&guest_id], "internet");
-    assert_eq!(service_stat(&service.stop(), "relayed_bytes"), 0);
+    let log = play(&lab, (2, 0), "internet").service.stop();
+    assert_eq!(service_stat(&log, "relayed_bytes"), 0);
 }
 
 #[test]
