@@ -32,6 +32,9 @@ pub struct ServerConfig {
     pub relay_bytes_per_session: f64,
     /// Burst above that rate, in bytes. Default: 64 KiB.
     pub relay_burst_bytes: f64,
+    /// Relay frames per second one source IP may send (apart from its request budget: a
+    /// game sends tens of datagrams a second). Default: 1000.
+    pub relay_rate_per_source: f64,
 }
 
 impl Default for ServerConfig {
@@ -45,6 +48,7 @@ impl Default for ServerConfig {
             max_sources: 65_536,
             relay_bytes_per_session: 256.0 * 1024.0,
             relay_burst_bytes: 64.0 * 1024.0,
+            relay_rate_per_source: 1000.0,
         }
     }
 }
@@ -102,6 +106,7 @@ pub struct Server {
     sessions: HashMap<RendezvousId, Session>,
     guard: ReplayGuard,
     limits: RateLimits,
+    relay_limits: RateLimits,
     stats: ServerStats,
 }
 
@@ -112,11 +117,14 @@ impl Server {
     /// A service with no sessions.
     pub fn new(cfg: ServerConfig) -> Self {
         let limits = RateLimits::new(cfg.rate_per_source, cfg.burst_per_source, cfg.max_sources);
+        let relay_rate = cfg.relay_rate_per_source;
+        let relay_limits = RateLimits::new(relay_rate, 2.0 * relay_rate, cfg.max_sources);
         Server {
             cfg,
             sessions: HashMap::new(),
             guard: ReplayGuard::default(),
             limits,
+            relay_limits,
             stats: ServerStats::default(),
         }
     }
@@ -172,6 +180,7 @@ impl Server {
         }
         self.sessions.retain(|_, s| !s.members.is_empty());
         self.limits.forget_full(now);
+        self.relay_limits.forget_full(now);
         self.guard.prune(unix_ms);
     }
 
@@ -226,6 +235,10 @@ impl Server {
     /// Forwards a relay frame from a member's registered address to another member of
     /// the same session, within the session's relay cap. Answers nothing else.
     fn relay(&mut self, from: SocketAddr, bytes: &[u8], now: Duration) -> Replies {
+        if !self.relay_limits.allow(from.ip(), now) {
+            self.stats.rate_limited += 1;
+            return Vec::new();
+        }
         let (rate, burst) = (self.cfg.relay_bytes_per_session, self.cfg.relay_burst_bytes);
         let forward = match Frame::decode(bytes) {
             Ok(Frame::Relay {
@@ -239,7 +252,7 @@ impl Server {
                     .members
                     .get(&sender)
                     .is_some_and(|m| m.observed == from && m.relay_token == token);
-                let target = s.members.get(&to).map(|m| m.observed)?;
+                let target = s.members.get(&to).filter(|_| to != sender).map(|m| m.observed)?;
                 (known && s.relay.take(payload.len() as f64, rate, burst, now))
                     .then_some((session, sender, target, payload))
             }),

@@ -359,11 +359,12 @@ fn the_relay_forwards_between_members_only_from_their_addresses_and_within_a_cap
             }
         )]
     );
-    // Refused: from an address that is not the sender's, without its relay token, to no
-    // member, for a session nobody registered, or naming a member of another session.
+    // Refused: from an address that is not the sender's, without its relay token, back to
+    // its sender, to no member, for a session nobody registered, or naming a member of another session.
     let refused = [
         server.handle(addr("203.0.113.66:1"), &relay(7, 1, 2, vec![1; 10]), t, T0),
         server.handle(a.at, &relay_with(7, 1, 2, 0xBAD, vec![1; 10]), t, T0),
+        server.handle(a.at, &relay(7, 1, 1, vec![1; 10]), t, T0),
         server.handle(a.at, &relay(7, 1, 99, vec![1; 10]), t, T0),
         server.handle(a.at, &relay(8, 1, 2, vec![1; 10]), t, T0),
     ];
@@ -376,10 +377,16 @@ fn the_relay_forwards_between_members_only_from_their_addresses_and_within_a_cap
     assert_eq!(relayed, 9, "the burst left after the first 500 bytes");
     let stats = server.stats();
     assert_eq!((stats.relayed, stats.relayed_bytes), (10, 9_500));
-    assert_eq!(stats.relay_refused, 4 + 91);
+    assert_eq!(stats.relay_refused, 5 + 91);
     // Relay frames do not spend the sender's request budget: it still registers.
     assert_eq!(a.ask(&mut server, 1, register()).len(), 1);
     assert_eq!(server.stats().rate_limited, 0);
+    // They have a budget of their own per source: a flood of them is cut unread.
+    for _ in 0..5000 {
+        server.handle(addr("203.0.113.66:1"), &relay(7, 1, 2, vec![1; 10]), t, T0);
+    }
+    // (Its burst is 2000, less the one refused frame it sent above.)
+    assert_eq!(server.stats().rate_limited, 5000 - 1999);
 }
 
 #[test]

@@ -18,6 +18,11 @@ use crate::{LinkState, SessionConfig};
 const ASK_EVERY: Duration = Duration::from_millis(250);
 /// Sleep between polls of the socket while waiting for the rendezvous service.
 const ASK_POLL: Duration = Duration::from_millis(2);
+/// How long a joiner punches towards the members the service listed before it asks one
+/// to admit it: long enough for a punch through ordinary NATs (a few round trips), so
+/// that a member it reaches directly is asked first; the session tries one contact at a
+/// time, [`SessionConfig::join_timeout`] each.
+const PUNCH_FIRST: Duration = Duration::from_secs(1);
 
 /// How a [`Peer`] takes part.
 #[derive(Debug, Clone)]
@@ -167,6 +172,7 @@ impl Peer {
             };
             if Self::ask_observed(&mut o, &options)? {
                 contacts = Self::ask_members(&mut o, &options)?.ok_or_else(silent)?;
+                Self::punch_first(&mut o, &mut contacts)?;
             } else if invite.addrs.is_empty() {
                 return Err(silent());
             } else {
@@ -265,6 +271,27 @@ impl Peer {
         let listed = o.transport.traversal().and_then(Traversal::listed).unwrap_or_default();
         let contacts = listed.iter().map(|m| m.session_addr()).filter(|a| *a != me).collect();
         Ok(answered.then_some(contacts))
+    }
+
+    /// Punches towards the listed members until one answers (at most [`PUNCH_FIRST`]),
+    /// then puts the members reached directly first among the contacts.
+    fn punch_first(o: &mut Opening, contacts: &mut [SocketAddr]) -> Result<(), TransportError> {
+        let deadline = o.clock.now() + PUNCH_FIRST;
+        loop {
+            let now = o.clock.now();
+            let Some(t) = o.transport.traversal_mut() else {
+                return Ok(());
+            };
+            // No service relay yet: whoever we reach may still admit us and relay.
+            t.update(now, |_| true);
+            if now >= deadline || contacts.iter().any(|c| t.path(*c).is_some()) {
+                contacts.sort_by_key(|c| t.path(*c).is_none());
+                return Ok(());
+            }
+            o.transport.send(None, now)?;
+            std::thread::sleep(ASK_POLL);
+            o.transport.receive(None, o.clock.now())?;
+        }
     }
 
     /// Asks (again every [`ASK_EVERY`]) until `done` or `timeout`.

@@ -33,8 +33,14 @@ const MAX_REMOTES: usize = 64;
 const MAX_CANDIDATES_PER_REMOTE: usize = 16;
 /// Datagrams kept per member while no path is known, sent again once one is.
 const PENDING_DATAGRAMS: usize = 4;
-/// Probe nonces remembered (a reply to an older one is not believed).
-const SENT_NONCES: usize = 512;
+/// Probes of ours awaiting a reply, at most (the oldest is forgotten first).
+const SENT_NONCES: usize = 4096;
+/// A reply later than this after its probe is not believed.
+const REPLY_WITHIN: Duration = Duration::from_secs(3);
+/// Questions to the services remembered (an `Observed` must answer one).
+const MAX_ASKED: usize = 16;
+/// Addresses latched per member (where its probes came from), at most.
+const LATCHED_PER_REMOTE: usize = 4;
 
 /// Timing of traversal. Every field's default is in its doc.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,8 +64,12 @@ pub struct TraversalConfig {
     /// Default: 5 s.
     pub path_timeout: Duration,
     /// Punching this long without a direct path, and with no member relaying, sends
-    /// through the rendezvous service. Default: 1.5 s.
+    /// through the rendezvous service, when no other member is reachable directly (a
+    /// two-player session). Default: 1.5 s.
     pub service_relay_after: Duration,
+    /// The same when another member is reachable directly and so may relay: the session's
+    /// relay through a member comes before the service's. Default: 5 s.
+    pub service_relay_with_members: Duration,
     /// A member neither heard nor listed by the service for this long is forgotten.
     /// Default: 90 s.
     pub forget_after: Duration,
@@ -76,6 +86,7 @@ impl Default for TraversalConfig {
             keepalive_every: Duration::from_secs(2),
             path_timeout: Duration::from_secs(5),
             service_relay_after: Duration::from_millis(1500),
+            service_relay_with_members: Duration::from_secs(5),
             forget_after: Duration::from_secs(90),
         }
     }
@@ -127,13 +138,23 @@ struct Remote {
     /// Last datagram of any kind from this member, or listing by the service.
     seen: Duration,
     pending: VecDeque<Vec<u8>>,
+    /// Where its probes came from lately (mapped to it in `by_path`), oldest first.
+    latched: VecDeque<SocketAddr>,
+    /// The service that listed it or relays for it.
+    via: Option<SocketAddr>,
 }
 
 impl Remote {
+    /// Adds a candidate; when the list is full, the oldest after the session address
+    /// makes room (a NAT that rebinds keeps producing new ones).
     fn add_candidate(&mut self, addr: SocketAddr) {
-        if !self.candidates.contains(&addr) && self.candidates.len() < MAX_CANDIDATES_PER_REMOTE {
-            self.candidates.push(addr);
+        if self.candidates.contains(&addr) {
+            return;
         }
+        if self.candidates.len() >= MAX_CANDIDATES_PER_REMOTE {
+            self.candidates.remove(1);
+        }
+        self.candidates.push(addr);
     }
 }
 
@@ -159,7 +180,12 @@ pub struct Traversal {
     by_peer: HashMap<PeerId, SocketAddr>,
     /// Members the service listed to us (after a join).
     listed: Option<Vec<Listed>>,
-    sent: VecDeque<(u64, Duration)>,
+    /// Whether a join's member list is awaited (only then is [`Traversal::listed`] filled).
+    awaiting_members: bool,
+    /// Our probes awaiting a reply: nonce -> (where it went, when).
+    sent: HashMap<u64, (SocketAddr, Duration)>,
+    /// Nonces of [`Frame::Probe`]s to the services, awaiting their `Observed`.
+    asked: VecDeque<u64>,
     nonce: u64,
     /// What our relay frames carry (see [`Request::Register`]).
     relay_token: u64,
@@ -195,9 +221,11 @@ impl Traversal {
             by_path: HashMap::new(),
             by_peer: HashMap::new(),
             listed: None,
-            sent: VecDeque::new(),
-            nonce: nonce_seed >> 1,
-            relay_token: relay_token(nonce_seed),
+            awaiting_members: false,
+            sent: HashMap::new(),
+            asked: VecDeque::new(),
+            nonce: derived(nonce_seed, b"netcode nonces v1") >> 1,
+            relay_token: derived(nonce_seed, b"netcode relay token v1"),
             out: Vec::new(),
             stats: TraversalStats::default(),
         }
@@ -221,6 +249,10 @@ impl Traversal {
     /// Asks every service which address it sees us at (answered as [`Traversal::observed`]).
     pub fn ask_observed(&mut self) {
         let nonce = self.next_nonce();
+        if self.asked.len() >= MAX_ASKED {
+            self.asked.pop_front();
+        }
+        self.asked.push_back(nonce);
         self.send_to_services(&Frame::Probe { nonce });
     }
 
@@ -233,6 +265,7 @@ impl Traversal {
     /// to punch towards us.
     pub fn join(&mut self, now: Duration) {
         self.listed = None;
+        self.awaiting_members = true;
         let body = Request::Join {
             addr: self.addr,
             relay_token: self.relay_token,
@@ -244,6 +277,7 @@ impl Traversal {
     /// Registers from now on, every [`TraversalConfig::register_every`].
     pub fn start_registering(&mut self, now: Duration) {
         self.registering = true;
+        self.awaiting_members = false;
         self.next_register = now;
     }
 
@@ -274,7 +308,7 @@ impl Traversal {
         };
         if let Some(d) = r.direct {
             self.out.push((d.addr, bytes));
-        } else if let (Some(_), Some(service)) = (r.service, primary) {
+        } else if let (Some(_), Some(service)) = (r.service, r.via.or(primary)) {
             let frame = Frame::Relay {
                 session,
                 from: me,
@@ -352,6 +386,12 @@ impl Traversal {
 
     fn update_remote(&mut self, addr: SocketAddr, now: Duration, member_relays: &impl Fn(PeerId) -> bool) {
         let cfg = self.cfg.clone();
+        let members_relay = self.remotes.iter().any(|(a, r)| *a != addr && r.direct.is_some());
+        let service_after = if members_relay {
+            cfg.service_relay_with_members
+        } else {
+            cfg.service_relay_after
+        };
         let Some(r) = self.remotes.get_mut(&addr) else { return };
         if let Some(d) = r.direct
             && now.saturating_sub(d.heard) > cfg.path_timeout
@@ -364,12 +404,13 @@ impl Traversal {
         if r.direct.is_some() {
             r.service = None;
         } else if r.service.is_none()
-            && now.saturating_sub(r.punch_since) >= cfg.service_relay_after
+            && now.saturating_sub(r.punch_since) >= service_after
             && self.primary.is_some()
             && !member_relays(r.peer)
         {
             log::debug!("no direct path to {addr}: the rendezvous service relays");
             r.service = Some(now);
+            r.pending.clear();
             self.stats.paths_chosen += 1;
         }
         if now < r.next_probe {
@@ -419,12 +460,17 @@ impl Traversal {
     /// The member at `addr`, made when new (and when there is room).
     fn remote(&mut self, addr: SocketAddr, peer: PeerId, now: Duration) -> Option<&mut Remote> {
         if !self.remotes.contains_key(&addr) {
+            // A member that came back at a new address: the old entry is stale, unless
+            // its path still works (then a listing naming another address may be forged,
+            // and the old entry stays until it goes quiet).
+            if let Some(old) = self.by_peer.get(&peer).copied() {
+                let live = self.remotes.get(&old).and_then(|r| r.direct).is_some();
+                if !live {
+                    self.forget(old);
+                }
+            }
             if self.remotes.len() >= MAX_REMOTES {
                 return None;
-            }
-            // A member that came back at a new address: the old entry is stale.
-            if let Some(old) = self.by_peer.get(&peer).copied() {
-                self.forget(old);
             }
             self.remotes.insert(
                 addr,
@@ -437,6 +483,8 @@ impl Traversal {
                     next_probe: now,
                     seen: now,
                     pending: VecDeque::new(),
+                    latched: VecDeque::new(),
+                    via: None,
                 },
             );
             self.by_peer.insert(peer, addr);
@@ -450,19 +498,44 @@ impl Traversal {
         if Some(addr) == self.addr {
             return;
         }
-        let Some(r) = self.remote(addr, p.sender, now) else {
-            return;
-        };
-        r.seen = now;
-        r.add_candidate(from);
-        if r.direct.is_some_and(|d| d.addr == from) {
-            r.direct.as_mut().expect("checked").heard = now;
-        }
-        self.by_path.insert(from, addr);
         match p.reply_to {
-            None => self.send_probe(from, Some(p.nonce), now),
-            Some(n) if self.sent.iter().any(|(s, _)| *s == n) => self.choose(addr, from, now),
-            Some(_) => log::debug!("{from}: a reply to a probe we did not send"),
+            None => {
+                // A request: answer where it came from, and map that address to the
+                // member (latching: a symmetric NAT's probes come from a port nobody
+                // listed). Each member keeps its few newest latched addresses.
+                let Some(r) = self.remote(addr, p.sender, now) else {
+                    return;
+                };
+                r.seen = now;
+                r.add_candidate(from);
+                let mut unlatched = None;
+                if !r.latched.contains(&from) {
+                    if r.latched.len() >= LATCHED_PER_REMOTE
+                        && let Some(old) = r.latched.pop_front()
+                        && r.direct.is_none_or(|d| d.addr != old)
+                    {
+                        unlatched = Some(old);
+                    }
+                    r.latched.push_back(from);
+                }
+                if let Some(old) = unlatched {
+                    self.by_path.remove(&old);
+                }
+                self.by_path.insert(from, addr);
+                self.send_probe(from, Some(p.nonce), now);
+            }
+            Some(n) => {
+                // A reply: believed once, soon, and only from where our probe went.
+                match self.sent.remove(&n) {
+                    Some((to, at)) if to == from && now.saturating_sub(at) <= REPLY_WITHIN => {
+                        if let Some(r) = self.remotes.get_mut(&addr) {
+                            r.seen = now;
+                        }
+                        self.choose(addr, from, now);
+                    }
+                    _ => log::debug!("{from}: a reply to no probe of ours"),
+                }
+            }
         }
     }
 
@@ -471,6 +544,10 @@ impl Traversal {
     fn choose(&mut self, addr: SocketAddr, path: SocketAddr, now: Duration) {
         let kind = LinkPath::direct_to(path);
         let Some(r) = self.remotes.get_mut(&addr) else { return };
+        if let Some(d) = r.direct.as_mut().filter(|d| d.addr == path) {
+            d.heard = now;
+            return;
+        }
         let better = match r.direct {
             None => true,
             Some(d) => d.kind == LinkPath::Internet && kind == LinkPath::Lan,
@@ -478,6 +555,7 @@ impl Traversal {
         if !better {
             return;
         }
+        self.by_path.insert(path, addr);
         log::debug!("path to {addr}: {path} ({kind:?})");
         r.direct = Some(Direct {
             addr: path,
@@ -496,9 +574,11 @@ impl Traversal {
         let nonce = self.next_nonce();
         if reply_to.is_none() {
             if self.sent.len() >= SENT_NONCES {
-                self.sent.pop_front();
+                self.sent.retain(|_, (_, at)| now.saturating_sub(*at) <= REPLY_WITHIN);
             }
-            self.sent.push_back((nonce, now));
+            if self.sent.len() < SENT_NONCES {
+                self.sent.insert(nonce, (to, now));
+            }
         }
         let probe = Probe {
             session: self.session,
@@ -517,12 +597,13 @@ impl Traversal {
     }
 }
 
-/// The relay token of a process whose nonce seed is `seed`: derived through a hash, since
-/// the nonces themselves go on the wire.
-fn relay_token(seed: u64) -> u64 {
+/// A number derived from `seed` for one use (`tag`): the first nonce and the relay token
+/// come from one seed through different hashes, so the nonces on the wire tell nothing of
+/// the token.
+fn derived(seed: u64, tag: &[u8]) -> u64 {
     use sha2::{Digest, Sha256};
     let hash = Sha256::new()
-        .chain_update(b"netcode relay token v1")
+        .chain_update(tag)
         .chain_update(seed.to_le_bytes())
         .finalize();
     u64::from_le_bytes(hash[..8].try_into().expect("8 bytes"))

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::{Incoming, Traversal};
-use crate::rendezvous::{Frame, Request};
+use crate::rendezvous::{Frame, MAX_LISTED, Request};
 
 impl Traversal {
     pub(super) fn on_service(&mut self, from: SocketAddr, bytes: &[u8], now: Duration) -> Incoming {
@@ -21,7 +21,7 @@ impl Traversal {
             }
         };
         match frame {
-            Frame::Observed { addr, .. } => self.heard_service(from, addr),
+            Frame::Observed { nonce, addr } if self.asked.contains(&nonce) => self.heard_service(from, addr),
             Frame::Members {
                 session,
                 observed,
@@ -30,13 +30,27 @@ impl Traversal {
                 self.heard_service(from, observed);
                 for m in &members {
                     self.learn(m, now);
+                    if let Some(r) = self.remotes.get_mut(&m.session_addr()) {
+                        r.via.get_or_insert(from);
+                    }
                 }
-                self.listed.get_or_insert_with(Vec::new).extend(members);
+                if self.awaiting_members {
+                    let listed = self.listed.get_or_insert_with(Vec::new);
+                    for m in members {
+                        if listed.len() < MAX_LISTED && !listed.iter().any(|l| l.peer == m.peer) {
+                            listed.push(m);
+                        }
+                    }
+                }
             }
             Frame::Punch { session, peer } if session == self.session => {
                 self.learn(&peer, now);
                 if let Some(r) = self.remotes.get_mut(&peer.session_addr()) {
+                    r.via.get_or_insert(from);
                     r.next_probe = now;
+                    if r.direct.is_none() {
+                        r.punch_since = now;
+                    }
                 }
                 self.update_remote(peer.session_addr(), now, &|_| true);
             }
@@ -51,6 +65,7 @@ impl Traversal {
                 self.stats.service_relayed_in += 1;
                 if let Some(r) = self.remotes.get_mut(&addr) {
                     r.seen = now;
+                    r.via = Some(from);
                     // The other side found no direct path either: answer the same way.
                     if r.direct.is_none() && r.service.is_none() {
                         r.service = Some(now);

@@ -163,7 +163,18 @@ fn probes_of_another_session_or_bent_ones_change_nothing() {
 fn with_no_direct_path_the_service_relays_unless_a_member_does() {
     let (mut x, mut y, mut now) = pair(Net::Cut);
     for s in [&mut x, &mut y] {
-        let seen = Frame::Observed { nonce: 1, addr: s.addr };
+        // An answer to no question of ours is ignored; the answer to ours is taken.
+        let stray = Frame::Observed {
+            nonce: 1,
+            addr: a("192.0.2.66:1"),
+        };
+        s.t.receive(a(SERVICE), &stray.encode().unwrap(), now);
+        assert_eq!(s.t.observed(), None);
+        s.t.ask_observed();
+        let seen = Frame::Observed {
+            nonce: *s.t.asked.back().unwrap(),
+            addr: s.addr,
+        };
         s.t.receive(a(SERVICE), &seen.encode().unwrap(), now);
         assert_eq!(s.t.observed(), Some(s.addr));
     }
@@ -220,4 +231,74 @@ fn a_quiet_path_is_dropped_and_punched_again_and_keepalives_hold_a_live_one() {
     assert!(x.t.stats().probes_sent > before, "punching again");
     run(&mut x, &mut y, Net::Internet, 20, &mut now, true);
     assert_eq!(x.t.path(y.addr), Some(LinkPath::Internet));
+}
+
+#[test]
+fn a_replayed_reply_from_elsewhere_does_not_take_the_path() {
+    let (mut x, mut y, mut now) = pair(Net::Internet);
+    // Capture y's replies to x as an eavesdropper would.
+    let mut replies = Vec::new();
+    for _ in 0..3 {
+        now += STEP;
+        x.t.update(now, |_| false);
+        let mut wire = Vec::new();
+        x.t.drain(&mut wire);
+        for (dest, bytes) in wire {
+            if dest == y.addr {
+                y.t.receive(x.addr, &bytes, now);
+            }
+        }
+        let mut back = Vec::new();
+        y.t.drain(&mut back);
+        for (dest, bytes) in back {
+            if dest == x.addr {
+                replies.push(bytes.clone());
+                x.t.receive(y.addr, &bytes, now);
+            }
+        }
+    }
+    assert_eq!(x.t.path(y.addr), Some(LinkPath::Internet));
+    // Replayed from a LAN address (which would win over an internet path), at once and
+    // later: neither moves the path, nor keeps a dead one alive.
+    let attacker = a("192.168.0.66:4000");
+    for bytes in &replies {
+        assert_eq!(x.t.receive(attacker, bytes, now), Incoming::Consumed);
+    }
+    x.t.send(y.addr, vec![1]);
+    let mut wire = Vec::new();
+    x.t.drain(&mut wire);
+    assert!(wire.contains(&(y.addr, vec![1])), "{wire:?}");
+    for _ in 0..10 {
+        now += Duration::from_secs(1);
+        for bytes in &replies {
+            x.t.receive(y.addr, bytes, now);
+        }
+        x.t.update(now, |_| true);
+    }
+    assert_eq!(x.t.path(y.addr), None, "replays do not keep a path alive");
+}
+
+#[test]
+fn member_lists_after_the_join_are_not_kept() {
+    let (mut x, y, now) = pair(Net::Internet);
+    let members = Frame::Members {
+        session: x.t.session,
+        observed: x.addr,
+        members: vec![listed(&y, 2)],
+    }
+    .encode()
+    .unwrap();
+    x.t.join(now);
+    x.t.receive(a(SERVICE), &members, now);
+    x.t.receive(a(SERVICE), &members, now);
+    assert_eq!(x.t.listed().map(<[Listed]>::len), Some(1), "one entry per member");
+    x.t.start_registering(now);
+    for _ in 0..100 {
+        x.t.receive(a(SERVICE), &members, now);
+    }
+    assert_eq!(
+        x.t.listed().map(<[Listed]>::len),
+        Some(1),
+        "registrations' answers are not kept"
+    );
 }

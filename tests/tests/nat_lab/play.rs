@@ -301,3 +301,33 @@ fn a_router_that_accepts_unsolicited_input_still_connects() {
         path(&h, &guest_id)
     );
 }
+
+#[test]
+fn two_symmetric_homes_are_relayed_by_a_member_both_reach() {
+    let Some(mut lab) = lab_or_skip("two_symmetric_homes_are_relayed_by_a_member_both_reach") else {
+        return;
+    };
+    lab.home(1, Nat::FullCone);
+    lab.home(2, Nat::Symmetric);
+    lab.home(3, Nat::Symmetric);
+    let mut played = play(&lab, (2, 0), "internet");
+    let (mut third, third_id, took) = lab.join_game(3, 0, &played.code, "Otto", &[]);
+    eprintln!("a second symmetric home joined in {took} ms");
+    let guest_id = played.guest.first("joined").expect("joined")["peer"]
+        .as_str()
+        .expect("an id")
+        .to_string();
+    // Home 1 reaches both directly (latching); homes 2 and 3 have no direct path to each
+    // other, and the member that reaches both relays for them, not the service.
+    link_on(&mut third, &[&played.host_id], "internet");
+    let relayed = |p: &mut PeerProc, other: &str| {
+        p.wait_for(STEP, |v| {
+            v["event"] == "status" && v["links"][other]["state"] == "relayed" && v["links"][other]["path"] == "peer"
+        })
+        .unwrap_or_else(|| panic!("{}", p.failure(&format!("no relay through a member to {other}"))))
+    };
+    relayed(&mut third, &guest_id);
+    relayed(&mut played.guest, &third_id);
+    let log = played.service.stop();
+    assert_eq!(service_stat(&log, "relayed_bytes"), 0, "{log}");
+}
