@@ -685,6 +685,16 @@ struct Menu {
     lan: Option<netcode::lan::Listener>,
     /// The games heard lately.
     games: Vec<netcode::lan::LanGame>,
+    /// A session being started in the background (asking a rendezvous service may take
+    /// seconds; the window stays responsive meanwhile).
+    starting: Option<std::sync::Mutex<std::sync::mpsc::Receiver<Result<Started, String>>>>,
+}
+
+/// A session the menu started, ready to play.
+struct Started {
+    peer: Peer,
+    net: NetArgs,
+    hosting: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -789,8 +799,9 @@ fn lan_list(m: &Menu) -> String {
     let mut out = vec!["Games on your network:".to_string()];
     for (i, g) in m.games.iter().take(LAN_KEYS.len()).enumerate() {
         let b = &g.beacon;
+        let players = if b.players == 1 { "player" } else { "players" };
         out.push(format!(
-            "  Ctrl+{}: {} ({} players, at {})",
+            "  Ctrl+{}: {} ({} {players}, at {})",
             i + 1,
             b.name,
             b.players,
@@ -801,7 +812,10 @@ fn lan_list(m: &Menu) -> String {
 }
 
 /// Starts the session the menu chose and hands the window over to the game.
-fn start_from_menu(commands: &mut Commands, m: &Menu, choice: &MenuChoice) -> Result<(), String> {
+fn start_from_menu(
+    m: &Menu,
+    choice: &MenuChoice,
+) -> Result<std::sync::mpsc::Receiver<Result<Started, String>>, String> {
     let net = NetArgs {
         name: if m.name.trim().is_empty() {
             "player".into()
@@ -831,15 +845,50 @@ fn start_from_menu(commands: &mut Commands, m: &Menu, choice: &MenuChoice) -> Re
             Start::Join(game.beacon.invite.clone())
         }
     };
-    let peer = net.start(&start)?;
+    net.round_len()?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let started = net.start(&start).map(|peer| Started {
+            peer,
+            hosting: matches!(start, Start::Host),
+            net,
+        });
+        let _ = tx.send(started);
+    });
+    Ok(rx)
+}
+
+/// Hands the window over to the game once the session the menu started is ready;
+/// whether it did.
+fn enter_game(commands: &mut Commands, m: &mut Menu) -> bool {
+    let Some(rx) = &m.starting else { return false };
+    let received = match rx.lock() {
+        Ok(rx) => rx.try_recv(),
+        Err(_) => Err(std::sync::mpsc::TryRecvError::Disconnected),
+    };
+    let started = match received {
+        Ok(Ok(started)) => started,
+        Ok(Err(e)) => {
+            m.error = Some(e);
+            m.starting = None;
+            return false;
+        }
+        Err(std::sync::mpsc::TryRecvError::Empty) => return false,
+        Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+            m.error = Some("starting the session failed".into());
+            m.starting = None;
+            return false;
+        }
+    };
+    let Started { peer, net, hosting } = started;
     let invite = peer.invite().encode();
-    if matches!(start, Start::Host) {
+    if hosting {
         println!("invite code: {invite}");
     }
-    let round_len = net.round_len()?;
+    let round_len = net.round_len().unwrap_or(arena::ROUND);
     commands.insert_resource(new_game(peer, net, false, invite, round_len));
     commands.remove_resource::<Menu>();
-    Ok(())
+    true
 }
 
 fn menu(
@@ -890,14 +939,18 @@ fn menu(
     if let Some(lan) = m.lan.as_mut() {
         m.games = lan.poll();
     }
-    if let Some(choice) = menu_choice(&keys, ctrl, &m) {
-        match start_from_menu(&mut commands, &m, &choice) {
-            Ok(()) => {
-                if let Ok(mut t) = text.single_mut() {
-                    t.clear();
-                }
-                return;
-            }
+    if enter_game(&mut commands, &mut m) {
+        if let Ok(mut t) = text.single_mut() {
+            t.clear();
+        }
+        return;
+    }
+    if m.starting.is_none()
+        && let Some(choice) = menu_choice(&keys, ctrl, &m)
+    {
+        m.error = None;
+        match start_from_menu(&m, &choice) {
+            Ok(rx) => m.starting = Some(std::sync::Mutex::new(rx)),
             Err(e) => m.error = Some(e),
         }
     }
@@ -918,7 +971,11 @@ fn menu(
             } else {
                 &m.code
             },
-            m.error.as_deref().unwrap_or(""),
+            if m.starting.is_some() {
+                "Connecting..."
+            } else {
+                m.error.as_deref().unwrap_or("")
+            },
             lan_list(&m)
         );
     }
