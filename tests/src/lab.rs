@@ -266,6 +266,24 @@ impl Lab {
         host
     }
 
+    /// An IPv6 prefix on the internet (2001:db8::/64, the documentation range; the
+    /// internet namespace is 2001:db8::1) and machines `v{i}` on it at 2001:db8::1{i}, with
+    /// global addresses and no NAT, as IPv6 homes have them.
+    pub fn ipv6_machines(&mut self, count: u8) {
+        self.exec(
+            "inet",
+            &["ip", "-6", "addr", "add", "2001:db8::1/64", "dev", "br0", "nodad"],
+        );
+        for i in 0..count {
+            let (name, port) = (format!("v{i}"), format!("q{i}"));
+            self.add_ns(&name);
+            self.veth("inet", &port, &name, "eth0");
+            self.exec("inet", &["ip", "link", "set", &port, "master", "br0"]);
+            let ip = format!("2001:db8::1{i}/64");
+            self.exec(&name, &["ip", "-6", "addr", "add", &ip, "dev", "eth0", "nodad"]);
+        }
+    }
+
     /// Sets home `k`'s router to forget an idle UDP mapping after `secs` seconds (both
     /// the unreplied and the established timeouts).
     pub fn mapping_timeout(&self, k: u8, secs: u32) {
@@ -289,8 +307,12 @@ impl Lab {
     }
 
     pub fn service(&self) -> Child {
-        let listen = format!("{SERVICE_IP}:{SERVICE_PORT}");
-        self.spawn("inet", &["--listen", &listen, "--report-secs", "1"])
+        self.service_at(&service_addr())
+    }
+
+    /// The service listening on `listen` in the internet namespace.
+    fn service_at(&self, listen: &str) -> Child {
+        self.spawn("inet", &["--listen", listen, "--report-secs", "1"])
     }
 
     /// A punch test from home `k` as `peer` (joining or registering); its JSON lines.
@@ -424,7 +446,12 @@ impl Drop for Service {
 
 impl Lab {
     pub fn start_service(&self) -> Service {
-        let mut child = self.service();
+        self.start_service_at(&service_addr())
+    }
+
+    /// [`Lab::start_service`] on another address of the internet namespace.
+    pub fn start_service_at(&self, listen: &str) -> Service {
+        let mut child = self.service_at(listen);
         let log = child.stderr.take().map(|mut err| {
             std::thread::spawn(move || {
                 let mut text = String::new();

@@ -331,3 +331,30 @@ fn two_symmetric_homes_are_relayed_by_a_member_both_reach() {
     let log = played.service.stop();
     assert_eq!(service_stat(&log, "relayed_bytes"), 0, "{log}");
 }
+
+#[test]
+fn ipv6_machines_play_directly_on_their_global_addresses() {
+    let Some(mut lab) = lab_or_skip("ipv6_machines_play_directly_on_their_global_addresses") else {
+        return;
+    };
+    lab.ipv6_machines(2);
+    let svc = "[2001:db8::1]:7777";
+    let service = lab.start_service_at(svc);
+    let v6 = ["--bind", "::", "--port", GAME_PORT];
+    let mut host = lab.peer(
+        "v0",
+        &[&["host", "--name", "Mira", "--rendezvous", svc][..], &v6].concat(),
+    );
+    let (code, host_id) =
+        netcode_procs::hosting(&mut host, STEP).unwrap_or_else(|| panic!("{}", host.failure("no invite")));
+    let invite = netcode::invite::Invite::decode(&code).expect("a valid invite");
+    assert_eq!(invite.addrs[0], "[2001:db8::10]:5000".parse().unwrap(), "{invite:?}");
+    let mut guest = lab.peer("v1", &[&["join", &code, "--name", "Juno"][..], &v6].concat());
+    let joined = guest
+        .wait_for(STEP, |v| v["event"] == "joined")
+        .unwrap_or_else(|| panic!("{}", guest.failure("never joined")));
+    let guest_id = joined["peer"].as_str().expect("an id").to_string();
+    link_on(&mut guest, &[&host_id], "internet");
+    link_on(&mut host, &[&guest_id], "internet");
+    assert_eq!(service_stat(&service.stop(), "relayed_bytes"), 0);
+}
