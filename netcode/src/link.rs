@@ -52,6 +52,11 @@ const REDUNDANT_COPIES: usize = 2;
 
 /// The first byte of a netcode connection request (its packet type, unencrypted).
 const CONNECTION_REQUEST: u8 = 0;
+/// The packet type of a netcode connection response (client to server).
+const CONNECTION_RESPONSE: u8 = 3;
+/// The packet type's bits in a netcode packet's first byte (the high nibble is the
+/// sequence number's length).
+const PACKET_TYPE_MASK: u8 = 0x0F;
 
 /// How long an accepted link may wait for the dialer's first payload.
 const UNCONFIRMED_TIMEOUT: Duration = Duration::from_secs(1);
@@ -347,11 +352,17 @@ impl Links {
     /// Takes one datagram from the wire.
     pub(crate) fn handle_datagram(&mut self, from: SocketAddr, bytes: &mut [u8]) {
         self.bytes_received += bytes.len() as u64;
-        // Demultiplex: a datagram from a peer we dialed belongs to that dial's client.
+        // Demultiplex: a datagram from a peer we dialed belongs to that dial's client,
+        // except the two packets only a client sends (a connection request or response):
+        // those come from a peer dialing us from the address we are dialing, as a member
+        // that restarted on its old address and port does while we still redial it.
+        let client_only = bytes
+            .first()
+            .is_some_and(|b| matches!(b & PACKET_TYPE_MASK, CONNECTION_REQUEST | CONNECTION_RESPONSE));
         let dialed = self
             .dials
             .iter()
-            .find(|(_, c)| c.server_addr() == from)
+            .find(|(_, c)| !client_only && c.server_addr() == from)
             .map(|(p, _)| *p);
         if let Some(peer) = dialed {
             let client = self.dials.get_mut(&peer).expect("dial present");

@@ -210,6 +210,12 @@ impl Session {
         }
     }
 
+    /// Forgets the traversal paths of addresses no active member has (members that left).
+    pub fn retain_direct_paths(&mut self) {
+        let active: std::collections::BTreeSet<SocketAddr> = self.roster.active().map(|m| m.addr).collect();
+        self.direct_paths.retain(|addr, _| active.contains(addr));
+    }
+
     /// Tells the session which path a driver's NAT traversal chose under the direct link
     /// to the member at session address `addr` (`Lan`, `Internet` or `Rendezvous`), or
     /// that it chose none (`None`: the path follows from the address). A change of a

@@ -343,6 +343,7 @@ impl Peer {
             for addr in members {
                 session.set_direct_path(addr, t.path(addr));
             }
+            session.retain_direct_paths();
         }
         self.transport.send(Some(&mut self.session), now)?;
         if let Some(reason) = self.session.refusal() {

@@ -156,3 +156,49 @@ fn seats_round_trip_as_text() {
             .is_err()
     );
 }
+
+#[test]
+fn a_member_restarted_on_its_old_address_rejoins_while_the_others_still_redial_it() {
+    let mut host = Peer::host(loopback()).unwrap();
+    let invite = host.invite();
+    let mut a = Peer::join(&invite, loopback()).unwrap();
+    let mut b = Peer::join(&invite, loopback()).unwrap();
+    let all_in = |p: &[&mut Peer]| {
+        p.iter()
+            .all(|x| x.session().in_session() && x.session().roster().active().count() == 3)
+    };
+    assert!(poll_until(&mut [&mut host, &mut a, &mut b], 10, all_in), "all in");
+    // The member with the highest id restarts: every other member has a lower id, so
+    // every other member keeps redialing its old address while its seat is held.
+    let (victim, survivor) = if a.session().peer_id() > b.session().peer_id() {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    let mut survivor = survivor;
+    let host_id = host.session().peer_id();
+    let victim_id = victim.session().peer_id();
+    let lower = host_id < victim_id;
+    let (seat, old_addr) = (victim.seat(), victim.local_addr());
+    drop(victim); // Its socket closes; no goodbye.
+    let away = |p: &[&mut Peer]| p.iter().all(|x| x.session().link_state(victim_id) != LinkState::Direct);
+    assert!(
+        poll_until(&mut [&mut host, &mut survivor], 10, away),
+        "the others notice"
+    );
+    // A second more, in which both redial it.
+    poll_until(&mut [&mut host, &mut survivor], 1, |_| false);
+    let options = PeerOptions {
+        bind: old_addr,
+        ..loopback()
+    };
+    let mut back = Peer::rejoin(&seat, options).unwrap();
+    let rejoined = poll_until(&mut [&mut host, &mut survivor, &mut back], 8, |p| {
+        p[2].session().in_session() && p[0].session().link_state(victim_id) == LinkState::Direct
+    });
+    assert!(
+        rejoined,
+        "rejoined on its old address (the host's id is lower: {lower})"
+    );
+    assert_eq!(back.session().peer_id(), victim_id);
+}
