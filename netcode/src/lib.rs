@@ -26,6 +26,11 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+/// The README's examples, compiled and run as doctests.
+#[cfg(all(doctest, feature = "bevy"))]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
+
 #[cfg(feature = "bevy")]
 pub mod bevy;
 pub mod config;

@@ -295,6 +295,15 @@ impl Links {
         self.links.get(&peer).map(|l| l.conn.packet_loss())
     }
 
+    /// Bytes per second sent to and received from a peer on its direct link (renet's
+    /// count of the messages' packets, before encryption).
+    pub(crate) fn byte_rates(&self, peer: PeerId) -> Option<(f64, f64)> {
+        self.links.get(&peer).map(|l| {
+            let info = l.conn.network_info();
+            (info.bytes_sent_per_second, info.bytes_received_per_second)
+        })
+    }
+
     /// Puts a handshake packet on the wire [`REDUNDANT_COPIES`] times.
     fn push_handshake(&mut self, to: SocketAddr, bytes: &[u8]) {
         for _ in 0..REDUNDANT_COPIES {

@@ -1,57 +1,50 @@
-//! Replicated components: registration, publishing, and the remote entities.
+//! Replicated components: registration by type, publishing, and the remote entities.
 
 use std::collections::{BTreeSet, HashMap};
 use std::marker::PhantomData;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bevy_app::{App, PostUpdate, PreUpdate};
 use bevy_ecs::component::Mutable;
 use bevy_ecs::prelude::*;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
 
-use super::{NetConfig, NetPeer, NetState, NetcodePlugin, Outbox, Registry, Step, TICK_HZ};
-use crate::PeerId;
-use crate::snapshot::delta::Snapshot;
+use super::session::{Book, Outbox};
+use super::{NetConfig, NetPeer, NetcodePlugin, Step};
+use crate::snapshot::delta::{EntityState, Schema, Snapshot};
+use crate::snapshot::flat::{self, FieldInfo};
 use crate::snapshot::interp::{InterpConfig, Interpolate, InterpolationBuffer};
 use crate::snapshot::quant::Quant;
+use crate::{PeerId, Session};
 
-/// A component that travels in the session's snapshots, quantised field by field.
-///
-/// Register it with [`ReplicateAppExt::replicate`]; every peer must register the same
-/// components with the same kinds and fields.
-pub trait Replicate: Component<Mutability = Mutable> + Sized {
-    /// Its entity kind in the session's schema: unique per component, the same on every
-    /// peer (kinds are small numbers: the schema holds every id up to the largest).
-    const KIND: u8;
+/// Bits of a snapshot entry's key that name the component kind (the rest is the entity's
+/// id): up to 256 replicated component types, entity ids below 2^24.
+const KIND_BITS: u32 = 8;
+/// Entity ids must stay below this.
+pub const MAX_ENTITY_ID: u32 = 1 << (32 - KIND_BITS);
 
-    /// How each value travels (range and resolution), in the order of [`Self::to_values`].
-    fn fields() -> Vec<Quant>;
+/// What a replicated component is: a mutable component that serde reads and writes, of a
+/// fixed shape (see [`crate::snapshot::flat`]). Implemented for every such type.
+pub trait Replicated: Component<Mutability = Mutable> + Serialize + DeserializeOwned + Clone {}
 
-    /// The values to send, one per field.
-    fn to_values(&self) -> Vec<f32>;
+impl<T: Component<Mutability = Mutable> + Serialize + DeserializeOwned + Clone> Replicated for T {}
 
-    /// The component from received (or interpolated) values; `None` leaves the entity as
-    /// it is.
-    fn from_values(values: &[f32]) -> Option<Self>;
-
-    /// The values at fraction `t` between two received states (`t` beyond 1 extrapolates
-    /// a little when a snapshot is late). Default: linear, field by field; override it for
-    /// angles, which should turn the short way across the wrap.
-    fn interpolate(from: &[f32], to: &[f32], t: f32) -> Vec<f32> {
-        from.iter().zip(to).map(|(a, b)| a + (b - a) * t).collect()
-    }
-}
-
-/// Marks an entity this peer owns: its replicated component goes in this peer's own
-/// stream, under `id` (unique among this peer's entities).
+/// Marks an entity this peer owns: its replicated components go in this peer's own
+/// stream, under `id` (unique among this peer's entities, below [`MAX_ENTITY_ID`]).
 #[derive(Component, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct NetOwned {
     /// The entity's id in this peer's stream.
     pub id: u32,
 }
 
-/// Marks a shared entity (pickups, the ball, the match clock): its replicated component
-/// goes in the shared stream while this peer hosts, under `id` (unique among the shared
-/// entities).
+/// Marks a shared entity (pickups, the ball): its replicated components go in the shared
+/// stream while this peer hosts, under `id` (unique among the shared entities). When the
+/// host role moves here, the shared entities seen as `NetRemote { owner: None, .. }`
+/// become `NetShared` with the same ids, so the game continues them; when it moves away,
+/// they turn back.
 #[derive(Component, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct NetShared {
     /// The entity's id in the shared stream.
@@ -59,7 +52,7 @@ pub struct NetShared {
 }
 
 /// Marks an entity spawned from another peer's snapshots; the plugin updates its
-/// replicated component (interpolated) and despawns it when it leaves the stream or its
+/// replicated components (interpolated) and despawns it when it leaves the stream or its
 /// owner leaves the roster.
 #[derive(Component, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct NetRemote {
@@ -69,191 +62,372 @@ pub struct NetRemote {
     pub id: u32,
 }
 
+/// The newest state of `C` received for a [`NetRemote`] entity, beside the interpolated
+/// one in `C` (which trails it by the interpolation delay): a host judges hits by it.
+#[derive(Component, Debug, Clone, PartialEq)]
+pub struct Newest<C>(pub C);
+
 /// Registers replicated components.
 pub trait ReplicateAppExt {
-    /// Registers `C` in the session's schema and adds its systems: [`NetOwned`] and
-    /// [`NetShared`] entities with `C` are published, remote ones spawned as [`NetRemote`].
+    /// Registers `C` with the default quantisation of each field
+    /// ([`flat::default_quant`]: floats to 1/1000 within ±1e6, integers, bools and
+    /// fieldless enums exactly).
     ///
     /// # Panics
     ///
-    /// Without [`NetcodePlugin`] added first, when another component has the same
-    /// [`Replicate::KIND`], or when `C::fields()` is empty.
-    fn replicate<C: Replicate>(&mut self) -> &mut Self;
+    /// Without [`NetcodePlugin`] added first, when `C`'s shape cannot travel (a `String`,
+    /// a `Vec`, an `Option`...), or after 256 registered types. These are programming
+    /// errors, found at startup; a peer registering other types than the host is an
+    /// error at join ([`super::NetError::SchemaMismatch`]).
+    fn replicate<C: Replicated>(&mut self) -> &mut Self {
+        self.replicate_with::<C>(&[])
+    }
+
+    /// Registers `C`, quantising the fields named (by path: `"x"`, `"pos.0"`,
+    /// `"inner.speed"`) as given and the others by default.
+    ///
+    /// # Panics
+    ///
+    /// As [`ReplicateAppExt::replicate`], and when a path names no field of `C`.
+    fn replicate_with<C: Replicated>(&mut self, quantise: &[(&str, Quant)]) -> &mut Self;
+}
+
+/// One registered type.
+struct Kind {
+    name: &'static str,
+    fields: Vec<FieldInfo>,
+    quants: Vec<Quant>,
+}
+
+/// The registered types; their order gives their kinds.
+#[derive(Resource, Default)]
+pub(super) struct Registry {
+    kinds: Vec<Kind>,
+    pub(super) schema: Schema,
+}
+
+impl Registry {
+    fn rebuild(&mut self) {
+        let mut schema = Schema::default();
+        for kind in &self.kinds {
+            if let Err(e) = schema.add_kind(kind.quants.clone()) {
+                panic!("{}: {e}", kind.name);
+            }
+        }
+        self.schema = schema;
+    }
+
+    /// A digest of what travels: every type's short name, field paths and quantisation,
+    /// and the tick rate.
+    pub(super) fn fingerprint(&self, tick_hz: f64) -> u64 {
+        let mut hash = Sha256::new();
+        hash.update(b"netcode-bevy-schema-1");
+        hash.update(tick_hz.to_le_bytes());
+        for kind in &self.kinds {
+            let short = kind.name.rsplit("::").next().unwrap_or(kind.name);
+            hash.update(short.as_bytes());
+            for (field, q) in kind.fields.iter().zip(&kind.quants) {
+                hash.update(field.path.as_bytes());
+                hash.update(format!("{q:?}").as_bytes());
+            }
+        }
+        let digest = hash.finalize();
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        u64::from_le_bytes(first)
+    }
+}
+
+/// The kind of `C` and which of its fields are discrete (snapped, not blended).
+#[derive(Resource)]
+struct KindOf<C> {
+    kind: u8,
+    discrete: Arc<[bool]>,
+    _type: PhantomData<fn() -> C>,
+}
+
+/// The remote entities by (owner, id).
+#[derive(Resource, Default)]
+struct RemoteIndex(HashMap<(Option<PeerId>, u32), Entity>);
+
+/// Kinds whose values failed to encode (warned once).
+#[derive(Resource, Default)]
+struct Warned(BTreeSet<u8>);
+
+pub(super) fn build(app: &mut App) {
+    app.init_resource::<Registry>()
+        .init_resource::<RemoteIndex>()
+        .init_resource::<Warned>()
+        .add_systems(PreUpdate, sync_remote.in_set(Step::Spawn));
 }
 
 impl ReplicateAppExt for App {
-    fn replicate<C: Replicate>(&mut self) -> &mut Self {
+    fn replicate_with<C: Replicated>(&mut self, quantise: &[(&str, Quant)]) -> &mut Self {
+        let name = std::any::type_name::<C>();
         assert!(
             self.is_plugin_added::<NetcodePlugin>(),
-            "add NetcodePlugin before replicate::<{}>()",
-            std::any::type_name::<C>()
+            "add NetcodePlugin before replicate::<{name}>()"
         );
-        let fields = C::fields();
-        assert!(!fields.is_empty(), "{} has no fields", std::any::type_name::<C>());
-        let mut registry = self.world_mut().resource_mut::<Registry>();
-        let name = std::any::type_name::<C>();
-        match registry.kinds.get(&C::KIND) {
-            Some((other, _)) if *other == name => return self,
-            Some((other, _)) => panic!("{name} and {other} both claim replicated kind {}", C::KIND),
-            None => {}
+        if self.world().contains_resource::<KindOf<C>>() {
+            return self;
         }
-        registry.kinds.insert(C::KIND, (name, fields));
+        let fields = flat::shape::<C>().unwrap_or_else(|e| panic!("{name} cannot be replicated: {e}"));
+        assert!(!fields.is_empty(), "{name} has no fields to replicate");
+        let mut quants: Vec<Quant> = fields.iter().map(|f| flat::default_quant(&f.leaf)).collect();
+        for (path, q) in quantise {
+            let Some(i) = fields.iter().position(|f| f.path == *path) else {
+                let known: Vec<&str> = fields.iter().map(|f| f.path.as_str()).collect();
+                panic!("{name} has no field {path:?} (its fields: {known:?})");
+            };
+            quants[i] = *q;
+        }
+        let discrete: Arc<[bool]> = fields.iter().map(|f| flat::is_discrete(&f.leaf)).collect();
+        let mut registry = self.world_mut().resource_mut::<Registry>();
+        let kind = u8::try_from(registry.kinds.len()).unwrap_or_else(|_| panic!("more than 256 replicated types"));
+        registry.kinds.push(Kind { name, fields, quants });
         registry.rebuild();
-        self.add_systems(PreUpdate, apply_remote::<C>.in_set(Step::Apply))
-            .add_systems(PostUpdate, collect::<C>.in_set(Step::Collect))
+        self.insert_resource(KindOf::<C> {
+            kind,
+            discrete,
+            _type: PhantomData,
+        })
+        .add_systems(PreUpdate, apply_remote::<C>.in_set(Step::Apply))
+        .add_systems(PostUpdate, collect::<C>.in_set(Step::Collect))
     }
 }
 
-/// Field values, blended by `C`'s [`Replicate::interpolate`].
-struct Values<C>(Vec<f32>, PhantomData<fn() -> C>);
-
-impl<C> Clone for Values<C> {
-    fn clone(&self) -> Self {
-        Values(self.0.clone(), PhantomData)
-    }
+/// A snapshot entry's key: the entity's id and the component's kind.
+fn entry_key(id: u32, kind: u8) -> Option<u32> {
+    (id < MAX_ENTITY_ID).then_some((id << KIND_BITS) | u32::from(kind))
 }
 
-impl<C: Replicate> Interpolate for Values<C> {
+/// The entity id and component kind of a snapshot entry's key.
+fn split_key(key: u32) -> (u32, u8) {
+    (key >> KIND_BITS, (key & ((1 << KIND_BITS) - 1)) as u8)
+}
+
+/// Field values, blended field by field (discrete fields snap to the nearer state).
+#[derive(Clone)]
+struct Values {
+    values: Vec<f32>,
+    discrete: Arc<[bool]>,
+}
+
+impl Interpolate for Values {
     fn interpolate(&self, other: &Self, t: f32) -> Self {
-        Values(C::interpolate(&self.0, &other.0, t), PhantomData)
+        let values = self
+            .values
+            .iter()
+            .zip(&other.values)
+            .enumerate()
+            .map(|(i, (a, b))| {
+                if self.discrete.get(i).copied().unwrap_or(true) {
+                    if t < 0.5 { *a } else { *b }
+                } else {
+                    a + (b - a) * t
+                }
+            })
+            .collect();
+        Values {
+            values,
+            discrete: self.discrete.clone(),
+        }
     }
 }
 
-/// The interpolation state of one remote entity.
+/// The interpolation state of one remote component.
 #[derive(Component)]
-struct Track<C: Replicate> {
-    buffer: InterpolationBuffer<Values<C>>,
+struct Track<C> {
+    buffer: InterpolationBuffer<Values>,
     cfg: InterpConfig,
     /// The peer whose stream the samples came from (the host, for shared entities).
     source: Option<PeerId>,
     last_tick: Option<u32>,
+    _type: PhantomData<fn() -> C>,
 }
 
-impl<C: Replicate> Track<C> {
+impl<C> Track<C> {
     fn new(cfg: &InterpConfig) -> Self {
         Track {
             buffer: InterpolationBuffer::new(cfg.clone()),
             cfg: cfg.clone(),
             source: None,
             last_tick: None,
+            _type: PhantomData,
         }
     }
 
-    /// Adds the state of `tick` from `source`'s stream; a new source, or ticks that went
-    /// back (a restarted process), start the buffer afresh.
-    fn push(&mut self, source: PeerId, tick: u32, now: Duration, values: Vec<f32>) {
+    /// Adds the state of `tick` from `source`'s stream (a new source, or ticks that went
+    /// back, start the buffer afresh); whether it was new.
+    fn push(&mut self, source: PeerId, tick: u32, sent: Duration, now: Duration, values: Values) -> bool {
         if self.source != Some(source) || self.last_tick.is_some_and(|t| tick < t) {
             self.buffer = InterpolationBuffer::new(self.cfg.clone());
             self.last_tick = None;
         }
         if self.last_tick == Some(tick) {
-            return;
+            return false;
         }
         self.source = Some(source);
         self.last_tick = Some(tick);
-        let sent = Duration::from_secs_f64(f64::from(tick) / TICK_HZ);
-        self.buffer.push(sent, now, Values(values, PhantomData), false);
+        self.buffer.push(sent, now, values, false);
+        true
     }
 }
 
-/// Spawns, updates and despawns the [`NetRemote`] entities of `C`, and hands shared
-/// entities over when the host role moves.
-fn apply_remote<C: Replicate>(
-    mut commands: Commands,
-    net: Res<NetPeer>,
-    config: Res<NetConfig>,
-    registry: Res<Registry>,
-    state: Res<NetState>,
-    mut remote: Query<(Entity, &NetRemote, &mut C, &mut Track<C>)>,
-    shared: Query<(Entity, &NetShared), With<C>>,
-) {
-    let session = net.session();
-    let now = net.now();
+/// The streams applied this frame: (owner, source, snapshot); the owner is `None` for
+/// the shared stream, whose source is the host that sent it.
+fn streams<'a>(session: &'a Session, book: &Book) -> Vec<(Option<PeerId>, PeerId, &'a Snapshot)> {
     let me = session.peer_id();
-    let hosting = session.is_host();
-    // The host role came here: continue the shared entities with the same ids.
-    let mut promoted = BTreeSet::new();
-    if hosting {
-        for (entity, r, ..) in &remote {
-            if r.owner.is_none() {
-                promoted.insert(entity);
-                commands
-                    .entity(entity)
-                    .remove::<(NetRemote, Track<C>)>()
-                    .insert(NetShared { id: r.id });
-            }
-        }
-    }
-    // The host role went away: follow the new host's shared stream.
-    if state.demoted {
-        for (entity, s) in &shared {
-            commands
-                .entity(entity)
-                .remove::<NetShared>()
-                .insert((NetRemote { owner: None, id: s.id }, Track::<C>::new(&config.interp)));
-        }
-    }
-    if !config.receive_state {
-        return;
-    }
-    let mut streams: Vec<(Option<PeerId>, PeerId, &Snapshot)> = session
+    let mut out: Vec<_> = session
         .roster()
         .members
         .iter()
         .filter(|m| m.id != me)
         .filter_map(|m| session.remote_state(m.id).map(|s| (Some(m.id), m.id, s)))
         .collect();
-    if state.apply_shared
+    if book.apply_shared
         && let Some((origin, snapshot)) = session.shared_state()
     {
-        streams.push((None, origin, snapshot));
+        out.push((None, origin, snapshot));
     }
-    let index: HashMap<(Option<PeerId>, u32), Entity> = remote
-        .iter()
-        .filter(|(e, ..)| !promoted.contains(e))
-        .map(|(e, r, ..)| ((r.owner, r.id), e))
+    out
+}
+
+/// Hands shared entities over when the host role moves, spawns a [`NetRemote`] entity
+/// for every (owner, id) in the streams, and despawns those gone.
+fn sync_remote(
+    mut commands: Commands,
+    net: Res<NetPeer>,
+    config: Res<NetConfig>,
+    mut book: ResMut<Book>,
+    mut index: ResMut<RemoteIndex>,
+    remote: Query<(Entity, &NetRemote)>,
+    shared: Query<(Entity, &NetShared)>,
+) {
+    if std::mem::take(&mut book.fresh) {
+        for (entity, _) in &remote {
+            commands.entity(entity).try_despawn();
+        }
+        index.0.clear();
+    }
+    let session = net.session();
+    if session.is_host() {
+        for (entity, r) in remote.iter().filter(|(_, r)| r.owner.is_none()) {
+            index.0.remove(&(None, r.id));
+            commands
+                .entity(entity)
+                .remove::<NetRemote>()
+                .insert(NetShared { id: r.id });
+        }
+    }
+    if book.demoted {
+        for (entity, s) in &shared {
+            index.0.insert((None, s.id), entity);
+            commands
+                .entity(entity)
+                .remove::<NetShared>()
+                .insert(NetRemote { owner: None, id: s.id });
+        }
+    }
+    if !config.receive_state {
+        return;
+    }
+    let present: BTreeSet<(Option<PeerId>, u32)> = streams(session, &book)
+        .into_iter()
+        .flat_map(|(owner, _, s)| s.entities.keys().map(move |k| (owner, split_key(*k).0)))
         .collect();
-    let mut seen = BTreeSet::new();
-    for (owner, source, snapshot) in streams {
-        for (&id, entity_state) in snapshot.entities.iter().filter(|(_, e)| e.kind == C::KIND) {
-            let Ok(values) = registry.schema.values(entity_state) else {
+    index.0.retain(|(owner, id), entity| {
+        let keep = match owner {
+            Some(o) => session.roster().get(*o).is_some() && present.contains(&(*owner, *id)),
+            None => session.is_host() || !book.apply_shared || present.contains(&(None, *id)),
+        };
+        if !keep {
+            commands.entity(*entity).try_despawn();
+        }
+        keep
+    });
+    for (owner, id) in present {
+        index
+            .0
+            .entry((owner, id))
+            .or_insert_with(|| commands.spawn(NetRemote { owner, id }).id());
+    }
+}
+
+/// Updates the components `C` of the [`NetRemote`] entities from the streams.
+#[allow(clippy::too_many_arguments)]
+fn apply_remote<C: Replicated>(
+    mut commands: Commands,
+    net: Res<NetPeer>,
+    config: Res<NetConfig>,
+    registry: Res<Registry>,
+    kind: Res<KindOf<C>>,
+    book: Res<Book>,
+    index: Res<RemoteIndex>,
+    mut tracked: Query<(&mut C, &mut Newest<C>, &mut Track<C>), With<NetRemote>>,
+) {
+    if !config.receive_state {
+        return;
+    }
+    let session = net.session();
+    let now = net.now();
+    let tick_hz = config.tick_hz.max(1.0);
+    for (owner, source, snapshot) in streams(session, &book) {
+        let sent = Duration::from_secs_f64(f64::from(snapshot.tick) / tick_hz);
+        for (&key, state) in &snapshot.entities {
+            let (id, k) = split_key(key);
+            if k != kind.kind || state.kind != kind.kind {
+                continue;
+            }
+            let Some(&entity) = index.0.get(&(owner, id)) else {
                 continue;
             };
-            seen.insert((owner, id));
-            if let Some(&entity) = index.get(&(owner, id)) {
-                if let Ok((.., mut track)) = remote.get_mut(entity) {
-                    track.push(source, snapshot.tick, now, values);
+            let Ok(values) = registry.schema.values(state) else {
+                continue;
+            };
+            let Ok(value) = flat::from_values::<C>(&values) else {
+                continue;
+            };
+            let values = Values {
+                values,
+                discrete: kind.discrete.clone(),
+            };
+            if let Ok((_, mut newest, mut track)) = tracked.get_mut(entity) {
+                if track.push(source, snapshot.tick, sent, now, values) {
+                    newest.0 = value;
                 }
-            } else if let Some(component) = C::from_values(&values) {
+            } else {
                 let mut track = Track::<C>::new(&config.interp);
-                track.push(source, snapshot.tick, now, values);
-                commands.spawn((component, NetRemote { owner, id }, track));
+                track.push(source, snapshot.tick, sent, now, values);
+                commands
+                    .entity(entity)
+                    .try_insert((value.clone(), Newest(value), track));
             }
         }
     }
-    for (entity, r, mut component, track) in &mut remote {
-        if promoted.contains(&entity) {
-            continue;
-        }
-        let gone = match r.owner {
-            Some(owner) => session.roster().get(owner).is_none() || !seen.contains(&(r.owner, r.id)),
-            None => state.apply_shared && !seen.contains(&(None, r.id)),
-        };
-        if gone {
-            commands.entity(entity).despawn();
-        } else if let Some(values) = track.buffer.sample(now)
-            && let Some(value) = C::from_values(&values.0)
+    for (mut component, _, track) in &mut tracked {
+        if let Some(sample) = track.buffer.sample(now)
+            && let Ok(value) = flat::from_values::<C>(&sample.values)
         {
             *component = value;
         }
     }
 }
 
+/// One entity's component as a snapshot entry.
+fn entry<C: Replicated>(registry: &Registry, kind: u8, id: u32, component: &C) -> Option<(u32, EntityState)> {
+    let key = entry_key(id, kind)?;
+    let values = flat::to_values(component).ok()?;
+    registry.schema.entity(kind, &values).ok().map(|e| (key, e))
+}
+
 /// Gathers the [`NetOwned`] and (as host) [`NetShared`] entities of `C` for this
 /// frame's snapshots.
-fn collect<C: Replicate>(
+fn collect<C: Replicated>(
     registry: Res<Registry>,
+    kind: Res<KindOf<C>>,
     mut outbox: ResMut<Outbox>,
+    mut warned: ResMut<Warned>,
     own: Query<(&NetOwned, &C)>,
     shared: Query<(&NetShared, &C)>,
 ) {
@@ -262,27 +436,26 @@ fn collect<C: Replicate>(
     }
     let mut failed = false;
     for (owned, component) in &own {
-        match registry.schema.entity(C::KIND, &component.to_values()) {
-            Ok(e) => {
-                outbox.own.insert(owned.id, e);
+        match entry(&registry, kind.kind, owned.id, component) {
+            Some((key, e)) => {
+                outbox.own.insert(key, e);
             }
-            Err(_) => failed = true,
+            None => failed = true,
         }
     }
     if outbox.shared_due {
         for (s, component) in &shared {
-            match registry.schema.entity(C::KIND, &component.to_values()) {
-                Ok(e) => {
-                    outbox.shared.insert(s.id, e);
+            match entry(&registry, kind.kind, s.id, component) {
+                Some((key, e)) => {
+                    outbox.shared.insert(key, e);
                 }
-                Err(_) => failed = true,
+                None => failed = true,
             }
         }
     }
-    if failed && !outbox.warned.contains(&C::KIND) {
-        outbox.warned.push(C::KIND);
+    if failed && warned.0.insert(kind.kind) {
         log::warn!(
-            "{}::to_values gave a different number of values than fields(): not sent",
+            "{}: an entity was not sent (its id is not below {MAX_ENTITY_ID}, or a value does not encode)",
             std::any::type_name::<C>()
         );
     }

@@ -161,7 +161,7 @@ pub enum SessionEvent {
 }
 
 /// Errors of the session API.
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
 pub enum SessionError {
     /// Only the host writes shared entries.
     #[error("only the host writes shared entries")]

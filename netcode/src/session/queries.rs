@@ -53,6 +53,11 @@ impl Session {
         self.phase == Phase::Member
     }
 
+    /// Whether this peer is still trying to get in (joining or taking its seat back).
+    pub fn is_joining(&self) -> bool {
+        matches!(self.phase, Phase::Joining { .. })
+    }
+
     /// Whether the graceful leave completed.
     pub fn has_left(&self) -> bool {
         self.phase == Phase::Left
@@ -123,6 +128,18 @@ impl Session {
     /// Packet loss of the direct link to `peer`, as a fraction.
     pub fn packet_loss(&self, peer: PeerId) -> Option<f64> {
         self.links.packet_loss(peer)
+    }
+
+    /// Bytes per second sent to and received from `peer` on the direct link, as renet
+    /// counts them (its packets before encryption, over its last second or so).
+    pub fn byte_rates(&self, peer: PeerId) -> Option<(f64, f64)> {
+        self.links.byte_rates(peer)
+    }
+
+    /// The members this peer suspects now: nothing arrived from them directly for longer
+    /// than the adaptive window (they may be declared gone soon).
+    pub fn suspected(&self) -> Vec<PeerId> {
+        self.suspects()
     }
 
     /// Declares the entity kinds and field quantisation of the replicated snapshots.

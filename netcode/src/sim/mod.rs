@@ -7,6 +7,7 @@
 //! checks can tell whether anything replicated was lost.
 
 pub mod arena;
+mod memory;
 mod metrics;
 mod net;
 mod writes;
@@ -21,6 +22,7 @@ use crate::session::{Credentials, PeerSetup, Session, SessionEvent, SessionKey};
 use crate::store::Scope;
 use crate::{PeerId, SessionConfig};
 
+pub use memory::{MEMORY_JOIN_TIMEOUT, MemoryNet, MemoryPeer};
 pub use metrics::{Metrics, Report};
 pub use net::{Datagram, LinkConditions, NetStats, SimNetwork};
 pub use writes::WriteOutcome;

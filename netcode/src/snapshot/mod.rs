@@ -4,6 +4,7 @@
 //! into the session (replacing the store's wire format) and the replication API come next.
 
 pub mod delta;
+pub mod flat;
 pub mod interp;
 pub mod quant;
 pub(crate) mod replicate;

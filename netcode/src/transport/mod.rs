@@ -236,10 +236,12 @@ impl Clock {
 }
 
 mod conditions;
+mod driver;
 mod peer;
 mod seat;
 
 pub use conditions::Conditions;
+pub use driver::Driver;
 pub use peer::{Peer, PeerOptions, resolve_rendezvous};
 pub use seat::Seat;
 
