@@ -355,7 +355,7 @@ fn sync_remote(
 }
 
 /// Updates the components `C` of the [`NetRemote`] entities from the streams.
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
 fn apply_remote<C: Replicated>(
     mut commands: Commands,
     net: Res<NetPeer>,

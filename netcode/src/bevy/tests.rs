@@ -100,7 +100,10 @@ fn peer_id(session: &TestSession, i: usize) -> PeerId {
         .peer_id()
 }
 
-fn remotes(app: &mut App) -> Vec<(NetRemote, Option<Pos>, Option<Mood>, Option<Health>)> {
+/// A remote entity and the components it has.
+type Remote = (NetRemote, Option<Pos>, Option<Mood>, Option<Health>);
+
+fn remotes(app: &mut App) -> Vec<Remote> {
     let mut q = app
         .world_mut()
         .query::<(&NetRemote, Option<&Pos>, Option<&Mood>, Option<&Health>)>();
@@ -208,7 +211,6 @@ fn the_store_is_typed_and_announces_changes() {
         store.set_shared("netcode.schema", &1u8),
         Err(NetError::ReservedKey("netcode.schema".into()))
     );
-    drop(store);
     host = s.app_mut(0).unwrap().world_mut();
     state.apply(host);
     s.run(Duration::from_millis(500));
@@ -226,7 +228,6 @@ fn the_store_is_typed_and_announces_changes() {
     );
     store.set_own("name", &"juno".to_string()).unwrap();
     assert_eq!(store.keys(Scope::Shared), vec!["round".to_string()]);
-    drop(store);
     s.run(Duration::from_millis(500));
     let host = s.app_mut(0).unwrap().world_mut();
     let mut state = bevy_ecs::system::SystemState::<NetStore>::new(host);
@@ -424,7 +425,7 @@ fn a_join_nobody_answers_is_reported_once() {
     let mut lonely = app();
     let contact = "10.9.9.9:7000".parse().unwrap();
     lonely.insert_resource(NetPeer::new(s.net.join("lonely", &[contact]).unwrap()));
-    let mut apps = vec![lonely];
+    let mut apps = [lonely];
     let until = s.net.now() + crate::sim::MEMORY_JOIN_TIMEOUT + Duration::from_secs(1);
     while s.net.now() < until {
         apps[0].update();

@@ -72,13 +72,11 @@ fn track(net: Res<NetPeer>, mut events: MessageReader<NetEvent>, mut timeline: R
     let session = net.session();
     let now = net.now();
     let host = session.host().filter(|h| *h != session.peer_id());
-    match host {
-        Some(h) if session.suspected().contains(&h) => {
-            if timeline.suspected.is_none_or(|(p, _)| p != h) {
-                timeline.suspected = Some((h, now));
-            }
-        }
-        _ => {}
+    if let Some(h) = host
+        && session.suspected().contains(&h)
+        && timeline.suspected.is_none_or(|(p, _)| p != h)
+    {
+        timeline.suspected = Some((h, now));
     }
     for NetEvent(event) in events.read() {
         match event {
