@@ -1,25 +1,25 @@
-//! The arena game's rules, engine-free: players steer their own disc (each peer is
-//! authoritative for its own movement), the host spawns orbs, resolves pickups and dashes,
-//! keeps the scores and runs the round clock. Everything the host decides lives in the
-//! session's replicated store, so a round carries on through a host migration and a
-//! rejoining player finds its score.
+//! The arena game's rules, as a Bevy plugin on `netcode`'s: players steer their own disc
+//! (each peer is authoritative for its own movement: a replicated [`Player`] it owns),
+//! the host spawns the [`Orb`]s (shared entities), resolves pickups and dashes, keeps
+//! the scores and runs the round clock in the replicated store, so a round carries on
+//! through a host migration and a rejoining player finds its score.
 //!
-//! Store entries (all shared, written by the host):
-//! - `round`: `N,ENDS_MS` (round number, session time in ms at which it ends);
-//! - `result`: `N,PEER=SCORE;...` of the last finished round (the winner banner);
-//! - `orbs`: `ID,X,Y;...`;
-//! - `score:PEER`: a player's points this round;
-//! - `knock:PEER`: `SEQ,DX,DY`, a knockback the host asks that player to apply.
+//! Store entries (shared, written by the host): [`ROUND_KEY`] ([`Round`]),
+//! [`RESULT_KEY`] ([`RoundResult`], the winner banner), `score:PEER` (`u32`, a player's
+//! points this round) and `knock:PEER` ([`Knock`], a knockback that player applies).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use netcode::snapshot::delta::{Schema, Snapshot};
-use netcode::snapshot::interp::{InterpConfig, InterpolationBuffer};
+use bevy::prelude::*;
+use netcode::PeerId;
+use netcode::bevy::{
+    MAX_ENTITY_ID, NetOwned, NetRemote, NetShared, NetStore, Newest, ReplicateAppExt, in_session, is_host,
+};
 use netcode::snapshot::quant::Quant;
-use netcode::{PeerId, Scope, Session};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
+use serde::{Deserialize, Serialize};
 
 /// Half the arena's side, in world units.
 pub const HALF: f32 = 20.0;
@@ -36,427 +36,448 @@ const DASH_TIME: f32 = 0.18;
 const DASH_COOLDOWN: f32 = 1.2;
 /// How fast a knockback decays (per second, exponential).
 const KNOCK_DECAY: f32 = 6.0;
+/// What part of a knockback a wall sends back.
+const WALL_BOUNCE: f32 = 0.5;
 /// Knockback speed given to a player hit by a dash.
 const KNOCK_SPEED: f32 = 22.0;
+/// Longest frame step the movement takes (a stalled frame does not teleport).
+const MAX_STEP: f32 = 0.1;
 /// A round's default length.
 pub const ROUND: Duration = Duration::from_secs(120);
 /// The pause between rounds (the winner banner).
 pub const INTERMISSION: Duration = Duration::from_secs(6);
 /// Orbs on the field: this many plus one per player.
 const BASE_ORBS: usize = 4;
-/// The scene rate: snapshot ticks per second.
-pub const TICK_HZ: f64 = 60.0;
 /// Least time between two hits of the same dasher on the same victim.
 const HIT_COOLDOWN: Duration = Duration::from_millis(600);
+/// Resolution of replicated positions, in world units.
+const POSITION_STEP: f32 = 0.01;
+/// Our player's id in our own stream.
+const PLAYER_ID: u32 = 0;
 
-/// What the game shows or prints.
-#[derive(Debug, Clone, PartialEq)]
+/// Store key of the round clock.
+pub const ROUND_KEY: &str = "round";
+/// Store key of the last finished round.
+pub const RESULT_KEY: &str = "result";
+
+/// A player's disc: replicated in its owner's stream.
+#[derive(Component, Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Player {
+    /// Position.
+    pub x: f32,
+    /// Position.
+    pub y: f32,
+    /// Dashing now.
+    pub dashing: bool,
+}
+
+impl Player {
+    /// Position as an array.
+    pub fn pos(&self) -> [f32; 2] {
+        [self.x, self.y]
+    }
+}
+
+/// An orb: a shared entity the host spawns and removes.
+#[derive(Component, Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Orb {
+    /// Position.
+    pub x: f32,
+    /// Position.
+    pub y: f32,
+}
+
+/// The round clock (session time in ms).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Round {
+    /// Round number, from 1.
+    pub n: u32,
+    /// When it ends.
+    pub ends_ms: u64,
+    /// Its length.
+    pub len_ms: u64,
+}
+
+impl Round {
+    /// Whether the round is on at `now` (not in the intermission before it).
+    pub fn running(&self, now: Duration) -> bool {
+        let ms = now.as_millis() as u64;
+        ms < self.ends_ms && ms + self.len_ms >= self.ends_ms
+    }
+}
+
+/// The last finished round: its number and scores, highest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoundResult {
+    /// Its number.
+    pub round: u32,
+    /// Scores, highest first.
+    pub scores: Vec<(PeerId, u32)>,
+}
+
+/// A knockback the host asks a player to apply (once per `seq`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Knock {
+    /// Increases with every hit on that player.
+    pub seq: u64,
+    /// Velocity to add.
+    pub dx: f32,
+    /// Velocity to add.
+    pub dy: f32,
+}
+
+/// Store key of a player's score.
+pub fn score_key(peer: PeerId) -> String {
+    format!("score:{peer}")
+}
+
+/// Store key of a player's knockback.
+fn knock_key(peer: PeerId) -> String {
+    format!("knock:{peer}")
+}
+
+/// A player's score this round.
+pub fn score(store: &NetStore, peer: PeerId) -> u32 {
+    store.shared(&score_key(peer)).unwrap_or(0)
+}
+
+/// What the game shows or plays.
+#[derive(Message, Debug, Clone, PartialEq)]
 pub enum GameEvent {
-    /// Someone collected an orb (host-resolved).
+    /// Someone collected an orb (on the host).
     Pickup { peer: PeerId },
-    /// A dash hit: `by` stole a point from `victim`.
+    /// A dash hit: `by` stole a point from `victim` (on the host).
     Hit { by: PeerId, victim: PeerId },
-    /// A round ended with these scores (highest first).
+    /// A round ended with these scores (highest first), on every peer.
     RoundEnd { round: u32, scores: Vec<(PeerId, u32)> },
 }
 
-/// This frame's input for our own player.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Input {
+/// This frame's input for our own player (set in [`ArenaSet::Input`]).
+#[derive(Resource, Debug, Clone, Copy, Default)]
+pub struct PlayerInput {
     /// Wanted direction (any length; clamped to 1).
     pub dir: [f32; 2],
     /// Dash this frame.
     pub dash: bool,
 }
 
-/// A player as this peer sees it.
-#[derive(Debug, Clone, Copy)]
-pub struct PlayerView {
-    pub peer: PeerId,
-    pub pos: [f32; 2],
-    pub dashing: bool,
-}
-
-/// One peer's side of the match.
-pub struct Match {
-    schema: Schema,
-    pos: [f32; 2],
+/// Our player's movement state (not replicated).
+#[derive(Component, Debug, Default)]
+struct Motion {
     vel: [f32; 2],
     knock: [f32; 2],
     dash_left: f32,
     dash_ready_in: f32,
-    knocks_seen: u64,
+}
+
+/// The rules this peer applies when it hosts.
+#[derive(Resource, Debug, Clone)]
+pub struct ArenaRules {
+    /// Length of the rounds this peer starts.
+    pub round_len: Duration,
+}
+
+/// What only this peer keeps.
+#[derive(Resource)]
+struct Local {
     rng: StdRng,
-    tick: u32,
-    remote: BTreeMap<PeerId, (u32, InterpolationBuffer<[f32; 3]>)>,
     hits: BTreeMap<(PeerId, PeerId), Duration>,
+    knocks_seen: u64,
     last_result_round: Option<u32>,
-    started: Option<Duration>,
+    /// The next shared id for an orb (ids are not reused, so no receiver sees an orb
+    /// slide from a taken one's place).
+    next_orb: u32,
+}
+
+/// Order of the game's systems in `Update`.
+#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ArenaSet {
+    /// Fill [`PlayerInput`].
+    Input,
+    /// Move, judge, score.
+    Play,
+}
+
+/// The rules, on `netcode`'s plugin (add `NetcodePlugin` first).
+pub struct ArenaPlugin {
     /// Length of the rounds this peer starts when it hosts.
-    round_len: Duration,
+    pub round_len: Duration,
 }
 
-/// The snapshot schema: a player is x, y (1/100 unit) and a dashing flag.
-pub fn schema() -> Schema {
-    let mut schema = Schema::default();
-    let pos = Quant::new(-HALF, HALF, 0.01).expect("valid range");
-    let flag = Quant::new(0.0, 1.0, 1.0).expect("valid flag");
-    schema.add_kind(vec![pos, pos, flag]).expect("first kind");
-    schema
+impl Plugin for ArenaPlugin {
+    fn build(&self, app: &mut App) {
+        let pos = Quant::new(-HALF, HALF, POSITION_STEP).expect("valid range");
+        app.replicate_with::<Player>(&[("x", pos), ("y", pos)])
+            .replicate_with::<Orb>(&[("x", pos), ("y", pos)])
+            .insert_resource(ArenaRules {
+                round_len: self.round_len,
+            })
+            .init_resource::<PlayerInput>()
+            .add_message::<GameEvent>()
+            .configure_sets(Update, ArenaSet::Input.before(ArenaSet::Play))
+            .add_systems(
+                Update,
+                (
+                    spawn_self,
+                    apply_knock,
+                    move_self,
+                    round_clock.run_if(is_host),
+                    judge.run_if(is_host),
+                    round_results,
+                )
+                    .chain()
+                    .in_set(ArenaSet::Play)
+                    .run_if(in_session),
+            );
+    }
 }
 
-fn parse_kv<'a>(text: &'a str) -> impl Iterator<Item = Vec<&'a str>> + 'a {
-    text.split(';')
-        .filter(|p| !p.is_empty())
-        .map(|p| p.split(',').collect())
+/// Spawns our player once we are in (at a place drawn from our id).
+fn spawn_self(mut commands: Commands, store: NetStore, own: Query<(), (With<Player>, With<NetOwned>)>) {
+    let Some(me) = store.me() else { return };
+    if !own.is_empty() {
+        return;
+    }
+    let mut rng = StdRng::seed_from_u64(me.0);
+    let mut at = || rng.random_range(-HALF * 0.7..HALF * 0.7);
+    let (x, y) = (at(), at());
+    commands.spawn((
+        Player { x, y, dashing: false },
+        Motion::default(),
+        NetOwned { id: PLAYER_ID },
+    ));
+    commands.insert_resource(Local {
+        rng: StdRng::seed_from_u64(me.0 ^ u64::from(u32::MAX)),
+        hits: BTreeMap::new(),
+        knocks_seen: 0,
+        last_result_round: None,
+        next_orb: 0,
+    });
 }
 
-fn shared(session: &Session, key: &str) -> Option<String> {
-    session
-        .store()
-        .get(Scope::Shared, key)
-        .and_then(|v| std::str::from_utf8(v).ok())
-        .map(str::to_owned)
+/// Applies a knockback the host asked of us (once per hit).
+fn apply_knock(store: NetStore, local: Option<ResMut<Local>>, mut own: Query<&mut Motion, With<NetOwned>>) {
+    let (Some(me), Some(mut local), Ok(mut motion)) = (store.me(), local, own.single_mut()) else {
+        return;
+    };
+    let Some(knock) = store.shared::<Knock>(&knock_key(me)) else {
+        return;
+    };
+    if knock.seq > local.knocks_seen && knock.dx.is_finite() && knock.dy.is_finite() {
+        local.knocks_seen = knock.seq;
+        motion.knock = [
+            knock.dx.clamp(-KNOCK_SPEED, KNOCK_SPEED),
+            knock.dy.clamp(-KNOCK_SPEED, KNOCK_SPEED),
+        ];
+    }
+}
+
+/// Moves our player by this frame's input.
+fn move_self(time: Res<Time>, input: Res<PlayerInput>, mut own: Query<(&mut Player, &mut Motion), With<NetOwned>>) {
+    let Ok((mut player, mut m)) = own.single_mut() else {
+        return;
+    };
+    let dt = time.delta_secs().min(MAX_STEP);
+    let [dx, dy] = input.dir;
+    let len = (dx * dx + dy * dy).sqrt();
+    let dir = if len > 1e-3 { [dx / len, dy / len] } else { [0.0, 0.0] };
+    m.dash_ready_in = (m.dash_ready_in - dt).max(0.0);
+    if input.dash && m.dash_ready_in <= 0.0 && len > 1e-3 {
+        m.dash_left = DASH_TIME;
+        m.dash_ready_in = DASH_COOLDOWN;
+        m.vel = [dir[0] * DASH_SPEED, dir[1] * DASH_SPEED];
+    }
+    if m.dash_left > 0.0 {
+        m.dash_left -= dt;
+    } else {
+        m.vel = [dir[0] * SPEED, dir[1] * SPEED];
+    }
+    let decay = (-KNOCK_DECAY * dt).exp();
+    let mut pos = player.pos();
+    let vel = m.vel;
+    for ((p, v), k) in pos.iter_mut().zip(vel).zip(m.knock.iter_mut()) {
+        *p += (v + *k) * dt;
+        *k *= decay;
+        let limit = HALF - PLAYER_RADIUS;
+        if p.abs() > limit {
+            *p = p.clamp(-limit, limit);
+            *k = -*k * WALL_BOUNCE;
+        }
+    }
+    *player = Player {
+        x: pos[0],
+        y: pos[1],
+        dashing: m.dash_left > 0.0,
+    };
+}
+
+/// Logs a store write the host could not make (the role may have just moved).
+fn written(result: Result<(), netcode::bevy::NetError>) {
+    if let Err(e) = result {
+        debug!("arena: {e}");
+    }
+}
+
+/// The host starts the first round, ends each round (result, scores reset) and starts
+/// the next after the intermission.
+fn round_clock(mut store: NetStore, rules: Res<ArenaRules>) {
+    let Some(now) = store.now() else { return };
+    let ms = now.as_millis() as u64;
+    let Some(round) = store.shared::<Round>(ROUND_KEY) else {
+        let len_ms = rules.round_len.as_millis() as u64;
+        written(store.set_shared(
+            ROUND_KEY,
+            &Round {
+                n: 1,
+                ends_ms: ms + len_ms,
+                len_ms,
+            },
+        ));
+        return;
+    };
+    if ms < round.ends_ms {
+        return;
+    }
+    let members: Vec<PeerId> = store
+        .session()
+        .map(|s| s.roster().active().map(|m| m.id).collect())
+        .unwrap_or_default();
+    let mut scores: Vec<(PeerId, u32)> = members.into_iter().map(|p| (p, score(&store, p))).collect();
+    scores.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    written(store.set_shared(
+        RESULT_KEY,
+        &RoundResult {
+            round: round.n,
+            scores: scores.clone(),
+        },
+    ));
+    for (p, _) in &scores {
+        written(store.set_shared(&score_key(*p), &0u32));
+    }
+    // The next round is as long as this one (`--round-secs` holds for every round).
+    let next = Round {
+        n: round.n + 1,
+        ends_ms: ms + INTERMISSION.as_millis() as u64 + round.len_ms,
+        len_ms: round.len_ms,
+    };
+    written(store.set_shared(ROUND_KEY, &next));
 }
 
 fn dist(a: [f32; 2], b: [f32; 2]) -> f32 {
-    ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt()
+    (a[0] - b[0]).hypot(a[1] - b[1])
 }
 
-impl Match {
-    /// A new match side; `seed` places the player and drives the host's orb spawns.
-    pub fn new(seed: u64, round_len: Duration) -> Self {
-        let mut rng = StdRng::seed_from_u64(seed);
-        let pos = [
-            rng.random_range(-HALF * 0.7..HALF * 0.7),
-            rng.random_range(-HALF * 0.7..HALF * 0.7),
-        ];
-        Match {
-            schema: schema(),
-            pos,
-            vel: [0.0; 2],
-            knock: [0.0; 2],
-            dash_left: 0.0,
-            dash_ready_in: 0.0,
-            knocks_seen: 0,
-            rng,
-            tick: 0,
-            remote: BTreeMap::new(),
-            hits: BTreeMap::new(),
-            last_result_round: None,
-            started: None,
-            round_len,
-        }
-    }
+/// Every active player as the host judges them: our own exactly, the others by the
+/// newest state received (no interpolation delay).
+type Judged<'a> = (&'a Player, Option<&'a NetRemote>, Option<&'a Newest<Player>>);
+/// The players in play: ours and the remote ones.
+type InPlay = Or<(With<NetOwned>, With<NetRemote>)>;
 
-    /// Our player's position.
-    pub fn position(&self) -> [f32; 2] {
-        self.pos
+/// The host's judgement, on the newest states received: pickups, dash hits, new orbs.
+/// Members whose seat is held are out of play.
+fn judge(
+    mut commands: Commands,
+    mut store: NetStore,
+    local: Option<ResMut<Local>>,
+    players: Query<Judged, InPlay>,
+    orbs: Query<(Entity, &NetShared, &Orb)>,
+    mut events: MessageWriter<GameEvent>,
+) {
+    let (Some(now), Some(me), Some(mut local)) = (store.now(), store.me(), local) else {
+        return;
+    };
+    if !store.shared::<Round>(ROUND_KEY).is_some_and(|r| r.running(now)) {
+        return; // Intermission: nobody scores.
     }
-
-    /// Advances our side by `dt`: our movement, the host's duties, our snapshot.
-    pub fn step(&mut self, session: &mut Session, input: Input, now: Duration, dt: f32) -> Vec<GameEvent> {
-        let mut events = Vec::new();
-        if !session.in_session() {
-            return events;
-        }
-        self.apply_knock(session);
-        self.move_self(input, dt);
-        // Ticks count from our first step (session time is UNIX-based, too large for u32).
-        let start = *self.started.get_or_insert(now);
-        self.tick = (now.saturating_sub(start).as_secs_f64() * TICK_HZ) as u32;
-        let dashing = self.dash_left > 0.0;
-        if let Ok(e) = self
-            .schema
-            .entity(0, &[self.pos[0], self.pos[1], f32::from(u8::from(dashing))])
+    let active: Vec<PeerId> = store
+        .session()
+        .map(|s| s.roster().active().map(|m| m.id).collect())
+        .unwrap_or_default();
+    let players: Vec<(PeerId, Player)> = players
+        .iter()
+        .filter_map(|(own, remote, newest)| match remote {
+            None => Some((me, *own)),
+            Some(r) => Some((r.owner?, newest.map_or(*own, |n| n.0))),
+        })
+        .filter(|(p, _)| active.contains(p))
+        .collect();
+    let mut field: Vec<(Entity, u32, [f32; 2])> = orbs.iter().map(|(e, s, o)| (e, s.id, [o.x, o.y])).collect();
+    for (peer, p) in &players {
+        if let Some(i) = field
+            .iter()
+            .position(|(.., o)| dist(*o, p.pos()) < PLAYER_RADIUS + ORB_RADIUS)
         {
-            session.publish_own(Snapshot {
-                tick: self.tick,
-                entities: [(0, e)].into(),
-            });
-        }
-        self.track_remotes(session, now);
-        if session.is_host() {
-            self.host_duties(session, now, &mut events);
-        }
-        // Every peer reports each round's end once; a result older than our arrival is not news.
-        let (round, scores) = self.result(session).unwrap_or((0, Vec::new()));
-        match self.last_result_round {
-            None => self.last_result_round = Some(round),
-            Some(seen) if round > seen => {
-                self.last_result_round = Some(round);
-                events.push(GameEvent::RoundEnd { round, scores });
-            }
-            Some(_) => {}
-        }
-        events
-    }
-
-    fn apply_knock(&mut self, session: &Session) {
-        let key = format!("knock:{}", session.peer_id());
-        let Some(text) = shared(session, &key) else { return };
-        let parts: Vec<&str> = text.split(',').collect();
-        let [seq, dx, dy] = parts[..] else { return };
-        let (Ok(seq), Ok(dx), Ok(dy)) = (seq.parse::<u64>(), dx.parse::<f32>(), dy.parse::<f32>()) else {
-            return;
-        };
-        if seq > self.knocks_seen && dx.is_finite() && dy.is_finite() {
-            self.knocks_seen = seq;
-            self.knock = [dx.clamp(-KNOCK_SPEED, KNOCK_SPEED), dy.clamp(-KNOCK_SPEED, KNOCK_SPEED)];
+            let (entity, ..) = field.remove(i);
+            commands.entity(entity).despawn();
+            written(store.set_shared(&score_key(*peer), &(score(&store, *peer) + 1)));
+            events.write(GameEvent::Pickup { peer: *peer });
         }
     }
-
-    fn move_self(&mut self, input: Input, dt: f32) {
-        let [dx, dy] = input.dir;
-        let len = (dx * dx + dy * dy).sqrt();
-        let dir = if len > 1e-3 { [dx / len, dy / len] } else { [0.0, 0.0] };
-        self.dash_ready_in = (self.dash_ready_in - dt).max(0.0);
-        if input.dash && self.dash_ready_in <= 0.0 && len > 1e-3 {
-            self.dash_left = DASH_TIME;
-            self.dash_ready_in = DASH_COOLDOWN;
-            self.vel = [dir[0] * DASH_SPEED, dir[1] * DASH_SPEED];
-        }
-        if self.dash_left > 0.0 {
-            self.dash_left -= dt;
-        } else {
-            self.vel = [dir[0] * SPEED, dir[1] * SPEED];
-        }
-        let decay = (-KNOCK_DECAY * dt).exp();
-        for i in 0..2 {
-            self.pos[i] += (self.vel[i] + self.knock[i]) * dt;
-            self.knock[i] *= decay;
-            let limit = HALF - PLAYER_RADIUS;
-            if self.pos[i].abs() > limit {
-                self.pos[i] = self.pos[i].clamp(-limit, limit);
-                self.knock[i] = -self.knock[i] * 0.5;
-            }
-        }
-    }
-
-    fn track_remotes(&mut self, session: &Session, now: Duration) {
-        let members: Vec<PeerId> = session.roster().active().map(|m| m.id).collect();
-        self.remote.retain(|p, _| members.contains(p));
-        for peer in members.into_iter().filter(|p| *p != session.peer_id()) {
-            let Some(snapshot) = session.remote_state(peer) else {
+    for (a, pa) in players.iter().filter(|(_, p)| p.dashing) {
+        for (b, pb) in players.iter().filter(|(b, p)| b != a && !p.dashing) {
+            let d = dist(pa.pos(), pb.pos());
+            if d >= 2.0 * PLAYER_RADIUS || local.hits.get(&(*a, *b)).is_some_and(|t| now < *t + HIT_COOLDOWN) {
                 continue;
-            };
-            let Some(values) = snapshot.entities.get(&0).and_then(|e| self.schema.values(e).ok()) else {
-                continue;
-            };
-            let [x, y, d] = values[..] else { continue };
-            let entry = self
-                .remote
-                .entry(peer)
-                .or_insert_with(|| (u32::MAX, InterpolationBuffer::new(InterpConfig::default())));
-            if entry.0 != snapshot.tick {
-                // A tick that went back (a rejoin restarts nothing, but be safe) restarts it.
-                if entry.0 != u32::MAX && snapshot.tick < entry.0 {
-                    entry.1 = InterpolationBuffer::new(InterpConfig::default());
-                }
-                entry.0 = snapshot.tick;
-                let sent = Duration::from_secs_f64(f64::from(snapshot.tick) / TICK_HZ);
-                entry.1.push(sent, now, [x, y, d], false);
             }
-        }
-    }
-
-    /// Every player this peer sees: ourselves exactly, the others interpolated.
-    pub fn players(&self, session: &Session, now: Duration) -> Vec<PlayerView> {
-        let mut out = vec![PlayerView {
-            peer: session.peer_id(),
-            pos: self.pos,
-            dashing: self.dash_left > 0.0,
-        }];
-        for (peer, (_, buf)) in &self.remote {
-            if let Some([x, y, d]) = buf.sample(now) {
-                out.push(PlayerView {
-                    peer: *peer,
-                    pos: [x, y],
-                    dashing: d > 0.5,
-                });
-            }
-        }
-        out
-    }
-
-    /// The latest positions the host judges by (no interpolation delay).
-    fn latest(&self, session: &Session) -> Vec<PlayerView> {
-        let mut out = vec![PlayerView {
-            peer: session.peer_id(),
-            pos: self.pos,
-            dashing: self.dash_left > 0.0,
-        }];
-        for peer in self.remote.keys() {
-            let Some(e) = session.remote_state(*peer).and_then(|s| s.entities.get(&0)) else {
-                continue;
-            };
-            if let Ok(v) = self.schema.values(e)
-                && let [x, y, d] = v[..]
-            {
-                out.push(PlayerView {
-                    peer: *peer,
-                    pos: [x, y],
-                    dashing: d > 0.5,
-                });
-            }
-        }
-        out
-    }
-
-    /// The orbs on the field: `(id, position)`.
-    pub fn orbs(session: &Session) -> Vec<(u32, [f32; 2])> {
-        let Some(text) = shared(session, "orbs") else {
-            return Vec::new();
-        };
-        parse_kv(&text)
-            .filter_map(|p| match p[..] {
-                [id, x, y] => Some((id.parse().ok()?, [x.parse().ok()?, y.parse().ok()?])),
-                _ => None,
-            })
-            .collect()
-    }
-
-    /// The current round, when it ends (session time) and its length.
-    pub fn round(session: &Session) -> Option<(u32, Duration, Duration)> {
-        let text = shared(session, "round")?;
-        let mut parts = text.split(',');
-        let n = parts.next()?.parse().ok()?;
-        let ends = Duration::from_millis(parts.next()?.parse().ok()?);
-        let len = parts
-            .next()
-            .and_then(|l| l.parse().ok())
-            .map_or(ROUND, Duration::from_millis);
-        Some((n, ends, len))
-    }
-
-    /// A player's score this round.
-    pub fn score(session: &Session, peer: PeerId) -> u32 {
-        shared(session, &format!("score:{peer}"))
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0)
-    }
-
-    /// The last finished round's number and scores (highest first).
-    pub fn result(&self, session: &Session) -> Option<(u32, Vec<(PeerId, u32)>)> {
-        let text = shared(session, "result")?;
-        let (n, rest) = text.split_once(';')?;
-        let scores = parse_kv(rest)
-            .filter_map(|p| match p[..] {
-                [peer, score] => Some((PeerId(u64::from_str_radix(peer, 16).ok()?), score.parse().ok()?)),
-                _ => None,
-            })
-            .collect();
-        Some((n.parse().ok()?, scores))
-    }
-
-    fn host_duties(&mut self, session: &mut Session, now: Duration, events: &mut Vec<GameEvent>) {
-        // The round clock.
-        let (round, ends, len) = match Match::round(session) {
-            Some(r) => r,
-            None => {
-                let (len, ends) = (self.round_len, now + self.round_len);
-                let entry = format!("1,{},{}", ends.as_millis(), len.as_millis());
-                let _ = session.set_shared("round", Some(entry.into_bytes()));
-                (1, ends, len)
-            }
-        };
-        if now >= ends {
-            let mut scores: Vec<(PeerId, u32)> = session
-                .roster()
-                .active()
-                .map(|m| (m.id, Match::score(session, m.id)))
-                .collect();
-            scores.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-            let list: Vec<String> = scores.iter().map(|(p, s)| format!("{p},{s}")).collect();
-            let _ = session.set_shared("result", Some(format!("{round};{}", list.join(";")).into_bytes()));
-            for (p, _) in &scores {
-                let _ = session.set_shared(&format!("score:{p}"), Some(b"0".to_vec()));
-            }
-            // The next round is as long as this one (`--round-secs` holds for every round).
-            let next_ends = now + INTERMISSION + len;
-            let _ = session.set_shared(
-                "round",
-                Some(format!("{},{},{}", round + 1, next_ends.as_millis(), len.as_millis()).into_bytes()),
-            );
-            return;
-        }
-        if now < ends.saturating_sub(len) {
-            return; // Intermission: the next round has not started.
-        }
-        let players = self.latest(session);
-        let mut orbs = Match::orbs(session);
-        let mut changed = false;
-        // Pickups.
-        for p in &players {
-            if let Some(i) = orbs
-                .iter()
-                .position(|(_, o)| dist(*o, p.pos) < PLAYER_RADIUS + ORB_RADIUS)
-            {
-                orbs.remove(i);
-                changed = true;
-                let s = Match::score(session, p.peer) + 1;
-                let _ = session.set_shared(&format!("score:{}", p.peer), Some(s.to_string().into_bytes()));
-                events.push(GameEvent::Pickup { peer: p.peer });
-            }
-        }
-        // Dash hits: the dasher steals a point and knocks the victim back.
-        for a in players.iter().filter(|p| p.dashing) {
-            for b in players.iter().filter(|p| p.peer != a.peer && !p.dashing) {
-                let d = dist(a.pos, b.pos);
-                if d >= 2.0 * PLAYER_RADIUS {
-                    continue;
-                }
-                if self
-                    .hits
-                    .get(&(a.peer, b.peer))
-                    .is_some_and(|t| now < *t + HIT_COOLDOWN)
-                {
-                    continue;
-                }
-                self.hits.insert((a.peer, b.peer), now);
-                let victim = Match::score(session, b.peer);
-                if victim > 0 {
-                    let _ = session.set_shared(
-                        &format!("score:{}", b.peer),
-                        Some((victim - 1).to_string().into_bytes()),
-                    );
-                    let s = Match::score(session, a.peer) + 1;
-                    let _ = session.set_shared(&format!("score:{}", a.peer), Some(s.to_string().into_bytes()));
-                }
-                let (dx, dy) = if d > 1e-3 {
-                    ((b.pos[0] - a.pos[0]) / d, (b.pos[1] - a.pos[1]) / d)
+            local.hits.insert((*a, *b), now);
+            hit(
+                &mut store,
+                *a,
+                *b,
+                if d > 1e-3 {
+                    [(pb.x - pa.x) / d, (pb.y - pa.y) / d]
                 } else {
-                    (1.0, 0.0)
-                };
-                let key = format!("knock:{}", b.peer);
-                let seq = shared(session, &key)
-                    .and_then(|t| t.split(',').next().and_then(|s| s.parse::<u64>().ok()))
-                    .unwrap_or(0)
-                    + 1;
-                let knock = format!("{seq},{:.2},{:.2}", dx * KNOCK_SPEED, dy * KNOCK_SPEED);
-                let _ = session.set_shared(&key, Some(knock.into_bytes()));
-                events.push(GameEvent::Hit {
-                    by: a.peer,
-                    victim: b.peer,
+                    [1.0, 0.0]
+                },
+            );
+            events.write(GameEvent::Hit { by: *a, victim: *b });
+        }
+    }
+    let on_field = orbs.iter().map(|(_, s, _)| s.id + 1).max().unwrap_or(0);
+    local.next_orb = local.next_orb.max(on_field);
+    for _ in field.len()..BASE_ORBS + players.len() {
+        let limit = HALF - 2.0 * ORB_RADIUS;
+        let (x, y) = (
+            local.rng.random_range(-limit..limit),
+            local.rng.random_range(-limit..limit),
+        );
+        commands.spawn((Orb { x, y }, NetShared { id: local.next_orb }));
+        local.next_orb = (local.next_orb + 1) % MAX_ENTITY_ID;
+    }
+}
+
+/// A dash hit: the dasher steals a point and the victim is knocked along `dir`.
+fn hit(store: &mut NetStore, by: PeerId, victim: PeerId, dir: [f32; 2]) {
+    let points = score(store, victim);
+    if points > 0 {
+        written(store.set_shared(&score_key(victim), &(points - 1)));
+        written(store.set_shared(&score_key(by), &(score(store, by) + 1)));
+    }
+    let seq = store.shared::<Knock>(&knock_key(victim)).map_or(0, |k| k.seq) + 1;
+    let knock = Knock {
+        seq,
+        dx: dir[0] * KNOCK_SPEED,
+        dy: dir[1] * KNOCK_SPEED,
+    };
+    written(store.set_shared(&knock_key(victim), &knock));
+}
+
+/// Every peer reports each round's end once; a result older than our arrival is not news.
+fn round_results(store: NetStore, local: Option<ResMut<Local>>, mut events: MessageWriter<GameEvent>) {
+    let Some(mut local) = local else { return };
+    let result = store.shared::<RoundResult>(RESULT_KEY);
+    let round = result.as_ref().map_or(0, |r| r.round);
+    match local.last_result_round {
+        None => local.last_result_round = Some(round),
+        Some(seen) if round > seen => {
+            local.last_result_round = Some(round);
+            if let Some(r) = result {
+                events.write(GameEvent::RoundEnd {
+                    round: r.round,
+                    scores: r.scores,
                 });
             }
         }
-        // Spawn orbs up to the target count.
-        let target = BASE_ORBS + players.len();
-        let mut next_id = orbs.iter().map(|(id, _)| id + 1).max().unwrap_or(0);
-        while orbs.len() < target {
-            let limit = HALF - 2.0 * ORB_RADIUS;
-            let pos = [
-                self.rng.random_range(-limit..limit),
-                self.rng.random_range(-limit..limit),
-            ];
-            orbs.push((next_id, pos));
-            next_id += 1;
-            changed = true;
-        }
-        if changed {
-            let list: Vec<String> = orbs.iter().map(|(id, [x, y])| format!("{id},{x:.2},{y:.2}")).collect();
-            let _ = session.set_shared("orbs", Some(list.join(";").into_bytes()));
-        }
+        Some(_) => {}
     }
 }

@@ -1,21 +1,29 @@
-//! `--headless`: the same peer without a window, for tests, bots and always-on hosts. It
-//! prints the session's events as JSON lines on stdout (`hosting` with the invite code,
-//! `joined`, `peer_joined`, `peer_left`, `host_changed` with `pause_ms`, `rejoined`,
-//! `round_end` with the scores, and a `status` line every second).
+//! `--headless`: the same game without a window, for tests, bots and always-on hosts: the
+//! app of the window with `MinimalPlugins` instead of `DefaultPlugins`. It prints the
+//! session's events as JSON lines on stdout (`hosting` with the invite code, `joined`,
+//! `peer_joined`, `peer_left`, `host_changed` with `pause_ms`, `rejoined`, `round_end`
+//! with the scores, and a `status` line every second).
 
+use std::collections::BTreeMap;
 use std::io::Write;
+use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use netcode::{Session, SessionEvent};
+use bevy::app::ScheduleRunnerPlugin;
+use bevy::prelude::*;
+use netcode::bevy::{HostChanged, NetError, NetEvent, NetPeer, NetStore, NetcodePlugin};
+use netcode::{PeerId, Session, SessionEvent};
 use serde_json::{Value, json};
 
-use crate::arena::{GameEvent, Input, Match};
-use crate::net::{NetArgs, Start, event_json, links_json, name_of, pause_of};
+use crate::arena::{self, ArenaPlugin, ArenaSet, GameEvent, Orb, ROUND_KEY, Round};
+use crate::net::{Fault, Keeper, NetArgs, Start, event_json, keep_session, links_json, name_of};
 
 /// Frames per second of the headless loop.
 const FPS: f64 = 60.0;
 /// Interval between status lines.
 const STATUS_EVERY: Duration = Duration::from_secs(1);
+/// Exit code of a peer that failed (after its `error` line).
+const FAILED: u8 = 2;
 
 /// Prints one JSON line with the UNIX time in ms.
 pub fn emit(mut line: Value) {
@@ -30,8 +38,14 @@ pub fn emit(mut line: Value) {
     let _ = out.flush();
 }
 
+/// Prints a failure on stderr and as an `error` line.
+pub fn emit_error(message: &str) {
+    eprintln!("game: {message}");
+    emit(json!({ "event": "error", "message": message }));
+}
+
 /// Scores by peer id, for JSON.
-pub fn scores_json(session: &Session, scores: &[(netcode::PeerId, u32)]) -> Value {
+pub fn scores_json(session: &Session, scores: &[(PeerId, u32)]) -> Value {
     let mut map = serde_json::Map::new();
     for (peer, score) in scores {
         map.insert(
@@ -42,93 +56,138 @@ pub fn scores_json(session: &Session, scores: &[(netcode::PeerId, u32)]) -> Valu
     Value::Object(map)
 }
 
-fn status(session: &Session, now: Duration) -> Value {
+/// The script of a headless run: frames to run, status timing, work time per frame.
+#[derive(Resource)]
+struct Run {
+    /// Quit after this many frames.
+    frames: Option<u64>,
+    /// Frames run so far.
+    count: u64,
+    /// When the next status line is due.
+    next_status: Instant,
+    /// When this frame started.
+    frame_start: Instant,
+    /// Work time (all but the runner's sleep) since the last status line, and its frames.
+    work: Duration,
+    worked_frames: u32,
+}
+
+/// Runs a headless peer until it is killed, `frames` have passed, or it fails; an error
+/// that stops it from starting is returned (a later one was reported as it happened, and
+/// gives the exit code).
+pub fn run(net: &NetArgs, start: &Start, bot: bool, frames: Option<u64>) -> Result<ExitCode, String> {
+    let round_len = net.round_len()?;
+    let rejoining = net.seat.as_ref().is_some_and(|p| p.exists());
+    let peer = net.start(start)?;
+    let keeper = Keeper::new(net.clone())?;
+    if matches!(start, Start::Host) && !rejoining {
+        let invite = peer.invite().map(|i| i.encode());
+        emit(json!({ "event": "hosting", "invite": invite,
+                     "peer": peer.session().peer_id().to_string(), "name": net.name }));
+    }
+    let mut app = App::new();
+    app.add_plugins(MinimalPlugins.set(ScheduleRunnerPlugin::run_loop(Duration::from_secs_f64(1.0 / FPS))))
+        .add_plugins((NetcodePlugin, ArenaPlugin { round_len }))
+        .add_message::<Fault>()
+        .insert_resource(peer)
+        .insert_resource(keeper)
+        .insert_resource(Run {
+            frames,
+            count: 0,
+            next_status: Instant::now() + STATUS_EVERY,
+            frame_start: Instant::now(),
+            work: Duration::ZERO,
+            worked_frames: 0,
+        })
+        .add_systems(First, start_frame)
+        .add_systems(Update, (keep_session, report_events, report_rounds, status).chain())
+        .add_systems(Last, end_frame);
+    if bot {
+        app.add_systems(Update, crate::bot::steer.in_set(ArenaSet::Input));
+    }
+    Ok(match app.run() {
+        AppExit::Success => ExitCode::SUCCESS,
+        AppExit::Error(code) => ExitCode::from(code.get()),
+    })
+}
+
+fn start_frame(mut run: ResMut<Run>) {
+    run.frame_start = Instant::now();
+}
+
+/// Adds this frame's work time and quits after `--frames`.
+fn end_frame(mut run: ResMut<Run>, mut exit: MessageWriter<AppExit>) {
+    let spent = run.frame_start.elapsed();
+    run.work += spent;
+    run.worked_frames += 1;
+    run.count += 1;
+    if run.frames.is_some_and(|n| run.count >= n) {
+        exit.write(AppExit::Success);
+    }
+}
+
+/// Prints the session's events; quits when we left, fails on an error.
+fn report_events(
+    net: Res<NetPeer>,
+    mut events: MessageReader<NetEvent>,
+    mut host_changes: MessageReader<HostChanged>,
+    mut errors: MessageReader<NetError>,
+    mut faults: MessageReader<Fault>,
+    mut exit: MessageWriter<AppExit>,
+) {
+    let pauses: BTreeMap<u64, Duration> = host_changes.read().map(|h| (h.epoch, h.pause)).collect();
+    for NetEvent(event) in events.read() {
+        let pause = match event {
+            SessionEvent::HostChanged { epoch, .. } => pauses.get(epoch).copied().unwrap_or_default(),
+            _ => Duration::ZERO,
+        };
+        if let Some(line) = event_json(net.session(), event, pause) {
+            emit(line);
+        }
+        if *event == SessionEvent::Left {
+            exit.write(AppExit::Success);
+        }
+    }
+    let failures = errors.read().map(ToString::to_string);
+    if let Some(message) = failures.chain(faults.read().map(|f| f.0.clone())).next() {
+        emit_error(&message);
+        exit.write(AppExit::from_code(FAILED));
+    }
+}
+
+/// Prints each round's end.
+fn report_rounds(net: Res<NetPeer>, mut events: MessageReader<GameEvent>) {
+    for event in events.read() {
+        if let GameEvent::RoundEnd { round, scores } = event {
+            emit(json!({ "event": "round_end", "round": round,
+                         "scores": scores_json(net.session(), scores) }));
+        }
+    }
+}
+
+/// A `status` line every second while in the session.
+fn status(mut run: ResMut<Run>, store: NetStore, orbs: Query<(), With<Orb>>) {
+    let Some(session) = store.session().filter(|s| s.in_session()) else {
+        return;
+    };
+    if Instant::now() < run.next_status {
+        return;
+    }
+    run.next_status += STATUS_EVERY;
     let scores: Vec<_> = session
         .roster()
         .active()
-        .map(|m| (m.id, Match::score(session, m.id)))
+        .map(|m| (m.id, arena::score(&store, m.id)))
         .collect();
-    let (round, left) =
-        Match::round(session).map_or((0, 0), |(n, ends, _)| (n, ends.saturating_sub(now).as_millis() as u64));
-    json!({ "event": "status", "peer": session.peer_id().to_string(),
+    let now_ms = store.now().unwrap_or_default().as_millis() as u64;
+    let (round, left) = store
+        .shared::<Round>(ROUND_KEY)
+        .map_or((0, 0), |r| (r.n, r.ends_ms.saturating_sub(now_ms)));
+    let avg = run.work.as_secs_f64() * 1000.0 / f64::from(run.worked_frames.max(1));
+    (run.work, run.worked_frames) = (Duration::ZERO, 0);
+    emit(json!({ "event": "status", "peer": session.peer_id().to_string(),
             "host": session.host().map(|h| h.to_string()), "members": session.roster().active().count(),
-            "round": round, "round_left_ms": left, "orbs": Match::orbs(session).len(),
-            "scores": scores_json(session, &scores), "links": links_json(session) })
-}
-
-/// Runs a headless peer until it is killed, `frames` have passed, or it fails.
-pub fn run(net: &NetArgs, start: &Start, bot: bool, frames: Option<u64>) -> Result<(), String> {
-    let round_len = net.round_len()?;
-    let rejoining = net.seat.as_ref().is_some_and(|p| p.exists());
-    let mut peer = net.start(start)?;
-    let mut lan = net.lan_announce()?;
-    if matches!(start, Start::Host) && !rejoining {
-        emit(json!({ "event": "hosting", "invite": peer.invite().encode(),
-                     "peer": peer.session().peer_id().to_string(), "name": net.name }));
-    }
-    let mut game = Match::new(peer.session().peer_id().0, round_len);
-    let frame = Duration::from_secs_f64(1.0 / FPS);
-    let mut next = Instant::now();
-    let mut last = Instant::now();
-    let mut next_status = Instant::now() + STATUS_EVERY;
-    let mut saved = None;
-    let mut count = 0u64;
-    // Work time per frame (everything but the sleep), for the status line.
-    let mut work = Duration::ZERO;
-    let mut worked_frames = 0u32;
-    loop {
-        let frame_start = Instant::now();
-        peer.poll().map_err(|e| e.to_string())?;
-        if let Some(lan) = lan.as_mut() {
-            lan.tick(&peer);
-        }
-        while let Some(event) = peer.session_mut().poll_event() {
-            let pause = pause_of(&peer, &event);
-            if let Some(line) = event_json(peer.session(), &event, pause) {
-                emit(line);
-            }
-            if event == SessionEvent::Left {
-                return Ok(());
-            }
-        }
-        let digest = peer.session().roster().digest();
-        if peer.session().in_session() && saved != Some(digest) {
-            net.save_seat(&peer)?;
-            saved = Some(digest);
-        }
-        let now = peer.now();
-        let dt = last.elapsed().as_secs_f32().min(0.1);
-        last = Instant::now();
-        let input = if bot {
-            crate::bot::input(&game, peer.session(), now)
-        } else {
-            Input::default()
-        };
-        for event in game.step(peer.session_mut(), input, now, dt) {
-            if let GameEvent::RoundEnd { round, scores } = event {
-                emit(json!({ "event": "round_end", "round": round,
-                             "scores": scores_json(peer.session(), &scores) }));
-            }
-        }
-        if Instant::now() >= next_status && peer.session().in_session() {
-            next_status += STATUS_EVERY;
-            let mut line = status(peer.session(), now);
-            let avg = work.as_secs_f64() * 1000.0 / f64::from(worked_frames.max(1));
-            line["frame_work_ms"] = json!((avg * 1000.0).round() / 1000.0);
-            (work, worked_frames) = (Duration::ZERO, 0);
-            emit(line);
-        }
-        work += frame_start.elapsed();
-        worked_frames += 1;
-        count += 1;
-        if frames.is_some_and(|n| count >= n) {
-            return Ok(());
-        }
-        next += frame;
-        let wait = next.saturating_duration_since(Instant::now());
-        if wait.is_zero() {
-            next = Instant::now();
-        }
-        std::thread::sleep(wait);
-    }
+            "round": round, "round_left_ms": left, "orbs": orbs.iter().count(),
+            "scores": scores_json(session, &scores), "links": links_json(session),
+            "frame_work_ms": (avg * 1000.0).round() / 1000.0 }));
 }

@@ -15,7 +15,11 @@ mod bench;
 mod bot;
 mod extras;
 mod headless;
+mod hud;
+mod menu;
 mod net;
+mod overlay;
+mod palette;
 mod panel;
 mod play;
 mod simulation;
@@ -265,15 +269,14 @@ fn main() -> ExitCode {
                 eprintln!("{message}");
                 return ExitCode::FAILURE;
             }
-            return play::run_menu();
+            return menu::run_menu();
         }
     };
     if run.headless {
         return match headless::run(&net, &start, run.bot, run.frames) {
-            Ok(()) => ExitCode::SUCCESS,
+            Ok(code) => code,
             Err(e) => {
-                eprintln!("game: {e}");
-                headless::emit(serde_json::json!({ "event": "error", "message": e }));
+                headless::emit_error(&e);
                 ExitCode::from(2)
             }
         };

@@ -1,14 +1,18 @@
-//! Starting a peer from the command line (host, join, or rejoin from a seat file) and
-//! describing the session's events as JSON.
+//! Starting a peer from the command line (host, join, or rejoin from a seat file), what
+//! every running peer keeps doing beside the game (saving its seat, announcing a LAN
+//! game), and describing the session's events as JSON.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use bevy::prelude::*;
 use clap::Args;
+use netcode::bevy::NetPeer;
 use netcode::invite::Invite;
 use netcode::lan::{Announcer, Beacon, DEFAULT_LAN_PORT};
-use netcode::transport::{Conditions, Peer, PeerOptions, Seat, resolve_rendezvous};
+use netcode::roster::RosterDigest;
+use netcode::transport::{Conditions, PeerOptions, Seat, resolve_rendezvous};
 use netcode::traversal::TraversalConfig;
 use netcode::{LinkPath, LinkState, Session, SessionEvent};
 use serde_json::{Value, json};
@@ -63,15 +67,16 @@ pub struct LanAnnounce {
 
 impl LanAnnounce {
     /// Announces the session if it is time (once a second).
-    pub fn tick(&mut self, peer: &Peer) {
+    pub fn tick(&mut self, peer: &NetPeer) {
         if !self.announcer.due() || !peer.session().in_session() {
             return;
         }
+        let Some(invite) = peer.invite() else { return };
         let players = peer.session().roster().active().count();
         let beacon = Beacon {
             name: self.name.clone(),
             players: u8::try_from(players).unwrap_or(u8::MAX),
-            invite: peer.invite().encode(),
+            invite: invite.encode(),
         };
         self.announcer.announce(&beacon);
     }
@@ -126,7 +131,7 @@ impl NetArgs {
     }
 
     /// Hosts, joins, or takes the seat saved in `--seat` back.
-    pub fn start(&self, start: &Start) -> Result<Peer, String> {
+    pub fn start(&self, start: &Start) -> Result<NetPeer, String> {
         let options = self.options()?;
         let seat = match &self.seat {
             Some(path) if path.exists() => {
@@ -136,23 +141,23 @@ impl NetArgs {
             _ => None,
         };
         let peer = match (seat, start) {
-            (Some(seat), _) => Peer::rejoin(&seat, options),
+            (Some(seat), _) => NetPeer::rejoin(&seat, options),
             (None, Start::Join(code)) => {
                 let invite = Invite::decode(code).map_err(|e| e.to_string())?;
-                Peer::join(&invite, options)
+                NetPeer::join(&invite, options)
             }
-            (None, Start::Host) => Peer::host(options),
+            (None, Start::Host) => NetPeer::host(options),
         };
-        let mut peer = peer.map_err(|e| e.to_string())?;
-        peer.session_mut().set_schema(crate::arena::schema());
-        Ok(peer)
+        peer.map_err(|e| e.to_string())
     }
 
     /// Saves the seat (when `--seat` is set).
-    pub fn save_seat(&self, peer: &Peer) -> Result<(), String> {
-        let Some(path) = &self.seat else { return Ok(()) };
+    pub fn save_seat(&self, peer: &NetPeer) -> Result<(), String> {
+        let (Some(path), Some(seat)) = (&self.seat, peer.seat()) else {
+            return Ok(());
+        };
         let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, peer.seat().to_string())
+        std::fs::write(&tmp, seat.to_string())
             .and_then(|()| std::fs::rename(&tmp, path))
             .map_err(|e| format!("cannot save the seat to {}: {e}", path.display()))
     }
@@ -246,17 +251,6 @@ pub fn event_json(session: &Session, event: &SessionEvent, pause: Duration) -> O
     })
 }
 
-/// The pause a host change cost: since we last heard the old host.
-pub fn pause_of(peer: &Peer, event: &SessionEvent) -> Duration {
-    match event {
-        SessionEvent::HostChanged { old, .. } => peer
-            .session()
-            .last_heard(*old)
-            .map_or(Duration::ZERO, |t| peer.now().saturating_sub(t)),
-        _ => Duration::ZERO,
-    }
-}
-
 /// `game lan`: listens for `secs` and prints each game announced on the network once, as
 /// a `lan_game` JSON line, then `lan_done` with the count.
 pub fn list_lan(secs: f64, port: u16) -> Result<(), String> {
@@ -279,4 +273,42 @@ pub fn list_lan(secs: f64, port: u16) -> Result<(), String> {
     }
     crate::headless::emit(json!({ "event": "lan_done", "games": seen.len() }));
     Ok(())
+}
+
+/// What a running peer keeps doing beside the game: saving its seat whenever the roster
+/// changes (`--seat`) and announcing the game on the LAN (`--lan`).
+#[derive(Resource)]
+pub struct Keeper {
+    /// The flags it was started with.
+    pub net: NetArgs,
+    /// The roster the seat file was saved for.
+    saved: Option<RosterDigest>,
+    /// `--lan`: the session's beacons.
+    lan: Option<LanAnnounce>,
+}
+
+impl Keeper {
+    /// Keeps the seat and the LAN announcements of a peer started with `net`.
+    pub fn new(net: NetArgs) -> Result<Self, String> {
+        let lan = net.lan_announce()?;
+        Ok(Keeper { net, saved: None, lan })
+    }
+}
+
+/// Something the game cannot go on from (a seat file it cannot write).
+#[derive(Message, Debug, Clone)]
+pub struct Fault(pub String);
+
+/// Saves the seat when the roster changed and announces the game on the LAN.
+pub fn keep_session(mut keeper: ResMut<Keeper>, net: Res<NetPeer>, mut faults: MessageWriter<Fault>) {
+    if let Some(lan) = keeper.lan.as_mut() {
+        lan.tick(&net);
+    }
+    let digest = net.session().roster().digest();
+    if net.session().in_session() && keeper.saved != Some(digest) {
+        keeper.saved = Some(digest);
+        if let Err(e) = keeper.net.save_seat(&net) {
+            faults.write(Fault(e));
+        }
+    }
 }

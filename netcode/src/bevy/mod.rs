@@ -86,7 +86,7 @@ pub use messages::{
     HostChanged, LinkChanged, NetError, NetEvent, PeerAway, PeerJoined, PeerLeft, PeerRejoined, SelfJoined,
     StoreChanged,
 };
-pub use replicate::{NetOwned, NetRemote, NetShared, Newest, ReplicateAppExt, Replicated};
+pub use replicate::{MAX_ENTITY_ID, NetOwned, NetRemote, NetShared, Newest, ReplicateAppExt, Replicated};
 pub use stats::{NetHistory, NetStats, PeerHistory, PeerNetStats, Sample};
 pub use store::NetStore;
 pub use timeline::{Migration, MigrationTimeline};

@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use super::NetPeer;
 use super::messages::{NetError, StoreChanged};
 use super::session::RESERVED_PREFIX;
-use crate::{PeerId, Scope};
+use crate::{PeerId, Scope, Session};
 
 /// Typed access to the session's replicated store: serde values under string keys,
 /// either shared (written by the host of the moment, kept through migrations) or one
@@ -47,6 +47,12 @@ impl NetStore<'_> {
     /// Session time now, once there is a session.
     pub fn now(&self) -> Option<std::time::Duration> {
         self.peer.as_ref().map(|p| p.now())
+    }
+
+    /// The session, for its roster and figures (a system with a `NetStore` cannot also
+    /// take `Res<NetPeer>`).
+    pub fn session(&self) -> Option<&Session> {
+        self.peer.as_ref().map(|p| p.session())
     }
 
     /// This peer's id, once there is a session.
