@@ -481,3 +481,7 @@ fn round_results(store: NetStore, local: Option<ResMut<Local>>, mut events: Mess
         Some(_) => {}
     }
 }
+
+#[cfg(test)]
+#[path = "arena_tests.rs"]
+mod tests;
