@@ -20,9 +20,11 @@ use crate::palette::peer_colour;
 
 /// Pixels per world unit.
 pub const SCALE: f32 = 16.0;
-/// What the player's terminal shows of the libraries' logs: their errors, not the
-/// transport's notes on ordinary disconnects (`RUST_LOG` overrides it).
+/// What the player's terminal shows of the libraries' logs: warnings and errors, not
+/// the engine's start-up notes nor the transport's notes on ordinary disconnects
+/// (`RUST_LOG` overrides it).
 const LOG_FILTER: &str = "renetcode=off,renet=error,netcode=error";
+const LOG_LEVEL: bevy::log::Level = bevy::log::Level::WARN;
 /// Height of a player's name above its disc, and of the host's crown, in pixels.
 const LABEL_ABOVE: f32 = 24.0;
 const CROWN_ABOVE: f32 = 40.0;
@@ -80,7 +82,11 @@ pub fn base_app(title: &str, round_len: std::time::Duration) -> App {
                 file_path: asset_root(),
                 ..default()
             })
-            .set(LogPlugin { filter, ..default() }),
+            .set(LogPlugin {
+                filter,
+                level: LOG_LEVEL,
+                ..default()
+            }),
     )
     .add_plugins((
         NetcodePlugin,
