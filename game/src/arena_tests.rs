@@ -9,7 +9,7 @@ use bevy::prelude::*;
 use bevy::time::TimeUpdateStrategy;
 use netcode::PeerId;
 use netcode::bevy::testing::{TEST_FRAME, TestSession};
-use netcode::bevy::{NetPeer, NetRemote, NetShared, NetState, NetcodePlugin};
+use netcode::bevy::{NetOwned, NetPeer, NetRemote, NetShared, NetState, NetcodePlugin};
 use netcode::sim::LinkConditions;
 
 use super::*;
@@ -168,4 +168,61 @@ fn every_player_sees_the_round_end_with_the_same_scores_and_the_next_round_start
     assert_eq!(round.n, 2);
     assert_eq!(total(&scores), 0, "scores reset for round 2");
     assert_eq!(round.len_ms, 4_000, "the same length");
+}
+
+#[test]
+fn a_dash_into_a_player_knocks_it_back_on_its_own_screen() {
+    // No bots: nobody moves unless the test says so.
+    let plain = || {
+        let mut app = App::new();
+        app.add_plugins((MinimalPlugins, NetcodePlugin, ArenaPlugin { round_len: ROUND }))
+            .insert_resource(TimeUpdateStrategy::ManualDuration(TEST_FRAME));
+        app
+    };
+    let mut s = TestSession::new(11, LinkConditions::default());
+    s.host(plain(), "host");
+    s.join(plain(), "victim").expect("joins");
+    assert!(s.run_until(WAIT, |s| s.state(1) == Some(NetState::Member)));
+    s.run(Duration::from_secs(1));
+    let own = |s: &mut TestSession, i: usize| {
+        let w = world(s, i);
+        *w.query_filtered::<&Player, With<NetOwned>>()
+            .single(w)
+            .expect("our player")
+    };
+    let before = own(&mut s, 1);
+    // The host's disc right beside the victim's, dashing into it along +x.
+    {
+        let w = world(&mut s, 0);
+        let mut q = w.query_filtered::<&mut Player, With<NetOwned>>();
+        let mut host = q.single_mut(w).expect("the host's player");
+        (host.x, host.y) = (before.x - PLAYER_RADIUS, before.y);
+        *w.resource_mut::<PlayerInput>() = PlayerInput {
+            dir: [1.0, 0.0],
+            dash: true,
+        };
+    }
+    s.step();
+    *world(&mut s, 0).resource_mut::<PlayerInput>() = PlayerInput::default();
+    s.run(Duration::from_secs(1));
+    let after = own(&mut s, 1);
+    let knock = {
+        let w = world(&mut s, 1);
+        let net = w.resource::<NetPeer>();
+        let key = knock_key(net.session().peer_id());
+        net.session()
+            .store()
+            .get(netcode::Scope::Shared, &key)
+            .map(<[u8]>::to_vec)
+    };
+    let knock: Knock = knock
+        .and_then(|b| bincode::serde::decode_from_slice(&b, bincode::config::standard()).ok())
+        .map(|(k, _)| k)
+        .expect("the host wrote a knockback");
+    assert_eq!(knock.seq, 1, "one hit");
+    assert!(knock.dx > 0.0, "along the dash: {knock:?}");
+    assert!(
+        after.x > before.x + 1.0,
+        "the victim was pushed on its own screen: {before:?} -> {after:?}"
+    );
 }
