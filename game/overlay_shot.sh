@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# A screenshot of the F3 network overlay after a host migration that really happened:
+# three headless bots form a session (Mira hosts), a fourth player joins in a window under
+# Xvfb, F3 is pressed in that window (xdotool), Mira is killed with SIGKILL, and frame N of
+# the window is saved as a PNG. Prints the window's rendered frames per second.
+#
+#   apt-get install xvfb xdotool mesa-vulkan-drivers   # once
+#   bash game/overlay_shot.sh [OUT.png] [FRAMES]       # default: docs/overlay.png, 500
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out="${1:-docs/overlay.png}"
+frames="${2:-500}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/work/cache/target}"
+cargo build -q -p game
+game="$CARGO_TARGET_DIR/debug/game"
+log="$(mktemp -d)"
+pids=()
+cleanup() { kill -9 "${pids[@]}" 2>/dev/null || true; rm -rf "$log"; }
+trap cleanup EXIT
+display=":$((90 + RANDOM % 100))"
+Xvfb "$display" -screen 0 1280x720x24 >/dev/null 2>&1 &
+pids+=($!)
+"$game" host --headless --bot --bind 127.0.0.1 --name Mira >"$log/Mira" 2>&1 &
+host=$!
+pids+=($host)
+for _ in $(seq 50); do grep -q invite "$log/Mira" 2>/dev/null && break; sleep 0.1; done
+code="$(head -1 "$log/Mira" | sed 's/.*"invite":"\([^"]*\)".*/\1/')"
+for name in Juno Kai; do
+  "$game" join "$code" --headless --bot --bind 127.0.0.1 --name "$name" >"$log/$name" 2>&1 &
+  pids+=($!)
+done
+sleep 2
+DISPLAY="$display" "$game" join "$code" --bot --bind 127.0.0.1 --name Ada --frames "$frames" \
+  --screenshot "$out" >"$log/Ada" 2>&1 &
+window=$!
+pids+=($window)
+for _ in $(seq 100); do
+  DISPLAY="$display" xdotool search --name "netcode arena" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+sleep 6
+DISPLAY="$display" xdotool search --name "netcode arena" windowfocus --sync key F3
+sleep 2
+kill -9 "$host"
+echo "killed the host (Mira)"
+wait "$window" || true
+grep '"frames"' "$log/Ada" || cat "$log/Ada"
+test -s "$out" && echo "saved $out"
