@@ -104,6 +104,10 @@ struct Link {
     owes_ack: bool,
     /// Whether the packets of the next flush go out twice (see [`Links::make_redundant`]).
     redundant: bool,
+    /// Bytes of every datagram sent to this link's address and received from it (renet's
+    /// packets, the raw datagrams beside them, netcode's keep-alives).
+    sent: u64,
+    received: u64,
 }
 
 /// All links of one peer.
@@ -295,13 +299,10 @@ impl Links {
         self.links.get(&peer).map(|l| l.conn.packet_loss())
     }
 
-    /// Bytes per second sent to and received from a peer on its direct link (renet's
-    /// count of the messages' packets, before encryption).
-    pub(crate) fn byte_rates(&self, peer: PeerId) -> Option<(f64, f64)> {
-        self.links.get(&peer).map(|l| {
-            let info = l.conn.network_info();
-            (info.bytes_sent_per_second, info.bytes_received_per_second)
-        })
+    /// Bytes sent to and received from a peer's address since its direct link came up:
+    /// every datagram on the wire (renet's packets, raw datagrams, netcode's keep-alives).
+    pub(crate) fn link_bytes(&self, peer: PeerId) -> Option<(u64, u64)> {
+        self.links.get(&peer).map(|l| (l.sent, l.received))
     }
 
     /// Puts a handshake packet on the wire [`REDUNDANT_COPIES`] times.
@@ -313,6 +314,9 @@ impl Links {
 
     fn push(&mut self, to: SocketAddr, bytes: &[u8]) {
         self.bytes_sent += bytes.len() as u64;
+        if let Some(link) = self.links.values_mut().find(|l| l.addr == to) {
+            link.sent += bytes.len() as u64;
+        }
         self.outbox.push(Transmit {
             from: self.local_addr,
             to,
@@ -334,6 +338,8 @@ impl Links {
             confirmed,
             owes_ack: false,
             redundant: false,
+            sent: 0,
+            received: 0,
         };
         if let Some(old) = self.links.insert(peer, link) {
             // The newest connection wins: an older one to the same peer is stale.
@@ -360,7 +366,11 @@ impl Links {
 
     /// Takes one datagram from the wire.
     pub(crate) fn handle_datagram(&mut self, from: SocketAddr, bytes: &mut [u8]) {
-        self.bytes_received += bytes.len() as u64;
+        let wire = bytes.len() as u64;
+        self.bytes_received += wire;
+        if let Some(link) = self.links.values_mut().find(|l| l.addr == from) {
+            link.received += wire;
+        }
         // Demultiplex: a datagram from a peer we dialed belongs to that dial's client,
         // except the two packets only a client sends (a connection request or response):
         // those come from a peer dialing us from the address we are dialing, as a member

@@ -79,9 +79,9 @@ pub struct NetHistory {
     pub last: Option<Duration>,
 }
 
-/// Session time and byte counters at the last refresh.
+/// Session time and byte counters at the last refresh: all links, and each direct link.
 #[derive(Resource, Default)]
-pub(super) struct ByteClock(Option<(Duration, u64, u64)>);
+pub(super) struct ByteClock(Option<(Duration, u64, u64)>, BTreeMap<PeerId, (u64, u64)>);
 
 pub(super) fn build(app: &mut App) {
     app.init_resource::<NetStats>()
@@ -101,6 +101,13 @@ fn forget(mut stats: ResMut<NetStats>, mut history: ResMut<NetHistory>, mut cloc
     *stats = NetStats::default();
     *history = NetHistory::default();
     clock.0 = None;
+    clock.1.clear();
+}
+
+/// One step of an exponential moving average of a byte rate: from `before` to `after`
+/// bytes over `dt` seconds, weighted by `weight`.
+fn smooth(rate: f64, before: u64, after: u64, dt: f64, weight: f64) -> f64 {
+    rate + weight * (after.saturating_sub(before) as f64 / dt - rate)
 }
 
 /// Refreshes [`NetStats`].
@@ -110,34 +117,52 @@ pub(super) fn refresh_stats(net: Res<NetPeer>, mut clock: ResMut<ByteClock>, mut
     let now = net.now();
     let counters = session.stats();
     let (mut up, mut down) = (stats.bytes_up_per_sec, stats.bytes_down_per_sec);
-    match clock.0 {
+    let step = match clock.0 {
         Some((then, sent, received)) if now > then => {
             let dt = (now - then).as_secs_f64();
             let weight = 1.0 - (-dt / RATE_SMOOTHING.as_secs_f64()).exp();
-            let rate = |after: u64, before: u64| after.saturating_sub(before) as f64 / dt;
-            up += weight * (rate(counters.bytes_sent, sent) - up);
-            down += weight * (rate(counters.bytes_received, received) - down);
+            up = smooth(up, sent, counters.bytes_sent, dt, weight);
+            down = smooth(down, received, counters.bytes_received, dt, weight);
+            Some((dt, weight))
         }
         Some(_) => return,
-        None => (up, down) = (0.0, 0.0),
-    }
+        None => {
+            (up, down) = (0.0, 0.0);
+            None
+        }
+    };
     clock.0 = Some((now, counters.bytes_sent, counters.bytes_received));
     let kbps = |bytes: f64| bytes * BITS_PER_BYTE / BITS_PER_KILOBIT;
-    let peers = session
-        .roster()
-        .members
-        .iter()
-        .filter(|m| m.id != me)
-        .map(|m| PeerNetStats {
+    let bytes_per_sec = |kbps: f64| kbps * BITS_PER_KILOBIT / BITS_PER_BYTE;
+    let mut peers = Vec::new();
+    let mut counted = BTreeMap::new();
+    for m in session.roster().members.iter().filter(|m| m.id != me) {
+        // Per-link rates, smoothed like the totals; a new link starts from zero.
+        let bytes = session.link_bytes(m.id);
+        let before = clock.1.get(&m.id).copied();
+        let last = stats.peers.iter().find(|p| p.peer == m.id).and_then(|p| p.kbps);
+        let rates = match (bytes, before, step) {
+            (Some((s, r)), Some((s0, r0)), Some((dt, weight))) if s >= s0 && r >= r0 => {
+                let (u, d) = last.map_or((0.0, 0.0), |(u, d)| (bytes_per_sec(u), bytes_per_sec(d)));
+                Some((kbps(smooth(u, s0, s, dt, weight)), kbps(smooth(d, r0, r, dt, weight))))
+            }
+            (Some(_), ..) => Some((0.0, 0.0)),
+            (None, ..) => None,
+        };
+        if let Some(b) = bytes {
+            counted.insert(m.id, b);
+        }
+        peers.push(PeerNetStats {
             peer: m.id,
             name: m.name.clone(),
             rtt: session.rtt(m.id).map(|s| Duration::from_secs_f64(s.max(0.0))),
             loss: session.packet_loss(m.id),
-            kbps: session.byte_rates(m.id).map(|(u, d)| (kbps(u), kbps(d))),
+            kbps: rates,
             link: session.link_state(m.id),
             away: !m.is_active(),
-        })
-        .collect();
+        });
+    }
+    clock.1 = counted;
     *stats = NetStats {
         me: Some(me),
         host: session.host(),

@@ -185,6 +185,11 @@ fn a_guest_sees_every_replicated_component_of_the_hosts_entity() {
         stats.bytes_down_per_sec > 0.0 && stats.peers[0].rtt.is_some(),
         "{stats:?}"
     );
+    // The one link carries part of what the guest received since it started (the join
+    // came before the link).
+    let (up, down) = stats.peers[0].kbps.expect("linked");
+    let total_kbps = stats.bytes_down_per_sec * 8.0 / 1000.0;
+    assert!(up > 0.0 && down > 0.0 && down <= total_kbps, "{stats:?}");
     let history = s.app(1).unwrap().world().resource::<NetHistory>();
     let rtt = &history.peers[&host_id].rtt_ms;
     assert!(
@@ -292,8 +297,12 @@ fn a_crashed_host_is_replaced_and_the_new_one_continues_the_shared_entities() {
     let (shared, pos, health) = q.single(world).unwrap();
     assert_eq!((shared.id, *health), (40, Health(5)));
     assert!(distance(*pos, Pos { x: -3.0, y: 4.0 }) < 0.011);
-    // The other survivor follows the new host's shared stream.
+    // The other survivor follows the new host's shared stream, and sends to it.
     s.run(Duration::from_millis(500));
+    let new_id = peer_id(&s, new);
+    let to_new = s.app(other).unwrap().world().resource::<NetStats>().peers.clone();
+    let to_new = to_new.iter().find(|p| p.peer == new_id).and_then(|p| p.kbps);
+    assert!(to_new.is_some_and(|(up, down)| up > 1.0 && down > 1.0), "{to_new:?}");
     let seen = remotes(s.app_mut(other).unwrap());
     assert!(
         seen.iter()

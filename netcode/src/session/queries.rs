@@ -130,10 +130,11 @@ impl Session {
         self.links.packet_loss(peer)
     }
 
-    /// Bytes per second sent to and received from `peer` on the direct link, as renet
-    /// counts them (its packets before encryption, over its last second or so).
-    pub fn byte_rates(&self, peer: PeerId) -> Option<(f64, f64)> {
-        self.links.byte_rates(peer)
+    /// Bytes sent to and received from `peer` on the direct link since it came up, as
+    /// sealed datagrams on the wire (snapshots, heartbeats and messages); `None` while
+    /// there is no direct link. Rates are the differences over time.
+    pub fn link_bytes(&self, peer: PeerId) -> Option<(u64, u64)> {
+        self.links.link_bytes(peer)
     }
 
     /// The members this peer suspects now: nothing arrived from them directly for longer
