@@ -38,6 +38,7 @@ pub mod identity;
 pub mod invite;
 pub mod lan;
 pub(crate) mod link;
+pub(crate) mod loss;
 pub mod protocol;
 pub mod rendezvous;
 pub mod roster;

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::loss::Arrivals;
 use renet::{ChannelConfig, ConnectionConfig, RenetClient, SendType};
 use renetcode::{
     ClientAuthentication, ConnectToken, NETCODE_KEY_BYTES, NetcodeClient, NetcodeServer, ServerAuthentication,
@@ -108,6 +109,8 @@ struct Link {
     /// packets, the raw datagrams beside them, netcode's keep-alives).
     sent: u64,
     received: u64,
+    /// Which of the peer's recent netcode sequence numbers arrived (its loss toward us).
+    arrivals: Arrivals,
 }
 
 /// All links of one peer.
@@ -294,9 +297,10 @@ impl Links {
         self.links.get(&peer).map(|l| l.conn.rtt())
     }
 
-    /// Packet loss of a link, as a fraction.
+    /// Packet loss from a peer toward us on its link, as a fraction of its last netcode
+    /// packets ([`crate::loss`]); `None` before anything arrived on the link.
     pub(crate) fn packet_loss(&self, peer: PeerId) -> Option<f64> {
-        self.links.get(&peer).map(|l| l.conn.packet_loss())
+        self.links.get(&peer).and_then(|l| l.arrivals.loss())
     }
 
     /// Bytes sent to and received from a peer's address since its direct link came up:
@@ -340,6 +344,7 @@ impl Links {
             redundant: false,
             sent: 0,
             received: 0,
+            arrivals: Arrivals::default(),
         };
         if let Some(old) = self.links.insert(peer, link) {
             // The newest connection wins: an older one to the same peer is stale.
@@ -370,6 +375,11 @@ impl Links {
         self.bytes_received += wire;
         if let Some(link) = self.links.values_mut().find(|l| l.addr == from) {
             link.received += wire;
+            // Read from the clear header before decryption: a forged datagram from the
+            // peer's address could skew this figure, and nothing else.
+            if let Some(seq) = crate::loss::sequence(bytes) {
+                link.arrivals.record(seq);
+            }
         }
         // Demultiplex: a datagram from a peer we dialed belongs to that dial's client,
         // except the two packets only a client sends (a connection request or response):

@@ -199,6 +199,27 @@ fn a_guest_sees_every_replicated_component_of_the_hosts_entity() {
 }
 
 #[test]
+fn loss_is_measured_on_every_datagram_that_arrives() {
+    for (seed, loss) in [(9, 0.0), (10, 0.1)] {
+        let link = LinkConditions {
+            loss,
+            ..LinkConditions::default()
+        };
+        let mut s = TestSession::new(seed, link);
+        s.host(app(), "host");
+        s.join(app(), "guest").unwrap();
+        assert!(s.run_until(Duration::from_secs(10), |s| s.state(1) == Some(NetState::Member)));
+        s.run(Duration::from_secs(5));
+        let stats = s.app(1).unwrap().world().resource::<NetStats>();
+        let measured = stats.peers[0].loss.expect("linked");
+        assert!(
+            (measured - loss).abs() < 0.06,
+            "{loss} on the link, {measured} measured"
+        );
+    }
+}
+
+#[test]
 fn the_store_is_typed_and_announces_changes() {
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
     struct Round {

@@ -125,7 +125,9 @@ impl Session {
             .or_else(|| self.links.rtt(peer))
     }
 
-    /// Packet loss of the direct link to `peer`, as a fraction.
+    /// Packet loss from `peer` toward us on the direct link, as a fraction of its last
+    /// 128 datagrams (counted from their netcode sequence numbers, so snapshots and
+    /// heartbeats count too); `None` before anything arrived on the link.
     pub fn packet_loss(&self, peer: PeerId) -> Option<f64> {
         self.links.packet_loss(peer)
     }
