@@ -18,7 +18,7 @@ use std::str::FromStr;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use crate::SessionKey;
+use crate::key::SessionKey;
 
 /// What every code starts with (the `1` is the format version).
 pub const PREFIX: &str = "nc1-";

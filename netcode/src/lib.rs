@@ -33,9 +33,11 @@ pub struct ReadmeDoctests;
 
 #[cfg(feature = "bevy")]
 pub mod bevy;
+pub(crate) mod bounds;
 pub mod config;
 pub mod identity;
 pub mod invite;
+pub(crate) mod key;
 pub mod lan;
 pub(crate) mod link;
 pub(crate) mod loss;

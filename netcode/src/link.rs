@@ -17,7 +17,6 @@ use renetcode::{
 
 use crate::PeerId;
 use crate::config::SessionConfig;
-use crate::protocol::Channel;
 
 /// The bit set in the first byte of a payload that bypasses renet. Renet's own packets
 /// start with their packet type, a small number (0 to 6), so the bit is free there; a raw
@@ -61,6 +60,28 @@ const PACKET_TYPE_MASK: u8 = 0x0F;
 
 /// How long an accepted link may wait for the dialer's first payload.
 const UNCONFIRMED_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Renet channel a message travels on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    /// Heartbeats and state: latest wins, losses are fine.
+    Unreliable,
+    /// Large full snapshots (store syncs) where order does not matter.
+    ReliableUnordered,
+    /// Control: roster, join, leave, host change, store updates.
+    ReliableOrdered,
+}
+
+impl Channel {
+    /// The renet channel id (renet's `DefaultChannel` numbering).
+    pub fn id(self) -> u8 {
+        match self {
+            Channel::Unreliable => 0,
+            Channel::ReliableUnordered => 1,
+            Channel::ReliableOrdered => 2,
+        }
+    }
+}
 
 /// A datagram to put on the wire.
 #[derive(Debug, Clone, PartialEq, Eq)]

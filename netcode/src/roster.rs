@@ -7,8 +7,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::PeerId;
+use crate::bounds::{MAX_MEMBERS, ProtocolError, check, check_name};
 use crate::identity::PublicKey;
-use crate::protocol::{MAX_MEMBERS, ProtocolError, check, check_name};
 
 /// Whether a member is playing or its seat is held for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

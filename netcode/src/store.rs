@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::PeerId;
+use crate::bounds::{MAX_KEY_BYTES, MAX_STORE_ENTRIES, MAX_VALUE_BYTES, ProtocolError, check};
 use crate::identity::{Seal, SeatKey};
-use crate::protocol::{MAX_KEY_BYTES, MAX_STORE_ENTRIES, MAX_VALUE_BYTES, ProtocolError, check};
 
 /// Who is authoritative for an entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

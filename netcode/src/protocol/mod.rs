@@ -16,22 +16,11 @@ use crate::identity::{PublicKey, SeatProof};
 use crate::roster::{Roster, RosterDigest};
 use crate::store::{Entry, Scope, Store};
 
-/// Largest message a peer accepts on any channel, in bytes.
-pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
-/// Longest display name, in bytes.
-pub const MAX_NAME_BYTES: usize = 32;
-/// Longest store key, in bytes.
-pub const MAX_KEY_BYTES: usize = 64;
-/// Largest store value, in bytes.
-pub const MAX_VALUE_BYTES: usize = 1024;
-/// Most members a roster may list (netcode's own limit is 1024 clients per server).
-pub const MAX_MEMBERS: usize = 256;
-/// Most entries a full store may carry.
-pub const MAX_STORE_ENTRIES: usize = 4096;
-/// Largest encoded snapshot stream in one message, in bytes.
-pub const MAX_SNAPSHOT_BYTES: usize = 64 * 1024;
-/// Most hops a relayed message may take.
-pub const MAX_HOPS: u8 = 2;
+pub use crate::bounds::{
+    MAX_HOPS, MAX_KEY_BYTES, MAX_MEMBERS, MAX_MESSAGE_BYTES, MAX_NAME_BYTES, MAX_SNAPSHOT_BYTES, MAX_STORE_ENTRIES,
+    MAX_VALUE_BYTES, ProtocolError,
+};
+pub(crate) use crate::bounds::{check, check_name};
 
 /// Why a join or rejoin was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Error)]
@@ -58,28 +47,6 @@ pub enum Refusal {
     /// last admitted with (a replay).
     #[error("stale seat proof (check the clock)")]
     StaleProof,
-}
-
-/// Renet channel a message travels on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Channel {
-    /// Heartbeats and state: latest wins, losses are fine.
-    Unreliable,
-    /// Large full snapshots (store syncs) where order does not matter.
-    ReliableUnordered,
-    /// Control: roster, join, leave, host change, store updates.
-    ReliableOrdered,
-}
-
-impl Channel {
-    /// The renet channel id (renet's `DefaultChannel` numbering).
-    pub fn id(self) -> u8 {
-        match self {
-            Channel::Unreliable => 0,
-            Channel::ReliableUnordered => 1,
-            Channel::ReliableOrdered => 2,
-        }
-    }
 }
 
 /// An acknowledged snapshot tick, by its low 16 bits: two bytes on the wire where a full
@@ -186,23 +153,6 @@ pub enum Message {
     },
 }
 
-/// Errors of the wire layer.
-#[derive(Debug, Error)]
-pub enum ProtocolError {
-    /// The bytes are not a valid message.
-    #[error("undecodable message: {0}")]
-    Decode(#[from] bincode::error::DecodeError),
-    /// The message could not be encoded.
-    #[error("unencodable message: {0}")]
-    Encode(#[from] bincode::error::EncodeError),
-    /// Bytes were left over after the message.
-    #[error("{0} trailing bytes after message")]
-    Trailing(usize),
-    /// The message decoded but breaks a bound.
-    #[error("invalid message: {0}")]
-    Invalid(&'static str),
-}
-
 fn config() -> impl bincode::config::Config {
     bincode::config::standard().with_limit::<MAX_MESSAGE_BYTES>()
 }
@@ -273,14 +223,6 @@ impl Message {
             }
         }
     }
-}
-
-pub(crate) fn check(ok: bool, what: &'static str) -> Result<(), ProtocolError> {
-    if ok { Ok(()) } else { Err(ProtocolError::Invalid(what)) }
-}
-
-pub(crate) fn check_name(name: &str) -> Result<(), ProtocolError> {
-    check(name.len() <= MAX_NAME_BYTES, "name too long")
 }
 
 #[cfg(test)]

@@ -17,7 +17,8 @@ use std::time::Duration;
 use super::{Session, SessionEvent};
 use crate::PeerId;
 use crate::identity::SeatKey;
-use crate::protocol::{Channel, Message};
+use crate::link::Channel;
+use crate::protocol::Message;
 use crate::roster::Roster;
 use crate::store::{Entry, Scope, Store};
 

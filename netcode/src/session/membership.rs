@@ -6,7 +6,8 @@ use super::authority::Verdict;
 use super::{CONTACT, LeaveReason, Phase, Session, SessionEvent};
 use crate::PeerId;
 use crate::identity::{PublicKey, SeatProof};
-use crate::protocol::{Channel, Message, Refusal};
+use crate::link::Channel;
+use crate::protocol::{Message, Refusal};
 use crate::roster::{Member, MemberStatus, Roster};
 use crate::store::Store;
 

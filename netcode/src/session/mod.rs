@@ -5,11 +5,13 @@
 //! reads a clock or owns a socket.
 
 mod authority;
+mod dispatch;
 mod flood;
 mod liveness;
 mod membership;
 mod queries;
 mod relay;
+mod types;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
@@ -17,19 +19,20 @@ use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use thiserror::Error;
 
 use crate::PeerId;
 use crate::config::SessionConfig;
 use crate::identity::SeatKey;
-use crate::link::{LinkEvent, Links, Transmit};
-use crate::protocol::{Channel, Message, Refusal};
+use crate::link::{Channel, Links, Transmit};
+use crate::protocol::{Message, Refusal};
 use crate::roster::{Member, Roster};
-use crate::snapshot::replicate::{Incoming, Replication};
+use crate::snapshot::replicate::Replication;
 use crate::store::{Scope, Store};
 
+pub use crate::key::{SessionKey, protocol_id};
 use liveness::Newest;
 pub(crate) use liveness::PeerState;
+pub use types::{Credentials, LeaveReason, LinkPath, LinkState, PeerSetup, SessionError, SessionEvent, SessionStats};
 
 /// Placeholder key of the link to a contact whose id we learn from its `Hello`.
 const CONTACT: PeerId = PeerId(0);
@@ -41,171 +44,6 @@ const DIGEST_EVERY: u64 = 4;
 const DIGEST_AFTER_CHANGE: Duration = Duration::from_secs(1);
 /// Most reliable messages kept for a member without a route; past that it gets a full sync.
 const MAX_BACKLOG: usize = 1024;
-/// Protocol version mixed into netcode's protocol id: peers of other versions never link.
-const PROTOCOL_VERSION: u64 = 3;
-
-/// How a peer is reached.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum LinkState {
-    /// Our own renet link carries its traffic.
-    Direct,
-    /// Its direct link is down; a third peer relays for us.
-    Relayed,
-    /// Unreachable.
-    Down,
-}
-
-/// The path a link's traffic takes (the companion of [`LinkState`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LinkPath {
-    /// Direct, to an address on a local network (private, link-local, unique-local IPv6 or
-    /// loopback).
-    Lan,
-    /// Direct, to a public address.
-    Internet,
-    /// Relayed by another member.
-    Peer,
-    /// Direct from the session's view, carried by the rendezvous service's relay (the last
-    /// resort of NAT traversal: see [`crate::traversal`]).
-    Rendezvous,
-}
-
-impl LinkPath {
-    /// The path of a direct link to `addr`.
-    pub fn direct_to(addr: std::net::SocketAddr) -> LinkPath {
-        let local = match addr.ip() {
-            std::net::IpAddr::V4(ip) => ip.is_private() || ip.is_link_local() || ip.is_loopback(),
-            std::net::IpAddr::V6(ip) => ip.is_loopback() || ip.is_unique_local() || ip.is_unicast_link_local(),
-        };
-        if local { LinkPath::Lan } else { LinkPath::Internet }
-    }
-}
-
-/// Why a peer left the roster.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LeaveReason {
-    /// It said goodbye.
-    Graceful,
-    /// Its seat was held for the grace period and released.
-    Expired,
-    /// It misbehaved and was expelled.
-    Expelled,
-}
-
-/// What a session reports to the game.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SessionEvent {
-    /// This peer is in the session.
-    Joined {
-        /// Our id (the old one after a rejoin).
-        peer: PeerId,
-        /// Whether we took an old seat back.
-        rejoined: bool,
-    },
-    /// This peer's join or rejoin was refused.
-    JoinRefused(Refusal),
-    /// A new member joined.
-    PeerJoined {
-        /// The newcomer.
-        peer: PeerId,
-    },
-    /// A member dropped; its seat is held.
-    PeerAway {
-        /// The member.
-        peer: PeerId,
-    },
-    /// A dropped member took its seat back.
-    PeerRejoined {
-        /// The member.
-        peer: PeerId,
-    },
-    /// A member left the roster.
-    PeerLeft {
-        /// The member.
-        peer: PeerId,
-        /// Goodbye, seat released, or expelled.
-        reason: LeaveReason,
-    },
-    /// The host changed (migration, handover or partition merge).
-    HostChanged {
-        /// The host before.
-        old: PeerId,
-        /// The host now.
-        new: PeerId,
-        /// The new host's epoch.
-        epoch: u64,
-    },
-    /// How we reach a peer changed.
-    LinkChanged {
-        /// The peer.
-        peer: PeerId,
-        /// Direct, relayed or down.
-        state: LinkState,
-    },
-    /// A store entry changed (locally or from the network).
-    StoreChanged {
-        /// Shared, or whose.
-        scope: Scope,
-        /// The entry's key.
-        key: String,
-    },
-    /// A peer sent something no honest peer sends; its link was dropped.
-    PeerMisbehaved {
-        /// The offender.
-        peer: PeerId,
-        /// What it did.
-        reason: String,
-    },
-    /// This peer's graceful leave completed.
-    Left,
-}
-
-/// Errors of the session API.
-#[derive(Debug, Clone, Error, PartialEq, Eq)]
-pub enum SessionError {
-    /// Only the host writes shared entries.
-    #[error("only the host writes shared entries")]
-    NotHost,
-    /// The session is not joined (yet, or any more).
-    #[error("not in a session")]
-    NotInSession,
-    /// A key or value breaks the protocol's bounds.
-    #[error("entry too large: {0}")]
-    TooLarge(&'static str),
-    /// No contact address was given.
-    #[error("no contact address to join through")]
-    NoContact,
-    /// The credentials' secret does not own their peer id (a damaged seat file).
-    #[error("the seat's secret does not match its peer id")]
-    SeatMismatch,
-}
-
-/// What a peer needs to take its seat back after a crash.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Credentials {
-    /// The identity to reclaim.
-    pub peer: PeerId,
-    /// The secret generated when the seat was made; the seat's signing key derives from
-    /// it (and the peer id from that key). It never leaves the peer.
-    pub secret: [u8; 32],
-}
-
-impl Credentials {
-    /// A new seat's identity and secret, drawn from `rng` (what [`Session::join`] draws).
-    pub fn generate(rng: &mut StdRng) -> Credentials {
-        let (peer, secret) = fresh_identity(rng);
-        Credentials { peer, secret }
-    }
-
-    /// Checks that the secret owns the peer id.
-    pub fn check(&self) -> Result<(), SessionError> {
-        if SeatKey::from_secret(&self.secret).peer() == self.peer {
-            Ok(())
-        } else {
-            Err(SessionError::SeatMismatch)
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Phase {
@@ -221,31 +59,6 @@ enum Phase {
     },
     Left,
     Refused(Refusal),
-}
-
-/// Counters a session keeps about itself.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SessionStats {
-    /// Datagram bytes sent.
-    pub bytes_sent: u64,
-    /// Datagram bytes received.
-    pub bytes_received: u64,
-    /// Messages rejected as malformed or impossible.
-    pub rejected_messages: u64,
-    /// Messages relayed for other peers.
-    pub relayed_messages: u64,
-    /// Messages dropped unread because their sender went over the rate limit.
-    pub rate_limited: u64,
-    /// Rosters refused because they claim an older host epoch than ours (answered with
-    /// ours: a peer back from a partition may honestly hold one).
-    pub stale_claims: u64,
-    /// Store entries refused by the authority rules: a seal that does not hold or an own
-    /// entry sealed by another peer (its sender dropped), or a shared entry sealed by no
-    /// host we accept now (see `docs/design.md`, "Authority").
-    pub refused_entries: u64,
-    /// Heartbeats too large for one datagram, sent through renet's slicing channel
-    /// instead (0 while the snapshot budgets fit the datagram, see `SessionConfig`).
-    pub sliced_heartbeats: u64,
 }
 
 /// One peer of a session.
@@ -296,43 +109,6 @@ pub struct Session {
     /// The paths a driver's NAT traversal chose under direct links, by session address
     /// (see [`Session::set_direct_path`]).
     direct_paths: BTreeMap<SocketAddr, LinkPath>,
-}
-
-/// The netcode protocol id for a session: different sessions and versions never link.
-pub fn protocol_id(session_id: u64) -> u64 {
-    session_id.rotate_left(8) ^ PROTOCOL_VERSION
-}
-
-/// What every member of a session shares: the id that keeps sessions apart and the
-/// key that encrypts and authenticates every link (an invite code carries both).
-#[derive(Clone, PartialEq, Eq)]
-pub struct SessionKey {
-    /// Session id, mixed into netcode's protocol id.
-    pub id: u64,
-    /// Netcode private key: connect tokens are made with it.
-    pub key: [u8; 32],
-}
-
-impl std::fmt::Debug for SessionKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionKey")
-            .field("id", &self.id)
-            .field("key", &"<redacted>")
-            .finish()
-    }
-}
-
-/// How one peer takes part: its tuning, its display name, its listen address, the session.
-#[derive(Debug, Clone)]
-pub struct PeerSetup {
-    /// Session tuning.
-    pub config: SessionConfig,
-    /// Display name (cut to [`crate::protocol::MAX_NAME_BYTES`]).
-    pub name: String,
-    /// The address this peer listens on (what other peers dial).
-    pub addr: SocketAddr,
-    /// The session's id and key.
-    pub session: SessionKey,
 }
 
 impl Session {
@@ -633,246 +409,6 @@ impl Session {
         let links = self.roster.active().count().saturating_sub(1).max(1) as f64;
         let budget = Duration::from_secs_f64(links / self.cfg.heartbeat_budget_pps.max(1.0));
         self.cfg.heartbeat_interval.max(budget)
-    }
-
-    fn on_link_event(&mut self, ev: LinkEvent) {
-        log::trace!("{} {:?} link event {ev:?}", self.me, self.now);
-        match ev {
-            LinkEvent::Connected(peer) => {
-                self.replication.reset_link(peer);
-                if self.banned.contains_key(&peer) {
-                    self.links.disconnect(peer);
-                    return;
-                }
-                let incarnation = self.roster.get(peer).map(|m| m.incarnation);
-                let st = self.peers.entry(peer).or_insert_with(|| PeerState::new(self.now));
-                st.link_incarnation = incarnation;
-                let hello = Message::Hello { peer: self.me };
-                self.send_direct(peer, Channel::ReliableOrdered, &hello);
-                if peer == CONTACT {
-                    if let Phase::Joining { rejoin, .. } = self.phase {
-                        self.send_join_request(CONTACT, rejoin);
-                    }
-                } else if self.in_session() {
-                    self.send_heartbeat_to(peer);
-                }
-            }
-            LinkEvent::Disconnected(peer) | LinkEvent::DialFailed(peer) => {
-                self.replication.reset_link(peer);
-                self.flood.forget(peer);
-                if peer == CONTACT && matches!(self.phase, Phase::Joining { .. }) {
-                    self.next_contact();
-                }
-            }
-        }
-    }
-
-    /// Whether to decode a message from `peer` (see [`flood`]); false drops it unread.
-    fn within_rate(&mut self, peer: PeerId) -> bool {
-        match self.flood.admit(peer, self.now, &self.cfg) {
-            flood::Admit::Yes => true,
-            flood::Admit::Drop => {
-                self.rate_limited += 1;
-                false
-            }
-            flood::Admit::Expel => {
-                self.rate_limited += 1;
-                self.flood.forget(peer);
-                self.misbehaved(peer, "flooded us with messages".into());
-                false
-            }
-        }
-    }
-
-    fn receive_all(&mut self) {
-        // Heartbeats (with state) bypass renet: one datagram each.
-        while let Some((peer, bytes)) = self.links.receive_datagram() {
-            if !self.links.is_linked(peer) || !self.within_rate(peer) {
-                continue;
-            }
-            match Message::decode_heartbeat(&bytes) {
-                Ok(msg) => self.handle_message(peer, peer, msg, true),
-                Err(e) => self.misbehaved(peer, format!("{e}")),
-            }
-        }
-        for peer in self.links.take_received() {
-            for channel in [
-                Channel::ReliableOrdered,
-                Channel::ReliableUnordered,
-                Channel::Unreliable,
-            ] {
-                while let Some(bytes) = self.links.receive(peer, channel) {
-                    if !self.links.is_linked(peer) {
-                        break;
-                    }
-                    if !self.within_rate(peer) {
-                        continue;
-                    }
-                    match Message::decode(&bytes) {
-                        Ok(msg) => self.handle_message(peer, peer, msg, true),
-                        Err(e) => self.misbehaved(peer, format!("{e}")),
-                    }
-                }
-            }
-        }
-    }
-
-    /// Drops a peer that sent what no honest peer sends, without disturbing the others.
-    fn misbehaved(&mut self, peer: PeerId, reason: String) {
-        log::debug!("{} drops {peer}: {reason}", self.me);
-        self.rejected += 1;
-        self.links.disconnect(peer);
-        self.banned.insert(peer, self.now + self.cfg.rejoin_grace);
-        self.events.push_back(SessionEvent::PeerMisbehaved { peer, reason });
-        if self.is_host() && peer != self.me && self.roster.remove(peer).is_some() {
-            self.roster.version += 1;
-            self.events.push_back(SessionEvent::PeerLeft {
-                peer,
-                reason: LeaveReason::Expelled,
-            });
-            self.broadcast_roster();
-        }
-    }
-
-    fn handle_message(&mut self, link: PeerId, origin: PeerId, msg: Message, direct: bool) {
-        if !matches!(msg, Message::Heartbeat { .. } | Message::Update { .. }) {
-            log::trace!("{} {:?} <- {origin} via {link}: {msg:?}", self.me, self.now);
-        }
-        if direct && link != CONTACT {
-            self.peers
-                .entry(origin)
-                .or_insert_with(|| PeerState::new(self.now))
-                .heard_direct(self.now, &msg);
-        } else if let Some(st) = self.peers.get_mut(&origin) {
-            st.last_any = Some(self.now);
-        }
-        if link == CONTACT
-            && !matches!(
-                msg,
-                Message::Hello { .. } | Message::Welcome { .. } | Message::Refused { .. }
-            )
-        {
-            return; // Until we are welcomed, the rest of the session's traffic is not ours.
-        }
-        match msg {
-            Message::Hello { peer } => {
-                if link == CONTACT {
-                    self.contact_id = Some(peer);
-                } else if peer != link {
-                    self.misbehaved(link, format!("said hello as {peer}"));
-                }
-            }
-            // (The suspects were taken by `heard_direct` above.)
-            Message::Heartbeat {
-                digest,
-                acks,
-                own,
-                shared,
-                held_ms,
-                ..
-            } => {
-                self.on_heartbeat(link, origin, digest);
-                if direct && link != CONTACT && (own.is_some() || shared.is_some() || acks.iter().any(Option::is_some))
-                {
-                    let from_host = origin == self.roster.host;
-                    let heartbeat = Incoming {
-                        own: own.as_deref(),
-                        shared: shared.as_deref(),
-                        acks,
-                        held_ms,
-                    };
-                    let result = self.replication.incoming(origin, from_host, heartbeat, self.now);
-                    if let Err(e) = result {
-                        log::debug!("{} rejects a snapshot from {origin}: {e}", self.me);
-                        self.rejected += 1;
-                    }
-                }
-            }
-            Message::FullShared { snapshot } => {
-                if direct && link != CONTACT {
-                    let from_host = origin == self.roster.host;
-                    if let Err(e) = self.replication.incoming_full(origin, from_host, &snapshot) {
-                        log::debug!("{} rejects a full snapshot from {origin}: {e}", self.me);
-                        self.rejected += 1;
-                    }
-                }
-            }
-            Message::Join { name, key, proof } => {
-                let request = membership::Request {
-                    name,
-                    key,
-                    proof,
-                    rejoin: false,
-                    store: Store::default(),
-                };
-                self.on_join(link, request)
-            }
-            Message::Rejoin {
-                name,
-                key,
-                proof,
-                store,
-            } => {
-                let request = membership::Request {
-                    name,
-                    key,
-                    proof,
-                    rejoin: true,
-                    store,
-                };
-                self.on_join(link, request)
-            }
-            Message::Admit {
-                name,
-                key,
-                proof,
-                rejoin,
-                store,
-            } => {
-                let request = membership::Request {
-                    name,
-                    key,
-                    proof,
-                    rejoin,
-                    store,
-                };
-                self.on_admit(origin, request)
-            }
-            Message::Admitted {
-                peer,
-                result,
-                roster,
-                store,
-            } => self.on_admitted(origin, peer, result, roster, store),
-            Message::Welcome { roster, store } => self.on_welcome(link, roster, store),
-            Message::Refused { reason } => {
-                if matches!(self.phase, Phase::Joining { .. }) {
-                    self.phase = Phase::Refused(reason);
-                    self.events.push_back(SessionEvent::JoinRefused(reason));
-                    self.links.disconnect(link);
-                }
-            }
-            Message::Roster(roster) => self.offer_roster(origin, roster),
-            Message::StoreSync(store) => {
-                self.accept_store(link, store);
-            }
-            Message::StoreRequest => self.on_store_request(origin),
-            Message::Update { scope, key, entry } => {
-                if let Scope::Peer(owner) = scope
-                    && owner != origin
-                {
-                    return self.misbehaved(link, format!("wrote an entry of {owner}"));
-                }
-                self.accept_entry(link, scope, key, entry);
-            }
-            Message::Leave => self.on_leave(origin),
-            msg @ Message::Forward { .. } => {
-                if !direct {
-                    return self.misbehaved(link, "nested forward".into());
-                }
-                self.on_forward(link, msg)
-            }
-        }
     }
 }
 

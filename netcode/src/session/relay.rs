@@ -4,8 +4,8 @@
 use super::liveness::PeerState;
 use super::{CONTACT, DIGEST_EVERY, MAX_BACKLOG, SEEN_FORWARDS, Session};
 use crate::PeerId;
-use crate::link::MAX_RAW_BYTES;
-use crate::protocol::{Channel, MAX_HOPS, Message};
+use crate::link::{Channel, MAX_RAW_BYTES};
+use crate::protocol::{MAX_HOPS, Message};
 use crate::roster::{Member, RosterDigest};
 use crate::snapshot::replicate::Budgets;
 

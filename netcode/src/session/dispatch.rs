@@ -1,0 +1,270 @@
+//! Taking in what the links deliver: link events, the rate limit, decoding, and handing
+//! each message to the part of the session that owns it.
+
+use super::{CONTACT, LeaveReason, Phase, Session, SessionEvent, flood, membership};
+use crate::PeerId;
+use crate::link::{Channel, LinkEvent};
+use crate::protocol::Message;
+use crate::snapshot::replicate::Incoming;
+use crate::store::{Scope, Store};
+
+use super::PeerState;
+
+impl Session {
+    pub(super) fn on_link_event(&mut self, ev: LinkEvent) {
+        log::trace!("{} {:?} link event {ev:?}", self.me, self.now);
+        match ev {
+            LinkEvent::Connected(peer) => {
+                self.replication.reset_link(peer);
+                if self.banned.contains_key(&peer) {
+                    self.links.disconnect(peer);
+                    return;
+                }
+                let incarnation = self.roster.get(peer).map(|m| m.incarnation);
+                let st = self.peers.entry(peer).or_insert_with(|| PeerState::new(self.now));
+                st.link_incarnation = incarnation;
+                let hello = Message::Hello { peer: self.me };
+                self.send_direct(peer, Channel::ReliableOrdered, &hello);
+                if peer == CONTACT {
+                    if let Phase::Joining { rejoin, .. } = self.phase {
+                        self.send_join_request(CONTACT, rejoin);
+                    }
+                } else if self.in_session() {
+                    self.send_heartbeat_to(peer);
+                }
+            }
+            LinkEvent::Disconnected(peer) | LinkEvent::DialFailed(peer) => {
+                self.replication.reset_link(peer);
+                self.flood.forget(peer);
+                if peer == CONTACT && matches!(self.phase, Phase::Joining { .. }) {
+                    self.next_contact();
+                }
+            }
+        }
+    }
+
+    /// Whether to decode a message from `peer` (see [`flood`]); false drops it unread.
+    fn within_rate(&mut self, peer: PeerId) -> bool {
+        match self.flood.admit(peer, self.now, &self.cfg) {
+            flood::Admit::Yes => true,
+            flood::Admit::Drop => {
+                self.rate_limited += 1;
+                false
+            }
+            flood::Admit::Expel => {
+                self.rate_limited += 1;
+                self.flood.forget(peer);
+                self.misbehaved(peer, "flooded us with messages".into());
+                false
+            }
+        }
+    }
+
+    pub(super) fn receive_all(&mut self) {
+        // Heartbeats (with state) bypass renet: one datagram each.
+        while let Some((peer, bytes)) = self.links.receive_datagram() {
+            if !self.links.is_linked(peer) || !self.within_rate(peer) {
+                continue;
+            }
+            match Message::decode_heartbeat(&bytes) {
+                Ok(msg) => self.handle_message(peer, peer, msg, true),
+                Err(e) => self.misbehaved(peer, format!("{e}")),
+            }
+        }
+        for peer in self.links.take_received() {
+            for channel in [
+                Channel::ReliableOrdered,
+                Channel::ReliableUnordered,
+                Channel::Unreliable,
+            ] {
+                while let Some(bytes) = self.links.receive(peer, channel) {
+                    if !self.links.is_linked(peer) {
+                        break;
+                    }
+                    if !self.within_rate(peer) {
+                        continue;
+                    }
+                    match Message::decode(&bytes) {
+                        Ok(msg) => self.handle_message(peer, peer, msg, true),
+                        Err(e) => self.misbehaved(peer, format!("{e}")),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Drops a peer that sent what no honest peer sends, without disturbing the others.
+    pub(super) fn misbehaved(&mut self, peer: PeerId, reason: String) {
+        log::debug!("{} drops {peer}: {reason}", self.me);
+        self.rejected += 1;
+        self.links.disconnect(peer);
+        self.banned.insert(peer, self.now + self.cfg.rejoin_grace);
+        self.events.push_back(SessionEvent::PeerMisbehaved { peer, reason });
+        if self.is_host() && peer != self.me && self.roster.remove(peer).is_some() {
+            self.roster.version += 1;
+            self.events.push_back(SessionEvent::PeerLeft {
+                peer,
+                reason: LeaveReason::Expelled,
+            });
+            self.broadcast_roster();
+        }
+    }
+
+    pub(super) fn handle_message(&mut self, link: PeerId, origin: PeerId, msg: Message, direct: bool) {
+        if !matches!(msg, Message::Heartbeat { .. } | Message::Update { .. }) {
+            log::trace!("{} {:?} <- {origin} via {link}: {msg:?}", self.me, self.now);
+        }
+        self.heard(link, origin, &msg, direct);
+        if link == CONTACT
+            && !matches!(
+                msg,
+                Message::Hello { .. } | Message::Welcome { .. } | Message::Refused { .. }
+            )
+        {
+            return; // Until we are welcomed, the rest of the session's traffic is not ours.
+        }
+        match msg {
+            Message::Hello { peer } => {
+                if link == CONTACT {
+                    self.contact_id = Some(peer);
+                } else if peer != link {
+                    self.misbehaved(link, format!("said hello as {peer}"));
+                }
+            }
+            // (The suspects were taken by `heard_direct` above.)
+            Message::Heartbeat {
+                digest,
+                acks,
+                own,
+                shared,
+                held_ms,
+                ..
+            } => {
+                self.on_heartbeat(link, origin, digest);
+                if direct && link != CONTACT && (own.is_some() || shared.is_some() || acks.iter().any(Option::is_some))
+                {
+                    let heartbeat = Incoming {
+                        own: own.as_deref(),
+                        shared: shared.as_deref(),
+                        acks,
+                        held_ms,
+                    };
+                    self.on_state(origin, heartbeat);
+                }
+            }
+            Message::FullShared { snapshot } => {
+                if direct && link != CONTACT {
+                    self.on_full_shared(origin, &snapshot);
+                }
+            }
+            Message::Join { name, key, proof } => {
+                let store = Store::default();
+                self.on_join(
+                    link,
+                    membership::Request {
+                        name,
+                        key,
+                        proof,
+                        rejoin: false,
+                        store,
+                    },
+                )
+            }
+            Message::Rejoin {
+                name,
+                key,
+                proof,
+                store,
+            } => self.on_join(
+                link,
+                membership::Request {
+                    name,
+                    key,
+                    proof,
+                    rejoin: true,
+                    store,
+                },
+            ),
+            Message::Admit {
+                name,
+                key,
+                proof,
+                rejoin,
+                store,
+            } => self.on_admit(
+                origin,
+                membership::Request {
+                    name,
+                    key,
+                    proof,
+                    rejoin,
+                    store,
+                },
+            ),
+            Message::Admitted {
+                peer,
+                result,
+                roster,
+                store,
+            } => self.on_admitted(origin, peer, result, roster, store),
+            Message::Welcome { roster, store } => self.on_welcome(link, roster, store),
+            Message::Refused { reason } => {
+                if matches!(self.phase, Phase::Joining { .. }) {
+                    self.phase = Phase::Refused(reason);
+                    self.events.push_back(SessionEvent::JoinRefused(reason));
+                    self.links.disconnect(link);
+                }
+            }
+            Message::Roster(roster) => self.offer_roster(origin, roster),
+            Message::StoreSync(store) => {
+                self.accept_store(link, store);
+            }
+            Message::StoreRequest => self.on_store_request(origin),
+            Message::Update { scope, key, entry } => {
+                if let Scope::Peer(owner) = scope
+                    && owner != origin
+                {
+                    return self.misbehaved(link, format!("wrote an entry of {owner}"));
+                }
+                self.accept_entry(link, scope, key, entry);
+            }
+            Message::Leave => self.on_leave(origin),
+            msg @ Message::Forward { .. } => {
+                if !direct {
+                    return self.misbehaved(link, "nested forward".into());
+                }
+                self.on_forward(link, msg)
+            }
+        }
+    }
+
+    /// Liveness: what arrived directly from `origin` (or through a relay).
+    fn heard(&mut self, link: PeerId, origin: PeerId, msg: &Message, direct: bool) {
+        if direct && link != CONTACT {
+            self.peers
+                .entry(origin)
+                .or_insert_with(|| PeerState::new(self.now))
+                .heard_direct(self.now, msg);
+        } else if let Some(st) = self.peers.get_mut(&origin) {
+            st.last_any = Some(self.now);
+        }
+    }
+
+    /// Snapshot state from a heartbeat of `origin`.
+    fn on_state(&mut self, origin: PeerId, heartbeat: Incoming<'_>) {
+        let from_host = origin == self.roster.host;
+        if let Err(e) = self.replication.incoming(origin, from_host, heartbeat, self.now) {
+            log::debug!("{} rejects a snapshot from {origin}: {e}", self.me);
+            self.rejected += 1;
+        }
+    }
+
+    /// The host's whole shared stream from `origin`.
+    fn on_full_shared(&mut self, origin: PeerId, snapshot: &[u8]) {
+        let from_host = origin == self.roster.host;
+        if let Err(e) = self.replication.incoming_full(origin, from_host, snapshot) {
+            log::debug!("{} rejects a full snapshot from {origin}: {e}", self.me);
+            self.rejected += 1;
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! The session's public types: how peers are reached, what it reports, its errors, a
+//! seat's credentials, its counters and a peer's setup.
+
+use std::net::SocketAddr;
+
+use rand::rngs::StdRng;
+use thiserror::Error;
+
+use super::fresh_identity;
+use crate::PeerId;
+use crate::config::SessionConfig;
+use crate::identity::SeatKey;
+use crate::key::SessionKey;
+use crate::protocol::Refusal;
+use crate::store::Scope;
+
+/// How a peer is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LinkState {
+    /// Our own renet link carries its traffic.
+    Direct,
+    /// Its direct link is down; a third peer relays for us.
+    Relayed,
+    /// Unreachable.
+    Down,
+}
+
+/// The path a link's traffic takes (the companion of [`LinkState`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkPath {
+    /// Direct, to an address on a local network (private, link-local, unique-local IPv6 or
+    /// loopback).
+    Lan,
+    /// Direct, to a public address.
+    Internet,
+    /// Relayed by another member.
+    Peer,
+    /// Direct from the session's view, carried by the rendezvous service's relay (the last
+    /// resort of NAT traversal: see [`crate::traversal`]).
+    Rendezvous,
+}
+
+impl LinkPath {
+    /// The path of a direct link to `addr`.
+    pub fn direct_to(addr: std::net::SocketAddr) -> LinkPath {
+        let local = match addr.ip() {
+            std::net::IpAddr::V4(ip) => ip.is_private() || ip.is_link_local() || ip.is_loopback(),
+            std::net::IpAddr::V6(ip) => ip.is_loopback() || ip.is_unique_local() || ip.is_unicast_link_local(),
+        };
+        if local { LinkPath::Lan } else { LinkPath::Internet }
+    }
+}
+
+/// Why a peer left the roster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaveReason {
+    /// It said goodbye.
+    Graceful,
+    /// Its seat was held for the grace period and released.
+    Expired,
+    /// It misbehaved and was expelled.
+    Expelled,
+}
+
+/// What a session reports to the game.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionEvent {
+    /// This peer is in the session.
+    Joined {
+        /// Our id (the old one after a rejoin).
+        peer: PeerId,
+        /// Whether we took an old seat back.
+        rejoined: bool,
+    },
+    /// This peer's join or rejoin was refused.
+    JoinRefused(Refusal),
+    /// A new member joined.
+    PeerJoined {
+        /// The newcomer.
+        peer: PeerId,
+    },
+    /// A member dropped; its seat is held.
+    PeerAway {
+        /// The member.
+        peer: PeerId,
+    },
+    /// A dropped member took its seat back.
+    PeerRejoined {
+        /// The member.
+        peer: PeerId,
+    },
+    /// A member left the roster.
+    PeerLeft {
+        /// The member.
+        peer: PeerId,
+        /// Goodbye, seat released, or expelled.
+        reason: LeaveReason,
+    },
+    /// The host changed (migration, handover or partition merge).
+    HostChanged {
+        /// The host before.
+        old: PeerId,
+        /// The host now.
+        new: PeerId,
+        /// The new host's epoch.
+        epoch: u64,
+    },
+    /// How we reach a peer changed.
+    LinkChanged {
+        /// The peer.
+        peer: PeerId,
+        /// Direct, relayed or down.
+        state: LinkState,
+    },
+    /// A store entry changed (locally or from the network).
+    StoreChanged {
+        /// Shared, or whose.
+        scope: Scope,
+        /// The entry's key.
+        key: String,
+    },
+    /// A peer sent something no honest peer sends; its link was dropped.
+    PeerMisbehaved {
+        /// The offender.
+        peer: PeerId,
+        /// What it did.
+        reason: String,
+    },
+    /// This peer's graceful leave completed.
+    Left,
+}
+
+/// Errors of the session API.
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+pub enum SessionError {
+    /// Only the host writes shared entries.
+    #[error("only the host writes shared entries")]
+    NotHost,
+    /// The session is not joined (yet, or any more).
+    #[error("not in a session")]
+    NotInSession,
+    /// A key or value breaks the protocol's bounds.
+    #[error("entry too large: {0}")]
+    TooLarge(&'static str),
+    /// No contact address was given.
+    #[error("no contact address to join through")]
+    NoContact,
+    /// The credentials' secret does not own their peer id (a damaged seat file).
+    #[error("the seat's secret does not match its peer id")]
+    SeatMismatch,
+}
+
+/// What a peer needs to take its seat back after a crash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Credentials {
+    /// The identity to reclaim.
+    pub peer: PeerId,
+    /// The secret generated when the seat was made; the seat's signing key derives from
+    /// it (and the peer id from that key). It never leaves the peer.
+    pub secret: [u8; 32],
+}
+
+impl Credentials {
+    /// A new seat's identity and secret, drawn from `rng` (what [`Session::join`] draws).
+    pub fn generate(rng: &mut StdRng) -> Credentials {
+        let (peer, secret) = fresh_identity(rng);
+        Credentials { peer, secret }
+    }
+
+    /// Checks that the secret owns the peer id.
+    pub fn check(&self) -> Result<(), SessionError> {
+        if SeatKey::from_secret(&self.secret).peer() == self.peer {
+            Ok(())
+        } else {
+            Err(SessionError::SeatMismatch)
+        }
+    }
+}
+
+/// Counters a session keeps about itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    /// Datagram bytes sent.
+    pub bytes_sent: u64,
+    /// Datagram bytes received.
+    pub bytes_received: u64,
+    /// Messages rejected as malformed or impossible.
+    pub rejected_messages: u64,
+    /// Messages relayed for other peers.
+    pub relayed_messages: u64,
+    /// Messages dropped unread because their sender went over the rate limit.
+    pub rate_limited: u64,
+    /// Rosters refused because they claim an older host epoch than ours (answered with
+    /// ours: a peer back from a partition may honestly hold one).
+    pub stale_claims: u64,
+    /// Store entries refused by the authority rules: a seal that does not hold or an own
+    /// entry sealed by another peer (its sender dropped), or a shared entry sealed by no
+    /// host we accept now (see `docs/design.md`, "Authority").
+    pub refused_entries: u64,
+    /// Heartbeats too large for one datagram, sent through renet's slicing channel
+    /// instead (0 while the snapshot budgets fit the datagram, see `SessionConfig`).
+    pub sliced_heartbeats: u64,
+}
+
+/// How one peer takes part: its tuning, its display name, its listen address, the session.
+#[derive(Debug, Clone)]
+pub struct PeerSetup {
+    /// Session tuning.
+    pub config: SessionConfig,
+    /// Display name (cut to [`crate::protocol::MAX_NAME_BYTES`]).
+    pub name: String,
+    /// The address this peer listens on (what other peers dial).
+    pub addr: SocketAddr,
+    /// The session's id and key.
+    pub session: SessionKey,
+}
