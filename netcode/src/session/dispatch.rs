@@ -48,11 +48,11 @@ impl Session {
         match self.flood.admit(peer, self.now, &self.cfg) {
             flood::Admit::Yes => true,
             flood::Admit::Drop => {
-                self.rate_limited += 1;
+                self.counters.rate_limited += 1;
                 false
             }
             flood::Admit::Expel => {
-                self.rate_limited += 1;
+                self.counters.rate_limited += 1;
                 self.flood.forget(peer);
                 self.misbehaved(peer, "flooded us with messages".into());
                 false
@@ -96,7 +96,7 @@ impl Session {
     /// Drops a peer that sent what no honest peer sends, without disturbing the others.
     pub(super) fn misbehaved(&mut self, peer: PeerId, reason: String) {
         log::debug!("{} drops {peer}: {reason}", self.me);
-        self.rejected += 1;
+        self.counters.rejected_messages += 1;
         self.links.disconnect(peer);
         self.banned.insert(peer, self.now + self.cfg.rejoin_grace);
         self.events.push_back(SessionEvent::PeerMisbehaved { peer, reason });
@@ -255,7 +255,7 @@ impl Session {
         let from_host = origin == self.roster.host;
         if let Err(e) = self.replication.incoming(origin, from_host, heartbeat, self.now) {
             log::debug!("{} rejects a snapshot from {origin}: {e}", self.me);
-            self.rejected += 1;
+            self.counters.rejected_messages += 1;
         }
     }
 
@@ -264,7 +264,7 @@ impl Session {
         let from_host = origin == self.roster.host;
         if let Err(e) = self.replication.incoming_full(origin, from_host, snapshot) {
             log::debug!("{} rejects a full snapshot from {origin}: {e}", self.me);
-            self.rejected += 1;
+            self.counters.rejected_messages += 1;
         }
     }
 }

@@ -99,7 +99,7 @@ impl Session {
         }
         if let Err(reason) = self.check_proof(link, &request) {
             if reason == Refusal::WrongSecret {
-                self.rejected += 1;
+                self.counters.rejected_messages += 1;
                 self.events.push_back(SessionEvent::PeerMisbehaved {
                     peer: link,
                     reason: "a seat proof that does not hold".into(),
@@ -112,7 +112,7 @@ impl Session {
             .iter()
             .any(|(scope, key, entry)| matches!(self.judge_entry(*scope, key, entry), Verdict::Forged(_)));
         if forged {
-            self.rejected += 1;
+            self.counters.rejected_messages += 1;
             self.authority.refused_entries += 1;
             return self.refuse(link, Refusal::Malformed);
         }
@@ -446,7 +446,7 @@ impl Session {
             || (theirs.epoch >= mine.epoch && theirs.host != mine.host && my_host_dead && !their_host_dead);
         if !better {
             if theirs.epoch < mine.epoch {
-                self.stale_claims += 1;
+                self.counters.stale_claims += 1;
             }
             if mine.cmp_claim(&theirs).is_gt() {
                 self.push_roster(from);

@@ -7,13 +7,14 @@
 mod authority;
 mod dispatch;
 mod flood;
+mod forwarding;
 mod liveness;
 mod membership;
 mod queries;
 mod relay;
 mod types;
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -36,14 +37,10 @@ pub use types::{Credentials, LeaveReason, LinkPath, LinkState, PeerSetup, Sessio
 
 /// Placeholder key of the link to a contact whose id we learn from its `Hello`.
 const CONTACT: PeerId = PeerId(0);
-/// How many relayed message ids each peer remembers for de-duplication.
-const SEEN_FORWARDS: usize = 4096;
 /// One heartbeat in this many carries the roster digest (anti-entropy needs no more).
 const DIGEST_EVERY: u64 = 4;
 /// After a roster change every heartbeat carries the digest for this long.
 const DIGEST_AFTER_CHANGE: Duration = Duration::from_secs(1);
-/// Most reliable messages kept for a member without a route; past that it gets a full sync.
-const MAX_BACKLOG: usize = 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Phase {
@@ -85,16 +82,13 @@ pub struct Session {
     next_reunite: Duration,
     reunite_cursor: Option<PeerId>,
     max_epoch_seen: u64,
-    fwd_seq: u64,
-    seen: BTreeSet<(PeerId, u64)>,
-    seen_order: VecDeque<(PeerId, u64)>,
+    forwarding: forwarding::Forwarding,
     store_dirty: bool,
     last_rejoin_ask: Option<Duration>,
-    rejected: u64,
-    relayed: u64,
+    /// The counters this struct keeps itself (bytes, refused entries and sliced
+    /// heartbeats are the links' and the authority's: see [`Session::stats`]).
+    counters: SessionStats,
     hb_interval: Duration,
-    backlog: BTreeMap<PeerId, VecDeque<(Channel, Message)>>,
-    overflowed: BTreeSet<PeerId>,
     replication: Replication,
     /// Every member ever seen: its latest admission (join order, incarnation) and the
     /// address it was admitted with, for dialing. See [`Newest`].
@@ -104,8 +98,6 @@ pub struct Session {
     /// Our suspects when we last looked (a new one is told to every peer at once).
     told_suspects: Vec<PeerId>,
     flood: flood::FloodGuard,
-    rate_limited: u64,
-    stale_claims: u64,
     /// The paths a driver's NAT traversal chose under direct links, by session address
     /// (see [`Session::set_direct_path`]).
     direct_paths: BTreeMap<SocketAddr, LinkPath>,
@@ -149,24 +141,17 @@ impl Session {
             next_reunite: now,
             reunite_cursor: None,
             max_epoch_seen: 0,
-            fwd_seq: 0,
-            seen: BTreeSet::new(),
-            seen_order: VecDeque::new(),
+            forwarding: forwarding::Forwarding::default(),
             store_dirty: false,
             last_rejoin_ask: None,
-            rejected: 0,
-            relayed: 0,
+            counters: SessionStats::default(),
             hb_interval: cfg_interval,
-            backlog: BTreeMap::new(),
-            overflowed: BTreeSet::new(),
             replication: Replication::default(),
             newest: BTreeMap::new(),
             heartbeats_sent: 0,
             roster_changed_at: now,
             told_suspects: Vec::new(),
             flood: flood::FloodGuard::default(),
-            rate_limited: 0,
-            stale_claims: 0,
             direct_paths: BTreeMap::new(),
         }
     }

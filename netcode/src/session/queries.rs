@@ -101,12 +101,9 @@ impl Session {
         SessionStats {
             bytes_sent: self.links.bytes_sent,
             bytes_received: self.links.bytes_received,
-            rejected_messages: self.rejected,
-            relayed_messages: self.relayed,
-            rate_limited: self.rate_limited,
-            stale_claims: self.stale_claims,
             refused_entries: self.authority.refused_entries,
             sliced_heartbeats: self.links.sliced,
+            ..self.counters
         }
     }
 

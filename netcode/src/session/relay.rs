@@ -2,7 +2,7 @@
 //! bounded hops), a backlog for members without a route yet, and heartbeats.
 
 use super::liveness::PeerState;
-use super::{CONTACT, DIGEST_EVERY, MAX_BACKLOG, SEEN_FORWARDS, Session};
+use super::{CONTACT, DIGEST_EVERY, Session};
 use crate::PeerId;
 use crate::link::{Channel, MAX_RAW_BYTES};
 use crate::protocol::{MAX_HOPS, Message};
@@ -23,14 +23,8 @@ impl Session {
         else {
             return;
         };
-        if !self.seen.insert((origin, seq)) {
+        if !self.forwarding.first_sight(origin, seq) {
             return;
-        }
-        self.seen_order.push_back((origin, seq));
-        if self.seen_order.len() > SEEN_FORWARDS
-            && let Some(old) = self.seen_order.pop_front()
-        {
-            self.seen.remove(&old);
         }
         if dest == self.me {
             match Message::decode(&inner) {
@@ -41,7 +35,7 @@ impl Session {
                 Err(e) => self.misbehaved(link, format!("relayed garbage: {e}")),
             }
         } else if ttl > 0 && self.links.is_linked(dest) && origin != self.me {
-            self.relayed += 1;
+            self.counters.relayed_messages += 1;
             let fwd = Message::Forward {
                 origin,
                 dest,
@@ -93,12 +87,11 @@ impl Session {
         }
         if let Some(via) = self.relay_for(peer) {
             let Ok(inner) = msg.encode() else { return };
-            self.fwd_seq += 1;
             let fwd = Message::Forward {
                 origin: self.me,
                 dest: peer,
                 ttl: MAX_HOPS - 1,
-                seq: self.fwd_seq,
+                seq: self.forwarding.next_seq(),
                 reliable: channel != Channel::Unreliable,
                 inner,
             };
@@ -108,30 +101,25 @@ impl Session {
             self.send_direct(peer, channel, msg);
         } else if channel != Channel::Unreliable && self.roster.get(peer).is_some_and(Member::is_active) {
             // No route yet (a newcomer still linking, a link being re-made): keep it.
-            let queue = self.backlog.entry(peer).or_default();
-            if queue.len() >= MAX_BACKLOG {
-                queue.clear();
-                self.overflowed.insert(peer);
-            }
-            queue.push_back((channel, msg.clone()));
+            self.forwarding.hold(peer, channel, msg.clone());
         }
     }
 
     /// Sends what waited for a route to members that have one now.
     pub(super) fn flush_backlog(&mut self) {
         let ready: Vec<PeerId> = self
-            .backlog
-            .keys()
-            .copied()
+            .forwarding
+            .waiting()
             .filter(|p| self.links.is_linked(*p) || self.relay_for(*p).is_some())
             .collect();
         for peer in ready {
-            if self.overflowed.remove(&peer) {
+            let (overflowed, waiting) = self.forwarding.take(peer);
+            if overflowed {
                 // Too much piled up: the full state replaces the lost part.
                 let sync = Message::StoreSync(self.store.clone());
                 self.send_to(peer, Channel::ReliableUnordered, &sync);
             }
-            for (channel, msg) in self.backlog.remove(&peer).unwrap_or_default() {
+            for (channel, msg) in waiting {
                 self.send_to(peer, channel, &msg);
             }
         }
@@ -139,8 +127,7 @@ impl Session {
 
     /// Forgets what waited for a member the session gave up on.
     pub(crate) fn drop_backlog(&mut self, peer: PeerId) {
-        self.backlog.remove(&peer);
-        self.overflowed.remove(&peer);
+        self.forwarding.forget(peer);
     }
 
     /// Sends to every active member but this one.
