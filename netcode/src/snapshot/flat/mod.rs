@@ -397,7 +397,7 @@ mod tests {
         assert_eq!(shape::<()>().unwrap(), []);
         assert_eq!(to_values(&Marker).unwrap(), Vec::<f32>::new());
         assert_eq!(from_values::<Marker>(&[]).unwrap(), Marker);
-        assert_eq!(from_values::<[f32; 0]>(&[]).unwrap(), []);
+        assert_eq!(from_values::<[f32; 0]>(&[]).unwrap(), [0f32; 0]);
     }
 
     #[test]

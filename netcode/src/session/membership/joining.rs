@@ -1,0 +1,148 @@
+//! Joining and rejoining: asking a contact, trying the next one, taking the welcome,
+//! and asking back in when our own seat was given up.
+
+use super::millis;
+use crate::PeerId;
+use crate::identity::SeatProof;
+use crate::link::Channel;
+use crate::protocol::Message;
+use crate::roster::{MemberStatus, Roster};
+use crate::session::{CONTACT, Phase, Session, SessionEvent};
+use crate::store::Store;
+
+impl Session {
+    pub(in crate::session) fn send_join_request(&mut self, contact: PeerId, rejoin: bool) {
+        let auth = &self.authority;
+        let proof = SeatProof::sign(&auth.key, auth.session_id, self.me, self.addr, millis(self.now));
+        let (name, key) = (self.name.clone(), auth.key.public());
+        let msg = if rejoin {
+            Message::Rejoin {
+                name,
+                key,
+                proof,
+                store: self.store.clone(),
+            }
+        } else {
+            Message::Join { name, key, proof }
+        };
+        self.links.make_redundant(contact);
+        self.send_direct(contact, Channel::ReliableOrdered, &msg);
+    }
+
+    /// No answer in time: ask again on a live link (proving our identity with the secret,
+    /// in case the first request was admitted), or move on to the next contact.
+    pub(in crate::session) fn retry_join(&mut self) {
+        let Phase::Joining { contacts, next, .. } = self.phase.clone() else {
+            return;
+        };
+        if self.links.is_linked(CONTACT) {
+            self.phase = Phase::Joining {
+                contacts,
+                next,
+                started: self.now,
+                rejoin: true,
+            };
+            self.send_join_request(CONTACT, true);
+        } else {
+            self.next_contact();
+        }
+    }
+
+    /// Gives up on the current contact and dials the next one.
+    pub(in crate::session) fn next_contact(&mut self) {
+        let Phase::Joining {
+            contacts, next, rejoin, ..
+        } = self.phase.clone()
+        else {
+            return;
+        };
+        self.links.disconnect(CONTACT);
+        let addr = contacts[next % contacts.len()];
+        self.phase = Phase::Joining {
+            contacts,
+            next: next + 1,
+            started: self.now,
+            rejoin,
+        };
+        self.links.dial(CONTACT, addr);
+    }
+
+    pub(in crate::session) fn on_welcome(&mut self, link: PeerId, roster: Roster, store: Store) {
+        let Phase::Joining { rejoin, .. } = self.phase else {
+            return;
+        };
+        let Some(me) = roster.get(self.me) else { return };
+        if !me.is_active() || me.key != self.authority.key.public() {
+            return;
+        }
+        let sender = if link == CONTACT {
+            self.contact_id.unwrap_or(roster.host)
+        } else {
+            link
+        };
+        if link == CONTACT {
+            let contact = sender;
+            self.links.rekey(CONTACT, contact);
+            let mut st = self
+                .peers
+                .remove(&CONTACT)
+                .unwrap_or_else(|| crate::session::PeerState::new(self.now));
+            st.link_incarnation = roster.get(contact).map(|m| m.incarnation);
+            st.last_direct = Some(self.now);
+            st.last_any = Some(self.now);
+            self.peers.insert(contact, st);
+        }
+        self.max_epoch_seen = self.max_epoch_seen.max(roster.epoch);
+        for m in &roster.members {
+            self.remember(m);
+        }
+        let old = std::mem::replace(&mut self.roster, roster);
+        self.phase = Phase::Member;
+        self.on_term_change(&old);
+        self.events.push_back(SessionEvent::Joined {
+            peer: self.me,
+            rejoined: rejoin,
+        });
+        self.accept_store(sender, store);
+        let now = self.now;
+        for m in self.roster.active() {
+            self.peers
+                .entry(m.id)
+                .or_insert_with(|| crate::session::PeerState::new(now));
+        }
+    }
+
+    /// While the roster holds us away (or dropped us), keep asking for the seat back through
+    /// the host or any member we are linked to (a request can be lost or refused in the
+    /// middle of a merge).
+    pub(in crate::session) fn keep_seat(&mut self) {
+        let me = self.roster.get(self.me).map(|m| m.status);
+        if me == Some(MemberStatus::Active) {
+            return;
+        }
+        let host = self.roster.host;
+        let via = if self.links.is_linked(host) {
+            Some(host)
+        } else {
+            self.roster
+                .active()
+                .map(|m| m.id)
+                .find(|p| *p != self.me && self.links.is_linked(*p))
+        };
+        if let Some(via) = via {
+            self.ask_back(via, me.is_some());
+        }
+    }
+
+    /// After a partition merge we may find ourselves away or dropped: take the seat back.
+    pub(in crate::session) fn ask_back(&mut self, via: PeerId, rejoin: bool) {
+        if self
+            .last_rejoin_ask
+            .is_some_and(|t| self.now < t + self.cfg.roster_push_interval)
+        {
+            return;
+        }
+        self.last_rejoin_ask = Some(self.now);
+        self.send_join_request(via, rejoin);
+    }
+}
