@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bevy::app::ScheduleRunnerPlugin;
+use bevy::ecs::schedule::SingleThreadedExecutor;
 use bevy::prelude::*;
 use netcode::bevy::{HostChanged, NetError, NetEvent, NetPeer, NetStore, NetcodePlugin};
 use netcode::{PeerId, Session, SessionEvent};
@@ -105,10 +106,21 @@ pub fn run(net: &NetArgs, start: &Start, bot: bool, frames: Option<u64>) -> Resu
     if bot {
         app.add_systems(Update, crate::bot::steer.in_set(ArenaSet::Input));
     }
+    single_threaded(&mut app);
     Ok(match app.run() {
         AppExit::Success => ExitCode::SUCCESS,
         AppExit::Error(code) => ExitCode::from(code.get()),
     })
+}
+
+/// Runs every schedule on the main thread: a headless peer's frame is a fraction of a
+/// millisecond of work, less than what waking the task pool's threads for it costs (several
+/// peers share a machine's cores in `game bench` and on an always-on host).
+fn single_threaded(app: &mut App) {
+    let mut schedules = app.world_mut().resource_mut::<Schedules>();
+    for (_, schedule) in schedules.iter_mut() {
+        schedule.set_executor(SingleThreadedExecutor::new());
+    }
 }
 
 fn start_frame(mut run: ResMut<Run>) {
