@@ -24,8 +24,9 @@ use serde_json::{Value, json};
 const STATUS_EVERY: Duration = Duration::from_millis(100);
 /// Another member counts as "exchanging state" when its snapshot is this fresh.
 const FRESH: Duration = Duration::from_millis(500);
-/// Sleep between polls.
-const POLL_SLEEP: Duration = Duration::from_millis(2);
+/// Longest wait between two polls (the session asks for less when a timer is due sooner,
+/// and a datagram ends the wait at once: `Peer::wait`).
+const MAX_WAIT: Duration = Duration::from_millis(20);
 /// The store key of each peer's counter.
 const SCORE: &str = "score";
 /// How long a graceful leave may take.
@@ -221,12 +222,12 @@ pub fn run(cli: PeerCli) -> Result<(), String> {
             let until = Instant::now() + LEAVE_LIMIT;
             while Instant::now() < until && !peer.session().has_left() {
                 peer.poll().map_err(|e| e.to_string())?;
-                std::thread::sleep(POLL_SLEEP);
+                peer.wait(MAX_WAIT).map_err(|e| e.to_string())?;
             }
             emit("left", json!({}));
             return Ok(());
         }
-        std::thread::sleep(POLL_SLEEP);
+        peer.wait(MAX_WAIT).map_err(|e| e.to_string())?;
     }
 }
 

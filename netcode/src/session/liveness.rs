@@ -151,7 +151,7 @@ impl Session {
 
     /// Whether the roster changed within the last [`DIGEST_AFTER_CHANGE`].
     pub(super) fn roster_recently_changed(&self) -> bool {
-        self.now < self.roster_changed_at + DIGEST_AFTER_CHANGE
+        self.now < self.timers.roster_changed + DIGEST_AFTER_CHANGE
     }
 
     /// The interval of our heartbeats to `peer`: the full rate on links with the host and
@@ -375,10 +375,10 @@ impl Session {
     /// at once, the newer link wins.
     pub(super) fn reunite(&mut self) {
         let now = self.now;
-        if !self.is_host() || now < self.next_reunite {
+        if !self.is_host() || now < self.timers.reunite {
             return;
         }
-        self.next_reunite = now + self.cfg.reunite_interval;
+        self.timers.reunite = now + self.cfg.reunite_interval;
         let window = self.cfg.reunite_window;
         let candidates: Vec<(PeerId, SocketAddr)> = self
             .newest

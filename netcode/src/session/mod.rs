@@ -12,6 +12,7 @@ mod liveness;
 mod membership;
 mod queries;
 mod relay;
+mod timers;
 mod types;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -76,15 +77,13 @@ pub struct Session {
     banned: BTreeMap<PeerId, Duration>,
     events: VecDeque<SessionEvent>,
     now: Duration,
-    next_heartbeat: Duration,
-    next_reliable_flush: Duration,
-    /// When the host next dials a former member, and the last one it dialed.
-    next_reunite: Duration,
+    /// The session's own deadlines.
+    timers: timers::Timers,
+    /// The former member the host dialed last.
     reunite_cursor: Option<PeerId>,
     max_epoch_seen: u64,
     forwarding: forwarding::Forwarding,
     store_dirty: bool,
-    last_rejoin_ask: Option<Duration>,
     /// The counters this struct keeps itself (bytes, refused entries and sliced
     /// heartbeats are the links' and the authority's: see [`Session::stats`]).
     counters: SessionStats,
@@ -94,7 +93,6 @@ pub struct Session {
     /// address it was admitted with, for dialing. See [`Newest`].
     newest: BTreeMap<PeerId, Newest>,
     heartbeats_sent: u64,
-    roster_changed_at: Duration,
     /// Our suspects when we last looked (a new one is told to every peer at once).
     told_suspects: Vec<PeerId>,
     flood: flood::FloodGuard,
@@ -136,20 +134,16 @@ impl Session {
             banned: BTreeMap::new(),
             events: VecDeque::new(),
             now,
-            next_heartbeat: now,
-            next_reliable_flush: now,
-            next_reunite: now,
+            timers: timers::Timers::new(now),
             reunite_cursor: None,
             max_epoch_seen: 0,
             forwarding: forwarding::Forwarding::default(),
             store_dirty: false,
-            last_rejoin_ask: None,
             counters: SessionStats::default(),
             hb_interval: cfg_interval,
             replication: Replication::default(),
             newest: BTreeMap::new(),
             heartbeats_sent: 0,
-            roster_changed_at: now,
             told_suspects: Vec::new(),
             flood: flood::FloodGuard::default(),
             direct_paths: BTreeMap::new(),
@@ -360,12 +354,12 @@ impl Session {
                 let suspects = self.suspects();
                 let news = suspects.iter().any(|p| !self.told_suspects.contains(p));
                 self.told_suspects = suspects;
-                if now >= self.next_heartbeat || news {
-                    self.next_heartbeat = now + self.heartbeat_interval();
+                if now >= self.timers.heartbeat || news {
+                    self.timers.heartbeat = now + self.heartbeat_interval();
                     self.send_heartbeats(news);
                 }
-                if now >= self.next_reliable_flush {
-                    self.next_reliable_flush = now + self.cfg.reliable_flush_interval;
+                if now >= self.timers.reliable_flush {
+                    self.timers.reliable_flush = now + self.cfg.reliable_flush_interval;
                     flush_all = true;
                 }
             }
@@ -382,6 +376,19 @@ impl Session {
         self.banned.retain(|_, until| *until > now);
         let joining = matches!(self.phase, Phase::Joining { .. } | Phase::Leaving { .. });
         self.links.flush(flush_all || joining);
+    }
+
+    /// When this session next needs [`Session::update`] if no datagram arrives first: a
+    /// driver may sleep (or wait on its socket) until then. Never later than 20 ms ahead
+    /// (links keep their own cadence of keep-alives and resends), never in the past.
+    pub fn poll_timeout(&self) -> Duration {
+        let running = match &self.phase {
+            Phase::Joining { started, .. } => timers::Running::Until(*started + self.cfg.join_timeout),
+            Phase::Leaving { until } => timers::Running::Until(*until),
+            Phase::Member => timers::Running::Member { host: self.is_host() },
+            Phase::Left | Phase::Refused(_) => timers::Running::Idle,
+        };
+        self.timers.next_due(self.now, running)
     }
 
     /// The heartbeat interval: the configured one, stretched in a large mesh so that the

@@ -82,6 +82,11 @@ impl Conditioner {
             .push(Reverse((now + Duration::from_secs_f64(delay), self.seq, to, bytes)));
     }
 
+    /// When the next held-back datagram leaves, if any is held.
+    pub(super) fn next_due(&self) -> Option<Duration> {
+        self.queue.peek().map(|Reverse((at, ..))| *at)
+    }
+
     pub(super) fn due(&mut self, now: Duration) -> Vec<(SocketAddr, Vec<u8>)> {
         let mut out = Vec::new();
         while self.queue.peek().is_some_and(|Reverse((at, ..))| *at <= now) {

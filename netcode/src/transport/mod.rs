@@ -210,6 +210,33 @@ impl UdpTransport {
     }
 }
 
+impl UdpTransport {
+    /// When a datagram the conditioner holds back is due, if any.
+    pub fn next_release(&self) -> Option<Duration> {
+        self.conditioner.as_ref().and_then(Conditioner::next_due)
+    }
+
+    /// Blocks until a datagram is waiting on the socket or `timeout` passed (whichever
+    /// comes first); a driver calls it between two polls instead of sleeping, so that it
+    /// neither spins nor answers late. Errors of the socket are returned.
+    pub fn wait(&mut self, timeout: Duration) -> io::Result<()> {
+        if timeout.is_zero() {
+            return Ok(());
+        }
+        self.socket.set_nonblocking(false)?;
+        self.socket.set_read_timeout(Some(timeout))?;
+        let waited = match self.socket.peek_from(&mut self.buf) {
+            Ok(_) => Ok(()),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => Ok(()),
+            // An ICMP error of an earlier send: `receive` skips it.
+            Err(e) if matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::ConnectionRefused) => Ok(()),
+            Err(e) => Err(e),
+        };
+        self.socket.set_nonblocking(true)?;
+        waited
+    }
+}
+
 /// Session time for real processes: UNIX time at start plus a monotonic clock since.
 /// Connect tokens carry their expiry as UNIX seconds, so peers must share that base (on
 /// different machines, clocks must agree within `SessionConfig::token_expire`).

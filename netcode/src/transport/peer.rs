@@ -362,6 +362,21 @@ impl Peer {
         Ok(())
     }
 
+    /// When [`Peer::poll`] is next needed if no datagram arrives first (see
+    /// [`Session::poll_timeout`]; a datagram the `--sim-*` conditioner holds back may be due
+    /// sooner).
+    pub fn poll_timeout(&self) -> Duration {
+        let session = self.session.poll_timeout();
+        self.transport.next_release().map_or(session, |r| r.min(session))
+    }
+
+    /// Waits until a datagram arrives or [`Peer::poll_timeout`] (at most `limit`), instead
+    /// of sleeping a fixed time between two polls: no spinning, no late answers.
+    pub fn wait(&mut self, limit: Duration) -> Result<(), TransportError> {
+        let timeout = self.poll_timeout().saturating_sub(self.now()).min(limit);
+        Ok(self.transport.wait(timeout)?)
+    }
+
     /// Session time now.
     pub fn now(&self) -> Duration {
         self.clock.now()

@@ -137,12 +137,13 @@ impl Session {
     /// After a partition merge we may find ourselves away or dropped: take the seat back.
     pub(in crate::session) fn ask_back(&mut self, via: PeerId, rejoin: bool) {
         if self
-            .last_rejoin_ask
+            .timers
+            .rejoin_asked
             .is_some_and(|t| self.now < t + self.cfg.roster_push_interval)
         {
             return;
         }
-        self.last_rejoin_ask = Some(self.now);
+        self.timers.rejoin_asked = Some(self.now);
         self.send_join_request(via, rejoin);
     }
 }

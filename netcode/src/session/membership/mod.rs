@@ -142,7 +142,7 @@ impl Session {
     /// Events for what changed between `old` and the current roster ([`diff`]); drops
     /// links to members that rejoined as a new incarnation.
     pub(in crate::session) fn emit_roster_diff(&mut self, old: &Roster) {
-        self.roster_changed_at = self.now;
+        self.timers.roster_changed = self.now;
         // Remember the latest admission (and address) of every member we ever saw: a
         // member that rejoined while a partition kept the winning side from hearing of it
         // is still listed under its old address there, and must be dialed at the new one.
