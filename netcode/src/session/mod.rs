@@ -261,8 +261,9 @@ impl Session {
     }
 
     /// Sends `bytes` as they are on the direct link to `peer` (reliable-ordered channel),
-    /// bypassing the protocol: for tests and tools that play a misbehaving peer. Returns
-    /// whether the bytes were queued.
+    /// bypassing the protocol: for tests and tools that play a misbehaving peer (feature
+    /// `test-util`). Returns whether the bytes were queued.
+    #[cfg(any(test, feature = "test-util"))]
     pub fn send_raw(&mut self, peer: PeerId, bytes: Vec<u8>) -> bool {
         self.links.send(peer, Channel::ReliableOrdered, bytes, true)
     }

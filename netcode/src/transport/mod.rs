@@ -130,12 +130,14 @@ impl UdpTransport {
     }
 
     /// Drops everything sent to `addr` (a wire address) from now on, as a broken route
-    /// would (to try relaying on one machine); `unblock` restores it.
+    /// would (to try relaying on one machine; feature `test-util`); `unblock` restores it.
+    #[cfg(any(test, feature = "test-util"))]
     pub fn block(&mut self, addr: SocketAddr) {
         self.blocked.insert(addr);
     }
 
     /// Undoes [`UdpTransport::block`].
+    #[cfg(any(test, feature = "test-util"))]
     pub fn unblock(&mut self, addr: SocketAddr) {
         self.blocked.remove(&addr);
     }
