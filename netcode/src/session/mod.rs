@@ -25,7 +25,7 @@ use rand::{Rng, SeedableRng};
 use crate::PeerId;
 use crate::config::SessionConfig;
 use crate::identity::SeatKey;
-use crate::link::{Channel, Links, Transmit};
+use crate::link::{Links, Transmit};
 use crate::protocol::{Message, Refusal};
 use crate::roster::{Member, Roster};
 use crate::snapshot::replicate::Replication;
@@ -265,7 +265,7 @@ impl Session {
     /// `test-util`). Returns whether the bytes were queued.
     #[cfg(any(test, feature = "test-util"))]
     pub fn send_raw(&mut self, peer: PeerId, bytes: Vec<u8>) -> bool {
-        self.links.send(peer, Channel::ReliableOrdered, bytes, true)
+        self.links.send(peer, crate::link::Channel::ReliableOrdered, bytes, true)
     }
 
     /// Writes this peer's own entry and replicates it.
