@@ -208,7 +208,7 @@ pub fn link_label(session: &Session, peer: netcode::PeerId) -> &'static str {
 pub fn links_json(session: &Session) -> Value {
     let mut map = serde_json::Map::new();
     for m in session.roster().active().filter(|m| m.id != session.peer_id()) {
-        let rtt = session.rtt(m.id).map(|s| (s * 1000.0).round() as u64);
+        let rtt = session.rtt(m.id).map(|r| r.as_millis() as u64);
         map.insert(
             m.id.to_string(),
             json!({ "state": link_word(session.link_state(m.id)), "path": path_word(session.link_path(m.id)),

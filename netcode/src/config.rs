@@ -30,8 +30,9 @@ pub struct SessionConfig {
     pub rejoin_grace: Duration,
     /// How long a leaving peer keeps flushing its last messages. Default: 300 ms.
     pub leave_linger: Duration,
-    /// How long a newcomer waits for admission before trying its next contact. Default: 3 s.
-    pub join_timeout: Duration,
+    /// How long a newcomer waits for admission through one contact before trying its next
+    /// (the driver gives up on the whole join after `PeerOptions::join_timeout`). Default: 3 s.
+    pub contact_timeout: Duration,
     /// Netcode-level link timeout (renet itself has none). Default: 5 s.
     pub link_timeout: Duration,
     /// Lifetime of a connect token: how long one dial keeps trying, and how long a
@@ -108,7 +109,7 @@ impl Default for SessionConfig {
             redial_interval: Duration::from_secs(1),
             rejoin_grace: Duration::from_secs(60),
             leave_linger: Duration::from_millis(300),
-            join_timeout: Duration::from_secs(3),
+            contact_timeout: Duration::from_secs(3),
             link_timeout: Duration::from_secs(5),
             token_expire: Duration::from_secs(5),
             reliable_flush_interval: Duration::from_millis(100),

@@ -320,7 +320,7 @@ fn round_trips_are_measured_from_snapshot_acks() {
     for i in sim.live_indices() {
         let s = sim.session(i).unwrap();
         for m in s.roster().active().filter(|m| m.id != s.peer_id()) {
-            let rtt = s.rtt(m.id).expect("measured");
+            let rtt = s.rtt(m.id).expect("measured").as_secs_f64();
             assert!((0.05..0.075).contains(&rtt), "{i} -> {}: {rtt}", m.id);
         }
     }

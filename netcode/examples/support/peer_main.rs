@@ -309,7 +309,7 @@ fn status(peer: &Peer, heard: &mut BTreeMap<PeerId, (u32, Instant)>) {
         if m.id == me {
             continue;
         }
-        let rtt = s.rtt(m.id).map(|r| (r * 1000.0).round() as u64);
+        let rtt = s.rtt(m.id).map(|r| r.as_millis() as u64);
         links.insert(
             m.id.to_string(),
             json!({ "state": link_name(s.link_state(m.id)), "path": path_name(s.link_path(m.id)), "rtt_ms": rtt }),

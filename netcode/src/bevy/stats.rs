@@ -155,7 +155,7 @@ pub(super) fn refresh_stats(net: Res<NetPeer>, mut clock: ResMut<ByteClock>, mut
         peers.push(PeerNetStats {
             peer: m.id,
             name: m.name.clone(),
-            rtt: session.rtt(m.id).map(|s| Duration::from_secs_f64(s.max(0.0))),
+            rtt: session.rtt(m.id),
             loss: session.packet_loss(m.id),
             kbps: rates,
             link: session.link_state(m.id),

@@ -271,8 +271,8 @@ impl Session {
             }
             // A member that has not yet sent a heartbeat as a member (it may still be
             // linking, or waiting for its welcome) gets time before it can be suspected.
-            let settling =
-                st.last_heartbeat.is_none_or(|t| t < st.since) && now.saturating_sub(st.since) < self.cfg.join_timeout;
+            let settling = st.last_heartbeat.is_none_or(|t| t < st.since)
+                && now.saturating_sub(st.since) < self.cfg.contact_timeout;
             let direct = st.direct_ok(now, bounds) && self.links.is_linked(peer);
             let relayed = st.relayed_ok(now, bounds);
             let alive = settling || direct || relayed || self.relay_for(peer).is_some();

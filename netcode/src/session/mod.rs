@@ -265,7 +265,8 @@ impl Session {
     /// `test-util`). Returns whether the bytes were queued.
     #[cfg(any(test, feature = "test-util"))]
     pub fn send_raw(&mut self, peer: PeerId, bytes: Vec<u8>) -> bool {
-        self.links.send(peer, crate::link::Channel::ReliableOrdered, bytes, true)
+        self.links
+            .send(peer, crate::link::Channel::ReliableOrdered, bytes, true)
     }
 
     /// Writes this peer's own entry and replicates it.
@@ -336,7 +337,7 @@ impl Session {
         self.receive_all();
         let mut flush_all = false;
         match self.phase.clone() {
-            Phase::Joining { started, .. } if now >= started + self.cfg.join_timeout => self.retry_join(),
+            Phase::Joining { started, .. } if now >= started + self.cfg.contact_timeout => self.retry_join(),
             Phase::Member => {
                 self.detect_failures();
                 self.host_duties();
@@ -384,7 +385,7 @@ impl Session {
     /// (links keep their own cadence of keep-alives and resends), never in the past.
     pub fn poll_timeout(&self) -> Duration {
         let running = match &self.phase {
-            Phase::Joining { started, .. } => timers::Running::Until(*started + self.cfg.join_timeout),
+            Phase::Joining { started, .. } => timers::Running::Until(*started + self.cfg.contact_timeout),
             Phase::Leaving { until } => timers::Running::Until(*until),
             Phase::Member => timers::Running::Member { host: self.is_host() },
             Phase::Left | Phase::Refused(_) => timers::Running::Idle,

@@ -112,14 +112,13 @@ impl Session {
         self.peers.get(&peer).and_then(|p| p.last_any)
     }
 
-    /// Round-trip time to `peer`, in seconds: measured from the acknowledgements of our
-    /// snapshots while we publish any (they flow on every heartbeat), else renet's estimate
-    /// of the direct link (which only moves while reliable messages flow).
-    pub fn rtt(&self, peer: PeerId) -> Option<f64> {
+    /// Round-trip time to `peer`: measured from the acknowledgements of our snapshots
+    /// while we publish any (they flow on every heartbeat), else renet's estimate of the
+    /// direct link (which only moves while reliable messages flow).
+    pub fn rtt(&self, peer: PeerId) -> Option<Duration> {
         self.replication
             .rtt(peer)
-            .map(|d| d.as_secs_f64())
-            .or_else(|| self.links.rtt(peer))
+            .or_else(|| self.links.rtt(peer).map(|s| Duration::from_secs_f64(s.max(0.0))))
     }
 
     /// Packet loss from `peer` toward us on the direct link, as a fraction of its last

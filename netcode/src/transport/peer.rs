@@ -40,7 +40,8 @@ pub struct PeerOptions {
     pub config: SessionConfig,
     /// Conditioner on what this peer sends. Default: none.
     pub conditions: Conditions,
-    /// How long to try joining before giving up. Default: 10 s.
+    /// How long to try joining, through every contact, before giving up (each contact gets
+    /// `SessionConfig::contact_timeout`). Default: 10 s.
     pub join_timeout: Duration,
     /// NAT traversal: the rendezvous services (`rendezvous`: a host registers there and
     /// its invites name them; a joiner asks them besides those its invite names) and

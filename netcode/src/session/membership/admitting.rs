@@ -81,7 +81,7 @@ impl Session {
         let ids: Vec<PeerId> = self.pending.keys().copied().collect();
         for peer in ids {
             let p = self.pending[&peer].clone();
-            if self.now > p.since + self.cfg.join_timeout || !self.links.is_linked(peer) {
+            if self.now > p.since + self.cfg.contact_timeout || !self.links.is_linked(peer) {
                 self.pending.remove(&peer);
                 continue;
             }
