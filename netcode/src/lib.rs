@@ -34,6 +34,7 @@ pub struct ReadmeDoctests;
 #[cfg(feature = "bevy")]
 pub mod bevy;
 pub(crate) mod bounds;
+pub mod conditions;
 pub mod config;
 pub mod identity;
 pub mod invite;

@@ -1,54 +1,16 @@
-//! A deterministic in-memory datagram network: virtual time, seeded latency, jitter,
-//! loss (independent and bursty), duplication, reordering, MTU, cut links, partitions.
+//! A deterministic in-memory datagram network: virtual time, links that behave as their
+//! [`LinkConditions`] say (the model the UDP transport's conditioner uses too), cut links,
+//! partitions.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rand::{RngExt, SeedableRng};
 
-/// How one direction of a link treats datagrams. Every field's default is in its doc.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LinkConditions {
-    /// One-way base latency. Default: 20 ms.
-    pub latency: Duration,
-    /// Each datagram's delay varies uniformly within ±`jitter` around the latency
-    /// (never below zero). Default: 0.
-    pub jitter: Duration,
-    /// Independent loss probability per datagram. Default: 0.
-    pub loss: f64,
-    /// Probability per datagram of entering a loss burst (Gilbert-Elliott). Default: 0.
-    pub burst_loss: f64,
-    /// Mean number of datagrams lost in one burst. Default: 8.
-    pub burst_len: f64,
-    /// Probability of delivering a datagram twice. Default: 0.
-    pub duplicate: f64,
-    /// Probability of holding a datagram back by `reorder_delay` (so later ones overtake it).
-    /// Default: 0.
-    pub reorder: f64,
-    /// Extra delay of a reordered datagram. Default: 30 ms.
-    pub reorder_delay: Duration,
-    /// Largest datagram carried; larger ones are dropped. Default: 1400 bytes.
-    pub mtu: usize,
-}
-
-impl Default for LinkConditions {
-    fn default() -> Self {
-        LinkConditions {
-            latency: Duration::from_millis(20),
-            jitter: Duration::ZERO,
-            loss: 0.0,
-            burst_loss: 0.0,
-            burst_len: 8.0,
-            duplicate: 0.0,
-            reorder: 0.0,
-            reorder_delay: Duration::from_millis(30),
-            mtu: 1400,
-        }
-    }
-}
+pub use crate::conditions::LinkConditions;
 
 /// A datagram in flight or delivered.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -179,43 +141,23 @@ impl SimNetwork {
         self.stats.bytes_sent += bytes.len() as u64;
         self.stats.largest_datagram = self.stats.largest_datagram.max(bytes.len());
         let cond = self.overrides.get(&(from, to)).unwrap_or(&self.default).clone();
-        if !self.connected(from, to) || bytes.len() > cond.mtu {
+        if !self.connected(from, to) {
             self.stats.dropped += 1;
             return;
         }
-        // Gilbert-Elliott bursts: enter with `burst_loss`, leave after `burst_len` on average.
         let key = (from, to);
-        if self.in_burst.contains(&key) {
-            if self.rng.random_bool((1.0 / cond.burst_len.max(1.0)).clamp(0.0, 1.0)) {
-                self.in_burst.remove(&key);
-            }
-            self.stats.dropped += 1;
-            return;
-        }
-        if cond.burst_loss > 0.0 && self.rng.random_bool(cond.burst_loss.clamp(0.0, 1.0)) {
+        let mut in_burst = self.in_burst.contains(&key);
+        let fate = cond.fate(&mut self.rng, &mut in_burst, bytes.len());
+        if in_burst {
             self.in_burst.insert(key);
-            self.stats.dropped += 1;
-            return;
-        }
-        if cond.loss > 0.0 && self.rng.random_bool(cond.loss.clamp(0.0, 1.0)) {
-            self.stats.dropped += 1;
-            return;
-        }
-        let copies = if cond.duplicate > 0.0 && self.rng.random_bool(cond.duplicate.clamp(0.0, 1.0)) {
-            2
         } else {
-            1
+            self.in_burst.remove(&key);
+        }
+        let Some(delays) = fate else {
+            self.stats.dropped += 1;
+            return;
         };
-        for _ in 0..copies {
-            let mut delay = cond.latency;
-            if !cond.jitter.is_zero() {
-                let j = cond.jitter.as_secs_f64();
-                let offset = self.rng.random_range(-j..=j);
-                delay = Duration::from_secs_f64((delay.as_secs_f64() + offset).max(0.0));
-            }
-            if cond.reorder > 0.0 && self.rng.random_bool(cond.reorder.clamp(0.0, 1.0)) {
-                delay += cond.reorder_delay;
-            }
+        for delay in delays {
             self.seq += 1;
             let dg = Datagram {
                 from,

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use thiserror::Error;
 
 use crate::Transmit;
+pub use crate::conditions::LinkConditions;
 use crate::invite::InviteError;
 use crate::protocol::Refusal;
 use crate::session::{Session, SessionError};
@@ -92,8 +93,9 @@ pub struct UdpTransport {
 }
 
 impl UdpTransport {
-    /// Binds `addr` (port 0: any free port), non-blocking, with optional `conditions`.
-    pub fn bind(addr: SocketAddr, conditions: Conditions) -> io::Result<Self> {
+    /// Binds `addr` (port 0: any free port), non-blocking; what it sends goes through
+    /// `conditions` ([`LinkConditions::perfect`]: straight out).
+    pub fn bind(addr: SocketAddr, conditions: LinkConditions) -> io::Result<Self> {
         let socket = UdpSocket::bind(addr)?;
         socket.set_nonblocking(true)?;
         let local = socket.local_addr()?;
@@ -269,7 +271,6 @@ mod driver;
 mod peer;
 mod seat;
 
-pub use conditions::Conditions;
 pub use driver::Driver;
 pub use peer::{Peer, PeerOptions, resolve_rendezvous};
 pub use seat::Seat;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use rand::RngExt;
 use rand::rngs::StdRng;
 
-use super::{Clock, Conditions, Seat, TransportError, UdpTransport};
+use super::{Clock, LinkConditions, Seat, TransportError, UdpTransport};
 use crate::invite::{Invite, MAX_ADDRS, MAX_RENDEZVOUS};
 use crate::rendezvous::MAX_CANDIDATES;
 use crate::session::{Credentials, PeerSetup, Session, SessionError, SessionKey};
@@ -38,8 +38,9 @@ pub struct PeerOptions {
     pub advertise: Option<SocketAddr>,
     /// Session tuning. Default: [`SessionConfig::default`].
     pub config: SessionConfig,
-    /// Conditioner on what this peer sends. Default: none.
-    pub conditions: Conditions,
+    /// What this peer sends goes through these conditions (to try a bad network on one
+    /// machine; the simulator's model). Default: [`LinkConditions::perfect`].
+    pub conditions: LinkConditions,
     /// How long to try joining, through every contact, before giving up (each contact gets
     /// `SessionConfig::contact_timeout`). Default: 10 s.
     pub join_timeout: Duration,
@@ -58,7 +59,7 @@ impl Default for PeerOptions {
             bind: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
             advertise: None,
             config: SessionConfig::default(),
-            conditions: Conditions::default(),
+            conditions: LinkConditions::perfect(),
             join_timeout: Duration::from_secs(10),
             traversal: TraversalConfig::default(),
             rendezvous_timeout: Duration::from_secs(3),
@@ -214,7 +215,7 @@ impl Peer {
         services: &[SocketAddr],
         nonce_seed: u64,
     ) -> Result<Opening, TransportError> {
-        let mut transport = UdpTransport::bind(options.bind, options.conditions)?;
+        let mut transport = UdpTransport::bind(options.bind, options.conditions.clone())?;
         let local = transport.local_addr();
         if !services.is_empty() {
             let cfg = TraversalConfig {
