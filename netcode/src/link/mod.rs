@@ -8,8 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::loss::Arrivals;
-use renet::{ChannelConfig, ConnectionConfig, RenetClient, SendType};
+use renet::{ConnectionConfig, RenetClient};
 use renetcode::{
     ClientAuthentication, ConnectToken, NETCODE_KEY_BYTES, NetcodeClient, NetcodeServer, ServerAuthentication,
     ServerConfig, ServerResult,
@@ -17,82 +16,16 @@ use renetcode::{
 
 use crate::PeerId;
 use crate::config::SessionConfig;
+use crate::loss::Arrivals;
 
-/// The bit set in the first byte of a payload that bypasses renet. Renet's own packets
-/// start with their packet type, a small number (0 to 6), so the bit is free there; a raw
-/// body's first byte must leave it clear (a heartbeat frame's flags do), and the link
-/// borrows it instead of adding a tag byte to every datagram.
-const RAW_BIT: u8 = 0x80;
-/// The first byte of a renet packet that carries only acknowledgements. Renet acks every
-/// packet it gets, acks included, so two idle renet connections would trade ack packets
-/// forever; a link flushes on the cadence only when it owes an ack for data or has
-/// reliable messages of its own waiting for one.
-const RENET_ACK_PACKET: u8 = 4;
-/// Largest datagram body that bypasses renet (netcode's payload limit).
-pub(crate) const MAX_RAW_BYTES: usize = renetcode::NETCODE_MAX_PAYLOAD_BYTES;
+mod wire;
 
-/// The body of a payload that bypassed renet (its first byte with [`RAW_BIT`] cleared), or
-/// `None` for a renet packet.
-fn raw_body(payload: &[u8]) -> Option<Vec<u8>> {
-    let (&first, rest) = payload.split_first()?;
-    (first & RAW_BIT != 0).then(|| {
-        let mut body = Vec::with_capacity(payload.len());
-        body.push(first & !RAW_BIT);
-        body.extend_from_slice(rest);
-        body
-    })
-}
-
-/// Copies put on the wire of each handshake packet (connection request, challenge,
-/// response, the keep-alive that connects) and of each datagram on a redundant link
-/// ([`Links::make_redundant`]). renetcode resends a lost handshake packet only after
-/// 250 ms, so a single loss on a 5%-lossy path made a dial a quarter of a second slower; a
-/// second copy makes that a loss of both (0.25%), for four small extra datagrams per dial.
-const REDUNDANT_COPIES: usize = 2;
-
-/// The first byte of a netcode connection request (its packet type, unencrypted).
-const CONNECTION_REQUEST: u8 = 0;
-/// The packet type of a netcode connection response (client to server).
-const CONNECTION_RESPONSE: u8 = 3;
-/// The packet type's bits in a netcode packet's first byte (the high nibble is the
-/// sequence number's length).
-const PACKET_TYPE_MASK: u8 = 0x0F;
-
-/// How long an accepted link may wait for the dialer's first payload.
-const UNCONFIRMED_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// Renet channel a message travels on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Channel {
-    /// Heartbeats and state: latest wins, losses are fine.
-    Unreliable,
-    /// Large full snapshots (store syncs) where order does not matter.
-    ReliableUnordered,
-    /// Control: roster, join, leave, host change, store updates.
-    ReliableOrdered,
-}
-
-impl Channel {
-    /// The renet channel id (renet's `DefaultChannel` numbering).
-    pub fn id(self) -> u8 {
-        match self {
-            Channel::Unreliable => 0,
-            Channel::ReliableUnordered => 1,
-            Channel::ReliableOrdered => 2,
-        }
-    }
-}
-
-/// A datagram to put on the wire.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Transmit {
-    /// Sender address (this peer's listen address).
-    pub from: SocketAddr,
-    /// Destination address.
-    pub to: SocketAddr,
-    /// The encrypted netcode packet.
-    pub bytes: Vec<u8>,
-}
+pub(crate) use wire::MAX_RAW_BYTES;
+use wire::{
+    CONNECTION_REQUEST, CONNECTION_RESPONSE, PACKET_TYPE_MASK, RAW_BIT, REDUNDANT_COPIES, RENET_ACK_PACKET, Role,
+    UNCONFIRMED_TIMEOUT, connection_config, raw_body, seal,
+};
+pub use wire::{Channel, Transmit};
 
 /// Something that happened to a link.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,14 +33,6 @@ pub(crate) enum LinkEvent {
     Connected(PeerId),
     Disconnected(PeerId),
     DialFailed(PeerId),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Role {
-    /// The remote peer dialed us: it lives in our netcode server.
-    Accepted,
-    /// We dialed the remote peer: it has its own netcode client.
-    Dialed,
 }
 
 struct Link {
@@ -132,6 +57,19 @@ struct Link {
     received: u64,
     /// Which of the peer's recent netcode sequence numbers arrived (its loss toward us).
     arrivals: Arrivals,
+}
+
+impl Link {
+    /// A payload netcode let through on this link: a raw datagram goes to `raw_in`, a renet
+    /// packet to the renet connection (which then owes an ack unless it is one).
+    fn take_payload(&mut self, peer: PeerId, payload: &[u8], raw_in: &mut VecDeque<(PeerId, Vec<u8>)>) {
+        if let Some(body) = raw_body(payload) {
+            raw_in.push_back((peer, body));
+        } else {
+            self.owes_ack |= payload.first() != Some(&RENET_ACK_PACKET);
+            self.conn.process_packet(payload);
+        }
+    }
 }
 
 /// All links of one peer.
@@ -167,32 +105,6 @@ pub(crate) struct Links {
     pub sliced: u64,
     /// Bytes taken from the wire so far.
     pub bytes_received: u64,
-}
-
-fn connection_config(config: &SessionConfig) -> ConnectionConfig {
-    let resend_time = config.reliable_resend;
-    let channels = vec![
-        ChannelConfig {
-            channel_id: Channel::Unreliable.id(),
-            max_memory_usage_bytes: config.channel_memory_bytes,
-            send_type: SendType::Unreliable,
-        },
-        ChannelConfig {
-            channel_id: Channel::ReliableUnordered.id(),
-            max_memory_usage_bytes: config.channel_memory_bytes,
-            send_type: SendType::ReliableUnordered { resend_time },
-        },
-        ChannelConfig {
-            channel_id: Channel::ReliableOrdered.id(),
-            max_memory_usage_bytes: config.channel_memory_bytes,
-            send_type: SendType::ReliableOrdered { resend_time },
-        },
-    ];
-    ConnectionConfig {
-        available_bytes_per_tick: ConnectionConfig::default().available_bytes_per_tick,
-        server_channels_config: channels.clone(),
-        client_channels_config: channels,
-    }
 }
 
 impl Links {
@@ -423,12 +335,7 @@ impl Links {
                 self.new_link(peer, Role::Dialed, from);
             }
             if let (Some(p), Some(link)) = (payload, self.links.get_mut(&peer)) {
-                if let Some(body) = raw_body(&p) {
-                    self.raw_in.push_back((peer, body));
-                } else {
-                    link.owes_ack |= p.first() != Some(&RENET_ACK_PACKET);
-                    link.conn.process_packet(&p);
-                }
+                link.take_payload(peer, &p, &mut self.raw_in);
                 self.received.insert(peer);
             }
             return;
@@ -441,12 +348,7 @@ impl Links {
             ServerResult::Payload { client_id, payload } => {
                 if let Some(link) = self.links.get_mut(&PeerId(client_id)) {
                     link.confirmed = true;
-                    if let Some(body) = raw_body(payload) {
-                        self.raw_in.push_back((PeerId(client_id), body));
-                    } else {
-                        link.owes_ack |= payload.first() != Some(&RENET_ACK_PACKET);
-                        link.conn.process_packet(payload);
-                    }
+                    link.take_payload(PeerId(client_id), payload, &mut self.raw_in);
                     self.received.insert(PeerId(client_id));
                 }
                 (None, None)
@@ -594,15 +496,8 @@ impl Links {
         }
         let mut payload = bytes.to_vec();
         payload[0] |= RAW_BIT;
-        let sealed = match link.role {
-            Role::Accepted => self
-                .server
-                .generate_payload_packet(peer.0, &payload)
-                .map(|(a, b)| (a, b.to_vec())),
-            Role::Dialed => match self.dials.get_mut(&peer) {
-                Some(c) => c.generate_payload_packet(&payload).map(|(a, b)| (a, b.to_vec())),
-                None => return false,
-            },
+        let Some(sealed) = seal(&mut self.server, &mut self.dials, peer, link.role, &payload) else {
+            return false;
         };
         match sealed {
             Ok((addr, bytes)) => {
@@ -672,15 +567,8 @@ impl Links {
                 1
             };
             for packet in link.conn.get_packets_to_send() {
-                let sealed = match link.role {
-                    Role::Accepted => self
-                        .server
-                        .generate_payload_packet(peer.0, &packet)
-                        .map(|(a, b)| (a, b.to_vec())),
-                    Role::Dialed => match self.dials.get_mut(peer) {
-                        Some(c) => c.generate_payload_packet(&packet).map(|(a, b)| (a, b.to_vec())),
-                        None => continue,
-                    },
+                let Some(sealed) = seal(&mut self.server, &mut self.dials, *peer, link.role, &packet) else {
+                    continue;
                 };
                 match sealed {
                     Ok((addr, bytes)) => out.extend(std::iter::repeat_n((addr, bytes), copies)),

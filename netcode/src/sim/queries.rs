@@ -1,0 +1,146 @@
+//! What a test or a report reads of a simulation: the live peers, the hosts, whether
+//! rosters agree, the partitions, the state and writes lost, the summary.
+
+use std::time::Duration;
+
+use super::*;
+use crate::PeerId;
+use crate::session::{Session, SessionEvent};
+
+impl Sim {
+    /// Running nodes that are in the session.
+    pub fn live_indices(&self) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|i| self.nodes[*i].session.as_ref().is_some_and(Session::in_session))
+            .collect()
+    }
+
+    /// Peer ids of the running nodes that are in the session.
+    pub fn live_peers(&self) -> Vec<PeerId> {
+        self.live_indices()
+            .iter()
+            .filter_map(|i| self.session(*i).map(Session::peer_id))
+            .collect()
+    }
+
+    /// Distinct hosts the live peers follow.
+    pub fn hosts(&self) -> Vec<PeerId> {
+        let mut hosts: Vec<PeerId> = self
+            .live_indices()
+            .iter()
+            .filter_map(|i| self.session(*i).and_then(Session::host))
+            .collect();
+        hosts.sort();
+        hosts.dedup();
+        hosts
+    }
+
+    /// The host every live peer agrees on, if they agree and it is live itself.
+    pub fn consensus_host(&self) -> Option<PeerId> {
+        match self.hosts().as_slice() {
+            [h] if self.live_peers().contains(h) => Some(*h),
+            _ => None,
+        }
+    }
+
+    /// Whether every live peer holds the same roster.
+    pub fn roster_agree(&self) -> bool {
+        let live = self.live_indices();
+        let Some(first) = live.first().and_then(|i| self.session(*i)) else {
+            return true;
+        };
+        live.iter()
+            .filter_map(|i| self.session(*i))
+            .all(|s| s.roster() == first.roster())
+    }
+
+    /// Groups of live node indices that can reach each other on the network.
+    pub fn components(&self) -> Vec<Vec<usize>> {
+        let live = self.live_indices();
+        let mut comps: Vec<Vec<usize>> = Vec::new();
+        let mut seen = vec![false; self.nodes.len()];
+        for &start in &live {
+            if seen[start] {
+                continue;
+            }
+            let mut comp = vec![start];
+            seen[start] = true;
+            let mut k = 0;
+            while k < comp.len() {
+                let a = comp[k];
+                for &b in &live {
+                    if !seen[b] && self.net.connected(self.nodes[a].addr, self.nodes[b].addr) {
+                        seen[b] = true;
+                        comp.push(b);
+                    }
+                }
+                k += 1;
+            }
+            comp.sort();
+            comps.push(comp);
+        }
+        comps
+    }
+
+    /// Replicated state lost: entries that some live peer lacks or holds at an older
+    /// version than was once held by every live peer, plus acknowledged workload writes
+    /// that no live process ever held (see [`WriteOutcome`]).
+    pub fn state_lost(&self) -> usize {
+        self.metrics.state_lost(self)
+    }
+
+    /// What became of the workload's writes, judged against the peers live now.
+    pub fn write_outcome(&self) -> WriteOutcome {
+        self.metrics.write_outcome(self)
+    }
+
+    /// Entries that some live peer lacks or holds older than all live peers once held.
+    pub fn committed_reverted(&self) -> usize {
+        self.metrics.committed_reverted(self)
+    }
+
+    /// Sum of the sessions' traffic and rejection counters.
+    pub fn total_rejected(&self) -> u64 {
+        self.nodes
+            .iter()
+            .filter_map(|n| n.session.as_ref())
+            .map(|s| s.stats().rejected_messages)
+            .sum()
+    }
+
+    /// The summary of the run so far.
+    pub fn report(&self, wall_seconds: f64) -> Report {
+        let mut report = self.metrics.report(self, wall_seconds);
+        if let Scene::Arena { .. } = self.cfg.scene {
+            let node_seconds = self.metrics.node_seconds().max(f64::EPSILON);
+            report.naive_bytes_per_peer_per_s = Some(self.arena.naive_bytes as f64 / node_seconds);
+            report.naive_same_rate_bytes_per_peer_per_s = Some(self.arena.naive_same_rate_bytes as f64 / node_seconds);
+            report.interp_error_p99_pct = Some(self.arena.interp_error_p99_pct());
+            report.object_error_p99_pct = Some(self.arena.object_error_p99_pct());
+            let host = self.consensus_host().and_then(|h| self.index_of(h));
+            report.host_sent_bytes_per_s = host.and_then(|i| {
+                let node = &self.nodes[i];
+                let up = self.now.saturating_sub(node.session_since).as_secs_f64();
+                node.session
+                    .as_ref()
+                    .map(|s| s.stats().bytes_sent as f64 / up.max(f64::EPSILON))
+            });
+            let sessions = self.nodes.iter().filter_map(|n| n.session.as_ref());
+            let (payload, wire) = sessions.fold((0u64, 0u64), |(p, w), s| {
+                (p + s.replication_stats().payload_bytes_sent, w + s.stats().bytes_sent)
+            });
+            report.overhead_share = (wire > 0).then(|| 1.0 - payload as f64 / wire as f64);
+        }
+        report
+    }
+
+    /// Drains nothing but lets tests see the events a node produced (recorded in metrics).
+    pub fn events_of(&self, peer: PeerId) -> Vec<(Duration, SessionEvent)> {
+        self.metrics
+            .events
+            .iter()
+            .filter(|(_, p, _)| *p == peer)
+            .map(|(t, _, e)| (*t, e.clone()))
+            .collect()
+    }
+}
