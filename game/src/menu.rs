@@ -237,25 +237,7 @@ fn menu(
     mut text: Query<&mut Text, With<MenuText>>,
     mut exit: MessageWriter<AppExit>,
 ) {
-    for ev in typed.read() {
-        if !ev.state.is_pressed() {
-            continue;
-        }
-        let field = m.field;
-        let target = if field == 0 { &mut m.name } else { &mut m.code };
-        match &ev.logical_key {
-            // Ctrl+letter shortcuts are not text.
-            Key::Character(_)
-                if keys.any_pressed([KeyCode::ControlLeft, KeyCode::ControlRight])
-                    || keys.any_just_released([KeyCode::ControlLeft, KeyCode::ControlRight]) => {}
-            Key::Character(c) if target.len() < 300 => target.push_str(c),
-            Key::Backspace => {
-                target.pop();
-            }
-            Key::Tab => m.field = 1 - field,
-            _ => {}
-        }
-    }
+    typing(&mut m, &mut typed, &keys);
     // A quick Ctrl+key may press and release Ctrl within one frame.
     let ctrl_keys = [KeyCode::ControlLeft, KeyCode::ControlRight];
     let ctrl = keys.any_pressed(ctrl_keys) || keys.any_just_released(ctrl_keys);
@@ -295,25 +277,53 @@ fn menu(
         exit.write(AppExit::Success);
     }
     if let Ok(mut t) = text.single_mut() {
-        let mark = |i: usize| if m.field == i { ">" } else { " " };
-        **t = format!(
-            "netcode arena\n\n{} Name:  {}\n{} Invite code:  {}\n{}\nTab: switch field    Ctrl+V: paste    Ctrl+J: Join    Esc: Quit\n\
-             Ctrl+H: Host    Ctrl+L: Host and announce on your network\n\n\
-             {}\n\n(or from a terminal: game host --name N | game join CODE | game lan)",
-            mark(0),
-            m.name,
-            mark(1),
-            if m.code.is_empty() {
-                "(type or paste the code)"
-            } else {
-                &m.code
-            },
-            if m.starting.is_some() {
-                "Connecting..."
-            } else {
-                m.error.as_deref().unwrap_or("")
-            },
-            lan_list(&m)
-        );
+        **t = menu_text(&m);
     }
+}
+
+/// What the player types into the name or code field (Tab switches, Backspace erases).
+fn typing(m: &mut Menu, typed: &mut MessageReader<KeyboardInput>, keys: &ButtonInput<KeyCode>) {
+    for ev in typed.read() {
+        if !ev.state.is_pressed() {
+            continue;
+        }
+        let field = m.field;
+        let target = if field == 0 { &mut m.name } else { &mut m.code };
+        match &ev.logical_key {
+            // Ctrl+letter shortcuts are not text.
+            Key::Character(_)
+                if keys.any_pressed([KeyCode::ControlLeft, KeyCode::ControlRight])
+                    || keys.any_just_released([KeyCode::ControlLeft, KeyCode::ControlRight]) => {}
+            Key::Character(c) if target.len() < 300 => target.push_str(c),
+            Key::Backspace => {
+                target.pop();
+            }
+            Key::Tab => m.field = 1 - field,
+            _ => {}
+        }
+    }
+}
+
+/// The menu's text.
+fn menu_text(m: &Menu) -> String {
+    let mark = |i: usize| if m.field == i { ">" } else { " " };
+    format!(
+        "netcode arena\n\n{} Name:  {}\n{} Invite code:  {}\n{}\nTab: switch field    Ctrl+V: paste    Ctrl+J: Join    Esc: Quit\n\
+         Ctrl+H: Host    Ctrl+L: Host and announce on your network\n\n\
+         {}\n\n(or from a terminal: game host --name N | game join CODE | game lan)",
+        mark(0),
+        m.name,
+        mark(1),
+        if m.code.is_empty() {
+            "(type or paste the code)"
+        } else {
+            &m.code
+        },
+        if m.starting.is_some() {
+            "Connecting..."
+        } else {
+            m.error.as_deref().unwrap_or("")
+        },
+        lan_list(m)
+    )
 }

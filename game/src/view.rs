@@ -207,11 +207,21 @@ pub fn sync_peers(
             material.0 = handle;
         }
     }
-    for (label, mut transform, mut text, mut color, mut anchor, mut layout, mut font) in &mut labels {
-        let Some(node) = nodes.get(label.0) else {
+    place_labels(&state, &mut labels, compact, font_size);
+}
+
+/// Places, words and colours each peer's label.
+fn place_labels(
+    state: &SimState,
+    labels: &mut Query<LabelParts, Without<PeerDisc>>,
+    compact: bool,
+    font_size: FontSize,
+) {
+    for (label, mut transform, mut text, mut color, mut anchor, mut layout, mut font) in labels.iter_mut() {
+        let Some(node) = state.sim.nodes().get(label.0) else {
             continue;
         };
-        let (center, dir, radius) = slot(label.0, nodes.len());
+        let (center, dir, radius) = slot(label.0, state.sim.nodes().len());
         // Outside the ring, the text box touching the disc's outward side.
         // When crowded, every other label sits further out so neighbours do not overlap.
         let gap = if compact {
@@ -234,7 +244,7 @@ pub fn sync_peers(
             layout.justify = justify;
         }
         let look = Look::of(node);
-        let content = label_text(&state, label.0, look, compact);
+        let content = label_text(state, label.0, look, compact);
         if font.font_size != font_size {
             font.font_size = font_size;
         }

@@ -157,6 +157,39 @@ impl Session {
                     self.on_full_shared(origin, &snapshot);
                 }
             }
+            msg @ (Message::Join { .. }
+            | Message::Rejoin { .. }
+            | Message::Admit { .. }
+            | Message::Admitted { .. }
+            | Message::Welcome { .. }
+            | Message::Refused { .. }) => self.on_admission(link, origin, msg),
+            Message::Roster(roster) => self.offer_roster(origin, roster),
+            Message::StoreSync(store) => {
+                self.accept_store(link, store);
+            }
+            Message::StoreRequest => self.on_store_request(origin),
+            Message::Update { scope, key, entry } => {
+                if let Scope::Peer(owner) = scope
+                    && owner != origin
+                {
+                    return self.misbehaved(link, format!("wrote an entry of {owner}"));
+                }
+                self.accept_entry(link, scope, key, entry);
+            }
+            Message::Leave => self.on_leave(origin),
+            msg @ Message::Forward { .. } => {
+                if !direct {
+                    return self.misbehaved(link, "nested forward".into());
+                }
+                self.on_forward(link, msg)
+            }
+        }
+    }
+
+    /// The messages of a join or rejoin: the request, its forwarding to the host, the
+    /// host's verdict, the welcome or the refusal.
+    fn on_admission(&mut self, link: PeerId, origin: PeerId, msg: Message) {
+        match msg {
             Message::Join { name, key, proof } => {
                 let store = Store::default();
                 self.on_join(
@@ -215,26 +248,7 @@ impl Session {
                     self.links.disconnect(link);
                 }
             }
-            Message::Roster(roster) => self.offer_roster(origin, roster),
-            Message::StoreSync(store) => {
-                self.accept_store(link, store);
-            }
-            Message::StoreRequest => self.on_store_request(origin),
-            Message::Update { scope, key, entry } => {
-                if let Scope::Peer(owner) = scope
-                    && owner != origin
-                {
-                    return self.misbehaved(link, format!("wrote an entry of {owner}"));
-                }
-                self.accept_entry(link, scope, key, entry);
-            }
-            Message::Leave => self.on_leave(origin),
-            msg @ Message::Forward { .. } => {
-                if !direct {
-                    return self.misbehaved(link, "nested forward".into());
-                }
-                self.on_forward(link, msg)
-            }
+            _ => {}
         }
     }
 

@@ -221,7 +221,13 @@ impl Metrics {
             sim.cfg.tick.as_secs_f64() * sim.nodes.iter().filter(|n| n.session.is_some()).count() as f64;
         let live = sim.live_indices();
         let sessions: Vec<&Session> = live.iter().filter_map(|i| sim.session(*i)).collect();
+        self.check_false_migrations(sim, live.len());
+        self.complete_migrations(sim, &sessions, now);
+        self.complete_rejoins(sim, now);
+        self.commit(sim, &sessions, now);
+    }
 
+    fn check_false_migrations(&mut self, sim: &Sim, live: usize) {
         // False migrations: the old host was alive and a majority could reach it.
         for (_, old) in std::mem::take(&mut self.unchecked_changes) {
             if let Some(i) = sim.index_of(old)
@@ -232,12 +238,14 @@ impl Metrics {
                     .into_iter()
                     .find(|c| c.contains(&i))
                     .unwrap_or_default();
-                if comp.len() * 2 > live.len() {
+                if comp.len() * 2 > live {
                     self.false_migrations += 1;
                 }
             }
         }
+    }
 
+    fn complete_migrations(&mut self, sim: &Sim, sessions: &[&Session], now: Duration) {
         // Migrations complete when every survivor follows one new live host and hears
         // every other survivor again.
         let window = sim.cfg.session.suspect_after;
@@ -264,7 +272,9 @@ impl Metrics {
             self.migration_pauses.extend(pauses);
             self.pending_migrations.retain(|m| m.old_host == h);
         }
+    }
 
+    fn complete_rejoins(&mut self, sim: &Sim, now: Duration) {
         // Rejoins complete when the peer is back with its old id and its score.
         let committed = &self.committed;
         let mut done = Vec::new();
@@ -285,7 +295,9 @@ impl Metrics {
             }
         });
         self.rejoin_times.extend(done);
+    }
 
+    fn commit(&mut self, sim: &Sim, sessions: &[&Session], now: Duration) {
         // The ledger: who holds each open write; settled writes are committed.
         let live_peers = live_peers(sim);
         for (scope, key, version) in self.writes.observe(&live_peers) {
