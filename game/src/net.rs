@@ -157,9 +157,7 @@ impl NetArgs {
         let (Some(path), Some(seat)) = (&self.seat, peer.seat()) else {
             return Ok(());
         };
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, seat.to_string())
-            .and_then(|()| std::fs::rename(&tmp, path))
+        seat.save(path)
             .map_err(|e| format!("cannot save the seat to {}: {e}", path.display()))
     }
 }
@@ -172,36 +170,17 @@ pub fn name_of(session: &Session, peer: netcode::PeerId) -> String {
         .map_or_else(|| peer.to_string(), |m| m.name.clone())
 }
 
-/// Link state as a word.
-pub fn link_word(state: LinkState) -> &'static str {
-    match state {
-        LinkState::Direct => "direct",
-        LinkState::Relayed => "relayed",
-        LinkState::Down => "lost",
-    }
-}
-
-/// The word for a link's path.
-pub fn path_label(path: LinkPath) -> &'static str {
-    match path {
-        LinkPath::Lan => "lan",
-        LinkPath::Internet => "internet",
-        LinkPath::Peer => "peer",
-        LinkPath::Rendezvous => "rendezvous",
-    }
-}
-
 /// A link's path in the JSON lines (`null` while it is down).
 pub fn path_word(path: Option<LinkPath>) -> Value {
-    path.map_or(Value::Null, |p| json!(path_label(p)))
+    path.map_or(Value::Null, |p| json!(p.word()))
 }
 
 /// What the scoreboard says of a link: where a direct one goes (`lan`, `internet`), else
 /// its state (`relayed`, `lost`).
 pub fn link_label(session: &Session, peer: netcode::PeerId) -> &'static str {
     match (session.link_state(peer), session.link_path(peer)) {
-        (LinkState::Direct, Some(path)) => path_label(path),
-        (state, _) => link_word(state),
+        (LinkState::Direct, Some(path)) => path.word(),
+        (state, _) => state.word(),
     }
 }
 
@@ -212,7 +191,7 @@ pub fn links_json(session: &Session) -> Value {
         let rtt = session.rtt(m.id).map(|r| r.as_millis() as u64);
         map.insert(
             m.id.to_string(),
-            json!({ "state": link_word(session.link_state(m.id)), "path": path_word(session.link_path(m.id)),
+            json!({ "state": session.link_state(m.id).word(), "path": path_word(session.link_path(m.id)),
                     "rtt_ms": rtt }),
         );
     }
@@ -242,7 +221,7 @@ pub fn event_json(session: &Session, event: &SessionEvent, pause: Duration) -> O
             "new": new.to_string(), "new_name": name_of(session, *new), "epoch": epoch,
             "pause_ms": pause.as_millis() as u64 }),
         SessionEvent::LinkChanged { peer, state } => {
-            json!({ "event": "link_changed", "peer": peer.to_string(), "state": link_word(*state),
+            json!({ "event": "link_changed", "peer": peer.to_string(), "state": state.word(),
                     "path": path_word(session.link_path(*peer)) })
         }
         SessionEvent::PeerMisbehaved { peer, reason } => {

@@ -232,29 +232,13 @@ pub fn run(cli: PeerCli) -> Result<(), String> {
     }
 }
 
-fn save_seat(path: &PathBuf, seat: &Seat) -> Result<(), String> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, seat.to_string())
-        .and_then(|()| std::fs::rename(&tmp, path))
+fn save_seat(path: &std::path::Path, seat: &Seat) -> Result<(), String> {
+    seat.save(path)
         .map_err(|e| format!("cannot save the seat to {}: {e}", path.display()))
 }
 
-fn link_name(state: LinkState) -> &'static str {
-    match state {
-        LinkState::Direct => "direct",
-        LinkState::Relayed => "relayed",
-        LinkState::Down => "down",
-    }
-}
-
 fn path_name(path: Option<LinkPath>) -> Value {
-    match path {
-        Some(LinkPath::Lan) => json!("lan"),
-        Some(LinkPath::Internet) => json!("internet"),
-        Some(LinkPath::Peer) => json!("peer"),
-        Some(LinkPath::Rendezvous) => json!("rendezvous"),
-        None => Value::Null,
-    }
+    path.map_or(Value::Null, |p| json!(p.word()))
 }
 
 fn report(peer: &Peer, event: &SessionEvent) {
@@ -285,7 +269,7 @@ fn report(peer: &Peer, event: &SessionEvent) {
         }
         SessionEvent::LinkChanged { peer, state } => emit(
             "link_changed",
-            json!({ "peer": peer.to_string(), "state": link_name(*state), "path": path_name(s.link_path(*peer)) }),
+            json!({ "peer": peer.to_string(), "state": LinkState::word(*state), "path": path_name(s.link_path(*peer)) }),
         ),
         SessionEvent::PeerMisbehaved { peer, reason } => {
             emit("peer_misbehaved", json!({ "peer": peer.to_string(), "reason": reason }))
@@ -313,7 +297,7 @@ fn status(peer: &Peer, heard: &mut BTreeMap<PeerId, (u32, Instant)>) {
         let rtt = s.rtt(m.id).map(|r| r.as_millis() as u64);
         links.insert(
             m.id.to_string(),
-            json!({ "state": link_name(s.link_state(m.id)), "path": path_name(s.link_path(m.id)), "rtt_ms": rtt }),
+            json!({ "state": LinkState::word(s.link_state(m.id)), "path": path_name(s.link_path(m.id)), "rtt_ms": rtt }),
         );
         if let Some(snapshot) = s.remote_state(m.id) {
             let entry = heard.entry(m.id).or_insert((snapshot.tick, now));

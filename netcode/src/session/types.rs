@@ -40,7 +40,28 @@ pub enum LinkPath {
     Rendezvous,
 }
 
+impl LinkState {
+    /// The state as a word: `direct`, `relayed` or `down` (for logs, status lines, HUDs).
+    pub fn word(self) -> &'static str {
+        match self {
+            LinkState::Direct => "direct",
+            LinkState::Relayed => "relayed",
+            LinkState::Down => "down",
+        }
+    }
+}
+
 impl LinkPath {
+    /// The path as a word: `lan`, `internet`, `peer` or `rendezvous`.
+    pub fn word(self) -> &'static str {
+        match self {
+            LinkPath::Lan => "lan",
+            LinkPath::Internet => "internet",
+            LinkPath::Peer => "peer",
+            LinkPath::Rendezvous => "rendezvous",
+        }
+    }
+
     /// The path of a direct link to `addr`.
     pub fn direct_to(addr: std::net::SocketAddr) -> LinkPath {
         let local = match addr.ip() {

@@ -28,6 +28,16 @@ impl fmt::Debug for Seat {
     }
 }
 
+impl Seat {
+    /// Writes the seat to `path` atomically (a temporary file beside it, then a rename), so
+    /// a crash mid-write never leaves half a seat.
+    pub fn save(&self, path: &std::path::Path) -> std::io::Result<()> {
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, self.to_string())?;
+        std::fs::rename(&tmp, path)
+    }
+}
+
 impl fmt::Display for Seat {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "invite {}", self.invite)?;
