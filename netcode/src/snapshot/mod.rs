@@ -1,7 +1,8 @@
-//! Snapshot replication. So far: how fields are quantised and bit-packed ([`quant`]) and
-//! tick-numbered delta snapshots against each receiver's acknowledged baseline ([`delta`]),
-//! and the interpolation buffer remote entities are rendered from ([`interp`]). Wiring them
-//! into the session (replacing the store's wire format) and the replication API come next.
+//! Snapshot replication: how fields are quantised and bit-packed ([`quant`]), tick-numbered
+//! delta snapshots against each receiver's acknowledged baseline ([`delta`]), the
+//! interpolation buffer remote entities are rendered from ([`interp`]), the serde codec
+//! that flattens a game's components to fields ([`flat`]), and the per-peer streams the
+//! session sends on its heartbeats (`replicate`).
 
 pub mod delta;
 pub mod flat;
