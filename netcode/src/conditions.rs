@@ -138,7 +138,7 @@ impl LinkConditions {
     /// delay of each copy delivered (two when duplicated). `in_burst` is the link's
     /// Gilbert-Elliott state (entered with `burst_loss`, left after `burst_len` datagrams
     /// on average), kept by the caller per link.
-    pub(crate) fn fate(&self, rng: &mut StdRng, in_burst: &mut bool, len: usize) -> Option<Vec<Duration>> {
+    pub(crate) fn fate(&self, rng: &mut StdRng, in_burst: &mut bool, len: usize) -> Option<Delivery> {
         if len > self.mtu {
             return None;
         }
@@ -172,7 +172,24 @@ impl LinkConditions {
             }
             delay
         };
-        Some((0..copies).map(|_| delay(rng)).collect())
+        let first = delay(rng);
+        let second = if copies == 2 { Some(delay(rng)) } else { None };
+        Some(Delivery { first, second })
+    }
+}
+
+/// When the copies of a delivered datagram arrive, relative to its sending: one copy, or
+/// two when the link duplicated it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Delivery {
+    first: Duration,
+    second: Option<Duration>,
+}
+
+impl Delivery {
+    /// The delay of each copy.
+    pub(crate) fn delays(self) -> impl Iterator<Item = Duration> {
+        std::iter::once(self.first).chain(self.second)
     }
 }
 
@@ -193,7 +210,12 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(1);
         let mut burst = false;
         for len in [1, 1500, 65_000] {
-            assert_eq!(perfect.fate(&mut rng, &mut burst, len), Some(vec![Duration::ZERO]));
+            let delays: Vec<Duration> = perfect
+                .fate(&mut rng, &mut burst, len)
+                .expect("delivered")
+                .delays()
+                .collect();
+            assert_eq!(delays, vec![Duration::ZERO]);
         }
     }
 
@@ -241,7 +263,7 @@ mod tests {
         let lost = fates.iter().filter(|f| f.is_none()).count();
         let doubled = fates
             .iter()
-            .filter(|f| f.as_ref().is_some_and(|d| d.len() == 2))
+            .filter(|f| f.is_some_and(|d| d.delays().count() == 2))
             .count();
         assert!((1_800..2_200).contains(&lost), "{lost}");
         assert!((650..950).contains(&doubled), "{doubled}");

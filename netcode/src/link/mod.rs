@@ -547,12 +547,16 @@ impl Links {
         let dirty = std::mem::take(&mut self.dirty);
         let memory = self.channel_memory;
         for (peer, link) in &mut self.links {
+            // Cheapest checks first: asking renet for a channel's memory costs most.
             let reliable = [Channel::ReliableOrdered, Channel::ReliableUnordered];
-            let waiting = reliable
-                .iter()
-                .any(|c| link.conn.channel_available_memory(c.id()) < memory);
-            let busy = link.owes_ack || waiting || !link.confirmed;
-            if !((all && busy) || dirty.contains(peer)) {
+            let busy = || {
+                link.owes_ack
+                    || !link.confirmed
+                    || reliable
+                        .iter()
+                        .any(|c| link.conn.channel_available_memory(c.id()) < memory)
+            };
+            if !(dirty.contains(peer) || (all && busy())) {
                 continue;
             }
             link.owes_ack = false;

@@ -157,7 +157,7 @@ impl SimNetwork {
             self.stats.dropped += 1;
             return;
         };
-        for delay in delays {
+        for delay in delays.delays() {
             self.seq += 1;
             let dg = Datagram {
                 from,

@@ -39,7 +39,7 @@ impl Conditioner {
         } else {
             self.in_burst.remove(&to);
         }
-        for delay in fate.unwrap_or_default() {
+        for delay in fate.into_iter().flat_map(|d| d.delays()) {
             if self.queue.len() >= CONDITIONER_QUEUE {
                 return;
             }
