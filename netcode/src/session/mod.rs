@@ -5,6 +5,7 @@
 //! reads a clock or owns a socket.
 
 mod authority;
+mod dialing;
 mod dispatch;
 mod flood;
 mod forwarding;
@@ -32,7 +33,7 @@ use crate::snapshot::replicate::Replication;
 use crate::store::{Scope, Store};
 
 pub use crate::key::{SessionKey, protocol_id};
-use liveness::Newest;
+use dialing::Newest;
 pub(crate) use liveness::PeerState;
 pub use types::{Credentials, LeaveReason, LinkPath, LinkState, PeerSetup, SessionError, SessionEvent, SessionStats};
 
