@@ -20,8 +20,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use rand::Rng;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 
 use crate::PeerId;
 use crate::config::SessionConfig;
@@ -151,10 +151,10 @@ impl Session {
         }
     }
 
-    /// Creates a new session with this peer as its first member and host.
-    /// `rng` supplies the peer id and rejoin secret (seed it for reproducible runs).
-    pub fn create(setup: PeerSetup, now: Duration, rng: &mut StdRng) -> Self {
-        Self::create_with(setup, Credentials::generate(rng), now)
+    /// Creates a new session with this peer, a new seat, as its first member and host
+    /// ([`Session::create_with`] for a seat drawn by the caller).
+    pub fn create(setup: PeerSetup, now: Duration) -> Self {
+        Self::create_with(setup, Credentials::generate(), now)
     }
 
     /// Creates a new session hosted by the seat whose `credentials` the caller drew
@@ -190,15 +190,10 @@ impl Session {
         s
     }
 
-    /// Joins an existing session through any of its members (`contacts`, tried in turn).
-    pub fn join(
-        setup: PeerSetup,
-        contacts: Vec<SocketAddr>,
-        now: Duration,
-        rng: &mut StdRng,
-    ) -> Result<Self, SessionError> {
-        let (me, secret) = fresh_identity(rng);
-        Self::start_joining(setup, Credentials { peer: me, secret }, contacts, now, false)
+    /// Joins an existing session as a new seat through any of its members (`contacts`,
+    /// tried in turn).
+    pub fn join(setup: PeerSetup, contacts: Vec<SocketAddr>, now: Duration) -> Result<Self, SessionError> {
+        Self::start_joining(setup, Credentials::generate(), contacts, now, false)
     }
 
     /// Joins as a new seat whose `credentials` the caller drew
@@ -408,7 +403,7 @@ impl Session {
 }
 
 /// A new seat: a random secret, and the id its signing key owns.
-fn fresh_identity(rng: &mut StdRng) -> (PeerId, [u8; 32]) {
+pub(crate) fn fresh_identity(rng: &mut StdRng) -> (PeerId, [u8; 32]) {
     loop {
         let mut secret = [0u8; 32];
         rng.fill_bytes(&mut secret);
@@ -417,11 +412,6 @@ fn fresh_identity(rng: &mut StdRng) -> (PeerId, [u8; 32]) {
             return (id, secret);
         }
     }
-}
-
-/// A seeded generator for [`Session::host`] and [`Session::join`].
-pub fn seeded_rng(seed: u64) -> StdRng {
-    StdRng::seed_from_u64(seed)
 }
 
 #[cfg(test)]

@@ -182,8 +182,14 @@ pub struct Credentials {
 }
 
 impl Credentials {
-    /// A new seat's identity and secret, drawn from `rng` (what [`Session::join`] draws).
-    pub fn generate(rng: &mut StdRng) -> Credentials {
+    /// A new seat's identity and secret, from the operating system's randomness (what
+    /// [`super::Session::create`] and [`super::Session::join`] draw).
+    pub fn generate() -> Credentials {
+        Self::draw(&mut rand::make_rng())
+    }
+
+    /// A new seat drawn from `rng`: the simulator's, seeded, for reproducible runs.
+    pub(crate) fn draw(rng: &mut StdRng) -> Credentials {
         let (peer, secret) = fresh_identity(rng);
         Credentials { peer, secret }
     }

@@ -121,14 +121,14 @@ impl MemoryNet {
     /// Creates the session: a peer that hosts it.
     pub fn host(&self, name: &str) -> MemoryPeer {
         let (addr, setup, mut rng, now) = self.open(name);
-        let session = Session::create(setup, now, &mut rng);
+        let session = Session::create_with(setup, Credentials::draw(&mut rng), now);
         MemoryPeer::new(self.clone(), session, addr, None)
     }
 
     /// A new peer joining through `contacts` (members' [`MemoryPeer::local_addr`]).
     pub fn join(&self, name: &str, contacts: &[SocketAddr]) -> Result<MemoryPeer, TransportError> {
         let (addr, setup, mut rng, now) = self.open(name);
-        let session = Session::join(setup, contacts.to_vec(), now, &mut rng)?;
+        let session = Session::join_with(setup, Credentials::draw(&mut rng), contacts.to_vec(), now)?;
         Ok(MemoryPeer::new(
             self.clone(),
             session,

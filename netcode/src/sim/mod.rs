@@ -273,12 +273,12 @@ impl Sim {
         let mut rng = StdRng::seed_from_u64(self.rng.random());
         let setup = self.setup(i, addr);
         let session = if i == 0 && self.nodes.iter().all(|n| n.session.is_none()) {
-            let s = Session::create(setup, self.now, &mut rng);
+            let s = Session::create_with(setup, Credentials::draw(&mut rng), self.now);
             self.metrics.first_term(s.roster().epoch, s.peer_id());
             Some(s)
         } else {
             let contacts = self.random_contacts(i);
-            Session::join(setup, contacts, self.now, &mut rng).ok()
+            Session::join_with(setup, Credentials::draw(&mut rng), contacts, self.now).ok()
         };
         if let Some(mut s) = session {
             if let Scene::Arena { .. } = self.cfg.scene {

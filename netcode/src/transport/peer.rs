@@ -99,7 +99,7 @@ impl Peer {
             id: rng.random(),
             key: rng.random(),
         };
-        let credentials = Credentials::generate(&mut rng);
+        let credentials = Credentials::draw(&mut rng);
         let services = options.traversal.rendezvous.clone();
         let mut o = Self::open(&options, key.clone(), credentials, &services, rng.random())?;
         if !services.is_empty() && !Self::ask_observed(&mut o, &options)? {
@@ -130,7 +130,7 @@ impl Peer {
     /// towards each; the invite's own addresses are tried after those members.
     pub fn join(invite: &Invite, options: PeerOptions) -> Result<Peer, TransportError> {
         let mut rng: StdRng = rand::make_rng();
-        let credentials = Credentials::generate(&mut rng);
+        let credentials = Credentials::draw(&mut rng);
         Self::enter(invite, options, credentials, rng.random(), |setup, contacts, now| {
             Session::join_with(setup, credentials, contacts, now)
         })
