@@ -23,7 +23,7 @@ pub const SCALE: f32 = 16.0;
 /// What the player's terminal shows of the libraries' logs: warnings and errors, not
 /// the engine's start-up notes nor the transport's notes on ordinary disconnects
 /// (`RUST_LOG` overrides it).
-const LOG_FILTER: &str = "renetcode=off,renet=error,netcode=error";
+const LOG_FILTER: &str = "renetcode=off,renet=error,netcode=error,arboard=error";
 const LOG_LEVEL: bevy::log::Level = bevy::log::Level::WARN;
 /// Height of a player's name above its disc, and of the host's crown, in pixels.
 const LABEL_ABOVE: f32 = 24.0;
