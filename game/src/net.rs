@@ -9,7 +9,6 @@ use std::time::Duration;
 use bevy::prelude::*;
 use clap::Args;
 use netcode::bevy::NetPeer;
-use netcode::conditions::ConditionsError;
 use netcode::invite::Invite;
 use netcode::lan::{Announcer, Beacon, DEFAULT_LAN_PORT};
 use netcode::roster::RosterDigest;
@@ -101,7 +100,8 @@ impl NetArgs {
         Ok(PeerOptions {
             name: self.name.clone(),
             bind: SocketAddr::new(self.bind, self.port),
-            conditions: sim_conditions(self.sim_latency, self.sim_jitter, self.sim_loss)?,
+            conditions: LinkConditions::from_millis(self.sim_latency, self.sim_jitter, self.sim_loss)
+                .map_err(|e| format!("--sim-{e}"))?,
             traversal: TraversalConfig {
                 rendezvous,
                 ..TraversalConfig::default()
@@ -291,23 +291,4 @@ pub fn keep_session(mut keeper: ResMut<Keeper>, net: Res<NetPeer>, mut faults: M
             faults.write(Fault(e));
         }
     }
-}
-
-/// The conditions of `--sim-latency MS --sim-jitter MS --sim-loss P`, checked.
-fn sim_conditions(latency_ms: f64, jitter_ms: f64, loss: f64) -> Result<LinkConditions, String> {
-    let ms = |flag: &str, v: f64| {
-        Duration::try_from_secs_f64(v / 1000.0).map_err(|_| format!("--{flag} must be a number of ms, got {v}"))
-    };
-    let conditions = LinkConditions {
-        latency: ms("sim-latency", latency_ms)?,
-        jitter: ms("sim-jitter", jitter_ms)?,
-        loss,
-        ..LinkConditions::perfect()
-    };
-    conditions.validate().map_err(|e| match e {
-        ConditionsError::Probability { field, value } => format!("--sim-{field} must be within 0..=1, got {value}"),
-        ConditionsError::TooLong { field, max, .. } => format!("--sim-{field} must be at most {} ms", max.as_millis()),
-        other => other.to_string(),
-    })?;
-    Ok(conditions)
 }

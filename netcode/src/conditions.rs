@@ -33,6 +33,14 @@ pub enum ConditionsError {
         /// The limit.
         max: Duration,
     },
+    /// A delay in milliseconds that is not a number of milliseconds (negative, NaN).
+    #[error("{field} must be a number of milliseconds, got {value}")]
+    NotMillis {
+        /// The field.
+        field: &'static str,
+        /// Its value.
+        value: f64,
+    },
     /// A mean burst length below one datagram (or not a number).
     #[error("burst_len must be at least 1, got {0}")]
     BurstLength(f64),
@@ -101,6 +109,23 @@ impl LinkConditions {
             && self.duplicate <= 0.0
             && self.reorder <= 0.0
             && self.mtu == usize::MAX
+    }
+
+    /// Perfect conditions but for a latency and jitter in milliseconds and a loss
+    /// probability, checked (errors start with the field's name: `latency`, `jitter`,
+    /// `loss`).
+    pub fn from_millis(latency_ms: f64, jitter_ms: f64, loss: f64) -> Result<Self, ConditionsError> {
+        let ms = |field: &'static str, value: f64| {
+            Duration::try_from_secs_f64(value / 1000.0).map_err(|_| ConditionsError::NotMillis { field, value })
+        };
+        let conditions = LinkConditions {
+            latency: ms("latency", latency_ms)?,
+            jitter: ms("jitter", jitter_ms)?,
+            loss,
+            ..LinkConditions::perfect()
+        };
+        conditions.validate()?;
+        Ok(conditions)
     }
 
     /// Checks every field's range: probabilities within 0..=1, delays up to [`MAX_DELAY`].
@@ -240,6 +265,10 @@ mod tests {
             nan.validate(),
             Err(ConditionsError::Probability { field: "duplicate", .. })
         ));
+        let err = LinkConditions::from_millis(-1.0, 0.0, 0.0).unwrap_err();
+        assert_eq!(err.to_string(), "latency must be a number of milliseconds, got -1");
+        let ok = LinkConditions::from_millis(100.0, 5.0, 0.1).expect("in range");
+        assert_eq!(ok.latency, Duration::from_millis(100));
         let slow = LinkConditions {
             jitter: Duration::from_secs(11),
             ..LinkConditions::perfect()

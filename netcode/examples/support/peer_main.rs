@@ -12,7 +12,6 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::{Args, Parser, Subcommand};
-use netcode::conditions::ConditionsError;
 use netcode::invite::Invite;
 use netcode::snapshot::delta::{Schema, Snapshot};
 use netcode::snapshot::quant::Quant;
@@ -106,7 +105,8 @@ impl PeerArgs {
         Ok(PeerOptions {
             name: self.name.clone(),
             bind: std::net::SocketAddr::new(self.bind, self.port),
-            conditions: sim_conditions(self.sim_latency, self.sim_jitter, self.sim_loss)?,
+            conditions: LinkConditions::from_millis(self.sim_latency, self.sim_jitter, self.sim_loss)
+                .map_err(|e| format!("--sim-{e}"))?,
             join_timeout: Duration::from_secs_f64(self.join_timeout),
             traversal: TraversalConfig {
                 rendezvous,
@@ -314,23 +314,4 @@ fn status(peer: &Peer, heard: &mut BTreeMap<PeerId, (u32, Instant)>) {
         json!({ "peer": me.to_string(), "host": s.host().map(|h| h.to_string()), "epoch": s.epoch(),
                 "members": s.roster().active().count(), "fresh": fresh, "scores": scores, "links": links }),
     );
-}
-
-/// The conditions of `--sim-latency MS --sim-jitter MS --sim-loss P`, checked.
-fn sim_conditions(latency_ms: f64, jitter_ms: f64, loss: f64) -> Result<LinkConditions, String> {
-    let ms = |flag: &str, v: f64| {
-        Duration::try_from_secs_f64(v / 1000.0).map_err(|_| format!("--{flag} must be a number of ms, got {v}"))
-    };
-    let conditions = LinkConditions {
-        latency: ms("sim-latency", latency_ms)?,
-        jitter: ms("sim-jitter", jitter_ms)?,
-        loss,
-        ..LinkConditions::perfect()
-    };
-    conditions.validate().map_err(|e| match e {
-        ConditionsError::Probability { field, value } => format!("--sim-{field} must be within 0..=1, got {value}"),
-        ConditionsError::TooLong { field, max, .. } => format!("--sim-{field} must be at most {} ms", max.as_millis()),
-        other => other.to_string(),
-    })?;
-    Ok(conditions)
 }
