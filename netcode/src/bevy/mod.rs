@@ -1,7 +1,7 @@
 //! # Bevy integration (feature `bevy`)
 //!
 //! A thin plugin in the style of `bevy_renet`: the game starts a session with a driver
-//! (the UDP [`Peer`](crate::transport::Peer), or a [`MemoryPeer`](crate::sim::MemoryPeer)
+//! (the UDP [`crate::transport::Peer`], or a [`crate::sim::MemoryPeer`]
 //! on the simulator's in-memory network) and inserts it as the [`NetPeer`] resource;
 //! [`NetcodePlugin`] then drives it every frame:
 //!
@@ -89,7 +89,7 @@ pub use messages::{
 pub use replicate::{MAX_ENTITY_ID, NetOwned, NetRemote, NetShared, Newest, ReplicateAppExt, Replicated};
 pub use stats::{NetHistory, NetStats, PeerHistory, PeerNetStats, Sample};
 pub use store::NetStore;
-pub use timeline::{Migration, MigrationTimeline};
+pub use timeline::{MIGRATIONS_KEPT, Migration, MigrationTimeline};
 
 /// The session on its network: insert it once the driver is ready (after
 /// [`Peer::host`], [`Peer::join`], [`Peer::rejoin`], or a [`crate::sim::MemoryNet`]

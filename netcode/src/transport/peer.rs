@@ -399,8 +399,8 @@ impl Peer {
         self.transport.local_addr()
     }
 
-    /// The socket, to block a route (see [`UdpTransport::block`]), or to read the
-    /// traversal's counters.
+    /// The socket, to read the traversal's counters (or, with the `test-util` feature, to
+    /// block a route: `UdpTransport::block`).
     pub fn transport_mut(&mut self) -> &mut UdpTransport {
         &mut self.transport
     }
