@@ -27,12 +27,47 @@ use wire::{
 };
 pub use wire::{Channel, Transmit};
 
+/// Whom a link goes to: a member, or the contact a newcomer dials before it learns the
+/// contact's id (from its `Hello`; the link is then re-keyed to that id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum LinkKey {
+    /// The contact of a join, id unknown yet.
+    Contact,
+    /// A member.
+    Peer(PeerId),
+}
+
+impl From<PeerId> for LinkKey {
+    fn from(peer: PeerId) -> Self {
+        LinkKey::Peer(peer)
+    }
+}
+
+impl LinkKey {
+    /// The member, unless this is the contact.
+    pub(crate) fn peer(self) -> Option<PeerId> {
+        match self {
+            LinkKey::Peer(p) => Some(p),
+            LinkKey::Contact => None,
+        }
+    }
+}
+
+impl std::fmt::Display for LinkKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LinkKey::Peer(p) => write!(f, "{p}"),
+            LinkKey::Contact => f.write_str("contact"),
+        }
+    }
+}
+
 /// Something that happened to a link.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum LinkEvent {
-    Connected(PeerId),
-    Disconnected(PeerId),
-    DialFailed(PeerId),
+    Connected(LinkKey),
+    Disconnected(LinkKey),
+    DialFailed(LinkKey),
 }
 
 struct Link {
@@ -62,7 +97,7 @@ struct Link {
 impl Link {
     /// A payload netcode let through on this link: a raw datagram goes to `raw_in`, a renet
     /// packet to the renet connection (which then owes an ack unless it is one).
-    fn take_payload(&mut self, peer: PeerId, payload: &[u8], raw_in: &mut VecDeque<(PeerId, Vec<u8>)>) {
+    fn take_payload(&mut self, peer: LinkKey, payload: &[u8], raw_in: &mut VecDeque<(LinkKey, Vec<u8>)>) {
         if let Some(body) = raw_body(payload) {
             raw_in.push_back((peer, body));
         } else {
@@ -82,19 +117,19 @@ pub(crate) struct Links {
     token_expire_secs: u64,
     link_timeout_secs: i32,
     server: NetcodeServer,
-    dials: BTreeMap<PeerId, NetcodeClient>,
+    dials: BTreeMap<LinkKey, NetcodeClient>,
     /// Dials whose first connection request has not gone out yet.
-    fresh_dials: BTreeSet<PeerId>,
-    links: BTreeMap<PeerId, Link>,
+    fresh_dials: BTreeSet<LinkKey>,
+    links: BTreeMap<LinkKey, Link>,
     /// Links with messages queued since the last flush.
-    dirty: BTreeSet<PeerId>,
+    dirty: BTreeSet<LinkKey>,
     /// Memory of each renet channel: a reliable channel with less free holds messages
     /// that still wait for an ack.
     channel_memory: usize,
     /// Links that received packets since the last [`Links::take_received`].
-    received: BTreeSet<PeerId>,
+    received: BTreeSet<LinkKey>,
     /// Datagrams that bypassed renet (heartbeats with state), by sender.
-    raw_in: VecDeque<(PeerId, Vec<u8>)>,
+    raw_in: VecDeque<(LinkKey, Vec<u8>)>,
     outbox: Vec<Transmit>,
     events: VecDeque<LinkEvent>,
     now: Duration,
@@ -149,7 +184,8 @@ impl Links {
     }
 
     /// Starts dialing `peer` at `addr` with a connect token made from the session key.
-    pub(crate) fn dial(&mut self, peer: PeerId, addr: SocketAddr) {
+    pub(crate) fn dial(&mut self, peer: impl Into<LinkKey>, addr: SocketAddr) {
+        let peer: LinkKey = peer.into();
         let token = match ConnectToken::generate(
             self.now,
             self.protocol_id,
@@ -180,17 +216,20 @@ impl Links {
     }
 
     /// Whether a link to `peer` is up.
-    pub(crate) fn is_linked(&self, peer: PeerId) -> bool {
+    pub(crate) fn is_linked(&self, peer: impl Into<LinkKey>) -> bool {
+        let peer: LinkKey = peer.into();
         self.links.contains_key(&peer)
     }
 
     /// Whether a dial to `peer` is under way or a link is up.
-    pub(crate) fn is_linked_or_dialing(&self, peer: PeerId) -> bool {
+    pub(crate) fn is_linked_or_dialing(&self, peer: impl Into<LinkKey>) -> bool {
+        let peer: LinkKey = peer.into();
         self.links.contains_key(&peer) || self.dials.contains_key(&peer)
     }
 
     /// Moves a link (and its dial) to another key, once the remote peer's id is known.
-    pub(crate) fn rekey(&mut self, from: PeerId, to: PeerId) {
+    pub(crate) fn rekey(&mut self, from: LinkKey, to: PeerId) {
+        let to = LinkKey::Peer(to);
         if from == to {
             return;
         }
@@ -206,12 +245,12 @@ impl Links {
     }
 
     /// Linked peers that received packets since the last call (and so may hold messages).
-    pub(crate) fn take_received(&mut self) -> BTreeSet<PeerId> {
+    pub(crate) fn take_received(&mut self) -> BTreeSet<LinkKey> {
         std::mem::take(&mut self.received)
     }
 
     /// Linked peers.
-    pub(crate) fn linked(&self) -> impl Iterator<Item = PeerId> + '_ {
+    pub(crate) fn linked(&self) -> impl Iterator<Item = LinkKey> + '_ {
         self.links.keys().copied()
     }
 
@@ -219,26 +258,30 @@ impl Links {
     /// admission (join or rejoin request, admit, welcome), where a single loss would cost a
     /// renet resend (150 ms) on the path a player waits on. netcode drops the second copy
     /// of a payload as a replay, so the receiver sees each message once.
-    pub(crate) fn make_redundant(&mut self, peer: PeerId) {
+    pub(crate) fn make_redundant(&mut self, peer: impl Into<LinkKey>) {
+        let peer: LinkKey = peer.into();
         if let Some(link) = self.links.get_mut(&peer) {
             link.redundant = true;
         }
     }
 
     /// Round-trip time of a link, in seconds.
-    pub(crate) fn rtt(&self, peer: PeerId) -> Option<f64> {
+    pub(crate) fn rtt(&self, peer: impl Into<LinkKey>) -> Option<f64> {
+        let peer: LinkKey = peer.into();
         self.links.get(&peer).map(|l| l.conn.rtt())
     }
 
     /// Packet loss from a peer toward us on its link, as a fraction of its last netcode
     /// packets ([`crate::loss`]); `None` before anything arrived on the link.
-    pub(crate) fn packet_loss(&self, peer: PeerId) -> Option<f64> {
+    pub(crate) fn packet_loss(&self, peer: impl Into<LinkKey>) -> Option<f64> {
+        let peer: LinkKey = peer.into();
         self.links.get(&peer).and_then(|l| l.arrivals.loss())
     }
 
     /// Bytes sent to and received from a peer's address since its direct link came up:
     /// every datagram on the wire (renet's packets, raw datagrams, netcode's keep-alives).
-    pub(crate) fn link_bytes(&self, peer: PeerId) -> Option<(u64, u64)> {
+    pub(crate) fn link_bytes(&self, peer: impl Into<LinkKey>) -> Option<(u64, u64)> {
+        let peer: LinkKey = peer.into();
         self.links.get(&peer).map(|l| (l.sent, l.received))
     }
 
@@ -261,7 +304,7 @@ impl Links {
         });
     }
 
-    fn new_link(&mut self, peer: PeerId, role: Role, addr: SocketAddr) {
+    fn new_link(&mut self, peer: LinkKey, role: Role, addr: SocketAddr) {
         let mut conn = RenetClient::new(self.conn_config.clone());
         conn.set_connected();
         let confirmed = role == Role::Dialed;
@@ -292,10 +335,12 @@ impl Links {
         self.events.push_back(LinkEvent::Connected(peer));
     }
 
-    fn drop_server_slot(&mut self, peer: PeerId) {
+    fn drop_server_slot(&mut self, peer: LinkKey) {
+        // Only members dial us; the contact is always a link we dialed.
+        let LinkKey::Peer(PeerId(client_id)) = peer else { return };
         if let ServerResult::ClientDisconnected {
             addr, payload: Some(p), ..
-        } = self.server.disconnect(peer.0)
+        } = self.server.disconnect(client_id)
         {
             let bytes = p.to_vec();
             self.push(addr, &bytes);
@@ -346,10 +391,10 @@ impl Links {
             ServerResult::None => (None, None),
             ServerResult::PacketToSend { addr, payload } => (Some((addr, payload.to_vec())), None),
             ServerResult::Payload { client_id, payload } => {
-                if let Some(link) = self.links.get_mut(&PeerId(client_id)) {
+                if let Some(link) = self.links.get_mut(&LinkKey::Peer(PeerId(client_id))) {
                     link.confirmed = true;
-                    link.take_payload(PeerId(client_id), payload, &mut self.raw_in);
-                    self.received.insert(PeerId(client_id));
+                    link.take_payload(LinkKey::Peer(PeerId(client_id)), payload, &mut self.raw_in);
+                    self.received.insert(LinkKey::Peer(PeerId(client_id)));
                 }
                 (None, None)
             }
@@ -358,14 +403,17 @@ impl Links {
                 addr,
                 payload,
                 ..
-            } => (Some((addr, payload.to_vec())), Some((PeerId(client_id), addr, true))),
+            } => (
+                Some((addr, payload.to_vec())),
+                Some((LinkKey::Peer(PeerId(client_id)), addr, true)),
+            ),
             ServerResult::ClientDisconnected {
                 client_id,
                 addr,
                 payload,
             } => (
                 payload.map(|p| (addr, p.to_vec())),
-                Some((PeerId(client_id), addr, false)),
+                Some((LinkKey::Peer(PeerId(client_id)), addr, false)),
             ),
         };
         if let Some((addr, bytes)) = out {
@@ -382,7 +430,7 @@ impl Links {
         }
     }
 
-    fn lose(&mut self, peer: PeerId, role: Role) {
+    fn lose(&mut self, peer: LinkKey, role: Role) {
         if self.links.get(&peer).is_some_and(|l| l.role == role) {
             self.links.remove(&peer);
             self.events.push_back(LinkEvent::Disconnected(peer));
@@ -409,7 +457,7 @@ impl Links {
                         let bytes = p.to_vec();
                         self.push(addr, &bytes);
                     }
-                    self.lose(PeerId(client_id), Role::Accepted);
+                    self.lose(LinkKey::Peer(PeerId(client_id)), Role::Accepted);
                 }
                 _ => {}
             }
@@ -450,7 +498,7 @@ impl Links {
         // A link the dialer never confirmed is half open (the dialer gave up while we
         // accepted): drop it, or its slot would make netcode ignore the dialer's next try.
         let half_open = |l: &Link| !l.confirmed && now.saturating_sub(l.since) > UNCONFIRMED_TIMEOUT;
-        let broken: Vec<PeerId> = self
+        let broken: Vec<LinkKey> = self
             .links
             .iter()
             .filter(|(_, l)| l.conn.is_disconnected() || half_open(l))
@@ -468,7 +516,8 @@ impl Links {
     /// Queues a message; returns false (and drops it) when the channel is full.
     /// An `urgent` message leaves at the next flush; others wait for the send cadence, so
     /// that state updates share packets with heartbeats.
-    pub(crate) fn send(&mut self, peer: PeerId, channel: Channel, bytes: Vec<u8>, urgent: bool) -> bool {
+    pub(crate) fn send(&mut self, peer: impl Into<LinkKey>, channel: Channel, bytes: Vec<u8>, urgent: bool) -> bool {
+        let peer: LinkKey = peer.into();
         match self.links.get_mut(&peer) {
             Some(link) if link.conn.can_send_message(channel.id(), bytes.len()) => {
                 link.conn.send_message(channel.id(), bytes);
@@ -484,7 +533,8 @@ impl Links {
     /// Sends one unreliable datagram straight through netcode, beside renet: one packet,
     /// no renet header, no ack. Returns false when it is too large, empty, its first byte
     /// has [`RAW_BIT`] set, or the link is not up.
-    pub(crate) fn send_datagram(&mut self, peer: PeerId, bytes: &[u8]) -> bool {
+    pub(crate) fn send_datagram(&mut self, peer: impl Into<LinkKey>, bytes: &[u8]) -> bool {
+        let peer: LinkKey = peer.into();
         let Some(link) = self.links.get(&peer) else {
             return false;
         };
@@ -512,12 +562,13 @@ impl Links {
     }
 
     /// Takes the next datagram that bypassed renet.
-    pub(crate) fn receive_datagram(&mut self) -> Option<(PeerId, Vec<u8>)> {
+    pub(crate) fn receive_datagram(&mut self) -> Option<(LinkKey, Vec<u8>)> {
         self.raw_in.pop_front()
     }
 
     /// Takes the next received message of a linked peer on a channel.
-    pub(crate) fn receive(&mut self, peer: PeerId, channel: Channel) -> Option<Vec<u8>> {
+    pub(crate) fn receive(&mut self, peer: impl Into<LinkKey>, channel: Channel) -> Option<Vec<u8>> {
+        let peer: LinkKey = peer.into();
         self.links
             .get_mut(&peer)?
             .conn
@@ -526,7 +577,8 @@ impl Links {
     }
 
     /// Closes the link to `peer` (and its netcode slot, so that it can reconnect at once).
-    pub(crate) fn disconnect(&mut self, peer: PeerId) {
+    pub(crate) fn disconnect(&mut self, peer: impl Into<LinkKey>) {
+        let peer: LinkKey = peer.into();
         if let Some(mut client) = self.dials.remove(&peer)
             && let Ok((addr, bytes)) = client.disconnect()
         {

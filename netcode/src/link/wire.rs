@@ -9,7 +9,7 @@ use std::time::Duration;
 use renet::{ChannelConfig, ConnectionConfig, SendType};
 use renetcode::{NetcodeClient, NetcodeError, NetcodeServer};
 
-use crate::PeerId;
+use super::LinkKey;
 use crate::config::SessionConfig;
 
 /// The bit set in the first byte of a payload that bypasses renet. Renet's own packets
@@ -104,14 +104,16 @@ pub(super) type Sealed = Option<Result<(SocketAddr, Vec<u8>), NetcodeError>>;
 /// for a peer that dialed us, our client for a peer we dialed.
 pub(super) fn seal(
     server: &mut NetcodeServer,
-    dials: &mut BTreeMap<PeerId, NetcodeClient>,
-    peer: PeerId,
+    dials: &mut BTreeMap<LinkKey, NetcodeClient>,
+    peer: LinkKey,
     role: Role,
     payload: &[u8],
 ) -> Sealed {
-    let sealed = match role {
-        Role::Accepted => server.generate_payload_packet(peer.0, payload),
-        Role::Dialed => dials.get_mut(&peer)?.generate_payload_packet(payload),
+    let sealed = match (role, peer) {
+        (Role::Accepted, LinkKey::Peer(id)) => server.generate_payload_packet(id.0, payload),
+        // Only members dial us.
+        (Role::Accepted, LinkKey::Contact) => return None,
+        (Role::Dialed, _) => dials.get_mut(&peer)?.generate_payload_packet(payload),
     };
     Some(sealed.map(|(addr, bytes)| (addr, bytes.to_vec())))
 }

@@ -1,9 +1,9 @@
 //! Taking in what the links deliver: link events, the rate limit, decoding, and handing
 //! each message to the part of the session that owns it.
 
-use super::{CONTACT, LeaveReason, Phase, Session, SessionEvent, flood, membership};
+use super::{LeaveReason, Phase, Session, SessionEvent, flood, membership};
 use crate::PeerId;
-use crate::link::{Channel, LinkEvent};
+use crate::link::{Channel, LinkEvent, LinkKey};
 use crate::protocol::Message;
 use crate::snapshot::replicate::Incoming;
 use crate::store::{Scope, Store};
@@ -14,7 +14,15 @@ impl Session {
     pub(super) fn on_link_event(&mut self, ev: LinkEvent) {
         log::trace!("{} {:?} link event {ev:?}", self.me, self.now);
         match ev {
-            LinkEvent::Connected(peer) => {
+            LinkEvent::Connected(LinkKey::Contact) => {
+                self.contact_state = Some(PeerState::new(self.now));
+                let hello = Message::Hello { peer: self.me };
+                self.send_direct(LinkKey::Contact, Channel::ReliableOrdered, &hello);
+                if let Phase::Joining { rejoin, .. } = self.phase {
+                    self.send_join_request(LinkKey::Contact, rejoin);
+                }
+            }
+            LinkEvent::Connected(LinkKey::Peer(peer)) => {
                 self.replication.reset_link(peer);
                 if self.banned.contains_key(&peer) {
                     self.links.disconnect(peer);
@@ -25,20 +33,18 @@ impl Session {
                 st.link_incarnation = incarnation;
                 let hello = Message::Hello { peer: self.me };
                 self.send_direct(peer, Channel::ReliableOrdered, &hello);
-                if peer == CONTACT {
-                    if let Phase::Joining { rejoin, .. } = self.phase {
-                        self.send_join_request(CONTACT, rejoin);
-                    }
-                } else if self.in_session() {
+                if self.in_session() {
                     self.send_heartbeat_to(peer);
                 }
             }
-            LinkEvent::Disconnected(peer) | LinkEvent::DialFailed(peer) => {
-                self.replication.reset_link(peer);
-                self.flood.forget(peer);
-                if peer == CONTACT && matches!(self.phase, Phase::Joining { .. }) {
+            LinkEvent::Disconnected(LinkKey::Contact) | LinkEvent::DialFailed(LinkKey::Contact) => {
+                if matches!(self.phase, Phase::Joining { .. }) {
                     self.next_contact();
                 }
+            }
+            LinkEvent::Disconnected(LinkKey::Peer(peer)) | LinkEvent::DialFailed(LinkKey::Peer(peer)) => {
+                self.replication.reset_link(peer);
+                self.flood.forget(peer);
             }
         }
     }
@@ -62,34 +68,71 @@ impl Session {
 
     pub(super) fn receive_all(&mut self) {
         // Heartbeats (with state) bypass renet: one datagram each.
-        while let Some((peer, bytes)) = self.links.receive_datagram() {
-            if !self.links.is_linked(peer) || !self.within_rate(peer) {
-                continue;
-            }
-            match Message::decode_heartbeat(&bytes) {
-                Ok(msg) => self.handle_message(peer, peer, msg, true),
-                Err(e) => self.misbehaved(peer, format!("{e}")),
-            }
+        while let Some((key, bytes)) = self.links.receive_datagram() {
+            let decoded = Message::decode_heartbeat(&bytes);
+            self.take_in(key, decoded);
         }
-        for peer in self.links.take_received() {
+        for key in self.links.take_received() {
             for channel in [
                 Channel::ReliableOrdered,
                 Channel::ReliableUnordered,
                 Channel::Unreliable,
             ] {
-                while let Some(bytes) = self.links.receive(peer, channel) {
-                    if !self.links.is_linked(peer) {
+                while let Some(bytes) = self.links.receive(key, channel) {
+                    if !self.links.is_linked(key) {
                         break;
                     }
-                    if !self.within_rate(peer) {
-                        continue;
-                    }
-                    match Message::decode(&bytes) {
-                        Ok(msg) => self.handle_message(peer, peer, msg, true),
-                        Err(e) => self.misbehaved(peer, format!("{e}")),
-                    }
+                    let decoded = Message::decode(&bytes);
+                    self.take_in(key, decoded);
                 }
             }
+        }
+    }
+
+    /// One decoded (or undecodable) message from a link: a member's, within its rate, to
+    /// [`Session::handle_message`]; the contact's to [`Session::on_contact_message`].
+    fn take_in(&mut self, key: LinkKey, decoded: Result<Message, crate::protocol::ProtocolError>) {
+        if !self.links.is_linked(key) {
+            return;
+        }
+        match key {
+            LinkKey::Contact => match decoded {
+                Ok(msg) => self.on_contact_message(msg),
+                Err(e) => {
+                    // No id to ban yet: drop the contact and try the next one.
+                    log::debug!("{} drops its contact: {e}", self.me);
+                    self.counters.rejected_messages += 1;
+                    self.next_contact();
+                }
+            },
+            LinkKey::Peer(peer) if self.within_rate(peer) => match decoded {
+                Ok(msg) => self.handle_message(peer, peer, msg, true),
+                Err(e) => self.misbehaved(peer, format!("{e}")),
+            },
+            LinkKey::Peer(_) => {}
+        }
+    }
+
+    /// What the contact of a join says before we are in: its id, then the welcome or the
+    /// refusal (the rest of the session's traffic is not ours yet).
+    fn on_contact_message(&mut self, msg: Message) {
+        if let Some(st) = self.contact_state.as_mut() {
+            st.last_any = Some(self.now);
+        }
+        match msg {
+            Message::Hello { peer } => self.contact_id = Some(peer),
+            Message::Welcome { roster, store } => self.on_welcome(LinkKey::Contact, roster, store),
+            Message::Refused { reason } => self.refused(LinkKey::Contact, reason),
+            _ => {}
+        }
+    }
+
+    /// Our join was refused: we stop.
+    fn refused(&mut self, link: LinkKey, reason: crate::protocol::Refusal) {
+        if matches!(self.phase, Phase::Joining { .. }) {
+            self.phase = Phase::Refused(reason);
+            self.events.push_back(SessionEvent::JoinRefused(reason));
+            self.links.disconnect(link);
         }
     }
 
@@ -114,20 +157,10 @@ impl Session {
         if !matches!(msg, Message::Heartbeat { .. } | Message::Update { .. }) {
             log::trace!("{} {:?} <- {origin} via {link}: {msg:?}", self.me, self.now);
         }
-        self.heard(link, origin, &msg, direct);
-        if link == CONTACT
-            && !matches!(
-                msg,
-                Message::Hello { .. } | Message::Welcome { .. } | Message::Refused { .. }
-            )
-        {
-            return; // Until we are welcomed, the rest of the session's traffic is not ours.
-        }
+        self.heard(origin, &msg, direct);
         match msg {
             Message::Hello { peer } => {
-                if link == CONTACT {
-                    self.contact_id = Some(peer);
-                } else if peer != link {
+                if peer != link {
                     self.misbehaved(link, format!("said hello as {peer}"));
                 }
             }
@@ -140,9 +173,8 @@ impl Session {
                 held_ms,
                 ..
             } => {
-                self.on_heartbeat(link, origin, digest);
-                if direct && link != CONTACT && (own.is_some() || shared.is_some() || acks.iter().any(Option::is_some))
-                {
+                self.on_heartbeat(origin, digest);
+                if direct && (own.is_some() || shared.is_some() || acks.iter().any(Option::is_some)) {
                     let heartbeat = Incoming {
                         own: own.as_deref(),
                         shared: shared.as_deref(),
@@ -153,7 +185,7 @@ impl Session {
                 }
             }
             Message::FullShared { snapshot } => {
-                if direct && link != CONTACT {
+                if direct {
                     self.on_full_shared(origin, &snapshot);
                 }
             }
@@ -240,21 +272,15 @@ impl Session {
                 roster,
                 store,
             } => self.on_admitted(origin, peer, result, roster, store),
-            Message::Welcome { roster, store } => self.on_welcome(link, roster, store),
-            Message::Refused { reason } => {
-                if matches!(self.phase, Phase::Joining { .. }) {
-                    self.phase = Phase::Refused(reason);
-                    self.events.push_back(SessionEvent::JoinRefused(reason));
-                    self.links.disconnect(link);
-                }
-            }
+            Message::Welcome { roster, store } => self.on_welcome(LinkKey::Peer(link), roster, store),
+            Message::Refused { reason } => self.refused(LinkKey::Peer(link), reason),
             _ => {}
         }
     }
 
     /// Liveness: what arrived directly from `origin` (or through a relay).
-    fn heard(&mut self, link: PeerId, origin: PeerId, msg: &Message, direct: bool) {
-        if direct && link != CONTACT {
+    fn heard(&mut self, origin: PeerId, msg: &Message, direct: bool) {
+        if direct {
             self.peers
                 .entry(origin)
                 .or_insert_with(|| PeerState::new(self.now))

@@ -26,7 +26,7 @@ use rand::rngs::StdRng;
 use crate::PeerId;
 use crate::config::SessionConfig;
 use crate::identity::SeatKey;
-use crate::link::{Links, Transmit};
+use crate::link::{LinkKey, Links, Transmit};
 use crate::protocol::{Message, Refusal};
 use crate::roster::{Member, Roster};
 use crate::snapshot::replicate::Replication;
@@ -37,8 +37,6 @@ use dialing::Newest;
 pub(crate) use liveness::PeerState;
 pub use types::{Credentials, LeaveReason, LinkPath, LinkState, PeerSetup, SessionError, SessionEvent, SessionStats};
 
-/// Placeholder key of the link to a contact whose id we learn from its `Hello`.
-const CONTACT: PeerId = PeerId(0);
 /// One heartbeat in this many carries the roster digest (anti-entropy needs no more).
 const DIGEST_EVERY: u64 = 4;
 /// After a roster change every heartbeat carries the digest for this long.
@@ -74,6 +72,8 @@ pub struct Session {
     links: Links,
     peers: BTreeMap<PeerId, PeerState>,
     contact_id: Option<PeerId>,
+    /// Liveness of the link to the contact, until it is re-keyed to the contact's id.
+    contact_state: Option<PeerState>,
     pending: BTreeMap<PeerId, membership::Pending>,
     banned: BTreeMap<PeerId, Duration>,
     events: VecDeque<SessionEvent>,
@@ -131,6 +131,7 @@ impl Session {
             links,
             peers: BTreeMap::new(),
             contact_id: None,
+            contact_state: None,
             pending: BTreeMap::new(),
             banned: BTreeMap::new(),
             events: VecDeque::new(),
@@ -234,7 +235,7 @@ impl Session {
             rejoin,
         };
         let mut s = Session::new(setup, credentials.peer, credentials.secret, now, phase);
-        s.links.dial(CONTACT, first);
+        s.links.dial(LinkKey::Contact, first);
         Ok(s)
     }
 
@@ -362,7 +363,7 @@ impl Session {
                 }
             }
             Phase::Leaving { until } if now >= until => {
-                let linked: Vec<PeerId> = self.links.linked().collect();
+                let linked: Vec<LinkKey> = self.links.linked().collect();
                 for p in linked {
                     self.links.disconnect(p);
                 }
@@ -404,14 +405,9 @@ impl Session {
 
 /// A new seat: a random secret, and the id its signing key owns.
 pub(crate) fn fresh_identity(rng: &mut StdRng) -> (PeerId, [u8; 32]) {
-    loop {
-        let mut secret = [0u8; 32];
-        rng.fill_bytes(&mut secret);
-        let id = SeatKey::from_secret(&secret).peer();
-        if id != CONTACT {
-            return (id, secret);
-        }
-    }
+    let mut secret = [0u8; 32];
+    rng.fill_bytes(&mut secret);
+    (SeatKey::from_secret(&secret).peer(), secret)
 }
 
 #[cfg(test)]

@@ -2,8 +2,9 @@
 //! bounded hops), a backlog for members without a route yet, and heartbeats.
 
 use super::liveness::PeerState;
-use super::{CONTACT, DIGEST_EVERY, Session};
+use super::{DIGEST_EVERY, Session};
 use crate::PeerId;
+use crate::link::LinkKey;
 use crate::link::{Channel, MAX_RAW_BYTES};
 use crate::protocol::{MAX_HOPS, Message};
 use crate::roster::{Member, RosterDigest};
@@ -53,7 +54,8 @@ impl Session {
         }
     }
 
-    pub(super) fn send_direct(&mut self, peer: PeerId, channel: Channel, msg: &Message) {
+    pub(super) fn send_direct(&mut self, peer: impl Into<LinkKey>, channel: Channel, msg: &Message) {
+        let peer = peer.into();
         match msg.encode() {
             Ok(bytes) => {
                 // Control leaves at once; so do the host's writes (a host that dies right
@@ -150,7 +152,7 @@ impl Session {
         let targets: Vec<PeerId> = self
             .links
             .linked()
-            .filter(|p| *p != CONTACT)
+            .filter_map(LinkKey::peer)
             .filter(|p| all || self.peers.get(p).is_none_or(|st| st.next_heartbeat <= now))
             .collect();
         let host = self.is_host();
@@ -244,16 +246,13 @@ impl Session {
         }
     }
 
-    pub(super) fn on_heartbeat(&mut self, link: PeerId, origin: PeerId, digest: Option<RosterDigest>) {
+    pub(super) fn on_heartbeat(&mut self, origin: PeerId, digest: Option<RosterDigest>) {
         let Some(digest) = digest else { return };
         if self.implausible_epoch(digest.epoch) {
             let reason = format!("claimed host epoch {} (ours {})", digest.epoch, self.roster.epoch);
             return self.misbehaved(origin, reason);
         }
         self.max_epoch_seen = self.max_epoch_seen.max(digest.epoch);
-        if link == CONTACT {
-            return;
-        }
         if self.in_session() && self.roster.digest().cmp_claim(&digest).is_gt() {
             self.push_roster(origin);
         }

@@ -5,13 +5,14 @@ use super::millis;
 use crate::PeerId;
 use crate::identity::SeatProof;
 use crate::link::Channel;
+use crate::link::LinkKey;
 use crate::protocol::Message;
 use crate::roster::{MemberStatus, Roster};
-use crate::session::{CONTACT, Phase, Session, SessionEvent};
+use crate::session::{Phase, Session, SessionEvent};
 use crate::store::Store;
 
 impl Session {
-    pub(in crate::session) fn send_join_request(&mut self, contact: PeerId, rejoin: bool) {
+    pub(in crate::session) fn send_join_request(&mut self, contact: LinkKey, rejoin: bool) {
         let auth = &self.authority;
         let proof = SeatProof::sign(&auth.key, auth.session_id, self.me, self.addr, millis(self.now));
         let (name, key) = (self.name.clone(), auth.key.public());
@@ -35,14 +36,14 @@ impl Session {
         let Phase::Joining { contacts, next, .. } = self.phase.clone() else {
             return;
         };
-        if self.links.is_linked(CONTACT) {
+        if self.links.is_linked(LinkKey::Contact) {
             self.phase = Phase::Joining {
                 contacts,
                 next,
                 started: self.now,
                 rejoin: true,
             };
-            self.send_join_request(CONTACT, true);
+            self.send_join_request(LinkKey::Contact, true);
         } else {
             self.next_contact();
         }
@@ -56,7 +57,7 @@ impl Session {
         else {
             return;
         };
-        self.links.disconnect(CONTACT);
+        self.links.disconnect(LinkKey::Contact);
         let addr = contacts[next % contacts.len()];
         self.phase = Phase::Joining {
             contacts,
@@ -64,10 +65,10 @@ impl Session {
             started: self.now,
             rejoin,
         };
-        self.links.dial(CONTACT, addr);
+        self.links.dial(LinkKey::Contact, addr);
     }
 
-    pub(in crate::session) fn on_welcome(&mut self, link: PeerId, roster: Roster, store: Store) {
+    pub(in crate::session) fn on_welcome(&mut self, link: LinkKey, roster: Roster, store: Store) {
         let Phase::Joining { rejoin, .. } = self.phase else {
             return;
         };
@@ -75,17 +76,16 @@ impl Session {
         if !me.is_active() || me.key != self.authority.key.public() {
             return;
         }
-        let sender = if link == CONTACT {
-            self.contact_id.unwrap_or(roster.host)
-        } else {
-            link
+        let sender = match link {
+            LinkKey::Contact => self.contact_id.unwrap_or(roster.host),
+            LinkKey::Peer(peer) => peer,
         };
-        if link == CONTACT {
+        if link == LinkKey::Contact {
             let contact = sender;
-            self.links.rekey(CONTACT, contact);
+            self.links.rekey(LinkKey::Contact, contact);
             let mut st = self
-                .peers
-                .remove(&CONTACT)
+                .contact_state
+                .take()
                 .unwrap_or_else(|| crate::session::PeerState::new(self.now));
             st.link_incarnation = roster.get(contact).map(|m| m.incarnation);
             st.last_direct = Some(self.now);
@@ -144,6 +144,6 @@ impl Session {
             return;
         }
         self.timers.rejoin_asked = Some(self.now);
-        self.send_join_request(via, rejoin);
+        self.send_join_request(LinkKey::Peer(via), rejoin);
     }
 }

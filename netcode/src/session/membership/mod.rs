@@ -9,10 +9,11 @@ mod joining;
 
 use std::time::Duration;
 
-use super::{CONTACT, LeaveReason, PeerState, Session, SessionEvent};
+use super::{LeaveReason, PeerState, Session, SessionEvent};
 use crate::PeerId;
 use crate::identity::{PublicKey, SeatProof};
 use crate::link::Channel;
+use crate::link::LinkKey;
 use crate::protocol::Message;
 use crate::roster::{Member, MemberStatus, Roster};
 use crate::store::Store;
@@ -64,8 +65,8 @@ impl Session {
             .members
             .iter()
             .map(|m| m.id)
-            .chain(self.links.linked())
-            .filter(|p| *p != self.me && *p != CONTACT)
+            .chain(self.links.linked().filter_map(LinkKey::peer))
+            .filter(|p| *p != self.me)
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .collect();
