@@ -18,94 +18,19 @@ use crate::PeerId;
 use crate::config::SessionConfig;
 use crate::loss::Arrivals;
 
+mod key;
+mod state;
 mod wire;
+
+pub(crate) use key::{LinkEvent, LinkKey};
+use state::Link;
 
 pub(crate) use wire::MAX_RAW_BYTES;
 use wire::{
-    CONNECTION_REQUEST, CONNECTION_RESPONSE, PACKET_TYPE_MASK, RAW_BIT, REDUNDANT_COPIES, RENET_ACK_PACKET, Role,
-    UNCONFIRMED_TIMEOUT, connection_config, raw_body, seal,
+    CONNECTION_REQUEST, CONNECTION_RESPONSE, PACKET_TYPE_MASK, RAW_BIT, REDUNDANT_COPIES, Role, UNCONFIRMED_TIMEOUT,
+    connection_config, seal,
 };
 pub use wire::{Channel, Transmit};
-
-/// Whom a link goes to: a member, or the contact a newcomer dials before it learns the
-/// contact's id (from its `Hello`; the link is then re-keyed to that id).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) enum LinkKey {
-    /// The contact of a join, id unknown yet.
-    Contact,
-    /// A member.
-    Peer(PeerId),
-}
-
-impl From<PeerId> for LinkKey {
-    fn from(peer: PeerId) -> Self {
-        LinkKey::Peer(peer)
-    }
-}
-
-impl LinkKey {
-    /// The member, unless this is the contact.
-    pub(crate) fn peer(self) -> Option<PeerId> {
-        match self {
-            LinkKey::Peer(p) => Some(p),
-            LinkKey::Contact => None,
-        }
-    }
-}
-
-impl std::fmt::Display for LinkKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            LinkKey::Peer(p) => write!(f, "{p}"),
-            LinkKey::Contact => f.write_str("contact"),
-        }
-    }
-}
-
-/// Something that happened to a link.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum LinkEvent {
-    Connected(LinkKey),
-    Disconnected(LinkKey),
-    DialFailed(LinkKey),
-}
-
-struct Link {
-    role: Role,
-    addr: SocketAddr,
-    conn: RenetClient,
-    /// When `conn` was last advanced (renet is advanced at flush time only).
-    updated: Duration,
-    /// When the link came up.
-    since: Duration,
-    /// For an accepted link: whether the dialer sent a payload yet. Until it does we send
-    /// nothing, because our payloads would suppress netcode's keep-alives and a dialer
-    /// that lost the first keep-alive would never finish connecting.
-    confirmed: bool,
-    /// Whether renet received data (not just acks) since its last flush, and so owes an ack.
-    owes_ack: bool,
-    /// Whether the packets of the next flush go out twice (see [`Links::make_redundant`]).
-    redundant: bool,
-    /// Bytes of every datagram sent to this link's address and received from it (renet's
-    /// packets, the raw datagrams beside them, netcode's keep-alives).
-    sent: u64,
-    received: u64,
-    /// Which of the peer's recent netcode sequence numbers arrived (its loss toward us).
-    arrivals: Arrivals,
-}
-
-impl Link {
-    /// A payload netcode let through on this link: a raw datagram goes to `raw_in`, a renet
-    /// packet to the renet connection (which then owes an ack unless it is one).
-    fn take_payload(&mut self, peer: LinkKey, payload: &[u8], raw_in: &mut VecDeque<(LinkKey, Vec<u8>)>) {
-        if let Some(body) = raw_body(payload) {
-            raw_in.push_back((peer, body));
-        } else {
-            self.owes_ack |= payload.first() != Some(&RENET_ACK_PACKET);
-            self.conn.process_packet(payload);
-        }
-    }
-}
 
 /// All links of one peer.
 pub(crate) struct Links {
