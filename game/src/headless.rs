@@ -198,7 +198,7 @@ fn status(mut run: ResMut<Run>, store: NetStore, orbs: Query<(), With<Orb>>) {
     let avg = run.work.as_secs_f64() * 1000.0 / f64::from(run.worked_frames.max(1));
     (run.work, run.worked_frames) = (Duration::ZERO, 0);
     emit(json!({ "event": "status", "peer": session.peer_id().to_string(),
-            "host": session.host().map(|h| h.to_string()), "members": session.roster().active().count(),
+            "host": session.current_host().map(|h| h.to_string()), "members": session.roster().active().count(),
             "round": round, "round_left_ms": left, "orbs": orbs.iter().count(),
             "scores": scores_json(session, &scores), "links": links_json(session),
             "frame_work_ms": (avg * 1000.0).round() / 1000.0 }));

@@ -300,7 +300,11 @@ fn scoreboard(stats: &NetStats, store: &NetStore) -> String {
         .iter()
         .map(|m| {
             let score = arena::score(store, m.id);
-            let crown = if s.host() == Some(m.id) { "[host] " } else { "       " };
+            let crown = if s.current_host() == Some(m.id) {
+                "[host] "
+            } else {
+                "       "
+            };
             let link = if m.id == s.peer_id() {
                 "you".to_string()
             } else if !m.is_active() {

@@ -313,7 +313,7 @@ fn place_sprites(
         } else {
             colour
         };
-        if session.host() == Some(peer) && active {
+        if session.current_host() == Some(peer) && active {
             host_at = Some(tf.translation.truncate());
         }
         for child in children {

@@ -5,11 +5,16 @@ use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use bevy::prelude::*;
-use netcode::sim::{NodeStatus, SCORE_KEY, Sim, read_u64};
+use netcode::sim::{NodeStatus, Sim};
 use netcode::{PeerId, Scope, Session, SessionEvent};
 
 /// Longest simulated step taken for one frame, so a stalled frame never fast-forwards.
 const MAX_FRAME_STEP: Duration = Duration::from_millis(100);
+/// Every live peer adds one to its replicated score this often, so the panel shows
+/// whether state survives crashes and migrations.
+const SCORE_INTERVAL: Duration = Duration::from_millis(250);
+/// Store key of each peer's score (its own scope), a little-endian `u64`.
+const SCORE_KEY: &str = "score";
 /// Membership events kept for the panel.
 const LOG_LEN: usize = 8;
 /// Reports of the same change by different peers within this window count as one entry.
@@ -22,6 +27,8 @@ pub struct SimState {
     pub sim: Sim,
     /// Simulated time the clock should have reached (real time, with capped steps).
     target: Duration,
+    /// When the peers next add to their scores.
+    next_score: Duration,
     /// Display names of every peer ever seen (crashed peers drop out of rosters).
     names: HashMap<PeerId, String>,
     /// Recent membership changes, oldest first.
@@ -87,6 +94,7 @@ impl SimState {
         SimState {
             sim,
             target: Duration::ZERO,
+            next_score: Duration::ZERO,
             names: HashMap::new(),
             log: VecDeque::new(),
             events_read: 0,
@@ -98,9 +106,29 @@ impl SimState {
     /// Advances the simulation by `dt` of real time (capped at [`MAX_FRAME_STEP`]).
     pub fn advance(&mut self, dt: Duration) {
         self.target += dt.min(MAX_FRAME_STEP);
+        while self.next_score < self.target {
+            self.sim.run_until(self.next_score);
+            self.add_scores();
+            self.next_score += SCORE_INTERVAL;
+        }
         self.sim.run_until(self.target);
         self.learn_names();
         self.read_events();
+    }
+
+    /// Every peer in the session adds one to its score (written through the simulator, so
+    /// its checks count a score that never reached everyone).
+    fn add_scores(&mut self) {
+        for i in self.sim.live_indices() {
+            let Some(peer) = self.sim.session(i).map(Session::peer_id) else {
+                continue;
+            };
+            let score = self.score_at(i, peer) + 1;
+            // A refused write (the peer left meanwhile) is skipped: the next one comes soon.
+            let _ = self
+                .sim
+                .write(i, Scope::Peer(peer), SCORE_KEY, Some(score.to_le_bytes().to_vec()));
+        }
     }
 
     /// Records the display name of every member any live peer knows.
@@ -163,14 +191,14 @@ impl SimState {
     }
 
     /// The host: the one live peers agree on, else the first any of them follows.
-    pub fn host(&self) -> Option<PeerId> {
+    pub fn current_host(&self) -> Option<PeerId> {
         self.sim.consensus_host().or_else(|| self.sim.hosts().first().copied())
     }
 
     /// The session whose view the panel shows: the host's, else any live one.
     pub fn view(&self) -> Option<&Session> {
         let host = self
-            .host()
+            .current_host()
             .and_then(|h| self.sim.index_of(h))
             .and_then(|i| self.sim.session(i));
         host.or_else(|| self.sim.live_indices().first().and_then(|i| self.sim.session(*i)))
@@ -179,8 +207,12 @@ impl SimState {
     /// The score of `peer` as the replicated store holds it (its own copy first).
     pub fn score(&self, peer: PeerId) -> u64 {
         let own = self.sim.index_of(peer).and_then(|i| self.sim.session(i));
-        own.or_else(|| self.view())
-            .map_or(0, |s| read_u64(s.store().get(Scope::Peer(peer), SCORE_KEY)))
+        own.or_else(|| self.view()).map_or(0, |s| read_score(s, peer))
+    }
+
+    /// The score of `peer` as node `i` holds it.
+    fn score_at(&self, i: usize, peer: PeerId) -> u64 {
+        self.sim.session(i).map_or(0, |s| read_score(s, peer))
     }
 
     /// A pseudo-random number (splitmix64) for picking victims.
@@ -199,7 +231,7 @@ impl SimState {
 
     /// `K`: crashes the host.
     pub fn crash_host(&mut self) {
-        self.last_action = match self.host() {
+        self.last_action = match self.current_host() {
             Some(h) => {
                 self.sim.crash_peer(h);
                 format!("{:.2}s crashed host {}", self.now_secs(), self.name(h))
@@ -250,7 +282,7 @@ impl SimState {
 
     /// `L`: the host leaves gracefully.
     pub fn host_leaves(&mut self) {
-        self.last_action = match self.host().and_then(|h| self.sim.index_of(h)) {
+        self.last_action = match self.current_host().and_then(|h| self.sim.index_of(h)) {
             Some(i) => {
                 self.sim.leave(i);
                 format!("{:.2}s host peer{i} leaves", self.now_secs())
@@ -286,4 +318,12 @@ pub fn handle_keys(keys: Res<ButtonInput<KeyCode>>, mut state: ResMut<SimState>,
     if keys.just_pressed(KeyCode::KeyL) {
         state.host_leaves();
     }
+}
+
+/// The score of `peer` in `session`'s store (0 when absent or malformed).
+fn read_score(session: &Session, peer: PeerId) -> u64 {
+    let bytes = session.store().get(Scope::Peer(peer), SCORE_KEY);
+    bytes
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map_or(0, u64::from_le_bytes)
 }

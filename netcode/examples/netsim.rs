@@ -311,7 +311,6 @@ fn run_seed(args: &Args, actions: &[(f64, Action)], link: &LinkConditions, seed:
         seed,
         link: link.clone(),
         session,
-        workload: !arena,
         scene: if arena {
             Scene::Arena { objects: args.objects }
         } else {

@@ -9,7 +9,7 @@
 use std::time::Instant;
 
 use clap::Parser;
-use netcode::sim::{LinkConditions, NodeStatus, Sim, SimConfig};
+use netcode::sim::{LinkConditions, NodeStatus, Scene, Sim, SimConfig};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde_json::json;
@@ -69,6 +69,7 @@ fn run(args: &Args, seed: u64) -> (u64, Vec<String>) {
             burst_len: 15.0,
             ..LinkConditions::default()
         },
+        scene: Scene::Store,
         ..SimConfig::default()
     });
     let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed);
@@ -127,7 +128,7 @@ fn run(args: &Args, seed: u64) -> (u64, Vec<String>) {
                     let s = sim.session(i)?;
                     Some(format!(
                         "{i}:{}/e{}/{}",
-                        sim.index_of(s.host()?)?,
+                        sim.index_of(s.current_host()?)?,
                         s.epoch(),
                         s.roster().members.len()
                     ))
@@ -158,7 +159,7 @@ fn run(args: &Args, seed: u64) -> (u64, Vec<String>) {
                 eprintln!(
                     "node {i} {} host {:?} epoch {} members {} [{}]",
                     s.peer_id(),
-                    s.host(),
+                    s.current_host(),
                     s.epoch(),
                     s.roster().members.len(),
                     links.join(" ")

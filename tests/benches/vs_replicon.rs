@@ -452,7 +452,6 @@ fn run_ours(secs: f64, latency: Duration, session: SessionConfig) -> Measured {
         link: netcode_tests::link(latency.as_millis() as u64, 0, 0.0),
         session,
         tick: SIM_STEP,
-        workload: false,
         scene: Scene::Arena { objects: OBJECTS },
         ..SimConfig::default()
     });

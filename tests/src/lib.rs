@@ -5,7 +5,7 @@ pub mod lab;
 
 use std::time::Duration;
 
-use netcode::sim::{LinkConditions, Sim, SimConfig};
+use netcode::sim::{LinkConditions, Scene, Sim, SimConfig};
 use netcode::{PeerId, Scope};
 
 /// Links with `latency_ms` one-way latency, `jitter_ms` jitter and `loss` independent loss.
@@ -25,6 +25,7 @@ pub fn sim(peers: usize, seed: u64, latency_ms: u64, jitter_ms: u64, loss: f64) 
         peers,
         seed,
         link,
+        scene: Scene::Store,
         ..SimConfig::default()
     })
 }

@@ -57,7 +57,7 @@ fn undisturbed(sim: &Sim, host_peer: PeerId, except: usize) {
         let s = sim.session(i).unwrap();
         assert_eq!(s.store().get(Scope::Shared, PLANTED), None, "node {i}: nothing planted");
         if i != except {
-            assert_eq!(s.host(), Some(host_peer), "node {i}: same host");
+            assert_eq!(s.current_host(), Some(host_peer), "node {i}: same host");
         }
     }
     assert_eq!(sim.state_lost(), 0);

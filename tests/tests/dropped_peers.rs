@@ -123,7 +123,7 @@ fn partition_four_four_then_heal() {
     for comp in &comps {
         let mut hosts: Vec<_> = comp
             .iter()
-            .filter_map(|i| sim.session(*i).and_then(|s| s.host()))
+            .filter_map(|i| sim.session(*i).and_then(|s| s.current_host()))
             .collect();
         hosts.dedup();
         assert_eq!(hosts.len(), 1, "one host per side");
@@ -160,7 +160,7 @@ fn a_partition_longer_than_the_seat_grace_still_heals_into_one_session() {
     let (a, b) = (sim.session(0).unwrap(), sim.session(2).unwrap());
     assert!(a.roster().get(b.peer_id()).is_none(), "the seats were released");
     assert!(b.roster().get(a.peer_id()).is_none(), "on both sides");
-    assert_ne!(a.host(), b.host(), "two sessions meanwhile");
+    assert_ne!(a.current_host(), b.current_host(), "two sessions meanwhile");
     sim.heal_partition();
     // The hosts try one former member every `reunite_interval` (5 s).
     sim.run_for_secs(15.0);
@@ -194,7 +194,7 @@ fn a_peer_cut_off_for_a_moment_does_not_take_the_host_away() {
     sim.partition(&[vec![cut], others]);
     sim.run_for_secs(2.0);
     assert_eq!(
-        sim.session(cut).unwrap().host(),
+        sim.session(cut).unwrap().current_host(),
         Some(cut_peer),
         "alone, it named itself host"
     );

@@ -79,7 +79,7 @@ proptest! {
         }
         sim.run_for_secs(SETTLE_SECS);
         for comp in sim.components() {
-            let mut hosts: Vec<_> = comp.iter().filter_map(|i| sim.session(*i).and_then(|s| s.host())).collect();
+            let mut hosts: Vec<_> = comp.iter().filter_map(|i| sim.session(*i).and_then(|s| s.current_host())).collect();
             hosts.sort();
             hosts.dedup();
             prop_assert!(hosts.len() <= 1, "hosts {:?} in component {:?}", hosts, comp);

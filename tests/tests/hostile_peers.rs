@@ -47,7 +47,7 @@ fn garbage_from_a_member_gets_it_expelled_by_the_host() {
     for i in &survivors {
         let s = sim.session(*i).unwrap();
         assert!(s.roster().get(rogue).is_none(), "expelled from every roster");
-        assert_eq!(s.host(), Some(host_peer), "nobody else noticed: same host");
+        assert_eq!(s.current_host(), Some(host_peer), "nobody else noticed: same host");
     }
     // The host itself reports the expulsion as such.
     let host_events = sim.events_of(host_peer);
@@ -102,7 +102,7 @@ fn forged_entry_of_another_peer_is_refused_and_not_applied() {
     let roster = sim.session(others[0]).unwrap().roster().clone();
     for i in &others {
         let s = sim.session(*i).unwrap();
-        assert_eq!(s.host(), Some(host_peer));
+        assert_eq!(s.current_host(), Some(host_peer));
         assert_eq!(s.roster(), &roster);
     }
     assert!(roster.get(rogue).is_none(), "the forger was expelled");
@@ -176,7 +176,7 @@ fn a_flooding_member_is_rate_limited_then_expelled_and_nobody_else_notices() {
     assert!(misbehaved(&sim, host_peer, rogue), "the flood got it dropped");
     assert!(host.roster().get(rogue).is_none(), "and expelled");
     let other = sim.session(other_i).unwrap();
-    assert_eq!(other.host(), Some(host_peer));
+    assert_eq!(other.current_host(), Some(host_peer));
     assert_eq!(other.stats().rate_limited, 0, "the others never saw it");
     assert!(no_host_change_except(&sim, rogue));
     assert_eq!(sim.state_lost(), 0);
@@ -214,7 +214,7 @@ fn a_host_claim_with_a_far_future_epoch_gets_its_sender_dropped() {
     assert_eq!(survivors.len(), 4);
     for i in &survivors {
         let s = sim.session(*i).unwrap();
-        assert_eq!(s.host(), Some(host_peer), "same host");
+        assert_eq!(s.current_host(), Some(host_peer), "same host");
         assert_eq!(s.epoch(), epoch, "same epoch: the forged one was not adopted");
         assert!(s.roster().get(rogue).is_none(), "the forger was expelled");
     }
@@ -244,7 +244,7 @@ fn a_host_claim_with_a_stale_epoch_is_refused_and_answered() {
     for i in [host_i, other_i] {
         let s = sim.session(i).unwrap();
         assert_eq!(s.stats().stale_claims, 1, "counted at {}", s.peer_id());
-        assert_eq!(s.host(), Some(host_peer), "not adopted");
+        assert_eq!(s.current_host(), Some(host_peer), "not adopted");
     }
     // A peer back from a partition may hold such a roster honestly: it is answered with
     // the current one, not dropped, and everyone (the sender too) follows the same host.

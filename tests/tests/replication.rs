@@ -17,7 +17,6 @@ fn arena_sim(peers: usize, seed: u64, loss: f64) -> Sim {
         peers,
         seed,
         link: link(30, 10, loss),
-        workload: false,
         scene: Scene::Arena { objects: OBJECTS },
         ..SimConfig::default()
     })
@@ -150,7 +149,6 @@ fn a_world_larger_than_a_datagram_is_spread_over_ticks() {
         peers: 3,
         seed: 44,
         link: link(30, 0, 0.0),
-        workload: false,
         scene: Scene::Arena { objects },
         ..SimConfig::default()
     });
@@ -188,7 +186,6 @@ fn a_budget_over_the_datagram_is_seen_as_sliced_heartbeats() {
         peers: 2,
         seed: 45,
         link: link(30, 0, 0.0),
-        workload: false,
         session: netcode::SessionConfig {
             own_budget_bytes: 3_000,
             ..netcode::SessionConfig::default()
@@ -232,7 +229,6 @@ fn the_arena_costs_under_three_fifths_of_naive_snapshots_at_the_same_rates() {
         peers: 8,
         seed: 1,
         link: link(20, 20, 0.05),
-        workload: false,
         scene: Scene::Arena { objects: 64 },
         ..SimConfig::default()
     });
@@ -285,7 +281,6 @@ fn a_late_joiner_gets_the_whole_world_reliably_then_deltas() {
         peers: 3,
         seed: 46,
         link: link(30, 5, 0.2),
-        workload: false,
         scene: Scene::Arena { objects },
         ..SimConfig::default()
     });

@@ -247,7 +247,7 @@ fn report(peer: &Peer, event: &SessionEvent) {
         SessionEvent::Joined { peer: me, rejoined } => emit(
             "joined",
             json!({ "peer": me.to_string(), "rejoined": rejoined,
-                    "host": s.host().map(|h| h.to_string()) }),
+                    "host": s.current_host().map(|h| h.to_string()) }),
         ),
         SessionEvent::JoinRefused(reason) => emit("refused", json!({ "reason": reason.to_string() })),
         SessionEvent::PeerJoined { peer } => emit("peer_joined", json!({ "peer": peer.to_string() })),
@@ -311,7 +311,7 @@ fn status(peer: &Peer, heard: &mut BTreeMap<PeerId, (u32, Instant)>) {
     }
     emit(
         "status",
-        json!({ "peer": me.to_string(), "host": s.host().map(|h| h.to_string()), "epoch": s.epoch(),
+        json!({ "peer": me.to_string(), "host": s.current_host().map(|h| h.to_string()), "epoch": s.epoch(),
                 "members": s.roster().active().count(), "fresh": fresh, "scores": scores, "links": links }),
     );
 }

@@ -165,7 +165,7 @@ pub(super) fn refresh_stats(net: Res<NetPeer>, mut clock: ResMut<ByteClock>, mut
     clock.1 = counted;
     *stats = NetStats {
         me: Some(me),
-        host: session.host(),
+        host: session.current_host(),
         peers,
         bytes_up_per_sec: up,
         bytes_down_per_sec: down,

@@ -71,7 +71,7 @@ pub(super) fn build(app: &mut App) {
 fn track(net: Res<NetPeer>, mut events: MessageReader<NetEvent>, mut timeline: ResMut<MigrationTimeline>) {
     let session = net.session();
     let now = net.now();
-    let host = session.host().filter(|h| *h != session.peer_id());
+    let host = session.current_host().filter(|h| *h != session.peer_id());
     if let Some(h) = host
         && session.suspected().contains(&h)
         && timeline.suspected.is_none_or(|(p, _)| p != h)
@@ -113,7 +113,7 @@ fn track(net: Res<NetPeer>, mut events: MessageReader<NetEvent>, mut timeline: R
             }
             SessionEvent::StoreChanged {
                 scope: Scope::Shared, ..
-            } => resume(&mut timeline, session.host(), now),
+            } => resume(&mut timeline, session.current_host(), now),
             _ => {}
         }
     }

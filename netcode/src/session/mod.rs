@@ -153,14 +153,14 @@ impl Session {
     }
 
     /// Creates a new session with this peer, a new seat, as its first member and host
-    /// ([`Session::create_with`] for a seat drawn by the caller).
-    pub fn create(setup: PeerSetup, now: Duration) -> Self {
-        Self::create_with(setup, Credentials::generate(), now)
+    /// ([`Session::host_with`] for a seat drawn by the caller).
+    pub fn host(setup: PeerSetup, now: Duration) -> Self {
+        Self::host_with(setup, Credentials::generate(), now)
     }
 
     /// Creates a new session hosted by the seat whose `credentials` the caller drew
     /// ([`Credentials::generate`]).
-    pub fn create_with(setup: PeerSetup, credentials: Credentials, now: Duration) -> Self {
+    pub fn host_with(setup: PeerSetup, credentials: Credentials, now: Duration) -> Self {
         let Credentials { peer: me, secret } = credentials;
         let addr = setup.addr;
         let mut s = Session::new(setup, me, secret, now, Phase::Member);

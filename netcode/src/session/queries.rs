@@ -72,7 +72,7 @@ impl Session {
     }
 
     /// The host as this peer knows it (`None` before joining).
-    pub fn host(&self) -> Option<PeerId> {
+    pub fn current_host(&self) -> Option<PeerId> {
         self.in_session().then_some(self.roster.host)
     }
 

@@ -157,6 +157,9 @@ pub enum SessionError {
     /// Only the host writes shared entries.
     #[error("only the host writes shared entries")]
     NotHost,
+    /// Entries of another peer are that peer's to write.
+    #[error("only a peer writes its own entries")]
+    NotOwner,
     /// The session is not joined (yet, or any more).
     #[error("not in a session")]
     NotInSession,
@@ -183,7 +186,7 @@ pub struct Credentials {
 
 impl Credentials {
     /// A new seat's identity and secret, from the operating system's randomness (what
-    /// [`super::Session::create`] and [`super::Session::join`] draw).
+    /// [`super::Session::host`] and [`super::Session::join`] draw).
     pub fn generate() -> Credentials {
         Self::draw(&mut rand::make_rng())
     }

@@ -121,7 +121,7 @@ impl MemoryNet {
     /// Creates the session: a peer that hosts it.
     pub fn host(&self, name: &str) -> MemoryPeer {
         let (addr, setup, mut rng, now) = self.open(name);
-        let session = Session::create_with(setup, Credentials::draw(&mut rng), now);
+        let session = Session::host_with(setup, Credentials::draw(&mut rng), now);
         MemoryPeer::new(self.clone(), session, addr, None)
     }
 

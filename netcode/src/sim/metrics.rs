@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::Sim;
 use super::writes::{Holder, LivePeer, WriteLedger, WriteOutcome};
-use super::{SCORE_KEY, Sim};
 use crate::PeerId;
 use crate::session::{Session, SessionEvent};
 use crate::store::{Entry, Scope, Version};
@@ -275,18 +275,18 @@ impl Metrics {
     }
 
     fn complete_rejoins(&mut self, sim: &Sim, now: Duration) {
-        // Rejoins complete when the peer is back with its old id and its score.
+        // Rejoins complete when the peer is back with its old id and every entry of its own
+        // that the session had committed (the workload's score, say).
         let committed = &self.committed;
         let mut done = Vec::new();
         self.pending_rejoins.retain(|r| {
             let Some(i) = sim.index_of(r.peer) else { return true };
             let Some(s) = sim.session(i) else { return true };
-            let key = (Scope::Peer(r.peer), SCORE_KEY.to_owned());
-            let restored = committed.get(&key).is_none_or(|v| {
-                s.store()
-                    .entry(Scope::Peer(r.peer), SCORE_KEY)
-                    .is_some_and(|e| e.version >= *v)
-            });
+            let own = Scope::Peer(r.peer);
+            let restored = committed
+                .iter()
+                .filter(|((scope, _), _)| *scope == own)
+                .all(|((_, key), v)| s.store().entry(own, key).is_some_and(|e| e.version >= *v));
             if s.in_session() && restored {
                 done.push(now - r.start);
                 false
@@ -347,6 +347,7 @@ impl Metrics {
     }
 
     /// Seconds of running peers so far (the denominator of per-peer rates).
+    #[cfg(any(test, feature = "test-util"))]
     pub(super) fn node_seconds(&self) -> f64 {
         self.node_seconds
     }

@@ -2,15 +2,24 @@
 //! [`SimNetwork`] with a virtual clock. The packets are the real encrypted netcode ones.
 //!
 //! Peers are addressed by *index*: the order in which the simulation started them
-//! (index 0 creates the session). A small built-in workload writes state all the time
-//! (each peer its `score`, the host a `clock` and new `pickup-N` entries), so that the
-//! checks can tell whether anything replicated was lost.
+//! (index 0 creates the session). Between steps a test drives them through
+//! [`Sim::session_mut`] (writes, snapshots) and breaks things with [`Sim::crash`],
+//! [`Sim::partition`] and the [`SimNetwork`]; the [`Metrics`] count the migrations,
+//! rejoins and writes that completed and the ones that never did.
+//!
+//! With the `test-util` feature the simulator also plays scenes of its own: a built-in
+//! workload that writes state all the time (each peer its `score`, the host a `clock` and
+//! new `pickup-N` entries), so that the checks can tell whether anything replicated was
+//! lost, and the [`arena`] scene of moving players and host-owned objects. They are the
+//! project's test and benchmark fixtures (`netsim`, the tests crate), not part of a game's API.
 
+#[cfg(any(test, feature = "test-util"))]
 pub mod arena;
 mod memory;
 mod metrics;
 mod net;
 mod queries;
+#[cfg(any(test, feature = "test-util"))]
 mod scenes;
 mod writes;
 
@@ -20,7 +29,8 @@ use std::time::Duration;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
-use crate::session::{Credentials, PeerSetup, Session, SessionKey};
+use crate::session::{Credentials, PeerSetup, Session, SessionError, SessionKey};
+use crate::store::Scope;
 use crate::{PeerId, SessionConfig};
 
 pub use memory::{MEMORY_JOIN_TIMEOUT, MemoryNet, MemoryPeer};
@@ -28,15 +38,8 @@ pub use metrics::{Metrics, Report};
 pub use net::{Datagram, LinkConditions, NetStats, SimNetwork};
 pub use writes::WriteOutcome;
 
-/// Key of each peer's own counter in the built-in workload.
-pub const SCORE_KEY: &str = "score";
-/// Arena scene: shared objects are checked against the truth every this many scene ticks
-/// (every tick: every phase of the send cycle is sampled).
-const OBJECT_SAMPLE_TICKS: u32 = 1;
-/// Key of the host's clock in the built-in workload.
-pub const CLOCK_KEY: &str = "clock";
-/// Prefix of the host's pickups in the built-in workload.
-pub const PICKUP_PREFIX: &str = "pickup-";
+#[cfg(any(test, feature = "test-util"))]
+pub use scenes::{CLOCK_KEY, PICKUP_PREFIX, SCORE_KEY, Scene, read_u64};
 
 /// Setup of a simulation. Every field's default is in its doc.
 #[derive(Debug, Clone)]
@@ -53,27 +56,10 @@ pub struct SimConfig {
     pub tick: Duration,
     /// Delay between two initial joins. Default: 50 ms.
     pub join_spacing: Duration,
-    /// Whether the built-in workload writes state. Default: true.
-    pub workload: bool,
-    /// Interval of workload writes (scores, clock). Default: 250 ms.
-    pub write_interval: Duration,
-    /// Interval between new pickups written by the host. Default: 1 s.
-    pub pickup_interval: Duration,
-    /// What the peers play. Default: [`Scene::Store`].
+    /// What the peers play by themselves (feature `test-util`). Default: [`Scene::Idle`],
+    /// as without the feature.
+    #[cfg(any(test, feature = "test-util"))]
     pub scene: Scene,
-}
-
-/// What the simulated peers do besides the built-in store workload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scene {
-    /// Nothing but the store workload.
-    Store,
-    /// The arena ([`arena`]): every peer moves its player, the host owns `objects` shared
-    /// objects (half idle), all replicated as delta snapshots.
-    Arena {
-        /// Shared objects the host owns.
-        objects: usize,
-    },
 }
 
 impl Default for SimConfig {
@@ -85,10 +71,8 @@ impl Default for SimConfig {
             session: SessionConfig::default(),
             tick: Duration::from_millis(5),
             join_spacing: Duration::from_millis(50),
-            workload: true,
-            write_interval: Duration::from_millis(250),
-            pickup_interval: Duration::from_secs(1),
-            scene: Scene::Store,
+            #[cfg(any(test, feature = "test-util"))]
+            scene: Scene::Idle,
         }
     }
 }
@@ -117,13 +101,10 @@ pub struct Node {
     /// Credentials saved for a rejoin.
     pub credentials: Option<Credentials>,
     start_at: Duration,
-    next_write: Duration,
-    next_pickup: Duration,
-    scene_tick: u32,
-    next_naive: Duration,
     session_since: Duration,
-    /// Arena scene: the shared objects this node moves while it hosts.
-    hosted_objects: Option<Vec<u32>>,
+    /// What this node's scene remembers between steps.
+    #[cfg(any(test, feature = "test-util"))]
+    play: scenes::NodePlay,
     /// Whom a restart asks first: the seat's contacts when it crashed, as a real process
     /// saves them ([`Session::rejoin_contacts`]).
     seat_contacts: Vec<SocketAddr>,
@@ -141,7 +122,8 @@ pub struct Sim {
     session_id: u64,
     /// Measurements so far.
     pub metrics: Metrics,
-    /// What the arena scene measured (empty for other scenes).
+    /// What the arena scene measured (empty for other scenes; feature `test-util`).
+    #[cfg(any(test, feature = "test-util"))]
     pub arena: arena::ArenaMeasure,
 }
 
@@ -162,6 +144,7 @@ impl Sim {
             key,
             session_id,
             metrics: Metrics::default(),
+            #[cfg(any(test, feature = "test-util"))]
             arena: arena::ArenaMeasure::default(),
             cfg,
         };
@@ -186,12 +169,9 @@ impl Sim {
             addr,
             credentials: None,
             start_at: at,
-            next_write: at,
-            next_pickup: at,
-            scene_tick: u32::MAX,
-            next_naive: at,
             session_since: at,
-            hosted_objects: None,
+            #[cfg(any(test, feature = "test-util"))]
+            play: scenes::NodePlay::starting(at),
             seat_contacts: Vec::new(),
         });
         self.nodes.len() - 1
@@ -273,22 +253,41 @@ impl Sim {
         let mut rng = StdRng::seed_from_u64(self.rng.random());
         let setup = self.setup(i, addr);
         let session = if i == 0 && self.nodes.iter().all(|n| n.session.is_none()) {
-            let s = Session::create_with(setup, Credentials::draw(&mut rng), self.now);
+            let s = Session::host_with(setup, Credentials::draw(&mut rng), self.now);
             self.metrics.first_term(s.roster().epoch, s.peer_id());
             Some(s)
         } else {
             let contacts = self.random_contacts(i);
             Session::join_with(setup, Credentials::draw(&mut rng), contacts, self.now).ok()
         };
-        if let Some(mut s) = session {
-            if let Scene::Arena { .. } = self.cfg.scene {
-                s.set_schema(arena::schema());
-            }
+        if let Some(s) = session {
+            #[cfg(any(test, feature = "test-util"))]
+            let s = self.cfg.scene.prepared(s);
             self.net.attach(addr);
             self.nodes[i].credentials = Some(s.credentials());
             self.nodes[i].session = Some(s);
             self.nodes[i].status = NodeStatus::Running;
         }
+    }
+
+    /// Writes an entry as node `i` (its own entries, or shared ones while it hosts) and
+    /// records the write, so that [`Sim::write_outcome`] and the report count whether it
+    /// reached every live peer or was lost.
+    pub fn write(&mut self, i: usize, scope: Scope, key: &str, value: Option<Vec<u8>>) -> Result<(), SessionError> {
+        let node = self.nodes.get_mut(i).ok_or(SessionError::NotInSession)?;
+        let writer = (i, node.session_since);
+        let s = node.session.as_mut().ok_or(SessionError::NotInSession)?;
+        let before = s.store().entry(scope, key).cloned();
+        match scope {
+            Scope::Shared => s.set_shared(key, value)?,
+            Scope::Peer(peer) if peer == s.peer_id() => s.set_own(key, value)?,
+            Scope::Peer(_) => return Err(SessionError::NotOwner),
+        }
+        if let Some(e) = s.store().entry(scope, key) {
+            self.metrics
+                .wrote(writer, s.is_host(), before.as_ref(), (scope, key, e));
+        }
+        Ok(())
     }
 
     /// Crashes node `i` silently (no goodbye, no flush).
@@ -356,26 +355,20 @@ impl Sim {
             }
         }
         let s = Session::rejoin(self.setup(i, addr), creds, contacts, self.now);
-        if let Ok(mut s) = s {
-            if let Scene::Arena { .. } = self.cfg.scene {
-                s.set_schema(arena::schema());
-            }
+        if let Ok(s) = s {
+            #[cfg(any(test, feature = "test-util"))]
+            let s = self.cfg.scene.prepared(s);
             self.net.attach(addr);
             let node = &mut self.nodes[i];
             node.addr = addr;
             node.session = Some(s);
             node.session_since = self.now;
-            node.hosted_objects = None;
+            #[cfg(any(test, feature = "test-util"))]
+            {
+                node.play.hosted_objects = None;
+            }
             node.status = NodeStatus::Running;
             self.metrics.restarted(creds.peer, self.now);
-        }
-    }
-
-    /// Arena scene: sets the shared objects node `i` moves while it hosts (by default the
-    /// creator's `0..objects`, and a new host's its replica's), e.g. ids no formula gives.
-    pub fn set_hosted_objects(&mut self, i: usize, ids: Vec<u32>) {
-        if let Some(node) = self.nodes.get_mut(i) {
-            node.hosted_objects = Some(ids);
         }
     }
 
@@ -436,8 +429,11 @@ impl Sim {
         }
         let mut out = Vec::new();
         for i in 0..self.nodes.len() {
-            self.workload(i);
-            self.play_arena(i);
+            #[cfg(any(test, feature = "test-util"))]
+            {
+                self.workload(i);
+                self.play_arena(i);
+            }
             let Some(s) = self.nodes[i].session.as_mut() else {
                 continue;
             };
@@ -460,11 +456,4 @@ impl Sim {
         metrics.observe(self);
         self.metrics = metrics;
     }
-}
-
-/// Reads a little-endian counter written by the workload (0 when absent or malformed).
-pub fn read_u64(bytes: Option<&[u8]>) -> u64 {
-    bytes
-        .and_then(|b| <[u8; 8]>::try_from(b).ok())
-        .map_or(0, u64::from_le_bytes)
 }

@@ -28,7 +28,7 @@ impl Sim {
         let mut hosts: Vec<PeerId> = self
             .live_indices()
             .iter()
-            .filter_map(|i| self.session(*i).and_then(Session::host))
+            .filter_map(|i| self.session(*i).and_then(Session::current_host))
             .collect();
         hosts.sort();
         hosts.dedup();
@@ -110,27 +110,9 @@ impl Sim {
 
     /// The summary of the run so far.
     pub fn report(&self, wall_seconds: f64) -> Report {
-        let mut report = self.metrics.report(self, wall_seconds);
-        if let Scene::Arena { .. } = self.cfg.scene {
-            let node_seconds = self.metrics.node_seconds().max(f64::EPSILON);
-            report.naive_bytes_per_peer_per_s = Some(self.arena.naive_bytes as f64 / node_seconds);
-            report.naive_same_rate_bytes_per_peer_per_s = Some(self.arena.naive_same_rate_bytes as f64 / node_seconds);
-            report.interp_error_p99_pct = Some(self.arena.interp_error_p99_pct());
-            report.object_error_p99_pct = Some(self.arena.object_error_p99_pct());
-            let host = self.consensus_host().and_then(|h| self.index_of(h));
-            report.host_sent_bytes_per_s = host.and_then(|i| {
-                let node = &self.nodes[i];
-                let up = self.now.saturating_sub(node.session_since).as_secs_f64();
-                node.session
-                    .as_ref()
-                    .map(|s| s.stats().bytes_sent as f64 / up.max(f64::EPSILON))
-            });
-            let sessions = self.nodes.iter().filter_map(|n| n.session.as_ref());
-            let (payload, wire) = sessions.fold((0u64, 0u64), |(p, w), s| {
-                (p + s.replication_stats().payload_bytes_sent, w + s.stats().bytes_sent)
-            });
-            report.overhead_share = (wire > 0).then(|| 1.0 - payload as f64 / wire as f64);
-        }
+        let report = self.metrics.report(self, wall_seconds);
+        #[cfg(any(test, feature = "test-util"))]
+        let report = self.with_arena_figures(report);
         report
     }
 

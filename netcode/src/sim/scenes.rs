@@ -1,28 +1,110 @@
-//! What the simulated peers do besides being members: the store workload (scores and
-//! a clock in the replicated store) and the arena scene (moving players and host-owned
-//! objects as delta snapshots).
+//! What the simulated peers do besides being members (feature `test-util`): the store
+//! workload (scores and a clock in the replicated store) and the arena scene (moving
+//! players and host-owned objects as delta snapshots).
 
 use super::*;
 use crate::PeerId;
 use crate::session::Session;
 use crate::store::Scope;
 
+/// Key of each peer's own counter in the built-in workload.
+pub const SCORE_KEY: &str = "score";
+/// Key of the host's clock in the built-in workload.
+pub const CLOCK_KEY: &str = "clock";
+/// Prefix of the host's pickups in the built-in workload.
+pub const PICKUP_PREFIX: &str = "pickup-";
+/// Interval of the store workload's writes (scores, clock).
+const WRITE_INTERVAL: Duration = Duration::from_millis(250);
+/// Interval between new pickups written by the host in the store workload.
+const PICKUP_INTERVAL: Duration = Duration::from_secs(1);
+/// Arena scene: shared objects are checked against the truth every this many scene ticks
+/// (every tick: every phase of the send cycle is sampled).
+const OBJECT_SAMPLE_TICKS: u32 = 1;
+
+/// What the simulated peers do by themselves, besides being members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Scene {
+    /// Nothing: the test drives the sessions (as without the `test-util` feature).
+    #[default]
+    Idle,
+    /// The store workload: every peer counts its own `score` up every 250 ms, the host
+    /// writes its `clock` as often and a new `pickup-N` entry every second.
+    Store,
+    /// The arena ([`arena`]): every peer moves its player, the host owns `objects` shared
+    /// objects (half idle), all replicated as delta snapshots.
+    Arena {
+        /// Shared objects the host owns.
+        objects: usize,
+    },
+}
+
+impl Scene {
+    /// A session that starts or restarts, readied for this scene (the arena's schema).
+    pub(super) fn prepared(self, mut session: Session) -> Session {
+        if let Scene::Arena { .. } = self {
+            session.set_schema(arena::schema());
+        }
+        session
+    }
+}
+
+/// What one node's scene remembers between steps.
+#[derive(Debug, Clone)]
+pub(super) struct NodePlay {
+    /// When the workload writes next.
+    next_write: Duration,
+    /// When the host writes its next pickup.
+    next_pickup: Duration,
+    /// The arena tick last played (`u32::MAX` before the first).
+    scene_tick: u32,
+    /// When the naive-baseline bytes are counted next.
+    next_naive: Duration,
+    /// Arena scene: the shared objects this node moves while it hosts.
+    pub(super) hosted_objects: Option<Vec<u32>>,
+}
+
+impl NodePlay {
+    /// A node that starts playing at `at`.
+    pub(super) fn starting(at: Duration) -> Self {
+        NodePlay {
+            next_write: at,
+            next_pickup: at,
+            scene_tick: u32::MAX,
+            next_naive: at,
+            hosted_objects: None,
+        }
+    }
+}
+
+/// Reads a little-endian counter written by the workload (0 when absent or malformed).
+pub fn read_u64(bytes: Option<&[u8]>) -> u64 {
+    bytes
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map_or(0, u64::from_le_bytes)
+}
+
 impl Sim {
+    /// Arena scene: sets the shared objects node `i` moves while it hosts (by default the
+    /// creator's `0..objects`, and a new host's its replica's), e.g. ids no formula gives.
+    pub fn set_hosted_objects(&mut self, i: usize, ids: Vec<u32>) {
+        if let Some(node) = self.nodes.get_mut(i) {
+            node.play.hosted_objects = Some(ids);
+        }
+    }
+
     pub(super) fn workload(&mut self, i: usize) {
-        if !self.cfg.workload {
+        if self.cfg.scene != Scene::Store {
             return;
         }
         let now = self.now;
-        let (write_interval, pickup_interval) = (self.cfg.write_interval, self.cfg.pickup_interval);
         let node = &mut self.nodes[i];
         let Some(s) = node.session.as_mut() else { return };
-        if !s.in_session() || now < node.next_write {
+        if !s.in_session() || now < node.play.next_write {
             return;
         }
-        node.next_write = now + write_interval;
+        node.play.next_write = now + WRITE_INTERVAL;
         let me = s.peer_id();
         let host = s.is_host();
-        let writer = (i, node.session_since);
         let score = read_u64(s.store().get(Scope::Peer(me), SCORE_KEY)) + 1;
         let mut writes = vec![(Scope::Peer(me), SCORE_KEY.to_owned(), score.to_le_bytes().to_vec())];
         if host {
@@ -31,8 +113,8 @@ impl Sim {
                 CLOCK_KEY.to_owned(),
                 (now.as_millis() as u64).to_le_bytes().to_vec(),
             ));
-            if now >= node.next_pickup {
-                node.next_pickup = now + pickup_interval;
+            if now >= node.play.next_pickup {
+                node.play.next_pickup = now + PICKUP_INTERVAL;
                 let n = s
                     .store()
                     .scope(Scope::Shared)
@@ -42,16 +124,8 @@ impl Sim {
             }
         }
         for (scope, key, value) in writes {
-            let before = s.store().entry(scope, &key).cloned();
-            let written = match scope {
-                Scope::Shared => s.set_shared(&key, Some(value)),
-                Scope::Peer(_) => s.set_own(&key, Some(value)),
-            };
-            if written.is_ok()
-                && let Some(e) = s.store().entry(scope, &key)
-            {
-                self.metrics.wrote(writer, host, before.as_ref(), (scope, &key, e));
-            }
+            // A refused write (too large, not the host any more) is simply not counted.
+            let _ = self.write(i, scope, &key, Some(value));
         }
     }
 
@@ -74,19 +148,19 @@ impl Sim {
             return;
         }
         let host = s.is_host();
-        if node.scene_tick != tick {
-            node.scene_tick = tick;
+        if node.play.scene_tick != tick {
+            node.play.scene_tick = tick;
             s.publish_own(arena::own_snapshot(i, tick));
             if host {
                 // The objects: the session's creator spawns them; a new host takes the ones
                 // its replica holds, ids and all, at its promotion.
-                let ids = node.hosted_objects.get_or_insert_with(|| match s.shared_state() {
+                let ids = node.play.hosted_objects.get_or_insert_with(|| match s.shared_state() {
                     Some((_, replica)) => replica.entities.keys().copied().collect(),
                     None => (0..objects as u32).collect(),
                 });
                 let _ = s.publish_shared(arena::shared_snapshot_of(ids.iter().copied(), tick));
             } else {
-                node.hosted_objects = None;
+                node.play.hosted_objects = None;
             }
             // Render every remote player at the scene rate and compare with the truth.
             for (j, peer) in &peers {
@@ -102,13 +176,38 @@ impl Sim {
                 self.arena.objects(shared, now);
             }
         }
-        if now >= node.next_naive {
-            node.next_naive = now + s.heartbeat_interval();
+        if now >= node.play.next_naive {
+            node.play.next_naive = now + s.heartbeat_interval();
             let receivers = s.roster().active().count().saturating_sub(1) as u64;
             let size = arena::naive_bytes(i, host.then_some(objects), now.as_secs_f64()) as u64;
             self.arena.naive_bytes += size * receivers;
         }
         let stats = s.replication_stats();
         (self.arena).count_naive_same_rate(node.addr, i, objects, stats, now.as_secs_f64());
+    }
+
+    /// The report with the arena scene's figures (unchanged for other scenes).
+    pub(super) fn with_arena_figures(&self, mut report: Report) -> Report {
+        if let Scene::Arena { .. } = self.cfg.scene {
+            let node_seconds = self.metrics.node_seconds().max(f64::EPSILON);
+            report.naive_bytes_per_peer_per_s = Some(self.arena.naive_bytes as f64 / node_seconds);
+            report.naive_same_rate_bytes_per_peer_per_s = Some(self.arena.naive_same_rate_bytes as f64 / node_seconds);
+            report.interp_error_p99_pct = Some(self.arena.interp_error_p99_pct());
+            report.object_error_p99_pct = Some(self.arena.object_error_p99_pct());
+            let host = self.consensus_host().and_then(|h| self.index_of(h));
+            report.host_sent_bytes_per_s = host.and_then(|i| {
+                let node = &self.nodes[i];
+                let up = self.now.saturating_sub(node.session_since).as_secs_f64();
+                node.session
+                    .as_ref()
+                    .map(|s| s.stats().bytes_sent as f64 / up.max(f64::EPSILON))
+            });
+            let sessions = self.nodes.iter().filter_map(|n| n.session.as_ref());
+            let (payload, wire) = sessions.fold((0u64, 0u64), |(p, w), s| {
+                (p + s.replication_stats().payload_bytes_sent, w + s.stats().bytes_sent)
+            });
+            report.overhead_share = (wire > 0).then(|| 1.0 - payload as f64 / wire as f64);
+        }
+        report
     }
 }

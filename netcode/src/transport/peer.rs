@@ -113,7 +113,7 @@ impl Peer {
         if let Some(t) = o.transport.traversal_mut() {
             t.start_registering(now);
         }
-        let session = Session::create_with(o.setup, credentials, now);
+        let session = Session::host_with(o.setup, credentials, now);
         Ok(Peer {
             session,
             transport: o.transport,

@@ -37,7 +37,7 @@ fn two_peers_meet_on_loopback_through_an_invite() {
             .all(|p| p.session().in_session() && p.session().roster().active().count() == 2)
     });
     assert!(met, "the guest joined");
-    assert_eq!(guest.session().host(), Some(host.session().peer_id()));
+    assert_eq!(guest.session().current_host(), Some(host.session().peer_id()));
 }
 
 #[test]
