@@ -14,7 +14,7 @@ use netcode::lan::{Announcer, Beacon, DEFAULT_LAN_PORT};
 use netcode::roster::RosterDigest;
 use netcode::transport::{LinkConditions, PeerOptions, Seat, resolve_rendezvous};
 use netcode::traversal::TraversalConfig;
-use netcode::{LinkPath, LinkState, Session, SessionEvent};
+use netcode::{EventRecord, LinkPath, LinkState, Session, SessionEvent};
 use serde_json::{Value, json};
 
 /// Network options of `game host` and `game join`.
@@ -198,37 +198,29 @@ pub fn links_json(session: &Session) -> Value {
     Value::Object(map)
 }
 
-/// The JSON line of a session event, if it is one a script follows. `pause` is the host
-/// change's measured pause.
+/// The JSON line of a session event, if it is one a script follows: its
+/// [`EventRecord`] with the members' names, the link's path and, for a host change, the
+/// pause the player saw (`pause`).
 pub fn event_json(session: &Session, event: &SessionEvent, pause: Duration) -> Option<Value> {
-    Some(match event {
-        SessionEvent::Joined { peer, rejoined } => json!({
-            "event": if *rejoined { "rejoined" } else { "joined" }, "peer": peer.to_string(),
-            "name": name_of(session, *peer), "self": true }),
-        SessionEvent::JoinRefused(reason) => json!({ "event": "refused", "reason": reason.to_string() }),
-        SessionEvent::PeerJoined { peer } => {
-            json!({ "event": "peer_joined", "peer": peer.to_string(), "name": name_of(session, *peer) })
+    let mut line = serde_json::to_value(EventRecord::of(event)?).ok()?;
+    let fields = line.as_object_mut()?;
+    match event {
+        SessionEvent::Joined { peer, .. }
+        | SessionEvent::PeerJoined { peer }
+        | SessionEvent::PeerAway { peer }
+        | SessionEvent::PeerRejoined { peer } => {
+            fields.insert("name".into(), json!(name_of(session, *peer)));
         }
-        SessionEvent::PeerAway { peer } => {
-            json!({ "event": "peer_away", "peer": peer.to_string(), "name": name_of(session, *peer) })
+        SessionEvent::HostChanged { new, .. } => {
+            fields.insert("new_name".into(), json!(name_of(session, *new)));
+            fields.insert("pause_ms".into(), json!(pause.as_millis() as u64));
         }
-        SessionEvent::PeerRejoined { peer } => {
-            json!({ "event": "rejoined", "peer": peer.to_string(), "name": name_of(session, *peer), "self": false })
+        SessionEvent::LinkChanged { peer, .. } => {
+            fields.insert("path".into(), path_word(session.link_path(*peer)));
         }
-        SessionEvent::PeerLeft { peer, reason } => json!({ "event": "peer_left", "peer": peer.to_string(),
-            "reason": format!("{reason:?}") }),
-        SessionEvent::HostChanged { old, new, epoch } => json!({ "event": "host_changed", "old": old.to_string(),
-            "new": new.to_string(), "new_name": name_of(session, *new), "epoch": epoch,
-            "pause_ms": pause.as_millis() as u64 }),
-        SessionEvent::LinkChanged { peer, state } => {
-            json!({ "event": "link_changed", "peer": peer.to_string(), "state": state.word(),
-                    "path": path_word(session.link_path(*peer)) })
-        }
-        SessionEvent::PeerMisbehaved { peer, reason } => {
-            json!({ "event": "peer_misbehaved", "peer": peer.to_string(), "reason": reason })
-        }
-        SessionEvent::StoreChanged { .. } | SessionEvent::Left => return None,
-    })
+        _ => {}
+    }
+    Some(line)
 }
 
 /// `game lan`: listens for `secs` and prints each game announced on the network once, as

@@ -58,7 +58,7 @@ pub fn run(players: usize, minutes: f64, every: f64) -> Result<Value, String> {
         // Restarted from its seat file; the command does not matter then.
         let again = ["host".to_string()];
         procs[i] = PeerProc::spawn(&format!("bot{i}"), &program, &args(&dir, i, &again)).map_err(|e| e.to_string())?;
-        match procs[i].wait_for(REJOIN_WAIT, |v| v["event"] == "rejoined" && v["self"] == true) {
+        match procs[i].wait_for(REJOIN_WAIT, |v| v["event"] == "joined" && v["rejoined"] == true) {
             Some(_) => rejoined += 1,
             None => failures.push(procs[i].failure("did not rejoin")),
         }

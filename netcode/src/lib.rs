@@ -59,8 +59,8 @@ use serde::{Deserialize, Serialize};
 pub use config::SessionConfig;
 pub use link::Transmit;
 pub use session::{
-    Credentials, LeaveReason, LinkPath, LinkState, PeerSetup, Session, SessionError, SessionEvent, SessionKey,
-    SessionStats,
+    Credentials, EventRecord, LeaveReason, LinkPath, LinkState, PeerSetup, Session, SessionError, SessionEvent,
+    SessionKey, SessionStats,
 };
 pub use store::{Scope, Store};
 

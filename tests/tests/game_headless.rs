@@ -102,8 +102,9 @@ fn a_round_survives_the_host_and_the_host_finds_its_score_on_rejoin() {
     // The killed player comes back from its seat file.
     let mut back = PeerProc::spawn("bot0", &bin, &args(&dir, 0, &["host"])).unwrap();
     let v = back
-        .wait_for(STEP, |v| v["event"] == "rejoined" || v["event"] == "error")
+        .wait_for(STEP, |v| v["event"] == "joined" || v["event"] == "error")
         .unwrap_or_else(|| panic!("{}", back.failure("never rejoined")));
+    assert_eq!(v["rejoined"], true, "{v}");
     assert_eq!(v["peer"], host_id.as_str(), "{v}");
     let s = back
         .wait_for(STEP, |v| v["event"] == "status" && v["members"] == 4)

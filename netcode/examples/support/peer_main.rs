@@ -17,7 +17,7 @@ use netcode::snapshot::delta::{Schema, Snapshot};
 use netcode::snapshot::quant::Quant;
 use netcode::transport::{LinkConditions, Peer, PeerOptions, Seat, resolve_rendezvous};
 use netcode::traversal::TraversalConfig;
-use netcode::{LinkPath, LinkState, PeerId, Scope, SessionEvent};
+use netcode::{EventRecord, LinkPath, LinkState, PeerId, Scope, SessionEvent};
 use serde_json::{Value, json};
 
 /// Interval between status lines and score increments.
@@ -123,14 +123,21 @@ fn unix_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Prints one event line.
+/// Prints one event line: `fields` with the `event` word.
 fn emit(event: &str, mut fields: Value) {
     if let Value::Object(map) = &mut fields {
         map.insert("event".into(), json!(event));
+    }
+    print_line(fields);
+}
+
+/// Prints one JSON line, stamped with `t_ms`.
+fn print_line(mut line: Value) {
+    if let Value::Object(map) = &mut line {
         map.insert("t_ms".into(), json!(unix_ms()));
     }
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{fields}");
+    let _ = writeln!(out, "{line}");
     let _ = out.flush();
 }
 
@@ -241,41 +248,30 @@ fn path_name(path: Option<LinkPath>) -> Value {
     path.map_or(Value::Null, |p| json!(p.word()))
 }
 
+/// Prints the JSON line of a session event: its [`EventRecord`] with the host a peer
+/// joined, the pause of a host change (since the old host was last heard) and a link's path.
 fn report(peer: &Peer, event: &SessionEvent) {
     let s = peer.session();
+    let Some(mut line) = EventRecord::of(event).and_then(|r| serde_json::to_value(r).ok()) else {
+        return;
+    };
+    let Value::Object(fields) = &mut line else { return };
     match event {
-        SessionEvent::Joined { peer: me, rejoined } => emit(
-            "joined",
-            json!({ "peer": me.to_string(), "rejoined": rejoined,
-                    "host": s.current_host().map(|h| h.to_string()) }),
-        ),
-        SessionEvent::JoinRefused(reason) => emit("refused", json!({ "reason": reason.to_string() })),
-        SessionEvent::PeerJoined { peer } => emit("peer_joined", json!({ "peer": peer.to_string() })),
-        SessionEvent::PeerAway { peer } => emit("peer_away", json!({ "peer": peer.to_string() })),
-        SessionEvent::PeerRejoined { peer } => emit("rejoined", json!({ "peer": peer.to_string() })),
-        SessionEvent::PeerLeft { peer, reason } => emit(
-            "peer_left",
-            json!({ "peer": peer.to_string(), "reason": format!("{reason:?}") }),
-        ),
-        SessionEvent::HostChanged { old, new, epoch } => {
+        SessionEvent::Joined { .. } => {
+            fields.insert("host".into(), json!(s.current_host().map(|h| h.to_string())));
+        }
+        SessionEvent::HostChanged { old, .. } => {
             let pause = s
                 .last_heard(*old)
                 .map_or(0.0, |t| peer.now().saturating_sub(t).as_secs_f64() * 1000.0);
-            emit(
-                "host_changed",
-                json!({ "old": old.to_string(), "new": new.to_string(), "epoch": epoch,
-                        "pause_ms": pause.round() }),
-            );
+            fields.insert("pause_ms".into(), json!(pause.round()));
         }
-        SessionEvent::LinkChanged { peer, state } => emit(
-            "link_changed",
-            json!({ "peer": peer.to_string(), "state": LinkState::word(*state), "path": path_name(s.link_path(*peer)) }),
-        ),
-        SessionEvent::PeerMisbehaved { peer, reason } => {
-            emit("peer_misbehaved", json!({ "peer": peer.to_string(), "reason": reason }))
+        SessionEvent::LinkChanged { peer, .. } => {
+            fields.insert("path".into(), path_name(s.link_path(*peer)));
         }
-        SessionEvent::StoreChanged { .. } | SessionEvent::Left => {}
+        _ => {}
     }
+    print_line(line);
 }
 
 /// One status line: the host, the members, whose state is fresh, everyone's score.

@@ -12,6 +12,7 @@ mod forwarding;
 mod liveness;
 mod membership;
 mod queries;
+mod record;
 mod relay;
 mod timers;
 mod types;
@@ -35,6 +36,7 @@ use crate::store::{Scope, Store};
 pub use crate::key::{SessionKey, protocol_id};
 use dialing::Newest;
 pub(crate) use liveness::PeerState;
+pub use record::EventRecord;
 pub use types::{Credentials, LeaveReason, LinkPath, LinkState, PeerSetup, SessionError, SessionEvent, SessionStats};
 
 /// One heartbeat in this many carries the roster digest (anti-entropy needs no more).

@@ -126,3 +126,50 @@ impl Sim {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Scope;
+
+    /// A test's own writes, made through [`Sim::write`], are counted like the workload's;
+    /// a write the node may not make is a typed error.
+    #[test]
+    fn a_tests_writes_are_recorded_and_refused_writes_are_errors() {
+        let mut sim = Sim::new(SimConfig {
+            peers: 3,
+            seed: 5,
+            ..SimConfig::default()
+        });
+        sim.run_for_secs(2.0);
+        let live = sim.live_indices();
+        assert_eq!(live.len(), 3);
+        let host = sim.consensus_host().and_then(|h| sim.index_of(h)).expect("a host");
+        let guest = *live.iter().find(|i| **i != host).expect("a guest");
+        let guest_id = sim.session(guest).unwrap().peer_id();
+        let host_id = sim.session(host).unwrap().peer_id();
+        sim.write(host, Scope::Shared, "round", Some(vec![1])).unwrap();
+        sim.write(guest, Scope::Peer(guest_id), "name", Some(b"Juno".to_vec()))
+            .unwrap();
+        assert_eq!(
+            sim.write(guest, Scope::Shared, "round", Some(vec![2])),
+            Err(SessionError::NotHost)
+        );
+        assert_eq!(
+            sim.write(guest, Scope::Peer(host_id), "name", Some(vec![0])),
+            Err(SessionError::NotOwner)
+        );
+        assert_eq!(
+            sim.write(99, Scope::Shared, "round", None),
+            Err(SessionError::NotInSession)
+        );
+        sim.run_for_secs(1.0);
+        let outcome = sim.write_outcome();
+        assert_eq!((outcome.recorded, outcome.lost, outcome.discarded), (2, 0, 0));
+        for i in live {
+            let store = sim.session(i).unwrap().store();
+            assert_eq!(store.get(Scope::Shared, "round"), Some(&[1u8][..]), "node {i}");
+            assert_eq!(store.get(Scope::Peer(guest_id), "name"), Some(&b"Juno"[..]), "node {i}");
+        }
+    }
+}
