@@ -348,7 +348,7 @@ fn run_seed(args: &Args, actions: &[(f64, Action)], link: &LinkConditions, seed:
     pauses.extend(ms(&sim.metrics.incomplete_migrations(sim.now())));
     let mut rejoins: Vec<f64> = ms(&sim.metrics.rejoin_times);
     rejoins.extend(ms(&sim.metrics.incomplete_rejoins(sim.now())));
-    (sim.report(started.elapsed().as_secs_f64()), pauses, rejoins)
+    (sim.report(started.elapsed()), pauses, rejoins)
 }
 
 fn print_events(sim: &Sim, from: usize, verbose: bool) -> usize {

@@ -1,6 +1,8 @@
 //! The simulator's measures count their bad outcomes: writes that died with the host that
 //! made them, migrations that never completed, host changes per (epoch, host).
 
+use std::time::Duration;
+
 use netcode_tests::{form, host, sim};
 
 #[test]
@@ -26,7 +28,7 @@ fn writes_a_cut_off_host_made_die_with_it_and_are_counted() {
     let outcome = s.write_outcome();
     assert!(outcome.lost >= 2, "its score and clock writes at least: {outcome:?}");
     assert_eq!(s.committed_reverted(), 0, "what everyone held stays");
-    let report = s.report(1.0);
+    let report = s.report(Duration::from_secs(1));
     assert_eq!(report.writes_lost, outcome.lost);
     assert_eq!(report.state_lost, outcome.lost as usize);
 }
@@ -60,7 +62,7 @@ fn two_sides_electing_at_one_epoch_are_two_host_changes_and_an_incomplete_migrat
         at_epoch_2, 2,
         "both sides elected at epoch 2, two host changes: {changes:?}"
     );
-    let report = s.report(1.0);
+    let report = s.report(Duration::from_secs(1));
     assert_eq!(report.migrations, changes.len());
     // The survivors never all agreed: the migration is incomplete, its pause runs to the end.
     assert_eq!(report.migrations_incomplete, 1, "{report:?}");
@@ -87,7 +89,7 @@ fn a_rejoin_that_never_happens_is_counted_to_the_end() {
         s.cut(member, j);
     }
     s.run_for_secs(2.0);
-    let report = s.report(1.0);
+    let report = s.report(Duration::from_secs(1));
     assert_eq!((report.rejoins, report.rejoins_incomplete), (0, 1), "{report:?}");
     assert!(report.rejoin_ms_max >= 1_999.0, "{report:?}");
 }

@@ -2,6 +2,8 @@
 //! everyone as deltas; shared state from a non-host is refused; after a migration the new
 //! host continues the shared entities with the same ids.
 
+use std::time::Duration;
+
 use netcode::protocol::Message;
 use netcode::sim::arena::{self, SIM_HZ};
 use netcode::sim::{Scene, Sim, SimConfig};
@@ -56,7 +58,7 @@ fn every_peer_holds_every_stream_fresh() {
         }
         assert_eq!(s.replication_stats().rejected, 0);
     }
-    let report = sim.report(1.0);
+    let report = sim.report(Duration::from_secs(1));
     assert!(report.interp_error_p99_pct.unwrap() < 1.0, "{report:?}");
     assert!(report.naive_bytes_per_peer_per_s.unwrap() > 0.0);
 }
@@ -234,7 +236,7 @@ fn the_arena_costs_under_three_fifths_of_naive_snapshots_at_the_same_rates() {
     });
     form(&mut sim, 5.0);
     sim.run_for_secs(60.0);
-    let r = sim.report(1.0);
+    let r = sim.report(Duration::from_secs(1));
     let sent = r.sent_bytes_per_peer_per_s;
     let (naive, same_rate) = (
         r.naive_bytes_per_peer_per_s.unwrap(),
@@ -287,7 +289,7 @@ fn a_late_joiner_gets_the_whole_world_reliably_then_deltas() {
     form(&mut sim, 10.0);
     sim.run_for_secs(1.0);
     let late = sim.add_peer();
-    let deadline = sim.now() + std::time::Duration::from_secs(10);
+    let deadline = sim.now() + Duration::from_secs(10);
     while !sim.session(late).is_some_and(|s| s.in_session()) {
         assert!(sim.now() < deadline, "the late joiner never got in");
         sim.run_for_secs(0.05);

@@ -398,10 +398,14 @@ impl Sim {
         self.net.heal_partition();
     }
 
-    /// Runs for `secs` simulated seconds.
+    /// Runs for `duration` of simulated time.
+    pub fn run_for(&mut self, duration: Duration) {
+        self.run_until(self.now + duration);
+    }
+
+    /// Runs for `secs` simulated seconds (shorthand for [`Sim::run_for`] in tests).
     pub fn run_for_secs(&mut self, secs: f64) {
-        let until = self.now + Duration::from_secs_f64(secs);
-        self.run_until(until);
+        self.run_for(Duration::from_secs_f64(secs));
     }
 
     /// Runs until the simulated time reaches `until`.

@@ -108,9 +108,9 @@ impl Sim {
             .sum()
     }
 
-    /// The summary of the run so far.
-    pub fn report(&self, wall_seconds: f64) -> Report {
-        let report = self.metrics.report(self, wall_seconds);
+    /// The summary of the run so far; `wall` is the real time it took (for `sim_speed`).
+    pub fn report(&self, wall: Duration) -> Report {
+        let report = self.metrics.report(self, wall.as_secs_f64());
         #[cfg(any(test, feature = "test-util"))]
         let report = self.with_arena_figures(report);
         report
