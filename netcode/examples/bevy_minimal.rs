@@ -13,8 +13,8 @@ use std::time::Duration;
 use bevy::app::ScheduleRunnerPlugin;
 use bevy::prelude::*;
 use netcode::bevy::{
-    HostChanged, NetError, NetOwned, NetPeer, NetRemote, NetShared, NetState, NetStore, NetcodePlugin, ReplicateAppExt,
-    StoreChanged, is_host,
+    DEFAULT_TICK_HZ, HostChanged, NetError, NetOwned, NetPeer, NetRemote, NetShared, NetState, NetStore, NetcodePlugin,
+    ReplicateAppExt, StoreChanged, is_host,
 };
 use netcode::invite::Invite;
 use netcode::transport::PeerOptions;
@@ -53,7 +53,11 @@ fn main() -> AppExit {
         println!("hosting; join with:\n  cargo run -p netcode --features bevy --example bevy_minimal -- join {invite}");
     }
     App::new()
-        .add_plugins(MinimalPlugins.set(ScheduleRunnerPlugin::run_loop(Duration::from_secs_f64(1.0 / 60.0))))
+        .add_plugins(
+            MinimalPlugins.set(ScheduleRunnerPlugin::run_loop(Duration::from_secs_f64(
+                1.0 / DEFAULT_TICK_HZ,
+            ))),
+        )
         .add_plugins(NetcodePlugin)
         .replicate::<Square>()
         .insert_resource(peer)

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::{Args, Parser, Subcommand};
 use netcode::invite::Invite;
+use netcode::snapshot::DEFAULT_TICK_HZ;
 use netcode::snapshot::delta::{Schema, Snapshot};
 use netcode::snapshot::quant::Quant;
 use netcode::transport::{LinkConditions, Peer, PeerOptions, Seat, resolve_rendezvous};
@@ -206,7 +207,7 @@ pub fn run(cli: PeerCli) -> Result<(), String> {
             next_status = Instant::now() + STATUS_EVERY;
             score += 1;
             let t = started.elapsed().as_secs_f64();
-            let tick = (t * 60.0) as u32;
+            let tick = (t * DEFAULT_TICK_HZ) as u32;
             let entity = schema().entity(0, &[(20.0 * t.cos()) as f32, (20.0 * t.sin()) as f32]);
             let session = peer.session_mut();
             let _ = session.set_own(SCORE, Some(score.to_string().into_bytes()));

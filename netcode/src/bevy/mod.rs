@@ -197,7 +197,7 @@ impl Default for NetConfig {
 }
 
 /// Default of [`NetConfig::tick_hz`] and [`NetConfig::send_hz`].
-pub const DEFAULT_TICK_HZ: f64 = 60.0;
+pub use crate::snapshot::DEFAULT_TICK_HZ;
 
 /// Where this peer stands in a session, as Bevy state.
 #[derive(States, Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

@@ -20,8 +20,8 @@ pub const ARENA_HALF: f32 = 50.0;
 pub const POSITION_STEP: f32 = 0.01;
 /// Bits of an object's angle.
 pub const ANGLE_BITS: u32 = 9;
-/// Simulation rate of the scene.
-pub const SIM_HZ: f64 = 60.0;
+/// Simulation rate of the scene: the snapshot tick rate.
+pub const SIM_HZ: f64 = crate::snapshot::DEFAULT_TICK_HZ;
 /// Entity kind of a player (x, y).
 pub const PLAYER: u8 = 0;
 /// Entity kind of a shared object (x, y, angle).

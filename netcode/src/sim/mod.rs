@@ -2,15 +2,16 @@
 //! [`SimNetwork`] with a virtual clock. The packets are the real encrypted netcode ones.
 //!
 //! Peers are addressed by *index*: the order in which the simulation started them
-//! (index 0 creates the session). Between steps a test drives them through
-//! [`Sim::session_mut`] (writes, snapshots) and breaks things with [`Sim::crash`],
+//! (index 0 creates the session). Between steps a test drives them through [`Sim::write`]
+//! (writes the metrics follow) and [`Sim::session_mut`] (snapshots, anything else), and
+//! breaks things with [`Sim::crash`],
 //! [`Sim::partition`] and the [`SimNetwork`]; the [`Metrics`] count the migrations,
 //! rejoins and writes that completed and the ones that never did.
 //!
 //! With the `test-util` feature the simulator also plays scenes of its own: a built-in
 //! workload that writes state all the time (each peer its `score`, the host a `clock` and
 //! new `pickup-N` entries), so that the checks can tell whether anything replicated was
-//! lost, and the [`arena`] scene of moving players and host-owned objects. They are the
+//! lost, and the `arena` scene of moving players and host-owned objects. They are the
 //! project's test and benchmark fixtures (`netsim`, the tests crate), not part of a game's API.
 
 #[cfg(any(test, feature = "test-util"))]

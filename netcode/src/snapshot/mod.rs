@@ -11,3 +11,8 @@ pub mod quant;
 pub(crate) mod replicate;
 
 pub use replicate::ReplicationStats;
+
+/// Snapshot ticks per second unless a game says otherwise: a snapshot's tick counts these
+/// since its sender started, and receivers time their interpolation by it (the Bevy
+/// plugin's default `tick_hz`, the `peer` example's and the simulator's arena scene's rate).
+pub const DEFAULT_TICK_HZ: f64 = 60.0;
