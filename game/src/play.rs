@@ -64,10 +64,19 @@ fn asset_root() -> String {
     format!("{}/../assets", env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The logging of a window the player sees (the game, the simulation view): warnings and
+/// errors that concern the player, [`LOG_FILTER`] for the libraries.
+pub fn player_log() -> LogPlugin {
+    LogPlugin {
+        filter: format!("{},{LOG_FILTER}", bevy::log::DEFAULT_FILTER),
+        level: LOG_LEVEL,
+        ..default()
+    }
+}
+
 /// The window app with the plugins of the game (the session comes later, as [`NetPeer`]).
 pub fn base_app(title: &str, round_len: std::time::Duration) -> App {
     let mut app = App::new();
-    let filter = format!("{},{LOG_FILTER}", bevy::log::DEFAULT_FILTER);
     app.add_plugins(
         DefaultPlugins
             .set(WindowPlugin {
@@ -82,11 +91,7 @@ pub fn base_app(title: &str, round_len: std::time::Duration) -> App {
                 file_path: asset_root(),
                 ..default()
             })
-            .set(LogPlugin {
-                filter,
-                level: LOG_LEVEL,
-                ..default()
-            }),
+            .set(player_log()),
     )
     .add_plugins((
         NetcodePlugin,
