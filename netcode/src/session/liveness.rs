@@ -155,15 +155,19 @@ impl Session {
     }
 
     /// The interval of our heartbeats to `peer`: the full rate on links with the host and
-    /// whenever the session is unsettled (someone suspected, the roster just changed), the
-    /// side rate otherwise.
-    pub(super) fn link_interval(&self, peer: PeerId) -> Duration {
-        let unsettled = self.roster_recently_changed() || !self.suspects().is_empty();
+    /// while the session is `unsettled` ([`Session::unsettled`], worked out once for a loop
+    /// over the links), the side rate otherwise.
+    pub(super) fn link_interval(&self, peer: PeerId, unsettled: bool) -> Duration {
         if unsettled || self.is_host() || peer == self.roster.host {
             self.heartbeat_interval()
         } else {
             self.side_interval()
         }
+    }
+
+    /// Whether the session is unsettled: someone is suspected, or the roster just changed.
+    pub(super) fn unsettled(&self) -> bool {
+        self.roster_recently_changed() || !self.suspects().is_empty()
     }
 
     /// Active members we have not heard directly within their window.

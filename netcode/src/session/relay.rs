@@ -156,8 +156,12 @@ impl Session {
             .filter(|p| all || self.peers.get(p).is_none_or(|st| st.next_heartbeat <= now))
             .collect();
         let host = self.is_host();
+        // What every heartbeat of this round shares (suspects, digest) and whether the
+        // session is unsettled: sending changes neither, so they are worked out once.
+        let template = self.heartbeat();
+        let unsettled = self.unsettled();
         for p in &targets {
-            let due = now + self.link_interval(*p).saturating_sub(slack);
+            let due = now + self.link_interval(*p, unsettled).saturating_sub(slack);
             let shared_every = self.cfg.shared_interval.saturating_sub(slack);
             let st = self.peers.entry(*p).or_insert_with(|| PeerState::new(now));
             st.next_heartbeat = due;
@@ -166,7 +170,7 @@ impl Session {
             if shared_due {
                 st.next_shared = now + shared_every;
             }
-            let mut hb = self.heartbeat();
+            let mut hb = template.clone();
             if self.roster.get(*p).is_some_and(Member::is_active) {
                 let budgets = Budgets {
                     own: self.cfg.own_budget_bytes,

@@ -247,21 +247,26 @@ impl Metrics {
 
     fn complete_migrations(&mut self, sim: &Sim, sessions: &[&Session], now: Duration) {
         // Migrations complete when every survivor follows one new live host and hears
-        // every other survivor again.
+        // every other survivor again (nothing to work out while none is pending).
+        if self.pending_migrations.is_empty() {
+            return;
+        }
         let window = sim.cfg.session.suspect_after;
         let hosts = sim.hosts();
         let agreed = match hosts.as_slice() {
             [h] => sim.live_peers().contains(h).then_some(*h),
             _ => None,
         };
-        let all_hear = sessions.iter().all(|a| {
-            sessions.iter().filter(|b| b.peer_id() != a.peer_id()).all(|b| {
-                a.last_heard(b.peer_id())
-                    .is_some_and(|t| now.saturating_sub(t) <= window)
+        let all_hear = || {
+            sessions.iter().all(|a| {
+                sessions.iter().filter(|b| b.peer_id() != a.peer_id()).all(|b| {
+                    a.last_heard(b.peer_id())
+                        .is_some_and(|t| now.saturating_sub(t) <= window)
+                })
             })
-        });
+        };
         if let Some(h) = agreed
-            && all_hear
+            && all_hear()
         {
             let pauses: Vec<Duration> = self
                 .pending_migrations
