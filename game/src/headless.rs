@@ -1,8 +1,9 @@
 //! `--headless`: the same game without a window, for tests, bots and always-on hosts: the
 //! app of the window with `MinimalPlugins` instead of `DefaultPlugins`. It prints the
-//! session's events as JSON lines on stdout (`hosting` with the invite code, `joined`,
-//! `peer_joined`, `peer_left`, `host_changed` with `pause_ms`, `rejoined`, `round_end`
-//! with the scores, and a `status` line every second).
+//! session's events as JSON lines on stdout ([`netcode::EventRecord`]'s words: `hosting`
+//! with the invite code, `joined` with `rejoined: true` when it took its seat back,
+//! `peer_joined`, `peer_left`, `host_changed` with `pause_ms`, `rejoined` for another
+//! member back in its seat, `round_end` with the scores, and a `status` line every second).
 
 use std::collections::BTreeMap;
 use std::io::Write;

@@ -158,4 +158,34 @@ mod tests {
         assert_eq!((left.event, left.reason.as_deref()), ("peer_left", Some("expelled")));
         assert_eq!(EventRecord::of(&SessionEvent::Left), None);
     }
+
+    /// What a script reads: the JSON, with `self` renamed and absent fields left out.
+    #[test]
+    fn the_json_lines_carry_only_the_events_fields() {
+        let (a, b) = (PeerId(0xa), PeerId(0xb));
+        let json = |ev: SessionEvent| serde_json::to_value(EventRecord::of(&ev).unwrap()).unwrap();
+        assert_eq!(
+            json(SessionEvent::Joined {
+                peer: a,
+                rejoined: true
+            }),
+            serde_json::json!({ "event": "joined", "peer": "000000000000000a", "rejoined": true, "self": true })
+        );
+        assert_eq!(
+            json(SessionEvent::HostChanged {
+                old: a,
+                new: b,
+                epoch: 2
+            }),
+            serde_json::json!({ "event": "host_changed", "old": "000000000000000a", "new": "000000000000000b",
+                                "epoch": 2 })
+        );
+        assert_eq!(
+            json(SessionEvent::PeerLeft {
+                peer: b,
+                reason: LeaveReason::Graceful
+            }),
+            serde_json::json!({ "event": "peer_left", "peer": "000000000000000b", "reason": "goodbye" })
+        );
+    }
 }

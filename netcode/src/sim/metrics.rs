@@ -169,7 +169,7 @@ impl Metrics {
         self.pending_rejoins.push(PendingRejoin { peer, start: now });
     }
 
-    /// Records a workload write `writer` just applied (see [`super::writes`]).
+    /// Records a write `writer` just applied through [`Sim::write`] (see [`super::writes`]).
     pub(super) fn wrote(
         &mut self,
         writer: Holder,
@@ -331,7 +331,7 @@ impl Metrics {
         self.committed_reverted(sim) + self.write_outcome(sim).lost as usize
     }
 
-    /// What became of the workload's writes, judged against the peers live now.
+    /// What became of the recorded writes, judged against the peers live now.
     pub(super) fn write_outcome(&self, sim: &Sim) -> WriteOutcome {
         self.writes.outcome(&live_peers(sim))
     }

@@ -83,13 +83,14 @@ impl Sim {
     }
 
     /// Replicated state lost: entries that some live peer lacks or holds at an older
-    /// version than was once held by every live peer, plus acknowledged workload writes
-    /// that no live process ever held (see [`WriteOutcome`]).
+    /// version than was once held by every live peer, plus acknowledged writes recorded
+    /// through [`Sim::write`] (the workload's among them) that no live process ever held (see [`WriteOutcome`]).
     pub fn state_lost(&self) -> usize {
         self.metrics.state_lost(self)
     }
 
-    /// What became of the workload's writes, judged against the peers live now.
+    /// What became of the writes recorded through [`Sim::write`] (the workload's among
+    /// them), judged against the peers live now.
     pub fn write_outcome(&self) -> WriteOutcome {
         self.metrics.write_outcome(self)
     }

@@ -1,5 +1,6 @@
-//! The write ledger: every write the built-in workload made, which peer processes have
-//! held it since, and whether it survived.
+//! The write ledger: every write recorded through [`super::Sim::write`] (the built-in
+//! workload's among them), which peer processes have held it since, and whether it
+//! survived.
 //!
 //! A peer *holds* a write when its store has the entry at exactly the write's version and
 //! value. A later write of the same entry *supersedes* it only when its writer held this
@@ -65,7 +66,7 @@ pub struct WriteOutcome {
     pub discarded: u64,
 }
 
-/// Every workload write not yet held by every live peer.
+/// Every recorded write not yet held by every live peer.
 #[derive(Debug, Default)]
 pub(super) struct WriteLedger {
     open: Vec<Write>,
