@@ -4,9 +4,9 @@
 //! Peers are addressed by *index*: the order in which the simulation started them
 //! (index 0 creates the session). Between steps a test drives them through [`Sim::write`]
 //! (writes the metrics follow) and [`Sim::session_mut`] (snapshots, anything else), and
-//! breaks things with [`Sim::crash`],
-//! [`Sim::partition`] and the [`SimNetwork`]; the [`Metrics`] count the migrations,
-//! rejoins and writes that completed and the ones that never did.
+//! breaks things with [`Sim::crash`], [`Sim::partition`] and the [`SimNetwork`]; the
+//! [`Metrics`] count the migrations, rejoins and writes that completed and the ones that
+//! never did.
 //!
 //! With the `test-util` feature the simulator also plays scenes of its own: a built-in
 //! workload that writes state all the time (each peer its `score`, the host a `clock` and
