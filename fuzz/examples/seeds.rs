@@ -74,10 +74,11 @@ fn messages() -> Vec<(&'static str, Message)> {
     let schema = schema();
     let own = delta::encode(&schema, &world(5, 3), None).expect("encode");
     let shared = delta::encode(&schema, &world(6, 5), Some(&world(5, 5))).expect("encode");
-    let inner = Message::Hello { peer: PeerId(9) }.encode().expect("encode");
+    let inner = Message::Leave.encode().expect("encode");
     let newcomer = SeatKey::from_secret(&[4; 32]);
+    let member = SeatKey::from_secret(&[1; 32]);
     vec![
-        ("hello", Message::Hello { peer: PeerId(1) }),
+        ("hello", Message::hello(&member, 7, PeerId(3))),
         (
             "heartbeat",
             Message::Heartbeat {
@@ -176,14 +177,7 @@ fn messages() -> Vec<(&'static str, Message)> {
         ("leave", Message::Leave),
         (
             "forward",
-            Message::Forward {
-                origin: PeerId(1),
-                dest: PeerId(3),
-                ttl: 1,
-                seq: 77,
-                reliable: true,
-                inner,
-            },
+            Message::signed_forward(&member, 7, PeerId(3), 77, true, [0, 1], inner),
         ),
     ]
 }

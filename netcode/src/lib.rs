@@ -58,6 +58,9 @@ use serde::{Deserialize, Serialize};
 
 pub use config::SessionConfig;
 pub use link::Transmit;
+/// What a test peer's heartbeats say of whom it hears (feature `test-util`).
+#[cfg(any(test, feature = "test-util"))]
+pub use session::Testimony;
 pub use session::{
     Credentials, EventRecord, LeaveReason, LinkPath, LinkState, PeerSetup, Session, SessionError, SessionEvent,
     SessionKey, SessionStats,

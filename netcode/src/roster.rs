@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::PeerId;
 use crate::bounds::{MAX_MEMBERS, ProtocolError, check, check_name};
-use crate::identity::PublicKey;
+use crate::identity::{PublicKey, SeatKey, Signature, Statement};
 
 /// Whether a member is playing or its seat is held for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,8 +82,9 @@ impl RosterDigest {
     }
 }
 
-/// The session's membership list, authored by the host.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+/// The session's membership list, authored by the host. Two rosters are equal when they
+/// say the same, whoever signed them (a handover and its new host's copy of it).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Roster {
     /// Host term.
     pub epoch: u64,
@@ -104,9 +105,72 @@ pub struct Roster {
     /// term follows an ordinary succession; anything else (a merge, a missed term) makes it
     /// drop the shared entries the new host does not vouch for.
     pub prev_term: Option<(u64, PeerId)>,
+    /// The host's signature over everything above (for a handover: the signature of the
+    /// host that handed over). Members pass the host's roster on unchanged; nobody else
+    /// can write one (`docs/design.md`, "Authority").
+    pub signature: Option<Signature>,
 }
 
+impl PartialEq for Roster {
+    fn eq(&self, other: &Self) -> bool {
+        // Destructured, so that a new field cannot be forgotten here.
+        let Roster {
+            epoch,
+            version,
+            host,
+            next_join_seq,
+            members,
+            backed,
+            prev_term,
+            signature: _,
+        } = self;
+        (*epoch, *version, *host, *next_join_seq, members, *backed, *prev_term)
+            == (
+                other.epoch,
+                other.version,
+                other.host,
+                other.next_join_seq,
+                &other.members,
+                other.backed,
+                other.prev_term,
+            )
+    }
+}
+
+impl Eq for Roster {}
+
 impl Roster {
+    /// The bytes a roster's signature covers: all of it but the signature.
+    fn signed_body(&self) -> Vec<u8> {
+        let body = (
+            self.epoch,
+            self.version,
+            self.host,
+            self.next_join_seq,
+            &self.members,
+            self.backed,
+            self.prev_term,
+        );
+        // Encoding plain data into a vector cannot fail.
+        bincode::serde::encode_to_vec(body, bincode::config::standard()).unwrap_or_default()
+    }
+
+    /// Signs the roster as it stands with `key`, for session `session_id`, unless `key`
+    /// signed exactly this roster already.
+    pub fn sign(&mut self, key: &SeatKey, session_id: u64) {
+        if !self.signed_by(&key.public(), session_id) {
+            let body = self.signed_body();
+            let sig = key.sign_statement(Statement::Roster, session_id, &body);
+            self.signature = Some(sig);
+        }
+    }
+
+    /// Whether `key` signed this roster, as it stands, for session `session_id`.
+    pub(crate) fn signed_by(&self, key: &PublicKey, session_id: u64) -> bool {
+        self.signature
+            .is_some_and(|sig| Statement::Roster.verify(key, session_id, &self.signed_body(), &sig))
+    }
+
     /// Looks a member up.
     pub fn get(&self, id: PeerId) -> Option<&Member> {
         self.members

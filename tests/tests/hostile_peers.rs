@@ -163,7 +163,10 @@ fn a_flooding_member_is_rate_limited_then_expelled_and_nobody_else_notices() {
     let rogue = sim.session(rogue_i).unwrap().peer_id();
     // Well-formed but pointless messages, far faster than any honest peer: every 5 ms step,
     // 100 more (20 000 a second) for three seconds.
-    let hello = Message::Hello { peer: rogue }.encode().unwrap();
+    let session_id = sim.session(rogue_i).unwrap().session_id();
+    let hello = Message::hello(&seat_key(&sim, rogue_i), session_id, host_peer)
+        .encode()
+        .unwrap();
     for _ in 0..600 {
         for _ in 0..100 {
             let _ = sim.session_mut(rogue_i).unwrap().send_raw(host_peer, hello.clone());

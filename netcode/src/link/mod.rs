@@ -169,6 +169,26 @@ impl Links {
         }
     }
 
+    /// Marks the link to `peer` as proven: its remote end showed it holds the seat's key.
+    pub(crate) fn prove(&mut self, peer: impl Into<LinkKey>) {
+        if let Some(link) = self.links.get_mut(&peer.into()) {
+            link.proven = true;
+        }
+    }
+
+    /// Whether the link to `peer` is up and proven (see [`Links::prove`]).
+    pub(crate) fn is_proven(&self, peer: impl Into<LinkKey>) -> bool {
+        self.links.get(&peer.into()).is_some_and(|l| l.proven)
+    }
+
+    /// Links up for longer than `grace` that are still not proven.
+    pub(crate) fn unproven_for(&self, grace: Duration) -> impl Iterator<Item = LinkKey> + '_ {
+        self.links
+            .iter()
+            .filter(move |(_, l)| !l.proven && self.now.saturating_sub(l.since) > grace)
+            .map(|(k, _)| *k)
+    }
+
     /// Linked peers that received packets since the last call (and so may hold messages).
     pub(crate) fn take_received(&mut self) -> BTreeSet<LinkKey> {
         std::mem::take(&mut self.received)
@@ -246,6 +266,7 @@ impl Links {
             sent: 0,
             received: 0,
             arrivals: Arrivals::default(),
+            proven: false,
         };
         if let Some(old) = self.links.insert(peer, link) {
             // The newest connection wins: an older one to the same peer is stale.

@@ -32,6 +32,9 @@ pub(super) struct Link {
     pub(super) received: u64,
     /// Which of the peer's recent netcode sequence numbers arrived (its loss toward us).
     pub(super) arrivals: Arrivals,
+    /// Whether the remote end proved, with its seat's key, that it is the peer the link is
+    /// keyed by (the session checks its hello; netcode only proves the session key).
+    pub(super) proven: bool,
 }
 
 impl Link {

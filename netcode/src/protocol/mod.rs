@@ -10,9 +10,10 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 mod datagram;
+mod relayed;
 
 use crate::PeerId;
-use crate::identity::{PublicKey, SeatProof};
+use crate::identity::{PublicKey, SeatProof, Signature};
 use crate::roster::{Roster, RosterDigest};
 use crate::store::{Entry, Scope, Store};
 
@@ -71,8 +72,15 @@ impl TickAck {
 #[allow(missing_docs)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Message {
-    /// First message on every new link: who I am (a dialer learns its contact's id).
-    Hello { peer: PeerId },
+    /// First message on every member link: who I am, proven with my seat's key (whose
+    /// hash is my id) by a signature naming both ends of the link
+    /// ([`crate::identity::Statement::Hello`]). Until it arrives nothing else on the link
+    /// is taken in but a join or rejoin request, which carries a proof of its own.
+    Hello {
+        peer: PeerId,
+        key: PublicKey,
+        sig: Signature,
+    },
     /// Sent at the send rate to every linked peer: liveness evidence and, riding on it,
     /// the snapshot streams (the sender's own entities, the shared ones when it hosts, and
     /// its acknowledgements of our two streams).
@@ -142,14 +150,20 @@ pub enum Message {
     Update { scope: Scope, key: String, entry: Entry },
     /// The sender leaves the session gracefully.
     Leave,
-    /// A message relayed on behalf of `origin` towards `dest`.
+    /// A message relayed on behalf of `origin` towards `dest`, signed by `origin`'s seat
+    /// key over everything but `ttl` ([`crate::identity::Statement::Relayed`]): a relay can
+    /// drop or delay it, never forge or alter it. `seq` counts `origin`'s forwards to
+    /// `dest`; `incarnations` are `origin`'s and `dest`'s as `origin` knew them, so that a
+    /// forward cannot be replayed to either side's next incarnation.
     Forward {
         origin: PeerId,
         dest: PeerId,
         ttl: u8,
         seq: u64,
         reliable: bool,
+        incarnations: [u32; 2],
         inner: Vec<u8>,
+        sig: Signature,
     },
 }
 

@@ -22,6 +22,9 @@ use crate::protocol::Message;
 use crate::roster::Roster;
 use crate::store::{Entry, Scope, Store};
 
+/// How often the host sends a member its whole store on request, at most.
+const STORE_ANSWER_INTERVAL: Duration = Duration::from_secs(2);
+
 /// What the authority rules say of one entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Verdict {
@@ -209,6 +212,15 @@ impl Session {
 
     /// The host answers a member's [`Message::StoreRequest`] with its whole store.
     pub(crate) fn on_store_request(&mut self, from: PeerId) {
+        // The whole store for a few bytes: answered once per STORE_ANSWER_INTERVAL per
+        // member, so that a member cannot make the host send it over and over.
+        let now = self.now;
+        let Some(st) = self.peers.get_mut(&from) else { return };
+        if st.last_store_answer.is_some_and(|t| now < t + STORE_ANSWER_INTERVAL) {
+            self.counters.rate_limited += 1;
+            return;
+        }
+        st.last_store_answer = Some(now);
         if self.is_host() {
             let msg = Message::StoreSync(self.store.clone());
             self.send_to(from, Channel::ReliableUnordered, &msg);

@@ -15,9 +15,9 @@ impl Session {
         log::trace!("{} {:?} link event {ev:?}", self.me, self.now);
         match ev {
             LinkEvent::Connected(LinkKey::Contact) => {
+                // Our hello names the contact, whose id we learn from its own hello; the
+                // request carries a proof of its own.
                 self.contact_state = Some(PeerState::new(self.now));
-                let hello = Message::Hello { peer: self.me };
-                self.send_direct(LinkKey::Contact, Channel::ReliableOrdered, &hello);
                 if let Phase::Joining { rejoin, .. } = self.phase {
                     self.send_join_request(LinkKey::Contact, rejoin);
                 }
@@ -31,7 +31,7 @@ impl Session {
                 let incarnation = self.roster.get(peer).map(|m| m.incarnation);
                 let st = self.peers.entry(peer).or_insert_with(|| PeerState::new(self.now));
                 st.link_incarnation = incarnation;
-                let hello = Message::Hello { peer: self.me };
+                let hello = self.hello_to(peer);
                 self.send_direct(peer, Channel::ReliableOrdered, &hello);
                 if self.in_session() {
                     self.send_heartbeat_to(peer);
@@ -67,10 +67,13 @@ impl Session {
     }
 
     pub(super) fn receive_all(&mut self) {
-        // Heartbeats (with state) bypass renet: one datagram each.
+        // Heartbeats (with state) bypass renet: one datagram each. One that overtook its
+        // link's hello is dropped (the next one follows at the send rate).
         while let Some((key, bytes)) = self.links.receive_datagram() {
-            let decoded = Message::decode_heartbeat(&bytes);
-            self.take_in(key, decoded);
+            if self.links.is_proven(key) {
+                let decoded = Message::decode_heartbeat(&bytes);
+                self.take_in(key, decoded);
+            }
         }
         for key in self.links.take_received() {
             for channel in [
@@ -78,6 +81,11 @@ impl Session {
                 Channel::ReliableUnordered,
                 Channel::Unreliable,
             ] {
+                // Until the hello (first on the ordered channel) proves the link, the other
+                // channels wait in renet.
+                if channel != Channel::ReliableOrdered && !self.links.is_proven(key) {
+                    break;
+                }
                 while let Some(bytes) = self.links.receive(key, channel) {
                     if !self.links.is_linked(key) {
                         break;
@@ -90,7 +98,8 @@ impl Session {
     }
 
     /// One decoded (or undecodable) message from a link: a member's, within its rate, to
-    /// [`Session::handle_message`]; the contact's to [`Session::on_contact_message`].
+    /// [`Session::handle_message`] once the link is proven ([`Session::take_unproven`]
+    /// before); the contact's to [`Session::on_contact_message`].
     fn take_in(&mut self, key: LinkKey, decoded: Result<Message, crate::protocol::ProtocolError>) {
         if !self.links.is_linked(key) {
             return;
@@ -105,6 +114,7 @@ impl Session {
                     self.next_contact();
                 }
             },
+            LinkKey::Peer(peer) if !self.links.is_proven(peer) => self.take_unproven(peer, decoded),
             LinkKey::Peer(peer) if self.within_rate(peer) => match decoded {
                 Ok(msg) => self.handle_message(peer, peer, msg, true),
                 Err(e) => self.misbehaved(peer, format!("{e}")),
@@ -113,15 +123,61 @@ impl Session {
         }
     }
 
-    /// What the contact of a join says before we are in: its id, then the welcome or the
-    /// refusal (the rest of the session's traffic is not ours yet).
+    /// A message on a link whose remote end has not proven yet that it is `peer`: its
+    /// hello, or a join or rejoin request (which carries a proof of its own). Anything else
+    /// closes the link, without blaming `peer`: anyone can claim an id.
+    fn take_unproven(&mut self, peer: PeerId, decoded: Result<Message, crate::protocol::ProtocolError>) {
+        match decoded {
+            Ok(hello @ Message::Hello { .. }) => {
+                if matches!(hello, Message::Hello { peer: claimed, .. } if claimed == peer)
+                    && hello.hello_holds(self.authority.session_id, self.me)
+                {
+                    self.links.prove(peer);
+                } else {
+                    self.refuse_link(peer, "a hello that does not prove the seat");
+                }
+            }
+            // (Not evidence that `peer` is alive: nothing proved it is `peer` yet.)
+            Ok(msg @ (Message::Join { .. } | Message::Rejoin { .. })) => self.on_admission(peer, peer, msg),
+            Ok(_) => self.refuse_link(peer, "spoke before proving its seat"),
+            Err(_) => self.refuse_link(peer, "garbage before proving its seat"),
+        }
+    }
+
+    /// Closes a link whose remote end did not prove the seat it claims.
+    pub(super) fn refuse_link(&mut self, peer: PeerId, reason: &str) {
+        log::debug!("{} closes a link claiming to be {peer}: {reason}", self.me);
+        self.counters.refused_links += 1;
+        self.links.disconnect(peer);
+    }
+
+    /// Our hello to `peer`: our seat's key and a signature naming both ends of the link.
+    pub(super) fn hello_to(&self, peer: PeerId) -> Message {
+        Message::hello(&self.authority.key, self.authority.session_id, peer)
+    }
+
+    /// What the contact of a join says before we are in: its proven id, then the welcome
+    /// or the refusal (the rest of the session's traffic is not ours yet).
     fn on_contact_message(&mut self, msg: Message) {
         if let Some(st) = self.contact_state.as_mut() {
             st.last_any = Some(self.now);
         }
         match msg {
-            Message::Hello { peer } => self.contact_id = Some(peer),
-            Message::Welcome { roster, store } => self.on_welcome(LinkKey::Contact, roster, store),
+            Message::Hello { peer, .. } if self.contact_id.is_none() => {
+                if msg.hello_holds(self.authority.session_id, self.me) {
+                    self.contact_id = Some(peer);
+                    self.links.prove(LinkKey::Contact);
+                    let hello = self.hello_to(peer);
+                    self.send_direct(LinkKey::Contact, Channel::ReliableOrdered, &hello);
+                } else {
+                    log::debug!("{} drops its contact: a hello that does not prove its seat", self.me);
+                    self.counters.refused_links += 1;
+                    self.next_contact();
+                }
+            }
+            Message::Welcome { roster, store } if self.contact_id.is_some() => {
+                self.on_welcome(LinkKey::Contact, roster, store)
+            }
             Message::Refused { reason } => self.refused(LinkKey::Contact, reason),
             _ => {}
         }
@@ -159,8 +215,9 @@ impl Session {
         }
         self.heard(origin, &msg, direct);
         match msg {
-            Message::Hello { peer } => {
-                if peer != link {
+            // The link is proven already (see `take_unproven`); a second hello must hold too.
+            Message::Hello { peer, .. } => {
+                if peer != link || !msg.hello_holds(self.authority.session_id, self.me) {
                     self.misbehaved(link, format!("said hello as {peer}"));
                 }
             }

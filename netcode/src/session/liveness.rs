@@ -20,6 +20,12 @@ const GAP_DEVIATIONS: f64 = 4.0;
 /// Heartbeat intervals a suspicion window spans at least.
 const SUSPECT_INTERVALS: u32 = 3;
 
+/// How many of the largest suspicion windows a member that nothing arrived from, by any
+/// route, stays alive on another member's word alone. A member that is alive sends its
+/// heartbeats through a relay to whoever cannot hear it, so its own word arrives; a
+/// member that vouches for a crashed host cannot hold the session without one for longer.
+const VOUCH_LIMIT_WINDOWS: u32 = 3;
+
 /// Least and largest suspicion window.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Bounds {
@@ -50,6 +56,8 @@ pub(crate) struct PeerState {
     pub(crate) state: Option<LinkState>,
     pub(crate) last_dial: Option<Duration>,
     pub(crate) last_push: Option<Duration>,
+    /// When we last sent it our whole store on its request (while we host).
+    pub(crate) last_store_answer: Option<Duration>,
     pub(crate) left: bool,
     /// When our next heartbeat to it is due.
     pub(crate) next_heartbeat: Duration,
@@ -75,6 +83,7 @@ impl PeerState {
             state: None,
             last_dial: None,
             last_push: None,
+            last_store_answer: None,
             left: false,
             next_heartbeat: now,
             next_shared: now,
@@ -279,7 +288,10 @@ impl Session {
                 && now.saturating_sub(st.since) < self.cfg.contact_timeout;
             let direct = st.direct_ok(now, bounds) && self.links.is_linked(peer);
             let relayed = st.relayed_ok(now, bounds);
-            let alive = settling || direct || relayed || self.relay_for(peer).is_some();
+            let heard_lately = st
+                .last_any
+                .is_none_or(|t| now.saturating_sub(t) < bounds.max * VOUCH_LIMIT_WINDOWS);
+            let alive = settling || direct || relayed || (heard_lately && self.relay_for(peer).is_some());
             let state = if direct {
                 LinkState::Direct
             } else if alive && !settling {

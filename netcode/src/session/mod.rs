@@ -102,6 +102,23 @@ pub struct Session {
     /// The paths a driver's NAT traversal chose under direct links, by session address
     /// (see [`Session::set_direct_path`]).
     direct_paths: BTreeMap<SocketAddr, LinkPath>,
+    /// What our heartbeats say of whom we hear (tests play a member that lies).
+    #[cfg(any(test, feature = "test-util"))]
+    testimony: Testimony,
+}
+
+/// What a member's heartbeats say of whom it hears directly: the truth, or one of the two
+/// lies a test plays (feature `test-util`).
+#[cfg(any(test, feature = "test-util"))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Testimony {
+    /// Its suspects as they are.
+    #[default]
+    Honest,
+    /// No suspects ever: it vouches for every member, a crashed one too.
+    HearsEveryone,
+    /// Every other member a suspect.
+    HearsNobody,
 }
 
 impl Session {
@@ -151,6 +168,8 @@ impl Session {
             told_suspects: Vec::new(),
             flood: flood::FloodGuard::default(),
             direct_paths: BTreeMap::new(),
+            #[cfg(any(test, feature = "test-util"))]
+            testimony: Testimony::Honest,
         }
     }
 
@@ -174,6 +193,7 @@ impl Session {
             members: Vec::new(),
             backed: true,
             prev_term: None,
+            signature: None,
         };
         s.roster.upsert(Member {
             id: me,
@@ -268,6 +288,12 @@ impl Session {
             .send(peer, crate::link::Channel::ReliableOrdered, bytes, true)
     }
 
+    /// Makes this peer's heartbeats lie about whom it hears (feature `test-util`).
+    #[cfg(any(test, feature = "test-util"))]
+    pub fn set_testimony(&mut self, testimony: Testimony) {
+        self.testimony = testimony;
+    }
+
     /// Writes this peer's own entry and replicates it.
     pub fn set_own(&mut self, key: &str, value: Option<Vec<u8>>) -> Result<(), SessionError> {
         self.write(Scope::Peer(self.me), key, value)
@@ -334,6 +360,15 @@ impl Session {
             self.on_link_event(ev);
         }
         self.receive_all();
+        // A link that has not proven its seat in time is not the member it claims to be.
+        let unproven: Vec<PeerId> = self
+            .links
+            .unproven_for(self.cfg.contact_timeout)
+            .filter_map(LinkKey::peer)
+            .collect();
+        for peer in unproven {
+            self.refuse_link(peer, "did not prove its seat in time");
+        }
         let mut flush_all = false;
         match self.phase.clone() {
             Phase::Joining { started, .. } if now >= started + self.cfg.contact_timeout => self.retry_join(),

@@ -1,57 +1,95 @@
 //! Routing: direct sends, relays through a third peer (origin-tagged, de-duplicated,
 //! bounded hops), a backlog for members without a route yet, and heartbeats.
 
+use super::forwarding::Freshness;
 use super::liveness::PeerState;
 use super::{DIGEST_EVERY, Session};
 use crate::PeerId;
 use crate::link::LinkKey;
 use crate::link::{Channel, MAX_RAW_BYTES};
-use crate::protocol::{MAX_HOPS, Message};
+use crate::protocol::Message;
 use crate::roster::{Member, RosterDigest};
 use crate::snapshot::replicate::Budgets;
 
 impl Session {
-    /// A [`Message::Forward`] that arrived on our link with `link`.
+    /// A [`Message::Forward`] that arrived on our link with `link`. Whoever relays or takes
+    /// it first checks that its origin signed it: no honest peer hands on one that does not
+    /// hold, so `link` is dropped for it. A forward to us is then checked against the
+    /// origin's replay window (`docs/design.md`, "Authority").
     pub(super) fn on_forward(&mut self, link: PeerId, msg: Message) {
+        let Message::Forward { origin, dest, seq, .. } = msg else {
+            return;
+        };
+        // A relay takes each forward once; a forward to us meets the origin's replay window
+        // instead, which counts what it refuses.
+        if origin == self.me || (dest != self.me && !self.forwarding.first_sight(origin, dest, seq)) {
+            return;
+        }
+        let Some(key) = self.roster.get(origin).map(|m| m.key) else {
+            // An origin we do not know yet (its admission has not reached us): nothing to
+            // check its signature against.
+            self.counters.refused_forwards += 1;
+            return;
+        };
+        if !msg.forward_holds(&key, self.authority.session_id) {
+            return self.misbehaved(link, format!("relayed a message {origin} did not sign"));
+        }
         let Message::Forward {
-            origin,
-            dest,
             ttl,
-            seq,
             reliable,
+            incarnations,
             inner,
-        } = msg
+            ..
+        } = &msg
         else {
             return;
         };
-        if !self.forwarding.first_sight(origin, seq) {
-            return;
-        }
         if dest == self.me {
-            match Message::decode(&inner) {
-                Ok(Message::Forward { .. } | Message::Join { .. } | Message::Rejoin { .. } | Message::Hello { .. }) => {
-                    self.misbehaved(link, "forwarded a link-local message".into())
-                }
-                Ok(msg) => self.handle_message(link, origin, msg, false),
-                Err(e) => self.misbehaved(link, format!("relayed garbage: {e}")),
-            }
-        } else if ttl > 0 && self.links.is_linked(dest) && origin != self.me {
+            return self.take_forward(link, origin, seq, *incarnations, inner);
+        }
+        if *ttl > 0 && self.links.is_linked(dest) {
             self.counters.relayed_messages += 1;
-            let fwd = Message::Forward {
-                origin,
-                dest,
-                ttl: ttl - 1,
-                seq,
-                reliable,
-                inner,
-            };
-            let channel = if reliable {
+            let channel = if *reliable {
                 Channel::ReliableOrdered
             } else {
                 Channel::Unreliable
             };
+            let mut fwd = msg;
+            if let Message::Forward { ttl, .. } = &mut fwd {
+                *ttl -= 1;
+            }
             self.send_direct(dest, channel, &fwd);
         }
+    }
+
+    /// A forward to us whose signature held: taken if it was sent to this incarnation of
+    /// ours by the current (or a later) one of its origin, and not taken before.
+    fn take_forward(&mut self, link: PeerId, origin: PeerId, seq: u64, incarnations: [u32; 2], inner: &[u8]) {
+        let known = self.roster.get(origin).map_or(0, |m| m.incarnation);
+        let fresh = incarnations[1] == self.incarnation()
+            && incarnations[0] >= known
+            && self.forwarding.freshness(origin, incarnations, seq) == Freshness::Fresh;
+        if !fresh {
+            log::debug!(
+                "{} refuses a replayed or stale forward from {origin} via {link}",
+                self.me
+            );
+            self.counters.refused_forwards += 1;
+            return;
+        }
+        match Message::decode(inner) {
+            Ok(Message::Forward { .. } | Message::Join { .. } | Message::Rejoin { .. } | Message::Hello { .. }) => {
+                self.misbehaved(origin, "forwarded a link-local message".into())
+            }
+            // The origin signed it: what it says is the origin's, and so is the blame.
+            Ok(msg) => self.handle_message(origin, origin, msg, false),
+            Err(e) => self.misbehaved(origin, format!("relayed garbage: {e}")),
+        }
+    }
+
+    /// Our incarnation, as the roster holds it.
+    pub(super) fn incarnation(&self) -> u32 {
+        self.roster.get(self.me).map_or(0, |m| m.incarnation)
     }
 
     pub(super) fn send_direct(&mut self, peer: impl Into<LinkKey>, channel: Channel, msg: &Message) {
@@ -89,14 +127,7 @@ impl Session {
         }
         if let Some(via) = self.relay_for(peer) {
             let Ok(inner) = msg.encode() else { return };
-            let fwd = Message::Forward {
-                origin: self.me,
-                dest: peer,
-                ttl: MAX_HOPS - 1,
-                seq: self.forwarding.next_seq(),
-                reliable: channel != Channel::Unreliable,
-                inner,
-            };
+            let fwd = self.signed_forward(peer, channel != Channel::Unreliable, inner);
             return self.send_direct(via, channel, &fwd);
         }
         if self.links.is_linked(peer) {
@@ -105,6 +136,14 @@ impl Session {
             // No route yet (a newcomer still linking, a link being re-made): keep it.
             self.forwarding.hold(peer, channel, msg.clone());
         }
+    }
+
+    /// Our message `inner` to `dest`, signed for a relay to carry.
+    fn signed_forward(&mut self, dest: PeerId, reliable: bool, inner: Vec<u8>) -> Message {
+        let seq = self.forwarding.next_seq(dest);
+        let incarnations = [self.incarnation(), self.roster.get(dest).map_or(0, |m| m.incarnation)];
+        let auth = &self.authority;
+        Message::signed_forward(&auth.key, auth.session_id, dest, seq, reliable, incarnations, inner)
     }
 
     /// Sends what waited for a route to members that have one now.
@@ -196,8 +235,19 @@ impl Session {
             }
             self.send_unreliable(*p, &hb);
         }
-        // Members we cannot hear directly get our heartbeat through a relay.
-        let relayed = self.suspects();
+        // Members we cannot hear directly, and members that say they cannot hear us, get
+        // our heartbeat through a relay: our own word that we are alive, which a member's
+        // vouching for us does not replace for long (see `liveness`).
+        let me = self.me;
+        let mut relayed = self.suspects();
+        let suspecting_us: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(p, st)| st.suspects.contains(&me) && !relayed.contains(p))
+            .filter(|(p, _)| self.roster.get(**p).is_some_and(Member::is_active))
+            .map(|(p, _)| *p)
+            .collect();
+        relayed.extend(suspecting_us);
         for p in relayed {
             if self.relay_for(p).is_some() {
                 let hb = self.heartbeat();
@@ -211,6 +261,12 @@ impl Session {
     /// after the roster changed, so that a migration spreads at full speed.
     pub(super) fn heartbeat(&self) -> Message {
         let suspects = self.suspects();
+        #[cfg(any(test, feature = "test-util"))]
+        let suspects = match self.testimony {
+            super::Testimony::Honest => suspects,
+            super::Testimony::HearsEveryone => Vec::new(),
+            super::Testimony::HearsNobody => self.roster.active().map(|m| m.id).filter(|p| *p != self.me).collect(),
+        };
         let unsettled = !suspects.is_empty() || self.roster_recently_changed();
         let digest = (unsettled || self.heartbeats_sent.is_multiple_of(DIGEST_EVERY)).then(|| self.roster.digest());
         Message::Heartbeat {

@@ -230,6 +230,18 @@ pub struct SessionStats {
     /// Heartbeats too large for one datagram, sent through renet's slicing channel
     /// instead (0 while the snapshot budgets fit the datagram, see `SessionConfig`).
     pub sliced_heartbeats: u64,
+    /// Relayed messages refused though their signature held: replayed, sent to an
+    /// earlier incarnation of either side, or from an origin not in our roster yet.
+    /// (A forward whose signature does not hold gets its relay dropped, and counts in
+    /// `rejected_messages`.)
+    pub refused_forwards: u64,
+    /// Rosters refused because no signature we can check vouches for them: a handover
+    /// signed by a host we never followed (its successor's own copy follows). A roster
+    /// whose signature does not hold gets its sender dropped instead.
+    pub refused_rosters: u64,
+    /// Links closed because their first message did not prove the seat they claimed
+    /// (the seat itself is not blamed: anyone can claim an id).
+    pub refused_links: u64,
 }
 
 /// How one peer takes part: its tuning, its display name, its listen address, the session.

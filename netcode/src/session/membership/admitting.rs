@@ -6,8 +6,8 @@ use crate::PeerId;
 use crate::link::Channel;
 use crate::protocol::{Message, Refusal};
 use crate::roster::{Member, MemberStatus, Roster};
+use crate::session::Session;
 use crate::session::authority::Verdict;
-use crate::session::{Session, SessionEvent};
 use crate::store::Store;
 
 impl Session {
@@ -19,11 +19,10 @@ impl Session {
         }
         if let Err(reason) = self.check_proof(link, &request) {
             if reason == Refusal::WrongSecret {
+                // Counted, but not reported as the seat's misbehaviour: whoever sent it
+                // did not prove it holds the seat it names.
+                log::debug!("{} refuses a request for seat {link}: {reason}", self.me);
                 self.counters.rejected_messages += 1;
-                self.events.push_back(SessionEvent::PeerMisbehaved {
-                    peer: link,
-                    reason: "a seat proof that does not hold".into(),
-                });
             }
             return self.refuse(link, reason);
         }
@@ -142,7 +141,7 @@ impl Session {
                     st.down_since = None;
                 }
                 let msg = Message::Welcome {
-                    roster: self.roster.clone(),
+                    roster: self.signed_roster(),
                     store: self.store.clone(),
                 };
                 self.links.make_redundant(peer);
@@ -238,7 +237,7 @@ impl Session {
         let msg = Message::Admitted {
             peer,
             result,
-            roster: self.roster.clone(),
+            roster: self.signed_roster(),
             store: self.store.clone(),
         };
         self.links.make_redundant(contact);
@@ -256,6 +255,12 @@ impl Session {
         roster: Roster,
         store: Store,
     ) {
+        if from != self.roster.host {
+            // Only the host admits. (An answer of a former host: the request went to the
+            // new host again when the host changed.)
+            log::debug!("{} ignores an admission answer from {from}, not the host", self.me);
+            return;
+        }
         let pending = self.pending.get(&peer).map(|p| p.request.rejoin);
         if let (Some(rejoin), Ok(())) = (pending, result) {
             // Our link to the newcomer is its new incarnation, not a stale one.

@@ -147,6 +147,8 @@ impl Session {
         }
         self.roster.remove(me);
         self.roster.backed = self.roster.majority_active();
+        // Signed by us: the members that follow us take our word for our successor.
+        self.roster.sign(&self.authority.key, self.authority.session_id);
         self.emit_roster_diff(&old);
         self.broadcast_roster();
     }

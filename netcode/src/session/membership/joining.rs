@@ -58,6 +58,7 @@ impl Session {
             return;
         };
         self.links.disconnect(LinkKey::Contact);
+        self.contact_id = None;
         let addr = contacts[next % contacts.len()];
         self.phase = Phase::Joining {
             contacts,
@@ -76,8 +77,16 @@ impl Session {
         if !me.is_active() || me.key != self.authority.key.public() {
             return;
         }
+        if self.vouch(&roster) != super::vouching::Vouch::Signed {
+            // Not the host's word: a contact cannot welcome us into a roster of its own.
+            self.counters.refused_rosters += 1;
+            return;
+        }
         let sender = match link {
-            LinkKey::Contact => self.contact_id.unwrap_or(roster.host),
+            LinkKey::Contact => match self.contact_id {
+                Some(contact) => contact,
+                None => return, // (its hello comes first, proving its id)
+            },
             LinkKey::Peer(peer) => peer,
         };
         if link == LinkKey::Contact {

@@ -6,6 +6,7 @@ mod admitting;
 mod diff;
 mod election;
 mod joining;
+mod vouching;
 
 use std::time::Duration;
 
@@ -54,12 +55,12 @@ impl Session {
             return;
         }
         st.last_push = Some(now);
-        let msg = Message::Roster(self.roster.clone());
+        let msg = Message::Roster(self.signed_roster());
         self.send_to(peer, Channel::ReliableOrdered, &msg);
     }
 
     pub(in crate::session) fn broadcast_roster(&mut self) {
-        let msg = Message::Roster(self.roster.clone());
+        let msg = Message::Roster(self.signed_roster());
         let targets: Vec<PeerId> = self
             .roster
             .members
@@ -104,8 +105,22 @@ impl Session {
             }
             return;
         }
+        // We would adopt it: its host must vouch for it.
+        match self.vouch(&roster) {
+            vouching::Vouch::Signed => {}
+            vouching::Vouch::Unknown => {
+                self.counters.refused_rosters += 1;
+                return;
+            }
+            vouching::Vouch::Forged(why) => return self.misbehaved(from, why.into()),
+        }
         let old = std::mem::replace(&mut self.roster, roster);
         self.emit_roster_diff(&old);
+        if self.roster.host == self.me && old.host != self.me {
+            // Handed the role: the others get the roster under our own signature (those
+            // that do not follow our predecessor cannot check its).
+            self.broadcast_roster();
+        }
         // Our former part of a split session follows us into the winner's roster.
         let strangers: Vec<PeerId> = old
             .members
