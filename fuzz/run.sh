@@ -16,7 +16,8 @@ case $SECONDS_PER_TARGET in
   '' | *[!0-9]*) echo "usage: fuzz/run.sh [SECONDS_PER_TARGET] [TARGET...]" >&2; exit 2 ;;
 esac
 
-ALL_TARGETS=(protocol_message snapshot_full snapshot_delta delta_receiver invite_code seat_file)
+ALL_TARGETS=(protocol_message heartbeat_frame snapshot_full snapshot_delta delta_receiver invite_code seat_file
+  rendezvous_frame rendezvous_service traversal lan_beacon)
 if [ $# -gt 0 ]; then TARGETS=("$@"); else TARGETS=("${ALL_TARGETS[@]}"); fi
 
 RSS_LIMIT_MB=512    # libFuzzer stops a run whose resident memory passes this

@@ -1,5 +1,7 @@
 //! Writes seed inputs for every fuzz target from valid encodings: messages of every kind,
-//! full and delta snapshots, a receiver's packet stream, invite codes and seat files.
+//! heartbeat frames, full and delta snapshots, a receiver's packet stream, invite codes,
+//! seat files, rendezvous frames, streams to the rendezvous service and to a peer's
+//! traversal (probes, replies, the service's answers), and LAN beacons.
 //!
 //! `cargo run --manifest-path fuzz/Cargo.toml --example seeds -- fuzz/corpus` (run.sh does
 //! it): one directory per target, files named `seed-*` (rewritten each time, never removed).
@@ -10,13 +12,16 @@ use std::path::Path;
 
 use netcode::identity::{SeatKey, SeatProof};
 use netcode::invite::Invite;
+use netcode::lan::Beacon;
 use netcode::protocol::{Message, Refusal, TickAck};
+use netcode::rendezvous::{Frame, Listed, Request, SessionSigner};
 use netcode::roster::{Member, MemberStatus, Roster};
 use netcode::snapshot::delta::{self, DeltaSender};
 use netcode::store::{Entry, Scope, Version};
 use netcode::transport::Seat;
+use netcode::traversal::probe::{Probe, ProbeKey};
 use netcode::{Credentials, PeerId, SessionKey, Store};
-use netcode_fuzz::{delta_input, packets_input, schema, world};
+use netcode_fuzz::{Step, delta_input, packets_input, schema, source, world};
 
 fn write(dir: &Path, target: &str, name: &str, bytes: &[u8]) {
     let dir = dir.join(target);
@@ -29,9 +34,23 @@ fn store() -> Store {
     let host = SeatKey::from_secret(&[1; 32]);
     let player = SeatKey::from_secret(&[2; 32]);
     let mut store = Store::default();
-    let score = Entry::sealed(Scope::Shared, "score", Version { epoch: 1, n: 2 }, Some(vec![7, 9]), &host, 1);
+    let score = Entry::sealed(
+        Scope::Shared,
+        "score",
+        Version { epoch: 1, n: 2 },
+        Some(vec![7, 9]),
+        &host,
+        1,
+    );
     store.merge_entry(Scope::Shared, "score".into(), score);
-    let pos = Entry::sealed(Scope::Peer(player.peer()), "pos", Version { epoch: 0, n: 1 }, None, &player, 0);
+    let pos = Entry::sealed(
+        Scope::Peer(player.peer()),
+        "pos",
+        Version { epoch: 0, n: 1 },
+        None,
+        &player,
+        0,
+    );
     store.merge_entry(Scope::Peer(player.peer()), "pos".into(), pos);
     store
 }
@@ -206,6 +225,153 @@ fn invites() -> Vec<Invite> {
     ]
 }
 
+fn listed(peer: u64, at: u8, candidates: &[u8]) -> Listed {
+    Listed {
+        peer: PeerId(peer),
+        observed: source(at),
+        addr: Some(source(at)),
+        candidates: candidates.iter().map(|&c| source(c)).collect(),
+    }
+}
+
+/// Rendezvous frames of every kind, both ways.
+fn frames() -> Vec<(&'static str, Frame)> {
+    let signer = SessionSigner::new(&[1; 32]);
+    let session = signer.id();
+    let register = Request::Register {
+        addr: Some(source(4)),
+        relay_token: 5,
+        candidates: vec![source(4), source(3)],
+    };
+    let join = Request::Join {
+        addr: None,
+        relay_token: 6,
+        candidates: vec![source(5)],
+    };
+    vec![
+        ("probe", Frame::Probe { nonce: 9 }),
+        (
+            "observed",
+            Frame::Observed {
+                nonce: 9,
+                addr: source(3),
+            },
+        ),
+        ("register", signer.request(PeerId(1), 1_790_000_000_000, 1, register)),
+        ("join", signer.request(PeerId(2), 1_790_000_000_500, 2, join)),
+        ("leave", signer.request(PeerId(2), 1_790_000_001_000, 3, Request::Leave)),
+        (
+            "members",
+            Frame::Members {
+                session,
+                observed: source(2),
+                members: vec![listed(2, 2, &[4, 3]), listed(3, 6, &[])],
+            },
+        ),
+        (
+            "punch",
+            Frame::Punch {
+                session,
+                peer: listed(2, 2, &[5]),
+            },
+        ),
+        (
+            "relay",
+            Frame::Relay {
+                session,
+                from: PeerId(1),
+                to: PeerId(2),
+                token: 5,
+                payload: vec![0x11; 40],
+            },
+        ),
+        (
+            "relayed",
+            Frame::Relayed {
+                session,
+                from: PeerId(2),
+                payload: vec![0x22; 30],
+            },
+        ),
+    ]
+}
+
+/// One stream packet: a control byte and the rest.
+fn step(from: u8, mode: u8, flag: bool, advance: u8, rest: &[u8]) -> Vec<u8> {
+    let mut p = vec![Step::control(from, mode, flag, advance)];
+    p.extend_from_slice(rest);
+    p
+}
+
+fn write_stream(out: &Path, target: &str, name: &str, steps: &[Vec<u8>]) {
+    write(out, target, name, &packets_input(steps.iter().map(Vec::as_slice)));
+}
+
+/// Streams to the rendezvous service: two members register and join (signed again by
+/// the target, mode 2), one relays to the other, one leaves, the tables expire.
+fn service_streams(out: &Path) {
+    let f: std::collections::HashMap<_, _> = frames()
+        .into_iter()
+        .map(|(n, f)| (n, f.encode().expect("encode")))
+        .collect();
+    let steps = [
+        step(0, 0, false, 0, &f["probe"]),
+        step(0, 2, false, 0, &f["register"]),
+        step(2, 2, false, 1, &f["join"]),
+        step(0, 0, false, 0, &f["relay"]),
+        step(2, 2, false, 1, &f["leave"]),
+        step(3, 3, true, 3, &f["register"]),
+    ];
+    write_stream(out, "rendezvous_service", "members", &steps);
+    write_stream(
+        out,
+        "rendezvous_service",
+        "noise",
+        &[step(1, 0, false, 0, &f["members"]), step(1, 0, true, 2, &[0xFF, b'N'])],
+    );
+}
+
+/// Streams to a peer's traversal: the service lists a member, which probes and answers.
+fn traversal_streams(out: &Path) {
+    let f: std::collections::HashMap<_, _> = frames()
+        .into_iter()
+        .map(|(n, f)| (n, f.encode().expect("encode")))
+        .collect();
+    let key = ProbeKey::new(&[1; 32]);
+    let probe = Probe {
+        session: SessionSigner::new(&[1; 32]).id(),
+        sender: PeerId(2),
+        sender_addr: source(2),
+        nonce: 11,
+        reply_to: None,
+    };
+    let sealed = key.seal(&probe);
+    let body = &sealed[5..sealed.len() - 16];
+    let steps = [
+        step(0, 3, false, 0, &f["observed"]),
+        step(0, 3, false, 0, &f["members"]),
+        step(2, 0, false, 1, &[]),
+        step(2, 2, false, 0, &[1, 2, 0]),
+        step(2, 1, false, 0, body),
+        step(4, 0, false, 0, &sealed),
+        step(0, 3, false, 1, &f["punch"]),
+        step(0, 3, false, 0, &f["relayed"]),
+        step(2, 0, true, 0, b"a session datagram"),
+        step(3, 0, false, 3, b"late"),
+    ];
+    write_stream(out, "traversal", "paths", &steps);
+    write_stream(
+        out,
+        "traversal",
+        "relayed",
+        &[
+            step(0, 3, false, 0, &f["members"]),
+            step(0, 3, false, 2, &f["relayed"]),
+            step(2, 0, true, 1, b"hi"),
+        ],
+    );
+}
+
 fn main() {
     let out = std::env::args().nth(1).unwrap_or_else(|| "fuzz/corpus".into());
     let out = Path::new(&out);
@@ -215,6 +381,36 @@ fn main() {
         let bytes = msg.encode().expect("encode");
         assert_eq!(Message::decode(&bytes).expect("decode"), msg, "seed {name} round-trips");
         write(out, "protocol_message", name, &bytes);
+    }
+
+    for (name, msg) in messages() {
+        if let Ok(frame) = msg.encode_heartbeat() {
+            assert_eq!(
+                Message::decode_heartbeat(&frame).expect("decode"),
+                msg,
+                "seed {name} round-trips"
+            );
+            write(out, "heartbeat_frame", name, &frame);
+        }
+    }
+
+    for (name, frame) in frames() {
+        let bytes = frame.encode().expect("encode");
+        assert_eq!(Frame::decode(&bytes).expect("decode"), frame, "seed {name} round-trips");
+        write(out, "rendezvous_frame", name, &bytes);
+    }
+    service_streams(out);
+    traversal_streams(out);
+
+    for (i, invite) in invites().into_iter().enumerate() {
+        let beacon = Beacon {
+            name: format!("host {i}"),
+            players: i as u8 * 3 + 1,
+            invite: invite.encode(),
+        };
+        let bytes = beacon.encode().expect("encode");
+        assert_eq!(Beacon::decode(&bytes).expect("decode"), beacon);
+        write(out, "lan_beacon", &format!("beacon{i}"), &bytes);
     }
 
     for (n, entities) in [0u32, 1, 4, 9].into_iter().enumerate() {

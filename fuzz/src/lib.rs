@@ -172,3 +172,61 @@ pub fn packets_input<'a>(packets: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8>
     }
     out
 }
+
+/// Sources the network targets take datagrams from: two ports of one IPv4 host, another
+/// IPv4 host, an IPv6 host, two LAN hosts, a carrier-NAT address and a loopback one.
+pub const SOURCES: [&str; 8] = [
+    "198.51.100.1:4000",
+    "198.51.100.1:4001",
+    "203.0.113.9:5000",
+    "[2001:db8::5]:6000",
+    "192.168.1.20:40001",
+    "10.0.0.7:40002",
+    "100.64.0.3:7000",
+    "127.0.0.1:9000",
+];
+
+/// The [`SOURCES`] entry `i` (modulo their number).
+pub fn source(i: u8) -> std::net::SocketAddr {
+    SOURCES[usize::from(i) % SOURCES.len()].parse().expect("source address")
+}
+
+/// How far a control byte's top two bits move the clock: from a millisecond to past a
+/// minute, so that rate limits refill, paths time out and members expire.
+const ADVANCE_MS: [u64; 4] = [1, 100, 5_000, 61_000];
+
+/// One step of a stream target (`rendezvous_service`, `traversal`), read from the control
+/// byte that starts each packet: bits 0-2 the source ([`source`]), bits 3-4 the mode (what
+/// the target makes of the rest of the packet, its own meaning per target), bit 5 a flag
+/// (its own meaning per target), bits 6-7 how far the clock moves first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Step {
+    /// Where the datagram comes from.
+    pub from: std::net::SocketAddr,
+    /// 0 to 3.
+    pub mode: u8,
+    /// Bit 5.
+    pub flag: bool,
+    /// How far the clock moves before the datagram arrives.
+    pub advance: std::time::Duration,
+}
+
+impl Step {
+    /// The step a packet starts with, and the rest of the packet; `None` for an empty one.
+    pub fn split(packet: &[u8]) -> Option<(Step, &[u8])> {
+        let (&control, rest) = packet.split_first()?;
+        let step = Step {
+            from: source(control & 7),
+            mode: (control >> 3) & 3,
+            flag: control & (1 << 5) != 0,
+            advance: std::time::Duration::from_millis(ADVANCE_MS[usize::from(control >> 6)]),
+        };
+        Some((step, rest))
+    }
+
+    /// The control byte of a step (for seeds): source `from`, `mode`, `flag` and advance
+    /// index `advance` (0 to 3: 1 ms, 100 ms, 5 s, 61 s).
+    pub fn control(from: u8, mode: u8, flag: bool, advance: u8) -> u8 {
+        (from & 7) | (mode & 3) << 3 | u8::from(flag) << 5 | (advance & 3) << 6
+    }
+}

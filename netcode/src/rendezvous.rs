@@ -254,6 +254,8 @@ pub enum Frame {
 /// The index bincode gives [`Frame::Relay`] (the byte after the version; see
 /// [`is_relay`]).
 const RELAY_TAG: u8 = 5;
+/// The first byte of bincode's varints that take more than one byte.
+const VARINT_LONG: u8 = 251;
 
 /// Why bytes are not a rendezvous frame, or a request is refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -314,6 +316,12 @@ impl Frame {
         }
         if bytes.len() > MAX_RELAY_FRAME_BYTES {
             return Err(RendezvousError::Malformed("frame too large"));
+        }
+        // The kind is one byte (bincode's varint of a small index). bincode also reads a
+        // longer form of the same number (251 and two bytes, ...), which would make a relay
+        // frame that `is_relay` does not see; refused, so that the first bytes say the kind.
+        if body.first().is_some_and(|&tag| tag >= VARINT_LONG) {
+            return Err(RendezvousError::Malformed("kind not in its one-byte form"));
         }
         let (frame, used): (Frame, usize) = bincode::serde::decode_from_slice(body, config())
             .map_err(|_| RendezvousError::Malformed("does not decode"))?;
@@ -589,5 +597,30 @@ mod tests {
                 .collect(),
         };
         assert!(members.encode().is_err());
+    }
+
+    /// Found by the `rendezvous_frame` fuzz target: a relay frame whose kind was written in
+    /// bincode's three-byte form (`fb 05 00`) decoded, while `is_relay` said it was none.
+    #[test]
+    fn a_kind_in_a_longer_form_is_refused_so_is_relay_never_misses_a_relay_frame() {
+        let bytes = [
+            0xff, 0x4e, 0x43, 0x52, 0x02, 0xfb, 0x05, 0x00, 0xfb, 0xd2, 0xfb, 0xfb, 0x00, 0xff, 0x4e, 0x43, 0x52, 0x02,
+            0xfb, 0x01, 0x00, 0xfb, 0xd2, 0xfb, 0xfb, 0x00, 0x02, 0x05, 0x0e, 0x02, 0x05, 0x0e,
+        ];
+        assert!(!is_relay(&bytes));
+        assert_eq!(
+            Frame::decode(&bytes),
+            Err(RendezvousError::Malformed("kind not in its one-byte form"))
+        );
+        // Every frame an encoder writes has its kind in one byte.
+        let id = SessionSigner::new(&[7; 32]).id();
+        let relay = Frame::Relay {
+            session: id,
+            from: PeerId(1),
+            to: PeerId(2),
+            token: 9,
+            payload: vec![1, 2],
+        };
+        assert_eq!(relay.encode().unwrap()[MAGIC.len() + 1], RELAY_TAG);
     }
 }

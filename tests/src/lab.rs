@@ -5,7 +5,7 @@
 //! `MASQUERADE --random-fully` symmetric; every router drops unsolicited WAN input.
 //! Traffic stays inside the namespaces the lab made (documentation range 198.51.100.0/24
 //! as the internet, 10.K.0.0/24 as home K). Used by the `nat_lab` tests and the `nat_lab`
-//! bench. Needs root and iptables ([`lab_or_skip`] says why not, and how to run it).
+//! bench. Needs root and iptables ([`unavailable`] says why not, [`HOW_TO_RUN`] how).
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -60,43 +60,92 @@ fn program() -> PathBuf {
     workspace_program("netcode-rendezvous", &["-p", "netcode-rendezvous"])
 }
 
-/// Why the lab cannot run here, if it cannot.
-pub fn unavailable() -> Option<String> {
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .ok()
-        .is_some_and(|o| o.stdout.trim_ascii() == b"0");
+/// Why the lab cannot run here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    /// Not root: network namespaces need it.
+    Root,
+    /// No `iptables` on the `PATH`.
+    Iptables,
+}
+
+impl Missing {
+    /// A few words for a test list (the lab's trials show them beside `ignored`).
+    pub fn short(self) -> &'static str {
+        match self {
+            Missing::Root => "needs root",
+            Missing::Iptables => "needs iptables",
+        }
+    }
+}
+
+impl std::fmt::Display for Missing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Missing::Root => "it needs root (network namespaces)",
+            Missing::Iptables => "iptables is missing (apt-get install -y iptables)",
+        })
+    }
+}
+
+/// How to run the lab, for the messages that say it did not run.
+pub const HOW_TO_RUN: &str =
+    "run it as root with iptables: `sudo -E cargo test --workspace --test nat_lab` (bash .ci/run does)";
+
+/// Why the lab cannot run here, if it cannot. `NETCODE_LAB=off` says it cannot (as if
+/// not root), so that what a machine without root sees can be tried on one with it.
+pub fn unavailable() -> Option<Missing> {
+    let root = std::env::var_os("NETCODE_LAB").is_none_or(|v| v != "off")
+        && Command::new("id")
+            .arg("-u")
+            .output()
+            .ok()
+            .is_some_and(|o| o.stdout.trim_ascii() == b"0");
     if !root {
-        return Some("it needs root (network namespaces)".into());
+        return Some(Missing::Root);
     }
     let iptables = Command::new("iptables")
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success());
     if !iptables {
-        return Some("iptables is missing (apt-get install -y iptables)".into());
+        return Some(Missing::Iptables);
     }
     None
 }
 
-/// Runs the lab, or says clearly why it was skipped and how to run it.
+/// Runs the lab, or says clearly why it was skipped and how to run it (for the `nat_lab`
+/// bench; the `nat_lab` tests report themselves ignored instead, see [`Lab::start`]).
 pub fn lab_or_skip(test: &str) -> Option<Lab> {
     if let Some(why) = unavailable() {
-        eprintln!(
-            "NAT lab skipped ({test}): {why}. Run it as root: `sudo -E cargo test -p netcode-tests --test nat_lab` (bash .ci/run does)."
-        );
+        eprintln!("NAT lab skipped ({test}): {why}; {HOW_TO_RUN}.");
         return None;
     }
-    let n = LABS.fetch_add(1, Ordering::SeqCst);
-    let prefix = format!("nl{}x{n}", std::process::id() % 100_000);
-    let mut lab = Lab {
-        prefix,
-        namespaces: Vec::new(),
-        links: 0,
-    };
-    lab.internet();
-    Some(lab)
+    Some(Lab::new())
+}
+
+impl Lab {
+    /// A lab with its internet namespace. Panics when the lab cannot run here: a test
+    /// that calls it runs only where it can, or fails (the `nat_lab` harness marks the
+    /// tests ignored where the lab cannot run, except under CI).
+    pub fn start() -> Lab {
+        if let Some(why) = unavailable() {
+            panic!("the NAT lab cannot run here: {why}; {HOW_TO_RUN}");
+        }
+        Lab::new()
+    }
+
+    fn new() -> Lab {
+        let n = LABS.fetch_add(1, Ordering::SeqCst);
+        let prefix = format!("nl{}x{n}", std::process::id() % 100_000);
+        let mut lab = Lab {
+            prefix,
+            namespaces: Vec::new(),
+            links: 0,
+        };
+        lab.internet();
+        lab
+    }
 }
 
 fn sh(args: &[&str]) {

@@ -2,13 +2,125 @@
 //! the rendezvous frames and LAN beacons any host on a network can send, return a
 //! value or an error for any input, never panic, and refuse a valid code with one character
 //! changed; the heartbeat frame, the one datagram a peer decodes outside renet, likewise.
+//! Valid rendezvous frames, path probes and beacons round-trip; a probe opens only with its
+//! session's key and unchanged; the rendezvous service answers any datagram from anyone
+//! with nothing or with frames that decode.
 //! (Protocol messages in a session: `hostile_peers.rs`; snapshots: `snapshot_properties.rs`.)
 
+use std::net::SocketAddr;
+use std::time::Duration;
+
 use netcode::invite::Invite;
+use netcode::lan::Beacon;
 use netcode::protocol::{Message, TickAck};
+use netcode::rendezvous::{Frame, Listed, RendezvousId, Request, SessionSigner, is_relay};
 use netcode::transport::Seat;
+use netcode::traversal::probe::{Probe, ProbeKey};
 use netcode::{Credentials, PeerId, SessionKey};
+use netcode_rendezvous::{Server, ServerConfig};
 use proptest::prelude::*;
+
+fn addr() -> impl Strategy<Value = SocketAddr> {
+    prop_oneof![
+        (any::<[u8; 4]>(), any::<u16>()).prop_map(SocketAddr::from),
+        (any::<[u16; 8]>(), any::<u16>()).prop_map(|(ip, port)| SocketAddr::from((ip, port))),
+    ]
+}
+
+fn listed() -> impl Strategy<Value = Listed> {
+    (
+        any::<u64>(),
+        addr(),
+        prop::option::of(addr()),
+        prop::collection::vec(addr(), 0..=8),
+    )
+        .prop_map(|(peer, observed, addr, candidates)| Listed {
+            peer: PeerId(peer),
+            observed,
+            addr,
+            candidates,
+        })
+}
+
+/// Every kind of rendezvous frame, within the bounds an encoder keeps (a signed request
+/// signed by a session of the strategy's choosing).
+fn frame() -> impl Strategy<Value = Frame> {
+    let id = any::<[u8; 16]>().prop_map(RendezvousId);
+    let request = prop_oneof![
+        (
+            prop::option::of(addr()),
+            any::<u64>(),
+            prop::collection::vec(addr(), 0..=8)
+        )
+            .prop_map(|(addr, relay_token, candidates)| Request::Register {
+                addr,
+                relay_token,
+                candidates
+            }),
+        (
+            prop::option::of(addr()),
+            any::<u64>(),
+            prop::collection::vec(addr(), 0..=8)
+        )
+            .prop_map(|(addr, relay_token, candidates)| Request::Join {
+                addr,
+                relay_token,
+                candidates
+            }),
+        Just(Request::Leave),
+    ];
+    prop_oneof![
+        any::<u64>().prop_map(|nonce| Frame::Probe { nonce }),
+        (any::<u64>(), addr()).prop_map(|(nonce, addr)| Frame::Observed { nonce, addr }),
+        (any::<[u8; 32]>(), any::<u64>(), any::<u64>(), any::<u64>(), request).prop_map(
+            |(key, peer, at_ms, nonce, body)| SessionSigner::new(&key).request(PeerId(peer), at_ms, nonce, body)
+        ),
+        (id.clone(), addr(), prop::collection::vec(listed(), 0..=4)).prop_map(|(session, observed, members)| {
+            Frame::Members {
+                session,
+                observed,
+                members,
+            }
+        }),
+        (id.clone(), listed()).prop_map(|(session, peer)| Frame::Punch { session, peer }),
+        (
+            id.clone(),
+            any::<(u64, u64, u64)>(),
+            prop::collection::vec(any::<u8>(), 0..1300)
+        )
+            .prop_map(|(session, (from, to, token), payload)| Frame::Relay {
+                session,
+                from: PeerId(from),
+                to: PeerId(to),
+                token,
+                payload
+            }),
+        (id, any::<u64>(), prop::collection::vec(any::<u8>(), 0..1300)).prop_map(|(session, from, payload)| {
+            Frame::Relayed {
+                session,
+                from: PeerId(from),
+                payload,
+            }
+        }),
+    ]
+}
+
+fn probe() -> impl Strategy<Value = Probe> {
+    (
+        any::<[u8; 16]>(),
+        any::<u64>(),
+        addr(),
+        any::<u64>(),
+        any::<Option<u64>>(),
+    )
+        .prop_map(|(session, sender, sender_addr, nonce, reply_to)| Probe {
+            session: RendezvousId(session),
+            sender: PeerId(sender),
+            sender_addr,
+            nonce,
+            reply_to,
+        })
+}
 
 fn invite() -> impl Strategy<Value = Invite> {
     (
@@ -123,6 +235,73 @@ proptest! {
         }
         if let Ok(beacon) = netcode::lan::Beacon::decode(&bytes) {
             prop_assert_eq!(netcode::lan::Beacon::decode(&beacon.encode().unwrap()).unwrap(), beacon);
+        }
+    }
+
+    #[test]
+    fn rendezvous_frames_round_trip(frame in frame()) {
+        // Members of a frame may not fit one datagram: then encoding refuses it.
+        if let Ok(bytes) = frame.encode() {
+            prop_assert_eq!(is_relay(&bytes), matches!(frame, Frame::Relay { .. }));
+            prop_assert_eq!(Frame::decode(&bytes).unwrap(), frame);
+        }
+    }
+
+    #[test]
+    fn beacons_round_trip(name in ".{0,60}", players in any::<u8>(), invite in invite()) {
+        let beacon = Beacon { name, players, invite: invite.encode() };
+        let bytes = beacon.encode().unwrap();
+        prop_assert_eq!(Beacon::decode(&bytes).unwrap(), beacon);
+        for n in 0..bytes.len() {
+            prop_assert!(Beacon::decode(&bytes[..n]).is_err(), "cut at {}", n);
+        }
+    }
+
+    #[test]
+    fn a_probe_opens_with_its_session_key_only_and_unchanged(
+        p in probe(),
+        key in any::<[u8; 32]>(),
+        other in any::<[u8; 32]>(),
+        at in any::<prop::sample::Index>(),
+        flip in 1u8..,
+    ) {
+        prop_assume!(key != other);
+        let bytes = ProbeKey::new(&key).seal(&p);
+        prop_assert_eq!(ProbeKey::new(&key).open(&bytes), Some(p));
+        prop_assert_eq!(ProbeKey::new(&other).open(&bytes), None);
+        let mut bent = bytes.clone();
+        bent[at.index(bytes.len())] ^= flip;
+        prop_assert_eq!(ProbeKey::new(&key).open(&bent), None);
+    }
+
+    #[test]
+    fn any_bytes_after_the_probe_magic_open_to_nothing(body in prop::collection::vec(any::<u8>(), 0..300)) {
+        let mut bytes = netcode::traversal::probe::PROBE_MAGIC.to_vec();
+        bytes.extend_from_slice(&body);
+        // Without the key, no tag holds (a 2^-128 chance).
+        prop_assert_eq!(ProbeKey::new(&[1; 32]).open(&bytes), None);
+    }
+
+    #[test]
+    fn the_rendezvous_service_answers_any_datagram_with_frames_or_nothing(
+        datagrams in prop::collection::vec(
+            (0..4usize, prop_oneof![
+                frame().prop_filter_map("fits a datagram", |f| f.encode().ok()),
+                prop::collection::vec(any::<u8>(), 0..200),
+            ]),
+            1..20,
+        ),
+    ) {
+        let sources: [SocketAddr; 4] =
+            ["198.51.100.1:4000", "198.51.100.1:4001", "203.0.113.9:5000", "[2001:db8::5]:6000"]
+                .map(|a| a.parse().unwrap());
+        let mut server = Server::new(ServerConfig::default());
+        for (i, (from, bytes)) in datagrams.into_iter().enumerate() {
+            let now = Duration::from_millis(100 * i as u64);
+            let unix_ms = 1_790_000_000_000 + now.as_millis() as u64;
+            for (_, reply) in server.handle(sources[from], &bytes, now, unix_ms) {
+                prop_assert!(Frame::decode(&reply).is_ok());
+            }
         }
     }
 }

@@ -7,9 +7,11 @@ use netcode::sim::SCORE_KEY;
 use netcode::{Credentials, LinkState, PeerId, Scope, SessionEvent};
 use netcode_tests::{assert_healthy, form, host, non_host, score_seen_by, sim, successor};
 
-/// Upper bound on any migration pause in these scenarios (the goal is 500 ms at 40 ms
-/// latency; the scenarios use 20-40 ms).
-const PAUSE_LIMIT: Duration = Duration::from_millis(500);
+/// Upper bound on the migration pause after a host crash at 8 peers, 40 ms ± 10, 5% loss:
+/// the README's "Figures" publishes a p50 of 305 ms over 20 seeds for that scenario (this
+/// seed measured 295 ms on 2026-12-06); the bound is that p50 plus 20 %. (The goal, 500 ms,
+/// is a promise to players; a regression toward it should fail a test.)
+const PAUSE_LIMIT: Duration = Duration::from_millis(366);
 
 #[test]
 fn host_crash_migrates_to_the_earliest_joined_survivor() {
@@ -23,6 +25,7 @@ fn host_crash_migrates_to_the_earliest_joined_survivor() {
     assert_healthy(&sim, 7);
     assert_eq!(host(&sim), expected, "election by rule: earliest join order");
     assert_eq!(sim.metrics.migration_pauses.len(), 1);
+    println!("migration pause {:?}", sim.metrics.migration_pauses);
     assert!(
         sim.metrics.migration_pauses[0] <= PAUSE_LIMIT,
         "pause {:?}",
@@ -257,6 +260,11 @@ fn crash_then_rejoin_restores_id_and_score() {
         "a rejoiner goes last in line"
     );
     assert_eq!(sim.metrics.rejoin_times.len(), 1);
+    // 5 peers, 30 ms ± 5, 2% loss, seed 17: measured 190 ms on 2026-12-06, bound that plus
+    // 20 % (the README's rejoin figure, p50 255 ms, is for 8 peers at 40 ms).
+    let rejoin = sim.metrics.rejoin_times[0];
+    println!("rejoin {rejoin:?}");
+    assert!(rejoin <= Duration::from_millis(228), "rejoin {rejoin:?}");
 }
 
 /// A peer that comes back after its seat expired is admitted as a new member, at a new

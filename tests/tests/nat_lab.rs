@@ -6,7 +6,11 @@
 //! made (documentation range 198.51.100.0/24 as the internet, 10.K.0.0/24 as home K).
 //!
 //! Needs root and iptables (`.ci/run` runs as root and installs iptables when missing).
-//! Without them each test says it skipped the lab and how to run it, and passes.
+//! A harness of its own (`harness = false`, libtest-mimic) decides at run time: where the
+//! lab cannot run, every test is reported `ignored`, with the reason beside its name and
+//! in a notice, and the summary says `0 passed; ...; 14 ignored`; under CI (`CI` set, as
+//! `.ci/run` does) the tests run anyway and fail with the reason, so that CI cannot pass
+//! a lab it did not run. `NETCODE_LAB=off` makes the lab unavailable, to try that.
 //!
 //! Scenarios: the `punch-test` diagnostic through two port-restricted NATs (direct) and
 //! past a symmetric one (no direct path); a LAN with no internet (no default route) plays
@@ -18,7 +22,8 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::process::Child;
 use std::time::Duration;
 
-use netcode_tests::lab::{Lab, Nat, lab_or_skip};
+use libtest_mimic::{Arguments, Failed, Trial};
+use netcode_tests::lab::{self, HOW_TO_RUN, Lab, Nat};
 use serde_json::Value;
 
 /// The JSON lines a finished program printed.
@@ -50,11 +55,8 @@ fn punch(lab: &mut Lab, nat1: Nat, nat2: Nat) -> [(Vec<Value>, Ipv4Addr); 2] {
     [(a, wan1), (b, wan2)]
 }
 
-#[test]
 fn two_port_restricted_nats_punch_a_direct_path() {
-    let Some(mut lab) = lab_or_skip("two_port_restricted_nats_punch_a_direct_path") else {
-        return;
-    };
+    let mut lab = Lab::start();
     let sides = punch(&mut lab, Nat::PortRestricted, Nat::PortRestricted);
     for (i, (lines, wan)) in sides.iter().enumerate() {
         let observed = events(lines, "observed");
@@ -76,11 +78,8 @@ fn two_port_restricted_nats_punch_a_direct_path() {
     }
 }
 
-#[test]
 fn a_symmetric_nat_on_one_side_gets_no_direct_path() {
-    let Some(mut lab) = lab_or_skip("a_symmetric_nat_on_one_side_gets_no_direct_path") else {
-        return;
-    };
+    let mut lab = Lab::start();
     let sides = punch(&mut lab, Nat::PortRestricted, Nat::Symmetric);
     for (i, (lines, _)) in sides.iter().enumerate() {
         assert!(!events(lines, "observed").is_empty(), "side {i} registered: {lines:?}");
@@ -92,11 +91,8 @@ fn a_symmetric_nat_on_one_side_gets_no_direct_path() {
     assert_eq!(direct, 0, "{sides:?}");
 }
 
-#[test]
 fn a_lan_without_internet_plays_on_its_lan_addresses() {
-    let Some(mut lab) = lab_or_skip("a_lan_without_internet_plays_on_its_lan_addresses") else {
-        return;
-    };
+    let mut lab = Lab::start();
     lab.lan_party();
     let step = Duration::from_secs(20);
     let mut host = lab.peer("h1", &["host", "--name", "Mira"]);
@@ -118,3 +114,58 @@ mod play;
 
 #[path = "nat_lab/game.rs"]
 mod game;
+
+/// This file's tests, as the harness lists them.
+const TESTS: &[(&str, fn())] = &[
+    (
+        "two_port_restricted_nats_punch_a_direct_path",
+        two_port_restricted_nats_punch_a_direct_path,
+    ),
+    (
+        "a_symmetric_nat_on_one_side_gets_no_direct_path",
+        a_symmetric_nat_on_one_side_gets_no_direct_path,
+    ),
+    (
+        "a_lan_without_internet_plays_on_its_lan_addresses",
+        a_lan_without_internet_plays_on_its_lan_addresses,
+    ),
+];
+
+/// Whether this runs under CI (`CI` set to anything but empty, `0` or `false`).
+fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false"))
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Arguments::from_args();
+    let missing = lab::unavailable();
+    let ci = under_ci();
+    let trials: Vec<Trial> = [TESTS, play::TESTS, game::TESTS]
+        .concat()
+        .into_iter()
+        .map(|(name, test)| {
+            let trial = Trial::test(name, move || {
+                test();
+                Ok::<(), Failed>(())
+            });
+            match missing {
+                // Not run here, and said so: `ignored`, the reason beside the name.
+                Some(why) if !ci => trial.with_ignored_flag(true).with_kind(why.short()),
+                _ => trial,
+            }
+        })
+        .collect();
+    if let Some(why) = missing {
+        let what = if ci {
+            "CANNOT RUN under CI: every lab test fails"
+        } else {
+            "NOT RUN: every lab test is ignored"
+        };
+        eprintln!("\n==> NAT lab {what} ({} tests): {why}; {HOW_TO_RUN}.\n", trials.len());
+    }
+    let conclusion = libtest_mimic::run(&args, trials);
+    if let (Some(why), false) = (missing, ci) {
+        eprintln!("==> the NAT lab did not run: {why}.\n");
+    }
+    conclusion.exit_code()
+}

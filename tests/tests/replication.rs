@@ -59,7 +59,11 @@ fn every_peer_holds_every_stream_fresh() {
         assert_eq!(s.replication_stats().rejected, 0);
     }
     let report = sim.report(Duration::from_secs(1));
-    assert!(report.interp_error_p99_pct.unwrap() < 1.0, "{report:?}");
+    // This scene (5 peers, 16 objects, 30 ms ± 10, 5% loss, seed 41) measured 0.166 % of
+    // the arena on 2026-12-06; the bound is that plus 20 %.
+    let interp = report.interp_error_p99_pct.unwrap();
+    println!("interpolation error p99 {interp:.3} % of the arena");
+    assert!(interp <= 0.20, "{report:?}");
     assert!(report.naive_bytes_per_peer_per_s.unwrap() > 0.0);
 }
 
@@ -247,14 +251,28 @@ fn the_arena_costs_under_three_fifths_of_naive_snapshots_at_the_same_rates() {
         sent <= same_rate * SAME_RATE_SHARE,
         "sent {sent:.0} B/s, naive at the same rates {same_rate:.0} B/s"
     );
-    // Against full snapshots at 30 Hz on every stream: deltas and our slower side links and
-    // shared stream together.
-    assert!(sent <= naive / 4.0, "sent {sent:.0} B/s, naive at 30 Hz {naive:.0} B/s");
-    assert!(sent <= 12.0 * 1024.0, "sent {sent:.0} B/s per peer");
+    // The README's "Bandwidth and snapshots" publishes this run (8 peers): each bound is the
+    // published figure plus about 20 %, so that a regression fails here, not in a reader's
+    // hands (measured 2026-12-06: 5,334 B/s, 0.206 of naive at 30 Hz, host 16,506 B/s,
+    // interpolation 0.125 %, objects 0.198 %). The README's goals (12 KiB/s per peer,
+    // 32 KiB/s for the host, under 1 % error) are far above.
     let host = r.host_sent_bytes_per_s.unwrap();
-    assert!(host <= 32.0 * 1024.0, "host sent {host:.0} B/s");
-    assert!(r.interp_error_p99_pct.unwrap() < 1.0, "{r:?}");
-    assert!(r.object_error_p99_pct.unwrap() < 1.0, "{r:?}");
+    let (interp, object) = (r.interp_error_p99_pct.unwrap(), r.object_error_p99_pct.unwrap());
+    println!("host {host:.0} B/s, interpolation error p99 {interp:.3} %, object error p99 {object:.3} %");
+    // Against full snapshots at 30 Hz on every stream (deltas and our slower side links and
+    // shared stream together): published 0.21, bound 0.25.
+    assert!(
+        sent <= naive * 0.25,
+        "sent {sent:.0} B/s, naive at 30 Hz {naive:.0} B/s"
+    );
+    // Published 5.3 KB/s per peer, bound 6.4 KB/s.
+    assert!(sent <= 6_400.0, "sent {sent:.0} B/s per peer");
+    // Published 16.5 KB/s, bound 19.8 KB/s.
+    assert!(host <= 19_800.0, "host sent {host:.0} B/s");
+    // Published 0.13 % of the arena, bound 0.16 %.
+    assert!(interp <= 0.16, "{r:?}");
+    // Published 0.20 %, bound 0.24 %.
+    assert!(object <= 0.24, "{r:?}");
 }
 
 #[test]

@@ -17,7 +17,7 @@
 //! as keepalives on the chosen path; a path that goes quiet is dropped and punched again.
 
 mod config;
-pub(crate) mod probe;
+pub mod probe;
 mod service;
 
 pub use config::{Incoming, TraversalConfig, TraversalStats};

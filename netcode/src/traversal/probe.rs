@@ -28,7 +28,7 @@ const KEY_TAG: &[u8] = b"netcode path probe key v1";
 
 /// What a probe says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Probe {
+pub struct Probe {
     /// The session (a probe of another session is ignored).
     pub session: RendezvousId,
     /// Who sends it.
@@ -43,8 +43,14 @@ pub(crate) struct Probe {
 
 /// Makes and checks probes of one session.
 #[derive(Clone)]
-pub(crate) struct ProbeKey {
+pub struct ProbeKey {
     key: [u8; 32],
+}
+
+impl std::fmt::Debug for ProbeKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProbeKey(..)")
+    }
 }
 
 impl ProbeKey {
@@ -91,7 +97,7 @@ impl ProbeKey {
 }
 
 /// Whether `bytes` start like a probe.
-pub(crate) fn is_probe(bytes: &[u8]) -> bool {
+pub fn is_probe(bytes: &[u8]) -> bool {
     bytes.starts_with(&PROBE_MAGIC)
 }
 

@@ -3,13 +3,22 @@
 
 use std::time::Duration;
 
-use netcode_tests::lab::{GAME_PORT, Nat, STEP, lab_or_skip, service_addr};
+use netcode_tests::lab::{GAME_PORT, Lab, Nat, STEP, service_addr};
 
-#[test]
+/// This module's tests, as the harness lists them.
+pub(super) const TESTS: &[(&str, fn())] = &[
+    (
+        "game::the_game_plays_across_two_nats_through_the_rendezvous",
+        the_game_plays_across_two_nats_through_the_rendezvous,
+    ),
+    (
+        "game::the_game_finds_a_game_on_its_lan_and_joins_it_and_beacons_stop_with_the_session",
+        the_game_finds_a_game_on_its_lan_and_joins_it_and_beacons_stop_with_the_session,
+    ),
+];
+
 fn the_game_plays_across_two_nats_through_the_rendezvous() {
-    let Some(mut lab) = lab_or_skip("the_game_plays_across_two_nats_through_the_rendezvous") else {
-        return;
-    };
+    let mut lab = Lab::start();
     lab.home(1, Nat::PortRestricted);
     lab.home(2, Nat::PortRestricted);
     let _service = lab.start_service();
@@ -54,11 +63,8 @@ fn the_game_plays_across_two_nats_through_the_rendezvous() {
     }
 }
 
-#[test]
 fn the_game_finds_a_game_on_its_lan_and_joins_it_and_beacons_stop_with_the_session() {
-    let Some(mut lab) = lab_or_skip("the_game_finds_a_game_on_its_lan_and_joins_it") else {
-        return;
-    };
+    let mut lab = Lab::start();
     lab.lan_party();
     let mut host = lab.game("h1", &["host", "--headless", "--lan", "--name", "Mira"]);
     host.wait_for(STEP, |v| v["event"] == "hosting")

@@ -9,8 +9,48 @@ use std::time::{Duration, Instant};
 
 use netcode_procs::PeerProc;
 use netcode_tests::lab::{
-    GAME_PORT, Lab, Nat, SERVICE_IP, SERVICE_PORT, STEP, Service, lab_or_skip, link_on, service_addr, service_stat,
+    GAME_PORT, Lab, Nat, SERVICE_IP, SERVICE_PORT, STEP, Service, link_on, service_addr, service_stat,
 };
+
+/// This module's tests, as the harness lists them.
+pub(super) const TESTS: &[(&str, fn())] = &[
+    (
+        "play::two_port_restricted_homes_play_directly_through_the_rendezvous",
+        two_port_restricted_homes_play_directly_through_the_rendezvous,
+    ),
+    (
+        "play::a_symmetric_nat_is_relayed_by_the_service_and_play_goes_on",
+        a_symmetric_nat_is_relayed_by_the_service_and_play_goes_on,
+    ),
+    (
+        "play::two_players_in_one_home_connect_on_their_lan_addresses",
+        two_players_in_one_home_connect_on_their_lan_addresses,
+    ),
+    (
+        "play::four_players_in_three_homes_survive_a_killed_host_and_its_code_and_seat_still_work",
+        four_players_in_three_homes_survive_a_killed_host_and_its_code_and_seat_still_work,
+    ),
+    (
+        "play::short_mappings_a_flood_forgeries_replays_and_a_stranger_do_not_break_a_session",
+        short_mappings_a_flood_forgeries_replays_and_a_stranger_do_not_break_a_session,
+    ),
+    (
+        "play::a_symmetric_nat_reaches_a_full_cone_one_directly_by_latching",
+        a_symmetric_nat_reaches_a_full_cone_one_directly_by_latching,
+    ),
+    (
+        "play::a_router_that_accepts_unsolicited_input_still_connects",
+        a_router_that_accepts_unsolicited_input_still_connects,
+    ),
+    (
+        "play::two_symmetric_homes_are_relayed_by_a_member_both_reach",
+        two_symmetric_homes_are_relayed_by_a_member_both_reach,
+    ),
+    (
+        "play::ipv6_machines_play_directly_on_their_global_addresses",
+        ipv6_machines_play_directly_on_their_global_addresses,
+    ),
+];
 
 /// A host on machine 0 of home 1 and a guest playing through the service.
 struct Played {
@@ -40,11 +80,8 @@ fn play(lab: &Lab, guest: (u8, u8), path: &str) -> Played {
     }
 }
 
-#[test]
 fn two_port_restricted_homes_play_directly_through_the_rendezvous() {
-    let Some(mut lab) = lab_or_skip("two_port_restricted_homes_play_directly_through_the_rendezvous") else {
-        return;
-    };
+    let mut lab = Lab::start();
     let (_, wan1) = lab.home(1, Nat::PortRestricted);
     lab.home(2, Nat::PortRestricted);
     let played = play(&lab, (2, 0), "internet");
@@ -59,11 +96,8 @@ fn two_port_restricted_homes_play_directly_through_the_rendezvous() {
     );
 }
 
-#[test]
 fn a_symmetric_nat_is_relayed_by_the_service_and_play_goes_on() {
-    let Some(mut lab) = lab_or_skip("a_symmetric_nat_is_relayed_by_the_service_and_play_goes_on") else {
-        return;
-    };
+    let mut lab = Lab::start();
     lab.home(1, Nat::PortRestricted);
     lab.home(2, Nat::Symmetric);
     let mut played = play(&lab, (2, 0), "rendezvous");
@@ -81,22 +115,16 @@ fn a_symmetric_nat_is_relayed_by_the_service_and_play_goes_on() {
     assert_eq!(service_stat(&log, "relay_refused"), 0, "{log}");
 }
 
-#[test]
 fn two_players_in_one_home_connect_on_their_lan_addresses() {
-    let Some(mut lab) = lab_or_skip("two_players_in_one_home_connect_on_their_lan_addresses") else {
-        return;
-    };
+    let mut lab = Lab::start();
     lab.home(1, Nat::PortRestricted);
     lab.machine(1, 1);
     let log = play(&lab, (1, 1), "lan").service.stop();
     assert_eq!(service_stat(&log, "relayed_bytes"), 0);
 }
 
-#[test]
 fn four_players_in_three_homes_survive_a_killed_host_and_its_code_and_seat_still_work() {
-    let Some(mut lab) = lab_or_skip("four_players_in_three_homes_survive_a_killed_host_who_rejoins") else {
-        return;
-    };
+    let mut lab = Lab::start();
     for k in 1..=3 {
         lab.home(k, Nat::PortRestricted);
     }
@@ -164,11 +192,8 @@ fn four_players_in_three_homes_survive_a_killed_host_and_its_code_and_seat_still
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[test]
 fn short_mappings_a_flood_forgeries_replays_and_a_stranger_do_not_break_a_session() {
-    let Some(mut lab) = lab_or_skip("short_mappings_a_flood_forgeries_replays_and_a_stranger") else {
-        return;
-    };
+    let mut lab = Lab::start();
     lab.home(1, Nat::PortRestricted);
     lab.home(2, Nat::PortRestricted);
     lab.home(3, Nat::PortRestricted);
@@ -265,22 +290,16 @@ fn short_mappings_a_flood_forgeries_replays_and_a_stranger_do_not_break_a_sessio
     }
 }
 
-#[test]
 fn a_symmetric_nat_reaches_a_full_cone_one_directly_by_latching() {
-    let Some(mut lab) = lab_or_skip("a_symmetric_nat_reaches_a_full_cone_one_directly_by_latching") else {
-        return;
-    };
+    let mut lab = Lab::start();
     lab.home(1, Nat::FullCone);
     lab.home(2, Nat::Symmetric);
     let log = play(&lab, (2, 0), "internet").service.stop();
     assert_eq!(service_stat(&log, "relayed_bytes"), 0);
 }
 
-#[test]
 fn a_router_that_accepts_unsolicited_input_still_connects() {
-    let Some(mut lab) = lab_or_skip("a_router_that_accepts_unsolicited_input_still_connects") else {
-        return;
-    };
+    let mut lab = Lab::start();
     lab.home(1, Nat::PortRestricted);
     lab.home(2, Nat::AcceptingPortRestricted);
     let _service = lab.start_service();
@@ -302,11 +321,8 @@ fn a_router_that_accepts_unsolicited_input_still_connects() {
     );
 }
 
-#[test]
 fn two_symmetric_homes_are_relayed_by_a_member_both_reach() {
-    let Some(mut lab) = lab_or_skip("two_symmetric_homes_are_relayed_by_a_member_both_reach") else {
-        return;
-    };
+    let mut lab = Lab::start();
     lab.home(1, Nat::FullCone);
     lab.home(2, Nat::Symmetric);
     lab.home(3, Nat::Symmetric);
@@ -332,11 +348,8 @@ fn two_symmetric_homes_are_relayed_by_a_member_both_reach() {
     assert_eq!(service_stat(&log, "relayed_bytes"), 0, "{log}");
 }
 
-#[test]
 fn ipv6_machines_play_directly_on_their_global_addresses() {
-    let Some(mut lab) = lab_or_skip("ipv6_machines_play_directly_on_their_global_addresses") else {
-        return;
-    };
+    let mut lab = Lab::start();
     lab.ipv6_machines(2);
     let svc = "[2001:db8::1]:7777";
     let service = lab.start_service_at(svc);
