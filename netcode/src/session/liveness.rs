@@ -118,6 +118,16 @@ impl PeerState {
             .is_some_and(|t| now.saturating_sub(t) < self.window(bounds))
     }
 
+    /// Whether its latest heartbeat, fresh and on our own link, lists `peer` as a suspect:
+    /// it still reaches us and agrees that `peer` is silent.
+    pub(crate) fn agrees_silent(&self, peer: PeerId, now: Duration, bounds: Bounds) -> bool {
+        self.direct_ok(now, bounds)
+            && self
+                .last_heartbeat
+                .is_some_and(|t| now.saturating_sub(t) < self.window(bounds))
+            && self.suspects.contains(&peer)
+    }
+
     pub(crate) fn vouches_for(&self, peer: PeerId, now: Duration, bounds: Bounds) -> bool {
         self.direct_ok(now, bounds)
             && self
@@ -326,6 +336,14 @@ impl Session {
         } else if self.is_host() {
             self.mark_away(peer);
         }
+    }
+
+    /// Whether `peer` reaches us directly and its latest heartbeat says that `host` is
+    /// silent to it too.
+    pub(super) fn agrees_host_silent(&self, peer: PeerId, host: PeerId) -> bool {
+        self.peers
+            .get(&peer)
+            .is_some_and(|st| st.agrees_silent(host, self.now, self.bounds_for(peer)))
     }
 
     /// Whether something from `peer` arrived within its window, by any route.

@@ -20,13 +20,14 @@ impl Session {
     }
 
     /// Whether we are cut off from the session rather than its host gone: besides the host
-    /// there are active members, we hear none of them (nothing from any within its window,
-    /// by any route), and the last we heard of anyone is less than `rejoin_grace` ago (the
-    /// session holds our seat that long). A member alone cannot tell its own network
-    /// failing from all the others failing at once; the first is far likelier, and a claim
-    /// would host nobody: it waits (`Reconnecting`), and hosts what is left only once the
-    /// session would have released its seat. A survivor that hears even one other member
-    /// claims at once, as before.
+    /// there are active members, none of them tells us (in a fresh heartbeat on our own
+    /// link) that the host is silent to it too, and the last we heard of anyone is less
+    /// than `rejoin_grace` ago (the session holds our seat that long). Survivors of a host
+    /// crash hear each other say so within a heartbeat of declaring it down; a member whose
+    /// own network failed hears nobody, and the last heartbeats it got, from before, still
+    /// heard the host. It cannot tell that from all the others failing at once; the first
+    /// is far likelier, and a claim would host nobody: it waits (`Reconnecting`), and
+    /// hosts what is left only once the session would have released its seat.
     pub(in crate::session) fn cut_off(&self) -> bool {
         let host = self.roster.host;
         let mut others = self
@@ -35,7 +36,7 @@ impl Session {
             .map(|m| m.id)
             .filter(|p| *p != self.me && *p != host)
             .peekable();
-        if others.peek().is_none() || others.any(|p| self.hears(p)) {
+        if others.peek().is_none() || others.any(|p| self.agrees_host_silent(p, host)) {
             return false;
         }
         let last = self
