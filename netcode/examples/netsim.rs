@@ -263,7 +263,7 @@ fn run(args: Args) -> Result<(), String> {
             .copied()
             .unwrap_or(0.0)
     };
-    let summary = serde_json::json!({
+    let mut summary = serde_json::json!({
         "runs": reports.len(),
         "peers": args.peers,
         "first_seed": args.seed,
@@ -289,6 +289,13 @@ fn run(args: Args) -> Result<(), String> {
         "writes_discarded": reports.iter().map(|r| r.writes_discarded).sum::<u64>(),
         "sent_bytes_per_peer_per_s": reports.iter().map(|r| r.sent_bytes_per_peer_per_s).sum::<f64>() / reports.len() as f64,
     });
+    // Host changes per peer and minute of partition, over every run's partitions.
+    let changes: u64 = reports.iter().filter_map(|r| r.partition_host_changes).sum();
+    let minutes: f64 = reports.iter().filter_map(|r| r.partition_peer_minutes).sum();
+    if !args.partition.is_empty() {
+        summary["partition_host_changes"] = changes.into();
+        summary["partition_host_changes_per_peer_min"] = (changes as f64 / minutes.max(1e-9)).into();
+    }
     if args.json {
         println!("{summary}");
     } else {

@@ -1,6 +1,8 @@
 //! Long soak in the simulator: many peers, random crashes, rejoins, partitions and loss
 //! bursts for simulated minutes, over many seeds; at the end (faults healed, timeouts
-//! passed) the invariants must hold: one host, agreed rosters, no replicated state lost.
+//! passed) the invariants must hold: one host, agreed rosters, no replicated state lost,
+//! no migration left incomplete. It reports the migrations, the false ones and the host
+//! changes per peer and minute of partition beside them.
 //!
 //! ```text
 //! cargo run --release -p netcode --example soak -- --peers 16 --minutes 30 --seeds 50 --json
@@ -35,6 +37,12 @@ struct Args {
     /// First seed.
     #[arg(long, default_value_t = 1)]
     first_seed: u64,
+    /// Independent loss probability per datagram, on every link, throughout.
+    #[arg(long, default_value_t = 0.01)]
+    loss: f64,
+    /// Probability per datagram of entering a loss burst (mean 15 datagrams).
+    #[arg(long, default_value_t = 0.002)]
+    burst_loss: f64,
     /// Simulated seconds between two faults.
     #[arg(long, default_value_t = 20.0)]
     fault_every: f64,
@@ -56,16 +64,27 @@ fn peak_rss_kib() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// One seed: returns the faults injected and the invariant violations found.
-fn run(args: &Args, seed: u64) -> (u64, Vec<String>) {
+/// What one seed measured besides the invariants.
+#[derive(Debug, Default)]
+struct Figures {
+    faults: u64,
+    migrations: usize,
+    migrations_incomplete: usize,
+    false_migrations: u64,
+    partition_host_changes: u64,
+    partition_peer_minutes: f64,
+}
+
+/// One seed: returns what it measured and the invariant violations found.
+fn run(args: &Args, seed: u64) -> (Figures, Vec<String>) {
     let mut sim = Sim::new(SimConfig {
         peers: args.peers,
         seed,
         link: LinkConditions {
             latency: std::time::Duration::from_millis(30),
             jitter: std::time::Duration::from_millis(10),
-            loss: 0.01,
-            burst_loss: 0.002,
+            loss: args.loss,
+            burst_loss: args.burst_loss,
             burst_len: 15.0,
             ..LinkConditions::default()
         },
@@ -176,31 +195,72 @@ fn run(args: &Args, seed: u64) -> (u64, Vec<String>) {
     if sim.state_lost() != 0 {
         violations.push(format!("seed {seed}: {} replicated values lost", sim.state_lost()));
     }
-    (faults, violations)
+    let report = sim.report(std::time::Duration::ZERO);
+    if report.migrations_incomplete != 0 {
+        violations.push(format!(
+            "seed {seed}: {} migrations incomplete",
+            report.migrations_incomplete
+        ));
+    }
+    let figures = Figures {
+        faults,
+        migrations: report.migrations,
+        migrations_incomplete: report.migrations_incomplete,
+        false_migrations: report.false_migrations,
+        partition_host_changes: report.partition_host_changes.unwrap_or(0),
+        partition_peer_minutes: report.partition_peer_minutes.unwrap_or(0.0),
+    };
+    (figures, violations)
 }
 
 fn main() {
     let args = Args::parse();
     let too_short = !args.minutes.is_finite() || args.minutes * 60.0 <= SETTLE_SECS + FORM_SECS;
+    let probability = |p: f64| (0.0..=1.0).contains(&p);
     if !(2..=64).contains(&args.peers) || too_short || args.seeds == 0 {
         eprintln!("soak: --peers 2..=64, --minutes above 1.1 and --seeds at least 1");
         std::process::exit(2);
     }
+    if !probability(args.loss) || !probability(args.burst_loss) {
+        eprintln!("soak: --loss and --burst-loss are probabilities within 0..1");
+        std::process::exit(2);
+    }
     let started = Instant::now();
-    let (mut faults, mut violations) = (0, Vec::new());
+    let (mut total, mut violations) = (Figures::default(), Vec::new());
     for seed in args.first_seed..args.first_seed + args.seeds {
         let (f, v) = run(&args, seed);
         if !args.json {
-            println!("seed {seed}: {f} faults, {} violations", v.len());
+            println!(
+                "seed {seed}: {} faults, {} violations, {} migrations ({} incomplete, {} false), \
+                 {} host changes in {:.1} peer-minutes of partition",
+                f.faults,
+                v.len(),
+                f.migrations,
+                f.migrations_incomplete,
+                f.false_migrations,
+                f.partition_host_changes,
+                f.partition_peer_minutes
+            );
         }
-        faults += f;
+        total.faults += f.faults;
+        total.migrations += f.migrations;
+        total.migrations_incomplete += f.migrations_incomplete;
+        total.false_migrations += f.false_migrations;
+        total.partition_host_changes += f.partition_host_changes;
+        total.partition_peer_minutes += f.partition_peer_minutes;
         violations.extend(v);
     }
     let peak = peak_rss_kib();
+    let per_peer_min = total.partition_host_changes as f64 / total.partition_peer_minutes.max(1e-9);
     println!(
         "{}",
-        json!({ "peers": args.peers, "minutes": args.minutes, "seeds": args.seeds, "faults": faults,
+        json!({ "peers": args.peers, "minutes": args.minutes, "seeds": args.seeds,
+                "loss": args.loss, "burst_loss": args.burst_loss, "faults": total.faults,
                 "violations": violations.len(), "violation_list": violations,
+                "migrations": total.migrations, "migrations_incomplete": total.migrations_incomplete,
+                "false_migrations": total.false_migrations,
+                "partition_host_changes": total.partition_host_changes,
+                "partition_host_changes_per_peer_min": per_peer_min,
                 "peak_rss_kib": peak, "peak_rss_kib_per_peer": peak.map(|p| p / args.peers as u64),
                 "wall_seconds": started.elapsed().as_secs_f64().round() })
     );

@@ -127,7 +127,17 @@ impl PeerState {
             .is_some_and(|t| now.saturating_sub(t) < self.window(bounds))
     }
 
-    fn vouches_for(&self, peer: PeerId, now: Duration, bounds: Bounds) -> bool {
+    /// Whether its latest heartbeat, fresh and on our own link, lists `peer` as a suspect:
+    /// it still reaches us and agrees that `peer` is silent.
+    pub(crate) fn agrees_silent(&self, peer: PeerId, now: Duration, bounds: Bounds) -> bool {
+        self.direct_ok(now, bounds)
+            && self
+                .last_heartbeat
+                .is_some_and(|t| now.saturating_sub(t) < self.window(bounds))
+            && self.suspects.contains(&peer)
+    }
+
+    pub(crate) fn vouches_for(&self, peer: PeerId, now: Duration, bounds: Bounds) -> bool {
         self.direct_ok(now, bounds)
             && self
                 .last_heartbeat
@@ -338,6 +348,38 @@ impl Session {
         } else if self.is_host() {
             self.mark_away(peer);
         }
+    }
+
+    /// Whether `peer` reaches us directly and its latest heartbeat says that `host` is
+    /// silent to it too.
+    pub(super) fn agrees_host_silent(&self, peer: PeerId, host: PeerId) -> bool {
+        self.peers
+            .get(&peer)
+            .is_some_and(|st| st.agrees_silent(host, self.now, self.bounds_for(peer)))
+    }
+
+    /// Whether something from `peer` arrived within its window, by any route.
+    pub(super) fn hears(&self, peer: PeerId) -> bool {
+        self.peers
+            .get(&peer)
+            .is_some_and(|st| st.relayed_ok(self.now, self.bounds_for(peer)))
+    }
+
+    /// Whether we hold `peer` for gone: declared down (or left), nothing from it has
+    /// arrived since within its window, by any route, and `via` (the member whose roster or
+    /// digest we are weighing) does not vouch for it in its latest heartbeat. A host we hold
+    /// for gone cannot make its claim good against a live one's (see
+    /// `Session::claim_beats`); a host we hear from again, or that the member telling us of
+    /// it hears, can, though our roster may still hold it away (the old host after a split
+    /// heals, the session's host for a peer that was cut off). A member that lists the host
+    /// of its own roster as a suspect vouches for nothing: a stale roster's sender does.
+    pub(super) fn holds_gone(&self, peer: PeerId, via: PeerId) -> bool {
+        let vouched = via != peer
+            && self
+                .peers
+                .get(&via)
+                .is_some_and(|st| st.vouches_for(peer, self.now, self.bounds_for(via)));
+        self.is_down(peer) && !self.hears(peer) && !vouched
     }
 
     pub(super) fn is_down(&self, peer: PeerId) -> bool {

@@ -313,7 +313,7 @@ impl Session {
             return self.misbehaved(origin, reason);
         }
         self.max_epoch_seen = self.max_epoch_seen.max(digest.epoch);
-        if self.in_session() && self.roster.digest().cmp_claim(&digest).is_gt() {
+        if self.in_session() && self.claim_beats(&self.roster.digest(), &digest, origin) {
             self.push_roster(origin);
         }
     }

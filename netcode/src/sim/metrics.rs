@@ -52,6 +52,21 @@ pub struct Metrics {
     crashed_scores: BTreeMap<PeerId, Duration>,
     next_commit_sample: Duration,
     node_seconds: f64,
+    partition: PartitionFlaps,
+}
+
+/// Host changes while the network is split: how often a peer's host changes under it
+/// (every `HostChanged` any peer reports counts, its own election included), per peer in
+/// the session and minute of partition. A stable split costs each peer of the side without
+/// the host one change; a flapping one, one every few seconds.
+#[derive(Debug, Default, Clone)]
+struct PartitionFlaps {
+    since: Option<Duration>,
+    /// Seconds of partition times the peers in the session, summed over the ticks.
+    peer_seconds: f64,
+    host_changes: u64,
+    /// Whether any partition happened.
+    seen: bool,
 }
 
 /// The summary `netsim --json` prints.
@@ -109,6 +124,17 @@ pub struct Report {
     pub sent_bytes_per_peer_per_s: f64,
     /// Live peers at the end.
     pub live_peers: usize,
+    /// `HostChanged` events peers reported while the network was split (absent when no
+    /// partition happened).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partition_host_changes: Option<u64>,
+    /// Minutes of partition times the peers in the session (absent when no partition).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partition_peer_minutes: Option<f64>,
+    /// `partition_host_changes / partition_peer_minutes`: how often, per minute of a
+    /// partition, a peer's host changes (absent when no partition).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partition_host_changes_per_peer_min: Option<f64>,
     /// Arena scene: the same scene as full bincode snapshots every send tick, per peer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub naive_bytes_per_peer_per_s: Option<f64>,
@@ -202,7 +228,36 @@ impl Metrics {
         self.first_term = Some((epoch, host));
     }
 
+    /// The network was split (again) at `now`.
+    pub(super) fn partition_started(&mut self, now: Duration) {
+        self.partition.since.get_or_insert(now);
+        self.partition.seen = true;
+    }
+
+    /// The network is whole again.
+    pub(super) fn partition_ended(&mut self) {
+        self.partition.since = None;
+    }
+
+    /// Host changes per peer and minute of partition so far (see [`Report`]), with the
+    /// changes and the peer-minutes; `None` before any partition.
+    pub fn partition_flaps(&self) -> Option<(u64, f64, f64)> {
+        let p = &self.partition;
+        p.seen.then(|| {
+            let minutes = p.peer_seconds / 60.0;
+            let rate = if minutes > 0.0 {
+                p.host_changes as f64 / minutes
+            } else {
+                0.0
+            };
+            (p.host_changes, minutes, rate)
+        })
+    }
+
     pub(super) fn on_event(&mut self, now: Duration, peer: PeerId, ev: &SessionEvent) {
+        if self.partition.since.is_some() && matches!(ev, SessionEvent::HostChanged { .. }) {
+            self.partition.host_changes += 1;
+        }
         if let SessionEvent::HostChanged { old, new, epoch } = ev
             && self.first_term != Some((*epoch, *new))
             && self.host_changes.insert((*epoch, *new))
@@ -221,6 +276,10 @@ impl Metrics {
             sim.cfg.tick.as_secs_f64() * sim.nodes.iter().filter(|n| n.session.is_some()).count() as f64;
         let live = sim.live_indices();
         let sessions: Vec<&Session> = live.iter().filter_map(|i| sim.session(*i)).collect();
+        if self.partition.since.is_some() {
+            let members = sessions.iter().filter(|s| s.in_session()).count();
+            self.partition.peer_seconds += sim.cfg.tick.as_secs_f64() * members as f64;
+        }
         self.check_false_migrations(sim, live.len());
         self.complete_migrations(sim, &sessions, now);
         self.complete_rejoins(sim, now);
@@ -366,6 +425,7 @@ impl Metrics {
         let mut rejoin_times = self.rejoin_times.clone();
         rejoin_times.extend(self.incomplete_rejoins(sim.now));
         let committed_reverted = self.committed_reverted(sim);
+        let flaps = self.partition_flaps();
         Report {
             peers: sim.cfg.peers,
             seed: sim.cfg.seed,
@@ -398,6 +458,9 @@ impl Metrics {
                 0.0
             },
             live_peers: sim.live_indices().len(),
+            partition_host_changes: flaps.map(|f| f.0),
+            partition_peer_minutes: flaps.map(|f| f.1),
+            partition_host_changes_per_peer_min: flaps.map(|f| f.2),
             naive_bytes_per_peer_per_s: None,
             naive_same_rate_bytes_per_peer_per_s: None,
             interp_error_p99_pct: None,

@@ -392,11 +392,13 @@ impl Sim {
             .map(|g| g.iter().filter_map(|i| self.nodes.get(*i).map(|n| n.addr)).collect())
             .collect();
         self.net.partition(&groups);
+        self.metrics.partition_started(self.now);
     }
 
     /// Ends the partition.
     pub fn heal_partition(&mut self) {
         self.net.heal_partition();
+        self.metrics.partition_ended();
     }
 
     /// Runs for `duration` of simulated time.

@@ -6,16 +6,47 @@ use crate::roster::MemberStatus;
 use crate::session::Session;
 
 impl Session {
-    /// Election by rule: when the host is down, the earliest-joined live member claims.
+    /// Election by rule: when the host is down, the earliest-joined live member claims,
+    /// unless it is [cut off](Session::cut_off) from the whole session.
     pub(in crate::session) fn elect(&mut self) {
         if !self.in_session() || !self.is_down(self.roster.host) {
             return;
         }
         let me = self.me;
         let successor = self.roster.successor(|p| p == me || !self.is_down(p));
-        if successor == Some(me) {
+        if successor == Some(me) && !self.cut_off() {
             self.claim_host(me);
         }
+    }
+
+    /// Whether we are cut off from the session rather than its host gone: besides the host
+    /// there are active members, none of them tells us (in a fresh heartbeat on our own
+    /// link) that the host is silent to it too, and the last we heard of anyone is less
+    /// than `rejoin_grace` ago (the session holds our seat that long). Survivors of a host
+    /// crash hear each other say so within a heartbeat of declaring it down; a member whose
+    /// own network failed hears nobody, and the last heartbeats it got, from before, still
+    /// heard the host. It cannot tell that from all the others failing at once; the first
+    /// is far likelier, and a claim would host nobody: it waits (`Reconnecting`), and
+    /// hosts what is left only once the session would have released its seat.
+    pub(in crate::session) fn cut_off(&self) -> bool {
+        let host = self.roster.host;
+        let mut others = self
+            .roster
+            .active()
+            .map(|m| m.id)
+            .filter(|p| *p != self.me && *p != host)
+            .peekable();
+        if others.peek().is_none() || others.any(|p| self.agrees_host_silent(p, host)) {
+            return false;
+        }
+        let last = self
+            .roster
+            .members
+            .iter()
+            .filter(|m| m.id != self.me)
+            .filter_map(|m| self.peers.get(&m.id)?.last_any)
+            .max();
+        last.is_some_and(|t| self.now < t + self.cfg.rejoin_grace)
     }
 
     /// Writes a new-epoch roster with `host` as host, marking every member we consider

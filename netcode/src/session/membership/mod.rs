@@ -16,7 +16,7 @@ use crate::identity::{PublicKey, SeatProof};
 use crate::link::Channel;
 use crate::link::LinkKey;
 use crate::protocol::Message;
-use crate::roster::{Member, MemberStatus, Roster};
+use crate::roster::{Member, MemberStatus, Roster, RosterDigest};
 use crate::store::Store;
 
 /// A join or rejoin request as it travels from the newcomer through its contact to the host.
@@ -89,18 +89,11 @@ impl Session {
         }
         self.max_epoch_seen = self.max_epoch_seen.max(theirs.epoch);
         let mine = self.roster.digest();
-        let my_host_dead = self.is_down(mine.host);
-        let their_host_dead = self.is_down(theirs.host);
-        // A live host's claim of the same or a later term also wins over ours when our host
-        // is gone, even if ours looks better (an unbacked successor after a crash of most
-        // of the session is still the successor).
-        let better = theirs.cmp_claim(&mine).is_gt()
-            || (theirs.epoch >= mine.epoch && theirs.host != mine.host && my_host_dead && !their_host_dead);
-        if !better {
+        if !self.claim_beats(&theirs, &mine, from) {
             if theirs.epoch < mine.epoch {
                 self.counters.stale_claims += 1;
             }
-            if mine.cmp_claim(&theirs).is_gt() {
+            if self.claim_beats(&mine, &theirs, from) {
                 self.push_roster(from);
             }
             return;
@@ -145,6 +138,28 @@ impl Session {
         if self.is_down(self.roster.host) {
             self.elect();
         }
+    }
+
+    /// Whether claim `a` beats claim `b`, as we see the two hosts and as `via` (the member
+    /// that holds the other claim) tells us. [`RosterDigest::cmp_claim`] decides, except
+    /// between two hosts of which we hold exactly one for gone ([`Session::holds_gone`]):
+    /// - the live host's claim wins if its term is the same or later (a successor after a
+    ///   crash, even unbacked: the session's backed term has no host left);
+    /// - the gone host's claim never wins back a term at least as late as its own. A member
+    ///   that has not yet noticed the host is gone still holds the old, backed roster and
+    ///   pushes it; adopting it would bring back a host nobody hears, whose seats would
+    ///   settle anew for `contact_timeout` before the election ran again: in a split, the
+    ///   side without the host went back and forth between the old host and a new one every
+    ///   few seconds.
+    pub(in crate::session) fn claim_beats(&self, a: &RosterDigest, b: &RosterDigest, via: PeerId) -> bool {
+        if a.host != b.host {
+            match (self.holds_gone(a.host, via), self.holds_gone(b.host, via)) {
+                (false, true) if a.epoch >= b.epoch => return true,
+                (true, false) if a.epoch <= b.epoch => return false,
+                _ => {}
+            }
+        }
+        a.cmp_claim(b).is_gt()
     }
 
     /// Whether a claimed epoch jumps further past every epoch we saw than elections could
