@@ -121,7 +121,7 @@ impl Session {
         }
         match msg {
             Message::Hello { peer } => self.contact_id = Some(peer),
-            Message::Welcome { roster, store } => self.on_welcome(LinkKey::Contact, roster, store),
+            Message::Welcome { roster, store, more } => self.on_welcome(LinkKey::Contact, roster, store, more),
             Message::Refused { reason } => self.refused(LinkKey::Contact, reason),
             _ => {}
         }
@@ -197,8 +197,10 @@ impl Session {
             | Message::Refused { .. }) => self.on_admission(link, origin, msg),
             Message::Roster(roster) => self.offer_roster(origin, roster),
             Message::StoreSync(store) => {
+                self.counters.store_pieces_received += 1;
                 self.accept_store(link, store);
             }
+            Message::StorePiece(store) => self.on_store_piece(link, store),
             Message::StoreRequest => self.on_store_request(origin),
             Message::Update { scope, key, entry } => {
                 if let Scope::Peer(owner) = scope
@@ -272,7 +274,7 @@ impl Session {
                 roster,
                 store,
             } => self.on_admitted(origin, peer, result, roster, store),
-            Message::Welcome { roster, store } => self.on_welcome(LinkKey::Peer(link), roster, store),
+            Message::Welcome { roster, store, more } => self.on_welcome(LinkKey::Peer(link), roster, store, more),
             Message::Refused { reason } => self.refused(LinkKey::Peer(link), reason),
             _ => {}
         }
