@@ -141,19 +141,17 @@ impl Session {
         }
     }
 
+    /// A sync goes on the direct link only: relayed, the pieces of several members' syncs
+    /// would fill the relay's channel to the receiver (seen after a heal at capacity), and
+    /// the relay cannot tell them to wait. Without a direct link the pieces wait for one.
     fn pump_sync(&mut self, peer: PeerId, reserve: usize) {
-        let active = self.roster.get(peer).is_some_and(Member::is_active);
-        let via = if self.links.is_linked(peer) {
-            Some(peer)
-        } else {
-            self.relay_for(peer)
-        };
-        let Some(via) = via.filter(|_| active) else {
-            if !active {
-                self.transfers.out.remove(&peer);
-            }
-            return; // No route yet: the pieces wait.
-        };
+        if !self.roster.get(peer).is_some_and(Member::is_active) {
+            self.transfers.out.remove(&peer);
+            return;
+        }
+        if !self.links.is_linked(peer) {
+            return;
+        }
         loop {
             let Some(out) = self.transfers.out.get_mut(&peer) else {
                 return;
@@ -163,11 +161,11 @@ impl Session {
                     .extend(self.store.pieces(None).into_iter().map(Message::StoreSync));
             }
             let Some(msg) = out.sync.front() else { return };
-            if self.links.room(via, Channel::ReliableUnordered) < piece_size(msg) + reserve {
+            if self.links.room(peer, Channel::ReliableUnordered) < piece_size(msg) + reserve {
                 return;
             }
             let Some(msg) = out.sync.pop_front() else { return };
-            self.send_to(peer, Channel::ReliableUnordered, &msg);
+            self.send_direct(peer, Channel::ReliableUnordered, &msg);
             self.counters.store_pieces_sent += 1;
         }
     }
