@@ -136,6 +136,11 @@ impl Session {
 
     /// After a partition merge we may find ourselves away or dropped: take the seat back.
     pub(in crate::session) fn ask_back(&mut self, via: PeerId, rejoin: bool) {
+        // The request goes on a direct link (a contact checks the link it came on); without
+        // one it would be dropped unsent: `keep_seat` asks through a linked member instead.
+        if !self.links.is_linked(via) {
+            return;
+        }
         if self
             .timers
             .rejoin_asked
