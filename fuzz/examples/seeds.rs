@@ -168,6 +168,7 @@ fn messages() -> Vec<(&'static str, Message)> {
             Message::Welcome {
                 roster: roster(),
                 store: store(),
+                more: 2,
             },
         ),
         (
@@ -178,6 +179,7 @@ fn messages() -> Vec<(&'static str, Message)> {
         ),
         ("roster", Message::Roster(roster())),
         ("store-sync", Message::StoreSync(store())),
+        ("store-piece", Message::StorePiece(store())),
         (
             "update",
             Message::Update {

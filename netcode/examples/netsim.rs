@@ -54,6 +54,13 @@ struct Args {
     /// Restart crashed peer I at SECS, rejoining with its saved secret: `I@SECS`.
     #[arg(long, value_parser = parse_at)]
     rejoin: Vec<(usize, f64)>,
+    /// A new peer joins at SECS through a random member (a late join). Repeatable.
+    #[arg(long)]
+    join_at: Vec<f64>,
+    /// Fill the store to capacity at SECS: the host's shared scope, then every member's own
+    /// scope, with 128-byte entries until a write is refused as `StoreFull`.
+    #[arg(long)]
+    store_fill: Option<f64>,
     /// Split the peers: `0,1,2/3,4,5@FROM-TO` (seconds). Repeatable.
     #[arg(long, value_parser = parse_partition)]
     partition: Vec<Partition>,
@@ -142,6 +149,8 @@ enum Action {
     Rejoin(usize),
     Split(Vec<Vec<usize>>),
     Heal,
+    Join,
+    FillStore,
 }
 
 fn main() {
@@ -207,6 +216,11 @@ fn run(args: Args) -> Result<(), String> {
         actions.push((p.from, Action::Split(p.groups.clone())));
         actions.push((p.to, Action::Heal));
     }
+    actions.extend(args.join_at.iter().map(|t| (*t, Action::Join)));
+    actions.extend(args.store_fill.iter().map(|t| (*t, Action::FillStore)));
+    if actions.iter().any(|(t, _)| !t.is_finite() || *t < 0.0) {
+        return Err("times must be non-negative numbers".into());
+    }
     actions.sort_by(|a, b| a.0.total_cmp(&b.0));
 
     let link = LinkConditions {
@@ -237,7 +251,7 @@ fn run(args: Args) -> Result<(), String> {
         return Err("--seeds must be at least 1".into());
     }
     if args.seeds == 1 {
-        let (report, _, _) = run_seed(&args, &actions, &link, args.seed);
+        let (report, ..) = run_seed(&args, &actions, &link, args.seed);
         if args.json {
             println!("{}", serde_json::to_string(&report).map_err(|e| e.to_string())?);
         } else {
@@ -249,15 +263,18 @@ fn run(args: Args) -> Result<(), String> {
     let started = Instant::now();
     let mut pauses = Vec::new();
     let mut rejoins = Vec::new();
+    let mut joins = Vec::new();
     let mut reports = Vec::new();
     for seed in args.seed..args.seed.saturating_add(args.seeds) {
-        let (report, p, r) = run_seed(&args, &actions, &link, seed);
+        let (report, p, r, j) = run_seed(&args, &actions, &link, seed);
         pauses.extend(p);
         rejoins.extend(r);
+        joins.extend(j);
         reports.push(report);
     }
     pauses.sort_by(f64::total_cmp);
     rejoins.sort_by(f64::total_cmp);
+    joins.sort_by(f64::total_cmp);
     let pick = |v: &[f64], q: f64| {
         v.get(((v.len().max(1) - 1) as f64 * q).round() as usize)
             .copied()
@@ -288,6 +305,7 @@ fn run(args: Args) -> Result<(), String> {
         "writes_lost": reports.iter().map(|r| r.writes_lost).sum::<u64>(),
         "writes_discarded": reports.iter().map(|r| r.writes_discarded).sum::<u64>(),
         "sent_bytes_per_peer_per_s": reports.iter().map(|r| r.sent_bytes_per_peer_per_s).sum::<f64>() / reports.len() as f64,
+        "unsent_messages": reports.iter().map(|r| r.unsent_messages).sum::<u64>(),
     });
     // Host changes per peer and minute of partition, over every run's partitions.
     let changes: u64 = reports.iter().filter_map(|r| r.partition_host_changes).sum();
@@ -295,6 +313,12 @@ fn run(args: Args) -> Result<(), String> {
     if !args.partition.is_empty() {
         summary["partition_host_changes"] = changes.into();
         summary["partition_host_changes_per_peer_min"] = (changes as f64 / minutes.max(1e-9)).into();
+    }
+    if !joins.is_empty() {
+        summary["joins"] = reports.iter().filter_map(|r| r.joins).sum::<usize>().into();
+        summary["joins_incomplete"] = reports.iter().filter_map(|r| r.joins_incomplete).sum::<usize>().into();
+        summary["join_ms_p50"] = pick(&joins, 0.5).into();
+        summary["join_ms_max"] = pick(&joins, 1.0).into();
     }
     if args.json {
         println!("{summary}");
@@ -304,8 +328,13 @@ fn run(args: Args) -> Result<(), String> {
     Ok(())
 }
 
-/// One run with one seed: its report, its migration pauses and its rejoin times (ms).
-fn run_seed(args: &Args, actions: &[(f64, Action)], link: &LinkConditions, seed: u64) -> (Report, Vec<f64>, Vec<f64>) {
+/// One run with one seed: its report, its migration pauses, rejoin and late-join times (ms).
+fn run_seed(
+    args: &Args,
+    actions: &[(f64, Action)],
+    link: &LinkConditions,
+    seed: u64,
+) -> (Report, Vec<f64>, Vec<f64>, Vec<f64>) {
     let arena = args.scene == "arena";
     let session = SessionConfig {
         heartbeat_interval: Duration::from_secs_f64(1.0 / args.send_rate),
@@ -345,6 +374,15 @@ fn run_seed(args: &Args, actions: &[(f64, Action)], link: &LinkConditions, seed:
             Action::Rejoin(i) => sim.restart(i),
             Action::Split(groups) => sim.partition(&groups),
             Action::Heal => sim.heal_partition(),
+            Action::Join => {
+                sim.add_peer();
+            }
+            Action::FillStore => {
+                let written = sim.fill_store();
+                if args.verbose {
+                    println!("{:>9.3}s  store filled: {written} writes", t);
+                }
+            }
         }
     }
     sim.run_until(Duration::from_secs_f64(args.duration));
@@ -355,7 +393,9 @@ fn run_seed(args: &Args, actions: &[(f64, Action)], link: &LinkConditions, seed:
     pauses.extend(ms(&sim.metrics.incomplete_migrations(sim.now())));
     let mut rejoins: Vec<f64> = ms(&sim.metrics.rejoin_times);
     rejoins.extend(ms(&sim.metrics.incomplete_rejoins(sim.now())));
-    (sim.report(started.elapsed()), pauses, rejoins)
+    let mut joins: Vec<f64> = ms(&sim.metrics.join_times);
+    joins.extend(ms(&sim.metrics.incomplete_joins(sim.now())));
+    (sim.report(started.elapsed()), pauses, rejoins, joins)
 }
 
 fn print_events(sim: &Sim, from: usize, verbose: bool) -> usize {

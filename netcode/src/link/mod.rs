@@ -476,6 +476,15 @@ impl Links {
         }
     }
 
+    /// Free memory of `channel` on the link to `peer`, in bytes (0 without a link): how
+    /// large a message it takes now.
+    pub(crate) fn room(&self, peer: impl Into<LinkKey>, channel: Channel) -> usize {
+        let peer: LinkKey = peer.into();
+        self.links
+            .get(&peer)
+            .map_or(0, |link| link.conn.channel_available_memory(channel.id()))
+    }
+
     /// Sends one unreliable datagram straight through netcode, beside renet: one packet,
     /// no renet header, no ack. Returns false when it is too large, empty, its first byte
     /// has [`RAW_BIT`] set, or the link is not up.

@@ -126,15 +126,18 @@ pub(super) fn connection_config(config: &SessionConfig) -> ConnectionConfig {
             max_memory_usage_bytes: config.channel_memory_bytes,
             send_type: SendType::Unreliable,
         },
-        ChannelConfig {
-            channel_id: Channel::ReliableUnordered.id(),
-            max_memory_usage_bytes: config.channel_memory_bytes,
-            send_type: SendType::ReliableUnordered { resend_time },
-        },
+        // Renet fills each packet flush channel by channel in this order, within
+        // `available_bytes_per_tick`: control (ordered) before store transfers (unordered),
+        // so that a store in transfer never holds up a roster or an admission.
         ChannelConfig {
             channel_id: Channel::ReliableOrdered.id(),
             max_memory_usage_bytes: config.channel_memory_bytes,
             send_type: SendType::ReliableOrdered { resend_time },
+        },
+        ChannelConfig {
+            channel_id: Channel::ReliableUnordered.id(),
+            max_memory_usage_bytes: config.channel_memory_bytes,
+            send_type: SendType::ReliableUnordered { resend_time },
         },
     ];
     ConnectionConfig {

@@ -18,8 +18,9 @@ use crate::roster::{Roster, RosterDigest};
 use crate::store::{Entry, Scope, Store};
 
 pub use crate::bounds::{
-    MAX_HOPS, MAX_KEY_BYTES, MAX_MEMBERS, MAX_MESSAGE_BYTES, MAX_NAME_BYTES, MAX_SNAPSHOT_BYTES, MAX_STORE_ENTRIES,
-    MAX_VALUE_BYTES, ProtocolError,
+    Capacity, MAX_HOPS, MAX_KEY_BYTES, MAX_MEMBERS, MAX_MESSAGE_BYTES, MAX_NAME_BYTES, MAX_SNAPSHOT_BYTES,
+    MAX_STORE_ENTRIES, MAX_VALUE_BYTES, OWN_CAPACITY, ProtocolError, SHARED_CAPACITY, STORE_CAPACITY,
+    STORE_PIECE_BYTES,
 };
 pub(crate) use crate::bounds::{check, check_name};
 
@@ -135,13 +136,16 @@ pub enum Message {
         roster: Roster,
         store: Store,
     },
-    /// The contact welcomes an admitted newcomer with the session's state.
-    Welcome { roster: Roster, store: Store },
+    /// The contact welcomes an admitted newcomer with the session's state: the roster, the
+    /// first piece of the store (the newcomer's own entries first) and how many
+    /// [`Message::StorePiece`]s follow on the same ordered channel.
+    Welcome { roster: Roster, store: Store, more: u32 },
     /// The contact refuses a newcomer.
     Refused { reason: Refusal },
     /// The full roster, pushed by whoever holds a better one.
     Roster(Roster),
-    /// A full store, merged entry by entry (last writer wins by version; seals checked).
+    /// A piece of a store (at most `STORE_PIECE_BYTES`: a whole store travels as several),
+    /// merged entry by entry (last writer wins by version; seals checked).
     StoreSync(Store),
     /// Asks the host for its whole store (a member that dropped entries no host vouches
     /// for after a merge of split sessions).
@@ -165,6 +169,9 @@ pub enum Message {
         inner: Vec<u8>,
         sig: Signature,
     },
+    /// A piece of the store that follows a [`Message::Welcome`] (its `more` counts them),
+    /// merged like a [`Message::StoreSync`]; the newcomer is in once the last one arrived.
+    StorePiece(Store),
 }
 
 fn config() -> impl bincode::config::Config {
@@ -218,12 +225,12 @@ impl Message {
                 roster.validate()?;
                 store.validate()
             }
-            Message::Welcome { roster, store } => {
+            Message::Welcome { roster, store, .. } => {
                 roster.validate()?;
                 store.validate()
             }
             Message::Roster(roster) => roster.validate(),
-            Message::StoreSync(store) => store.validate(),
+            Message::StoreSync(store) | Message::StorePiece(store) => store.validate(),
             Message::Update { key, entry, .. } => {
                 check(key.len() <= MAX_KEY_BYTES, "key too long")?;
                 check(

@@ -123,6 +123,12 @@ impl Session {
                 return false;
             }
         }
+        if self.store.merge_overflows(scope, &key, &entry) {
+            // Past what any honest replica holds (see `Store::merge_overflows`).
+            log::debug!("{} refuses {key:?} from {link}: the store would overflow", self.me);
+            self.authority.refused_entries += 1;
+            return false;
+        }
         if scope == Scope::Shared && self.is_host() {
             // What we hand on carries our seal: members accept only the current host's.
             let content = Entry::content(scope, &key, entry.version, entry.value.as_deref());
@@ -222,8 +228,7 @@ impl Session {
         }
         st.last_store_answer = Some(now);
         if self.is_host() {
-            let msg = Message::StoreSync(self.store.clone());
-            self.send_to(from, Channel::ReliableUnordered, &msg);
+            self.send_store(from);
         }
     }
 }

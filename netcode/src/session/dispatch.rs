@@ -175,8 +175,8 @@ impl Session {
                     self.next_contact();
                 }
             }
-            Message::Welcome { roster, store } if self.contact_id.is_some() => {
-                self.on_welcome(LinkKey::Contact, roster, store)
+            Message::Welcome { roster, store, more } if self.contact_id.is_some() => {
+                self.on_welcome(LinkKey::Contact, roster, store, more)
             }
             Message::Refused { reason } => self.refused(LinkKey::Contact, reason),
             _ => {}
@@ -254,8 +254,10 @@ impl Session {
             | Message::Refused { .. }) => self.on_admission(link, origin, msg),
             Message::Roster(roster) => self.offer_roster(origin, roster),
             Message::StoreSync(store) => {
+                self.counters.store_pieces_received += 1;
                 self.accept_store(link, store);
             }
+            Message::StorePiece(store) => self.on_store_piece(link, store),
             Message::StoreRequest => self.on_store_request(origin),
             Message::Update { scope, key, entry } => {
                 if let Scope::Peer(owner) = scope
@@ -329,7 +331,7 @@ impl Session {
                 roster,
                 store,
             } => self.on_admitted(origin, peer, result, roster, store),
-            Message::Welcome { roster, store } => self.on_welcome(LinkKey::Peer(link), roster, store),
+            Message::Welcome { roster, store, more } => self.on_welcome(LinkKey::Peer(link), roster, store, more),
             Message::Refused { reason } => self.refused(LinkKey::Peer(link), reason),
             _ => {}
         }

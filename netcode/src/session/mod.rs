@@ -15,6 +15,7 @@ mod queries;
 mod record;
 mod relay;
 mod timers;
+mod transfer;
 mod types;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -102,6 +103,10 @@ pub struct Session {
     /// The paths a driver's NAT traversal chose under direct links, by session address
     /// (see [`Session::set_direct_path`]).
     direct_paths: BTreeMap<SocketAddr, LinkPath>,
+    /// Whole stores on their way out, in pieces.
+    transfers: transfer::Transfers,
+    /// The pieces our welcome announced, while they arrive.
+    receiving: Option<transfer::Receiving>,
     /// What our heartbeats say of whom we hear (tests play a member that lies).
     #[cfg(any(test, feature = "test-util"))]
     testimony: Testimony,
@@ -168,6 +173,8 @@ impl Session {
             told_suspects: Vec::new(),
             flood: flood::FloodGuard::default(),
             direct_paths: BTreeMap::new(),
+            transfers: transfer::Transfers::default(),
+            receiving: None,
             #[cfg(any(test, feature = "test-util"))]
             testimony: Testimony::Honest,
         }
@@ -294,12 +301,14 @@ impl Session {
         self.testimony = testimony;
     }
 
-    /// Writes this peer's own entry and replicates it.
+    /// Writes this peer's own entry and replicates it. A write that would take our own
+    /// scope or the whole store past its capacity fails with [`SessionError::StoreFull`].
     pub fn set_own(&mut self, key: &str, value: Option<Vec<u8>>) -> Result<(), SessionError> {
         self.write(Scope::Peer(self.me), key, value)
     }
 
-    /// Writes a shared entry (host only) and replicates it.
+    /// Writes a shared entry (host only) and replicates it; [`SessionError::StoreFull`] as
+    /// for [`Session::set_own`].
     pub fn set_shared(&mut self, key: &str, value: Option<Vec<u8>>) -> Result<(), SessionError> {
         if !self.is_host() {
             return Err(SessionError::NotHost);
@@ -319,6 +328,9 @@ impl Session {
             .is_some_and(|v| v.len() > crate::protocol::MAX_VALUE_BYTES)
         {
             return Err(SessionError::TooLarge("value"));
+        }
+        if let Some(limit) = self.store.would_overflow(scope, key, value.as_deref()) {
+            return Err(SessionError::StoreFull(limit));
         }
         let entry = self
             .store
@@ -382,9 +394,10 @@ impl Session {
                 self.flush_backlog();
                 if self.store_dirty && self.is_host() {
                     self.store_dirty = false;
-                    let msg = Message::StoreSync(self.store.clone());
-                    self.broadcast(&msg);
+                    self.broadcast_store();
                 }
+                self.pump_transfers();
+                self.check_receiving();
                 // A new suspicion goes to every peer at once: the others' evidence is what
                 // declares a member down, and side links beat slowly while settled.
                 let suspects = self.suspects();

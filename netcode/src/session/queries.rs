@@ -152,10 +152,17 @@ impl Session {
         self.replication.publish(Stream::Own, snapshot);
     }
 
-    /// Publishes the shared entities (host only): pickups, scores, the match clock.
+    /// Publishes the shared entities (host only): pickups, scores, the match clock. A world
+    /// whose whole snapshot (what a late joiner gets in one reliable message) would exceed
+    /// `protocol::MAX_SNAPSHOT_BYTES` is refused with [`SessionError::TooLarge`].
     pub fn publish_shared(&mut self, snapshot: Snapshot) -> Result<(), SessionError> {
         if !self.is_host() {
             return Err(SessionError::NotHost);
+        }
+        let full = crate::snapshot::delta::encode(&self.replication.schema, &snapshot, None)
+            .map_err(|_| SessionError::TooLarge("shared snapshot"))?;
+        if full.len() > crate::protocol::MAX_SNAPSHOT_BYTES {
+            return Err(SessionError::TooLarge("shared snapshot"));
         }
         self.replication.publish(Stream::Shared, snapshot);
         Ok(())

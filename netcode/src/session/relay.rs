@@ -107,9 +107,13 @@ impl Session {
                 };
                 if !self.links.send(peer, channel, bytes, urgent) {
                     log::debug!("{} could not queue a message for {peer} at {:?}", self.me, self.now);
+                    self.counters.unsent_messages += 1;
                 }
             }
-            Err(e) => log::warn!("cannot encode message: {e}"),
+            Err(e) => {
+                log::warn!("{} cannot encode a message for {peer}: {e}", self.me);
+                self.counters.unsent_messages += 1;
+            }
         }
     }
 
@@ -126,7 +130,10 @@ impl Session {
             return self.send_direct(peer, channel, msg);
         }
         if let Some(via) = self.relay_for(peer) {
-            let Ok(inner) = msg.encode() else { return };
+            let Ok(inner) = msg.encode() else {
+                self.counters.unsent_messages += 1;
+                return;
+            };
             let fwd = self.signed_forward(peer, channel != Channel::Unreliable, inner);
             return self.send_direct(via, channel, &fwd);
         }
@@ -157,8 +164,7 @@ impl Session {
             let (overflowed, waiting) = self.forwarding.take(peer);
             if overflowed {
                 // Too much piled up: the full state replaces the lost part.
-                let sync = Message::StoreSync(self.store.clone());
-                self.send_to(peer, Channel::ReliableUnordered, &sync);
+                self.send_store(peer);
             }
             for (channel, msg) in waiting {
                 self.send_to(peer, channel, &msg);
@@ -300,9 +306,14 @@ impl Session {
         }
         match msg.encode() {
             Ok(bytes) => {
-                let _ = self.links.send(peer, Channel::Unreliable, bytes, true);
+                if !self.links.send(peer, Channel::Unreliable, bytes, true) {
+                    self.counters.unsent_messages += 1;
+                }
             }
-            Err(e) => log::warn!("cannot encode a heartbeat: {e}"),
+            Err(e) => {
+                log::warn!("{} cannot encode a heartbeat for {peer}: {e}", self.me);
+                self.counters.unsent_messages += 1;
+            }
         }
     }
 
@@ -324,6 +335,7 @@ impl Session {
 pub(super) fn reliable_channel(msg: &Message) -> Channel {
     match msg {
         Message::StoreSync(_) | Message::FullShared { .. } => Channel::ReliableUnordered,
+        Message::StorePiece(_) => Channel::ReliableOrdered,
         _ => Channel::ReliableOrdered,
     }
 }

@@ -12,7 +12,7 @@ use crate::config::SessionConfig;
 use crate::identity::SeatKey;
 use crate::key::SessionKey;
 use crate::protocol::Refusal;
-use crate::store::Scope;
+use crate::store::{Limit, Scope};
 
 /// How a peer is reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -166,6 +166,11 @@ pub enum SessionError {
     /// A key or value breaks the protocol's bounds.
     #[error("entry too large: {0}")]
     TooLarge(&'static str),
+    /// The write would take a scope, or the whole store, past its capacity
+    /// (`protocol::SHARED_CAPACITY`, `OWN_CAPACITY`, `STORE_CAPACITY`): nothing was written.
+    /// Overwriting an entry with a value no larger, or deleting one, still works.
+    #[error("store full: the write would take {0} past its capacity")]
+    StoreFull(Limit),
     /// No contact address was given.
     #[error("no contact address to join through")]
     NoContact,
@@ -242,6 +247,14 @@ pub struct SessionStats {
     /// Links closed because their first message did not prove the seat they claimed
     /// (the seat itself is not blamed: anyone can claim an id).
     pub refused_links: u64,
+    /// Messages this peer could not send: one that did not encode (none can: every
+    /// message is bounded under the wire limit, a store travels in pieces) or that a link
+    /// would not take (its channel full). 0 in every test; a test at store capacity checks it.
+    pub unsent_messages: u64,
+    /// Store pieces sent (whole stores in transfer: welcomes, syncs), and pieces received.
+    pub store_pieces_sent: u64,
+    /// Store pieces received (see `store_pieces_sent`).
+    pub store_pieces_received: u64,
 }
 
 /// How one peer takes part: its tuning, its display name, its listen address, the session.

@@ -217,7 +217,7 @@ impl Driver for MemoryPeer {
             return Err(TransportError::Refused(reason));
         }
         if let Some(deadline) = self.join_deadline {
-            if self.session.in_session() {
+            if self.session.in_session() && !self.session.receiving_store() {
                 self.join_deadline = None;
             } else if now >= deadline {
                 return Err(TransportError::JoinTimedOut {

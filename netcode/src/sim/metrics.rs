@@ -38,6 +38,11 @@ pub struct Metrics {
     pub migration_pauses: Vec<Duration>,
     /// Time of each completed rejoin (restart to back in with old id and state).
     pub rejoin_times: Vec<Duration>,
+    /// Time of each completed late join ([`Sim::add_peer`] to its `Joined` event, which
+    /// comes once the whole store its welcome announced arrived).
+    pub join_times: Vec<Duration>,
+    /// Late joins started and not (yet) in, by peer, with their start.
+    pending_joins: BTreeMap<PeerId, Duration>,
     /// Host changes, one per distinct (epoch, new host): two sides electing different
     /// hosts at the same epoch are two changes.
     pub host_changes: BTreeSet<(u64, PeerId)>,
@@ -106,6 +111,22 @@ pub struct Report {
     pub rejoin_ms_p50: f64,
     /// Longest rejoin, in ms (an incomplete one counts to the end of the run).
     pub rejoin_ms_max: f64,
+    /// Completed late joins ([`Sim::add_peer`], `netsim --join-at`; none: the join fields
+    /// are left out).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub joins: Option<usize>,
+    /// Late joins not in by the end of the run (their time counts to the end).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub joins_incomplete: Option<usize>,
+    /// Median late join, in ms: from the start of the process to its `Joined` event,
+    /// the whole store received (an incomplete one counts to the end of the run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub join_ms_p50: Option<f64>,
+    /// Longest late join, in ms (an incomplete one counts to the end of the run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub join_ms_max: Option<f64>,
+    /// Messages the live peers could not send (`SessionStats::unsent_messages`): 0.
+    pub unsent_messages: u64,
     /// `committed_reverted + writes_lost`: must be 0 wherever a live peer could have kept
     /// the state.
     pub state_lost: usize,
@@ -191,6 +212,15 @@ impl Metrics {
         self.crashed_scores.insert(peer, now);
     }
 
+    pub(super) fn late_join(&mut self, peer: PeerId, now: Duration) {
+        self.pending_joins.insert(peer, now);
+    }
+
+    /// Late joins not (yet) in, with their time so far.
+    pub fn incomplete_joins(&self, now: Duration) -> Vec<Duration> {
+        self.pending_joins.values().map(|t| now.saturating_sub(*t)).collect()
+    }
+
     pub(super) fn restarted(&mut self, peer: PeerId, now: Duration) {
         self.pending_rejoins.push(PendingRejoin { peer, start: now });
     }
@@ -263,6 +293,11 @@ impl Metrics {
             && self.host_changes.insert((*epoch, *new))
         {
             self.unchecked_changes.push((*epoch, *old));
+        }
+        if let SessionEvent::Joined { .. } = ev
+            && let Some(start) = self.pending_joins.remove(&peer)
+        {
+            self.join_times.push(now.saturating_sub(start));
         }
         if !matches!(ev, SessionEvent::StoreChanged { .. }) {
             self.events.push((now, peer, ev.clone()));
@@ -426,6 +461,15 @@ impl Metrics {
         rejoin_times.extend(self.incomplete_rejoins(sim.now));
         let committed_reverted = self.committed_reverted(sim);
         let flaps = self.partition_flaps();
+        let mut join_times = self.join_times.clone();
+        join_times.extend(self.incomplete_joins(sim.now));
+        let late = !join_times.is_empty();
+        let unsent_messages = sim
+            .live_indices()
+            .into_iter()
+            .filter_map(|i| sim.session(i))
+            .map(|s| s.stats().unsent_messages)
+            .sum();
         Report {
             peers: sim.cfg.peers,
             seed: sim.cfg.seed,
@@ -447,6 +491,11 @@ impl Metrics {
             rejoins_incomplete: self.pending_rejoins.len(),
             rejoin_ms_p50: percentile(&rejoin_times, 0.5),
             rejoin_ms_max: percentile(&rejoin_times, 1.0),
+            joins: late.then_some(self.join_times.len()),
+            joins_incomplete: late.then_some(self.pending_joins.len()),
+            join_ms_p50: late.then(|| percentile(&join_times, 0.5)),
+            join_ms_max: late.then(|| percentile(&join_times, 1.0)),
+            unsent_messages,
             state_lost: committed_reverted + writes.lost as usize,
             committed_reverted,
             writes_recorded: writes.recorded,

@@ -40,7 +40,7 @@ pub use net::{Datagram, LinkConditions, NetStats, SimNetwork};
 pub use writes::WriteOutcome;
 
 #[cfg(any(test, feature = "test-util"))]
-pub use scenes::{CLOCK_KEY, PICKUP_PREFIX, SCORE_KEY, Scene, read_u64};
+pub use scenes::{CLOCK_KEY, FILL_ENTRY_BYTES, PICKUP_PREFIX, SCORE_KEY, Scene, read_u64};
 
 /// Setup of a simulation. Every field's default is in its doc.
 #[derive(Debug, Clone)]
@@ -262,6 +262,9 @@ impl Sim {
             Session::join_with(setup, Credentials::draw(&mut rng), contacts, self.now).ok()
         };
         if let Some(s) = session {
+            if i >= self.cfg.peers {
+                self.metrics.late_join(s.peer_id(), self.now);
+            }
             #[cfg(any(test, feature = "test-util"))]
             let s = self.cfg.scene.prepared(s);
             self.net.attach(addr);

@@ -17,6 +17,8 @@ pub const PICKUP_PREFIX: &str = "pickup-";
 const WRITE_INTERVAL: Duration = Duration::from_millis(250);
 /// Interval between new pickups written by the host in the store workload.
 const PICKUP_INTERVAL: Duration = Duration::from_secs(1);
+/// Bytes (key plus value) of each entry [`Sim::fill_store`] writes.
+pub const FILL_ENTRY_BYTES: usize = 128;
 /// Arena scene: shared objects are checked against the truth every this many scene ticks
 /// (every tick: every phase of the send cycle is sampled).
 const OBJECT_SAMPLE_TICKS: u32 = 1;
@@ -90,6 +92,34 @@ impl Sim {
         if let Some(node) = self.nodes.get_mut(i) {
             node.play.hosted_objects = Some(ids);
         }
+    }
+
+    /// Fills the store to capacity through [`Sim::write`] (so the metrics follow every
+    /// write): the host's shared scope, then every live member's own scope, with entries of
+    /// [`FILL_ENTRY_BYTES`] (key plus value), each scope until a write is refused as
+    /// [`SessionError::StoreFull`]. Returns how many writes it made.
+    pub fn fill_store(&mut self) -> usize {
+        let mut written = 0;
+        let live = self.live_indices();
+        let host = live
+            .iter()
+            .copied()
+            .find(|i| self.session(*i).is_some_and(Session::is_host));
+        let writers = host.map(|h| (h, Scope::Shared)).into_iter().chain(
+            live.iter()
+                .filter_map(|i| Some((*i, Scope::Peer(self.session(*i)?.peer_id())))),
+        );
+        for (i, scope) in writers.collect::<Vec<_>>() {
+            for n in 0.. {
+                let key = format!("fill-{n:05}");
+                let value = vec![n as u8; FILL_ENTRY_BYTES - key.len()];
+                match self.write(i, scope, &key, Some(value)) {
+                    Ok(()) => written += 1,
+                    Err(_) => break,
+                }
+            }
+        }
+        written
     }
 
     pub(super) fn workload(&mut self, i: usize) {

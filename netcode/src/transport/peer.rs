@@ -352,7 +352,7 @@ impl Peer {
             return Err(TransportError::Refused(reason));
         }
         if let Some((deadline, addrs)) = &self.joining {
-            if self.session.in_session() {
+            if self.session.in_session() && !self.session.receiving_store() {
                 self.joining = None;
             } else if now >= *deadline {
                 return Err(TransportError::JoinTimedOut {

@@ -8,7 +8,7 @@ use crate::protocol::{Message, Refusal};
 use crate::roster::{Member, MemberStatus, Roster};
 use crate::session::Session;
 use crate::session::authority::Verdict;
-use crate::store::Store;
+use crate::store::{Scope, Store};
 
 impl Session {
     /// A newcomer or a rejoiner on link `link` asks us, its contact, to be admitted. We check
@@ -140,12 +140,7 @@ impl Session {
                     st.link_incarnation = self.roster.get(peer).map(|m| m.incarnation);
                     st.down_since = None;
                 }
-                let msg = Message::Welcome {
-                    roster: self.signed_roster(),
-                    store: self.store.clone(),
-                };
-                self.links.make_redundant(peer);
-                self.send_direct(peer, Channel::ReliableOrdered, &msg);
+                self.send_welcome(peer);
             }
             Err(reason) => self.refuse(peer, reason),
         }
@@ -234,11 +229,14 @@ impl Session {
             return self.misbehaved(contact, format!("passed on a forged seat proof for {peer}"));
         }
         let result = self.admit(contact, request);
+        // One piece, the newcomer's own entries first: the contact welcomes it with its
+        // own replica, and we sync the newcomer once it is in (`sync_newcomers`).
+        let store = self.store.pieces(Some(Scope::Peer(peer))).swap_remove(0);
         let msg = Message::Admitted {
             peer,
             result,
             roster: self.signed_roster(),
-            store: self.store.clone(),
+            store,
         };
         self.links.make_redundant(contact);
         self.send_to(contact, Channel::ReliableOrdered, &msg);
@@ -294,8 +292,7 @@ impl Session {
             if let Some(st) = self.peers.get_mut(&peer) {
                 st.store_synced = Some(incarnation);
             }
-            let msg = Message::StoreSync(self.store.clone());
-            self.send_to(peer, crate::session::relay::reliable_channel(&msg), &msg);
+            self.send_store(peer);
         }
     }
 }

@@ -8,8 +8,8 @@ use crate::link::Channel;
 use crate::link::LinkKey;
 use crate::protocol::Message;
 use crate::roster::{MemberStatus, Roster};
-use crate::session::{Phase, Session, SessionEvent};
-use crate::store::Store;
+use crate::session::{Phase, Session};
+use crate::store::{Scope, Store};
 
 impl Session {
     pub(in crate::session) fn send_join_request(&mut self, contact: LinkKey, rejoin: bool) {
@@ -21,7 +21,8 @@ impl Session {
                 name,
                 key,
                 proof,
-                store: self.store.clone(),
+                // One piece, our own entries first (the host gets the rest by sync).
+                store: self.store.pieces(Some(Scope::Peer(self.me))).swap_remove(0),
             }
         } else {
             Message::Join { name, key, proof }
@@ -69,7 +70,7 @@ impl Session {
         self.links.dial(LinkKey::Contact, addr);
     }
 
-    pub(in crate::session) fn on_welcome(&mut self, link: LinkKey, roster: Roster, store: Store) {
+    pub(in crate::session) fn on_welcome(&mut self, link: LinkKey, roster: Roster, store: Store, more: u32) {
         let Phase::Joining { rejoin, .. } = self.phase else {
             return;
         };
@@ -108,10 +109,9 @@ impl Session {
         let old = std::mem::replace(&mut self.roster, roster);
         self.phase = Phase::Member;
         self.on_term_change(&old);
-        self.events.push_back(SessionEvent::Joined {
-            peer: self.me,
-            rejoined: rejoin,
-        });
+        // In once the pieces that follow the welcome are here too.
+        self.expect_pieces(sender, more, rejoin);
+        self.counters.store_pieces_received += 1;
         self.accept_store(sender, store);
         let now = self.now;
         for m in self.roster.active() {
@@ -145,6 +145,11 @@ impl Session {
 
     /// After a partition merge we may find ourselves away or dropped: take the seat back.
     pub(in crate::session) fn ask_back(&mut self, via: PeerId, rejoin: bool) {
+        // The request goes on a direct link (a contact checks the link it came on); without
+        // one it would be dropped unsent: `keep_seat` asks through a linked member instead.
+        if !self.links.is_linked(via) {
+            return;
+        }
         if self
             .timers
             .rejoin_asked

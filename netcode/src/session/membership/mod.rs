@@ -131,9 +131,8 @@ impl Session {
         }
         if self.roster.host != old.host && self.roster.host != self.me {
             // Make sure the new host has everything we replicated.
-            let msg = Message::StoreSync(self.store.clone());
             let host = self.roster.host;
-            self.send_to(host, Channel::ReliableUnordered, &msg);
+            self.send_store(host);
         }
         if self.is_down(self.roster.host) {
             self.elect();
