@@ -6,7 +6,7 @@ pub mod lab;
 use std::time::Duration;
 
 use netcode::sim::{LinkConditions, Scene, Sim, SimConfig};
-use netcode::{PeerId, Scope};
+use netcode::{PeerId, Scope, SessionEvent};
 
 /// Links with `latency_ms` one-way latency, `jitter_ms` jitter and `loss` independent loss.
 pub fn link(latency_ms: u64, jitter_ms: u64, loss: f64) -> LinkConditions {
@@ -71,6 +71,21 @@ pub fn assert_healthy(sim: &Sim, live: usize) {
     assert!(sim.consensus_host().is_some(), "the host is live");
     assert!(sim.roster_agree(), "all live peers hold the same roster");
     assert_eq!(sim.state_lost(), 0, "no replicated state lost");
+}
+
+/// Node indices of the host and of two other members (the tests that play a misbehaving
+/// member: the host, the rogue, its victim).
+pub fn roles(sim: &Sim) -> (usize, usize, usize) {
+    let host_i = sim.index_of(host(sim)).expect("the host runs");
+    let others: Vec<usize> = sim.live_indices().into_iter().filter(|i| *i != host_i).collect();
+    (host_i, others[0], others[1])
+}
+
+/// Whether the peer `at` reported `offender` as misbehaving.
+pub fn misbehaved(sim: &Sim, at: PeerId, offender: PeerId) -> bool {
+    sim.events_of(at)
+        .iter()
+        .any(|(_, e)| matches!(e, SessionEvent::PeerMisbehaved { peer, .. } if *peer == offender))
 }
 
 /// The signing key of node `i`'s seat (tests play a member that misuses its own key).

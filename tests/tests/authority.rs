@@ -6,27 +6,14 @@ use netcode::identity::{SeatKey, SeatProof};
 use netcode::protocol::Message;
 use netcode::sim::Sim;
 use netcode::store::{Entry, Store, Version};
-use netcode::{PeerId, Scope, SessionEvent};
-use netcode_tests::{form, host, seat_key, sim};
+use netcode::{PeerId, Scope};
+use netcode_tests::{form, misbehaved, roles, seat_key, sim};
 
 /// A shared key that no honest peer of the simulator writes.
 const PLANTED: &str = "planted";
 
-/// Node indices of the host and of two other members.
-fn roles(sim: &Sim) -> (usize, usize, usize) {
-    let host_i = sim.index_of(host(sim)).unwrap();
-    let others: Vec<usize> = sim.live_indices().into_iter().filter(|i| *i != host_i).collect();
-    (host_i, others[0], others[1])
-}
-
 fn id(sim: &Sim, i: usize) -> PeerId {
     sim.session(i).unwrap().peer_id()
-}
-
-fn misbehaved(sim: &Sim, at: PeerId, offender: PeerId) -> bool {
-    sim.events_of(at)
-        .iter()
-        .any(|(_, e)| matches!(e, SessionEvent::PeerMisbehaved { peer, .. } if *peer == offender))
 }
 
 fn refused_at(sim: &Sim, i: usize) -> u64 {

@@ -5,14 +5,8 @@ use netcode::identity::{SeatKey, SeatProof};
 use netcode::protocol::Message;
 use netcode::store::{Entry, Version};
 use netcode::{LeaveReason, PeerId, Scope, SessionEvent};
-use netcode_tests::{form, host, seat_key, sim};
+use netcode_tests::{form, host, misbehaved, roles, seat_key, sim};
 use proptest::prelude::*;
-
-fn misbehaved(sim: &netcode::sim::Sim, at: PeerId, offender: PeerId) -> bool {
-    sim.events_of(at)
-        .iter()
-        .any(|(_, e)| matches!(e, SessionEvent::PeerMisbehaved { peer, .. } if *peer == offender))
-}
 
 /// Whether no peer but `outcast` reported a host change (an expelled peer, cut off from
 /// everyone, may elect itself in its own bubble; the banned links keep it there).
@@ -21,14 +15,6 @@ fn no_host_change_except(sim: &netcode::sim::Sim, outcast: PeerId) -> bool {
         .events
         .iter()
         .any(|(_, p, e)| *p != outcast && matches!(e, SessionEvent::HostChanged { .. }))
-}
-
-/// Node indices of the host and of two other members.
-fn roles(sim: &netcode::sim::Sim) -> (usize, usize, usize) {
-    let h = host(sim);
-    let host_i = sim.index_of(h).unwrap();
-    let others: Vec<usize> = sim.live_indices().into_iter().filter(|i| *i != host_i).collect();
-    (host_i, others[0], others[1])
 }
 
 #[test]

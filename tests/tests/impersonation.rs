@@ -8,14 +8,7 @@ use netcode::protocol::{Message, Refusal};
 use netcode::sim::Sim;
 use netcode::store::Store;
 use netcode::{Credentials, LinkState, PeerId, SessionEvent, Testimony};
-use netcode_tests::{form, host, seat_key, sim, successor};
-
-/// Node indices of the host and of two other members.
-fn roles(sim: &Sim) -> (usize, usize, usize) {
-    let host_i = sim.index_of(host(sim)).unwrap();
-    let others: Vec<usize> = sim.live_indices().into_iter().filter(|i| *i != host_i).collect();
-    (host_i, others[0], others[1])
-}
+use netcode_tests::{form, host, misbehaved, roles, seat_key, sim, successor};
 
 fn id(sim: &Sim, i: usize) -> PeerId {
     sim.session(i).unwrap().peer_id()
@@ -24,13 +17,6 @@ fn id(sim: &Sim, i: usize) -> PeerId {
 fn session_id(sim: &Sim) -> u64 {
     let i = sim.live_indices()[0];
     sim.session(i).unwrap().session_id()
-}
-
-/// Whether `at` reported `offender` as misbehaving.
-fn misbehaved(sim: &Sim, at: PeerId, offender: PeerId) -> bool {
-    sim.events_of(at)
-        .iter()
-        .any(|(_, e)| matches!(e, SessionEvent::PeerMisbehaved { peer, .. } if *peer == offender))
 }
 
 /// Whether any live peer reported `peer` as misbehaving.
