@@ -298,9 +298,8 @@ impl Session {
                 && now.saturating_sub(st.since) < self.cfg.contact_timeout;
             let direct = st.direct_ok(now, bounds) && self.links.is_linked(peer);
             let relayed = st.relayed_ok(now, bounds);
-            let heard_lately = st
-                .last_any
-                .is_none_or(|t| now.saturating_sub(t) < bounds.max * VOUCH_LIMIT_WINDOWS);
+            // (Never heard at all: counted from when we started tracking it.)
+            let heard_lately = now.saturating_sub(st.last_any.unwrap_or(st.since)) < bounds.max * VOUCH_LIMIT_WINDOWS;
             let alive = settling || direct || relayed || (heard_lately && self.relay_for(peer).is_some());
             let state = if direct {
                 LinkState::Direct

@@ -20,9 +20,7 @@ impl Session {
         let Message::Forward { origin, dest, seq, .. } = msg else {
             return;
         };
-        // A relay takes each forward once; a forward to us meets the origin's replay window
-        // instead, which counts what it refuses.
-        if origin == self.me || (dest != self.me && !self.forwarding.first_sight(origin, dest, seq)) {
+        if origin == self.me {
             return;
         }
         let Some(key) = self.roster.get(origin).map(|m| m.key) else {
@@ -33,6 +31,12 @@ impl Session {
         };
         if !msg.forward_holds(&key, self.authority.session_id) {
             return self.misbehaved(link, format!("relayed a message {origin} did not sign"));
+        }
+        // A relay takes each forward once (remembered only once its signature held, so a
+        // forgery cannot use up a genuine forward's number); a forward to us meets the
+        // origin's replay window instead, which counts what it refuses.
+        if dest != self.me && !self.forwarding.first_sight(origin, dest, seq) {
+            return;
         }
         let Message::Forward {
             ttl,

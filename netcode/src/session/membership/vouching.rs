@@ -43,6 +43,11 @@ impl Session {
         }
     }
 
+    /// The public key of the host our roster names (zeros if it lists none).
+    pub(in crate::session) fn host_key(&self) -> crate::identity::PublicKey {
+        self.roster.get(self.roster.host).map_or([0; 32], |m| m.key)
+    }
+
     /// Our roster as we send it: signed by us when we host it.
     pub(in crate::session) fn signed_roster(&mut self) -> Roster {
         if self.roster.host == self.me {
