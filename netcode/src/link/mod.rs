@@ -18,6 +18,7 @@ use crate::PeerId;
 use crate::config::SessionConfig;
 use crate::loss::Arrivals;
 
+mod greeting;
 mod key;
 mod state;
 mod wire;
@@ -267,6 +268,9 @@ impl Links {
             received: 0,
             arrivals: Arrivals::default(),
             proven: false,
+            greeted: peer == LinkKey::Contact,
+            held: Vec::new(),
+            held_bytes: 0,
         };
         if let Some(old) = self.links.insert(peer, link) {
             // The newest connection wins: an older one to the same peer is stale.
@@ -461,9 +465,19 @@ impl Links {
 
     /// Queues a message; returns false (and drops it) when the channel is full.
     /// An `urgent` message leaves at the next flush; others wait for the send cadence, so
-    /// that state updates share packets with heartbeats.
+    /// that state updates share packets with heartbeats. Before our hello on the link a
+    /// reliable message waits for it and an unreliable one is dropped (see
+    /// [`Links::greet`]).
     pub(crate) fn send(&mut self, peer: impl Into<LinkKey>, channel: Channel, bytes: Vec<u8>, urgent: bool) -> bool {
         let peer: LinkKey = peer.into();
+        if self.links.get(&peer).is_some_and(|l| !l.greeted) {
+            return self.hold(peer, channel, bytes, urgent);
+        }
+        self.send_now(peer, channel, bytes, urgent)
+    }
+
+    /// Queues a message on the link to `peer` whether or not we greeted it.
+    fn send_now(&mut self, peer: LinkKey, channel: Channel, bytes: Vec<u8>, urgent: bool) -> bool {
         match self.links.get_mut(&peer) {
             Some(link) if link.conn.can_send_message(channel.id(), bytes.len()) => {
                 link.conn.send_message(channel.id(), bytes);
@@ -496,7 +510,7 @@ impl Links {
         let Some((&first, _)) = bytes.split_first() else {
             return false;
         };
-        if !link.confirmed || bytes.len() > MAX_RAW_BYTES || first & RAW_BIT != 0 {
+        if !link.confirmed || !link.greeted || bytes.len() > MAX_RAW_BYTES || first & RAW_BIT != 0 {
             return false;
         }
         let mut payload = bytes.to_vec();

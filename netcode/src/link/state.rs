@@ -35,6 +35,14 @@ pub(super) struct Link {
     /// Whether the remote end proved, with its seat's key, that it is the peer the link is
     /// keyed by (the session checks its hello; netcode only proves the session key).
     pub(super) proven: bool,
+    /// Whether we sent our hello on this link (see [`super::Links::greet`]); until then
+    /// what we send waits in `held`, so that the hello is the first message the remote
+    /// end reads. The contact link of a joiner starts greeted: its join request comes first.
+    pub(super) greeted: bool,
+    /// Reliable messages queued before our hello: (channel, bytes, urgent), in order.
+    pub(super) held: Vec<(super::Channel, Vec<u8>, bool)>,
+    /// Bytes in `held`.
+    pub(super) held_bytes: usize,
 }
 
 impl Link {

@@ -31,10 +31,9 @@ impl Session {
                 let incarnation = self.roster.get(peer).map(|m| m.incarnation);
                 let st = self.peers.entry(peer).or_insert_with(|| PeerState::new(self.now));
                 st.link_incarnation = incarnation;
-                let hello = self.hello_to(peer);
-                self.send_direct(peer, Channel::ReliableOrdered, &hello);
-                if self.in_session() {
-                    self.send_heartbeat_to(peer);
+                // The dialer proves itself first; we answer a dialer once it has.
+                if self.links.dialed(peer) {
+                    self.greet(peer);
                 }
             }
             LinkEvent::Disconnected(LinkKey::Contact) | LinkEvent::DialFailed(LinkKey::Contact) => {
@@ -133,6 +132,7 @@ impl Session {
                     && hello.hello_holds(self.authority.session_id, self.me)
                 {
                     self.links.prove(peer);
+                    self.greet(peer);
                 } else {
                     self.refuse_link(peer, "a hello that does not prove the seat");
                 }
@@ -154,6 +154,20 @@ impl Session {
     /// Our hello to `peer`: our seat's key and a signature naming both ends of the link.
     pub(super) fn hello_to(&self, peer: PeerId) -> Message {
         Message::hello(&self.authority.key, self.authority.session_id, peer)
+    }
+
+    /// Our hello on the link to `peer`, once, then the heartbeat a new link gets: at once
+    /// on a link we dialed, on a link we accepted only once the dialer proved its seat
+    /// (its hello, or a join or rejoin request whose proof holds). See [`crate::link`]'s
+    /// greeting for why.
+    pub(super) fn greet(&mut self, peer: PeerId) {
+        let Ok(hello) = self.hello_to(peer).encode() else {
+            self.counters.unsent_messages += 1;
+            return;
+        };
+        if self.links.greet(peer, hello) && self.in_session() {
+            self.send_heartbeat_to(peer);
+        }
     }
 
     /// What the contact of a join says before we are in: its proven id, then the welcome

@@ -24,6 +24,9 @@ mod queries;
 mod scenes;
 mod writes;
 
+#[cfg(test)]
+mod impostor_tests;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -126,6 +129,9 @@ pub struct Sim {
     /// What the arena scene measured (empty for other scenes; feature `test-util`).
     #[cfg(any(test, feature = "test-util"))]
     pub arena: arena::ArenaMeasure,
+    /// Datagrams to addresses no node holds, for a test's own endpoints to take.
+    #[cfg(test)]
+    strays: Vec<Datagram>,
 }
 
 impl Sim {
@@ -147,6 +153,8 @@ impl Sim {
             metrics: Metrics::default(),
             #[cfg(any(test, feature = "test-util"))]
             arena: arena::ArenaMeasure::default(),
+            #[cfg(test)]
+            strays: Vec::new(),
             cfg,
         };
         for i in 0..sim.cfg.peers {
@@ -435,7 +443,10 @@ impl Sim {
                 && let Some(s) = node.session.as_mut()
             {
                 s.handle_datagram(dg.from, &mut dg.bytes);
+                continue;
             }
+            #[cfg(test)]
+            self.strays.push(dg);
         }
         let mut out = Vec::new();
         for i in 0..self.nodes.len() {

@@ -35,6 +35,8 @@ impl Session {
             self.authority.refused_entries += 1;
             return self.refuse(link, Refusal::Malformed);
         }
+        // The requester proved its seat: our hello (naming it) may go out now.
+        self.greet(link);
         // No seat (never admitted, or released): the request makes a fresh member.
         request.rejoin &= self.roster.get(link).is_some();
         let rejoin = request.rejoin;
@@ -70,8 +72,15 @@ impl Session {
         Ok(())
     }
 
+    /// Refuses a join or rejoin request on `link`: ahead of our hello, which a requester
+    /// that did not prove its seat never gets.
     pub(in crate::session) fn refuse(&mut self, link: PeerId, reason: Refusal) {
-        self.send_direct(link, Channel::ReliableOrdered, &Message::Refused { reason });
+        let sent = Message::Refused { reason }
+            .encode()
+            .is_ok_and(|bytes| self.links.send_before_greeting(link, bytes));
+        if !sent {
+            self.counters.unsent_messages += 1;
+        }
     }
 
     /// Forwards pending admissions to the host (again, after a host change).
