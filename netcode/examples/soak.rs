@@ -193,7 +193,30 @@ fn run(args: &Args, seed: u64) -> (Figures, Vec<String>) {
         violations.push(format!("seed {seed}: {} components", sim.components().len()));
     }
     if sim.state_lost() != 0 {
-        violations.push(format!("seed {seed}: {} replicated values lost", sim.state_lost()));
+        let writes = sim.write_outcome();
+        violations.push(format!(
+            "seed {seed}: {} replicated values lost ({} committed entries reverted, {} recorded writes lost)",
+            sim.state_lost(),
+            sim.committed_reverted(),
+            writes.lost
+        ));
+        if args.verbose {
+            for w in sim.lost_writes().into_iter().take(60) {
+                eprintln!(
+                    "lost {:?}/{} {:?}: writer node {} (started {:?}), as host {}, {} holders",
+                    w.scope, w.key, w.version, w.writer, w.writer_started, w.as_host, w.holders
+                );
+            }
+            for (i, scope, key, committed, held) in sim.reverted_entries().into_iter().take(40) {
+                eprintln!("node {i} {scope:?}/{key}: committed {committed:?}, holds {held:?}");
+            }
+        }
+    }
+    if args.verbose {
+        for (at, epoch, old, new) in &sim.metrics.false_migration_log {
+            let (o, n) = (sim.index_of(*old), sim.index_of(*new));
+            eprintln!("false migration at {at:?}: epoch {epoch}, node {o:?} -> node {n:?}");
+        }
     }
     let report = sim.report(std::time::Duration::ZERO);
     if report.migrations_incomplete != 0 {

@@ -222,6 +222,10 @@ fn check_schema(
     }
 }
 
+/// Silence from a member after which it counts as unheard for [`NetState::Reconnecting`]
+/// (then [`NetConfig::reconnecting_after`] more), whatever its suspicion window.
+const SILENT_AFTER: Duration = Duration::from_millis(500);
+
 /// Moves [`NetState`] along with the session.
 fn update_state(
     net: Res<NetPeer>,
@@ -238,7 +242,15 @@ fn update_state(
         .map(|m| m.id)
         .filter(|p| *p != session.peer_id())
         .collect();
-    let cut_off = !others.is_empty() && others.iter().all(|p| session.link_state(*p) == LinkState::Down);
+    // Silent: declared down, or nothing heard for a moment (a session of two waits
+    // `pair_suspect_after` before declaring its other member down).
+    let silent = |p: &PeerId| {
+        session.link_state(*p) == LinkState::Down
+            || session
+                .last_heard(*p)
+                .is_none_or(|t| now.saturating_sub(t) >= SILENT_AFTER)
+    };
+    let cut_off = !others.is_empty() && others.iter().all(silent);
     book.cut_off_since = if cut_off && session.in_session() {
         Some(book.cut_off_since.unwrap_or(now))
     } else {

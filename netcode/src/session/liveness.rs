@@ -151,6 +151,13 @@ impl Session {
     /// intervals of the rate it beats at towards us when the session is settled (a side
     /// link's slower rate, or the host link's; both stretch in a large mesh).
     pub(crate) fn bounds_for(&self, peer: PeerId) -> Bounds {
+        if self.pair_with(peer) {
+            let window = self.cfg.pair_suspect_after.max(self.cfg.suspect_after);
+            return Bounds {
+                min: window,
+                max: window,
+            };
+        }
         let interval = if self.is_host() || peer == self.roster.host {
             self.heartbeat_interval()
         } else {
@@ -161,6 +168,13 @@ impl Session {
             min,
             max: self.cfg.suspect_max.max(min),
         }
+    }
+
+    /// Whether `peer` is the only other active member: nobody could corroborate its
+    /// silence (see `SessionConfig::pair_suspect_after`).
+    fn pair_with(&self, peer: PeerId) -> bool {
+        let mut others = self.roster.active().map(|m| m.id).filter(|p| *p != self.me);
+        others.next() == Some(peer) && others.next().is_none()
     }
 
     /// The interval of a side link (between two peers neither of which hosts).

@@ -46,12 +46,14 @@ pub struct Metrics {
     /// Host changes, one per distinct (epoch, new host): two sides electing different
     /// hosts at the same epoch are two changes.
     pub host_changes: BTreeSet<(u64, PeerId)>,
-    /// Host changes while the old host was alive and reachable by a majority.
+    /// Host changes while the old host was alive and the new host could reach it.
     pub false_migrations: u64,
+    /// When each false migration was seen: (time, epoch, old host, new host).
+    pub false_migration_log: Vec<(Duration, u64, PeerId, PeerId)>,
     first_term: Option<(u64, PeerId)>,
     pending_migrations: Vec<PendingMigration>,
     pending_rejoins: Vec<PendingRejoin>,
-    unchecked_changes: Vec<(u64, PeerId)>,
+    unchecked_changes: Vec<(u64, PeerId, PeerId)>,
     committed: BTreeMap<(Scope, String), Version>,
     writes: WriteLedger,
     crashed_scores: BTreeMap<PeerId, Duration>,
@@ -96,7 +98,7 @@ pub struct Report {
     /// Host losses whose survivors had not all agreed on a live host and heard each other
     /// again by the end of the run (their pause counts to the end in the pause figures).
     pub migrations_incomplete: usize,
-    /// Host changes while the old host was alive and reachable by a majority.
+    /// Host changes while the old host was alive and the new host could reach it.
     pub false_migrations: u64,
     /// Longest migration pause, in ms (an incomplete one counts to the end of the run).
     pub migration_pause_ms_max: f64,
@@ -292,7 +294,7 @@ impl Metrics {
             && self.first_term != Some((*epoch, *new))
             && self.host_changes.insert((*epoch, *new))
         {
-            self.unchecked_changes.push((*epoch, *old));
+            self.unchecked_changes.push((*epoch, *old, *new));
         }
         if let SessionEvent::Joined { .. } = ev
             && let Some(start) = self.pending_joins.remove(&peer)
@@ -315,26 +317,22 @@ impl Metrics {
             let members = sessions.iter().filter(|s| s.in_session()).count();
             self.partition.peer_seconds += sim.cfg.tick.as_secs_f64() * members as f64;
         }
-        self.check_false_migrations(sim, live.len());
+        self.check_false_migrations(sim);
         self.complete_migrations(sim, &sessions, now);
         self.complete_rejoins(sim, now);
         self.commit(sim, &sessions, now);
     }
 
-    fn check_false_migrations(&mut self, sim: &Sim, live: usize) {
-        // False migrations: the old host was alive and a majority could reach it.
-        for (_, old) in std::mem::take(&mut self.unchecked_changes) {
-            if let Some(i) = sim.index_of(old)
+    fn check_false_migrations(&mut self, sim: &Sim) {
+        // False migrations: the old host was alive and the new one could reach it (the
+        // side of a split without the host electing its own is what the rules say).
+        for (epoch, old, new) in std::mem::take(&mut self.unchecked_changes) {
+            if let (Some(i), Some(j)) = (sim.index_of(old), sim.index_of(new))
                 && sim.session(i).is_some_and(Session::in_session)
+                && sim.components().iter().any(|c| c.contains(&i) && c.contains(&j))
             {
-                let comp = sim
-                    .components()
-                    .into_iter()
-                    .find(|c| c.contains(&i))
-                    .unwrap_or_default();
-                if comp.len() * 2 > live {
-                    self.false_migrations += 1;
-                }
+                self.false_migrations += 1;
+                self.false_migration_log.push((sim.now, epoch, old, new));
             }
         }
     }
@@ -399,7 +397,7 @@ impl Metrics {
     fn commit(&mut self, sim: &Sim, sessions: &[&Session], now: Duration) {
         // The ledger: who holds each open write; settled writes are committed.
         let live_peers = live_peers(sim);
-        for (scope, key, version) in self.writes.observe(&live_peers) {
+        for (scope, key, version) in self.writes.observe(&live_peers, now) {
             let v = self.committed.entry((scope, key)).or_default();
             *v = (*v).max(version);
         }
@@ -430,19 +428,30 @@ impl Metrics {
         self.writes.outcome(&live_peers(sim))
     }
 
+    /// The writes [`Metrics::write_outcome`] counts as lost.
+    pub(super) fn lost_writes(&self, sim: &Sim) -> Vec<super::LostWrite> {
+        self.writes.lost(&live_peers(sim))
+    }
+
     /// Entries, once per live peer, missing or older than a version all live peers held.
     pub(super) fn committed_reverted(&self, sim: &Sim) -> usize {
-        let live = sim.live_indices();
-        let mut lost = 0;
-        for i in live {
+        self.reverted_entries(sim).len()
+    }
+
+    /// What [`Metrics::committed_reverted`] counts: (node, scope, key, committed version,
+    /// the version the node holds).
+    pub(super) fn reverted_entries(&self, sim: &Sim) -> Vec<(usize, Scope, String, Version, Option<Version>)> {
+        let mut out = Vec::new();
+        for i in sim.live_indices() {
             let Some(s) = sim.session(i) else { continue };
             for ((scope, key), v) in &self.committed {
-                if s.store().entry(*scope, key).is_none_or(|e| e.version < *v) {
-                    lost += 1;
+                let held = s.store().entry(*scope, key).map(|e| e.version);
+                if held.is_none_or(|h| h < *v) {
+                    out.push((i, *scope, key.clone(), *v, held));
                 }
             }
         }
-        lost
+        out
     }
 
     /// Seconds of running peers so far (the denominator of per-peer rates).

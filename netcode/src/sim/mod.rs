@@ -40,7 +40,7 @@ use crate::{PeerId, SessionConfig};
 pub use memory::{MEMORY_JOIN_TIMEOUT, MemoryNet, MemoryPeer};
 pub use metrics::{Metrics, Report};
 pub use net::{Datagram, LinkConditions, NetStats, SimNetwork};
-pub use writes::WriteOutcome;
+pub use writes::{LostWrite, WriteOutcome};
 
 #[cfg(any(test, feature = "test-util"))]
 pub use scenes::{CLOCK_KEY, FILL_ENTRY_BYTES, PICKUP_PREFIX, SCORE_KEY, Scene, read_u64};

@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::*;
 use crate::PeerId;
 use crate::session::{Session, SessionEvent};
+use crate::store::Version;
 
 impl Sim {
     /// Running nodes that are in the session.
@@ -100,6 +101,17 @@ impl Sim {
         self.metrics.committed_reverted(self)
     }
 
+    /// The writes [`Sim::write_outcome`] counts as lost.
+    pub fn lost_writes(&self) -> Vec<LostWrite> {
+        self.metrics.lost_writes(self)
+    }
+
+    /// The entries [`Sim::committed_reverted`] counts, one per live peer that lacks one:
+    /// (node, scope, key, the version all live peers once held, the version it holds).
+    pub fn reverted_entries(&self) -> Vec<(usize, Scope, String, Version, Option<Version>)> {
+        self.metrics.reverted_entries(self)
+    }
+
     /// Sum of the sessions' traffic and rejection counters.
     pub fn total_rejected(&self) -> u64 {
         self.nodes
@@ -171,6 +183,69 @@ mod tests {
             let store = sim.session(i).unwrap().store();
             assert_eq!(store.get(Scope::Shared, "round"), Some(&[1u8][..]), "node {i}");
             assert_eq!(store.get(Scope::Peer(guest_id), "name"), Some(&b"Juno"[..]), "node {i}");
+        }
+    }
+
+    /// A write that a merge replaced is discarded, and stays so when the processes that
+    /// held it crash later (a long soak counted such writes as lost once every process
+    /// that had held them had crashed, judged at the end).
+    #[test]
+    fn a_write_a_merge_replaced_stays_discarded_when_its_holders_crash() {
+        let mut sim = Sim::new(SimConfig {
+            peers: 5,
+            seed: 9,
+            ..SimConfig::default()
+        });
+        sim.run_for_secs(3.0);
+        let old_host = sim.consensus_host().and_then(|h| sim.index_of(h)).expect("a host");
+        let others: Vec<usize> = (0..5).filter(|i| *i != old_host).collect();
+        let (minority, majority) = ([old_host, others[0]], others[1..].to_vec());
+        sim.partition(&[minority.to_vec(), majority.clone()]);
+        sim.run_for_secs(4.0);
+        let new_host = sim
+            .session(majority[0])
+            .and_then(Session::current_host)
+            .and_then(|h| sim.index_of(h))
+            .expect("the majority elected");
+        assert!(majority.contains(&new_host));
+        // Both hosts write the same entry; the majority's later epoch wins the merge.
+        sim.write(old_host, Scope::Shared, "round", Some(vec![1])).unwrap();
+        sim.write(new_host, Scope::Shared, "round", Some(vec![2])).unwrap();
+        sim.run_for_secs(1.0);
+        sim.heal_partition();
+        sim.run_for_secs(10.0);
+        for i in sim.live_indices() {
+            let store = sim.session(i).unwrap().store();
+            assert_eq!(store.get(Scope::Shared, "round"), Some(&[2u8][..]), "node {i}");
+        }
+        for i in minority {
+            sim.crash(i);
+        }
+        sim.run_for_secs(2.0);
+        let outcome = sim.write_outcome();
+        assert_eq!((outcome.recorded, outcome.lost, outcome.discarded), (2, 0, 1));
+        assert_eq!(sim.state_lost(), 0);
+    }
+
+    /// A host's write still on the wire when the host crashes is not lost: it arrives, and
+    /// the members that take it hold it.
+    #[test]
+    fn a_write_on_the_wire_when_its_writer_crashes_is_not_lost() {
+        let mut sim = Sim::new(SimConfig {
+            peers: 4,
+            seed: 5,
+            ..SimConfig::default()
+        });
+        sim.run_for_secs(3.0);
+        let host = sim.consensus_host().and_then(|h| sim.index_of(h)).expect("a host");
+        sim.write(host, Scope::Shared, "round", Some(vec![1])).unwrap();
+        sim.step();
+        sim.crash(host);
+        sim.run_for_secs(8.0);
+        assert_eq!(sim.write_outcome().lost, 0);
+        for i in sim.live_indices() {
+            let store = sim.session(i).unwrap().store();
+            assert_eq!(store.get(Scope::Shared, "round"), Some(&[1u8][..]), "node {i}");
         }
     }
 }
