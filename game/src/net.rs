@@ -12,7 +12,8 @@ use netcode::bevy::NetPeer;
 use netcode::invite::Invite;
 use netcode::lan::{Announcer, Beacon, DEFAULT_LAN_PORT};
 use netcode::roster::RosterDigest;
-use netcode::transport::{LinkConditions, PeerOptions, Seat, resolve_rendezvous};
+use netcode::stun::StunConfig;
+use netcode::transport::{LinkConditions, PeerOptions, Seat, resolve_rendezvous, stun_servers};
 use netcode::traversal::TraversalConfig;
 use netcode::{EventRecord, LinkPath, LinkState, Session, SessionEvent};
 use serde_json::{Value, json};
@@ -49,6 +50,14 @@ pub struct NetArgs {
     /// the one its code names). See the README, "Playing over the internet".
     #[arg(long, env = "NETCODE_RENDEZVOUS")]
     pub rendezvous: Option<String>,
+    /// STUN server (HOST:PORT) to ask where the internet sees you; repeat it, or list
+    /// several comma-separated in NETCODE_STUN. Replaces the public servers of `--online`.
+    #[arg(long = "stun", value_name = "HOST:PORT", env = "NETCODE_STUN", value_delimiter = ',')]
+    pub stun: Vec<String>,
+    /// Online play: ask well-known public STUN servers where the internet sees you (unless
+    /// `--stun` names others). Without it nothing is sent to an address you did not give.
+    #[arg(long)]
+    pub online: bool,
     /// Announce the session on your local networks, so `game lan` and the menu list it
     /// (everyone on the network can then join).
     #[arg(long)]
@@ -105,6 +114,10 @@ impl NetArgs {
             traversal: TraversalConfig {
                 rendezvous,
                 ..TraversalConfig::default()
+            },
+            stun: StunConfig {
+                servers: stun_servers(&self.stun, self.online).map_err(|e| e.to_string())?,
+                ..StunConfig::default()
             },
             ..PeerOptions::default()
         })

@@ -16,7 +16,8 @@ use netcode::invite::Invite;
 use netcode::snapshot::DEFAULT_TICK_HZ;
 use netcode::snapshot::delta::{Schema, Snapshot};
 use netcode::snapshot::quant::Quant;
-use netcode::transport::{LinkConditions, Peer, PeerOptions, Seat, resolve_rendezvous};
+use netcode::stun::StunConfig;
+use netcode::transport::{LinkConditions, Peer, PeerOptions, Seat, resolve_rendezvous, stun_servers};
 use netcode::traversal::TraversalConfig;
 use netcode::{EventRecord, LinkPath, LinkState, PeerId, Scope, SessionEvent};
 use serde_json::{Value, json};
@@ -89,6 +90,13 @@ pub struct PeerArgs {
     /// registers there and its invite names it).
     #[arg(long, env = "NETCODE_RENDEZVOUS")]
     pub rendezvous: Option<String>,
+    /// STUN server (HOST:PORT) to ask where the internet sees this peer; repeat it, or list
+    /// several comma-separated in NETCODE_STUN. Replaces the public servers of `--online`.
+    #[arg(long = "stun", value_name = "HOST:PORT", env = "NETCODE_STUN", value_delimiter = ',')]
+    pub stun: Vec<String>,
+    /// Online play: ask well-known public STUN servers (unless `--stun` names others).
+    #[arg(long)]
+    pub online: bool,
 }
 
 impl PeerArgs {
@@ -112,6 +120,10 @@ impl PeerArgs {
             traversal: TraversalConfig {
                 rendezvous,
                 ..TraversalConfig::default()
+            },
+            stun: StunConfig {
+                servers: stun_servers(&self.stun, self.online).map_err(|e| e.to_string())?,
+                ..StunConfig::default()
             },
             ..PeerOptions::default()
         })
@@ -309,6 +321,7 @@ fn status(peer: &Peer, heard: &mut BTreeMap<PeerId, (u32, Instant)>) {
     emit(
         "status",
         json!({ "peer": me.to_string(), "host": s.current_host().map(|h| h.to_string()), "epoch": s.epoch(),
-                "members": s.roster().active().count(), "fresh": fresh, "scores": scores, "links": links }),
+                "members": s.roster().active().count(), "fresh": fresh, "scores": scores, "links": links,
+                "reflexive": peer.reflexive().map(|a| a.to_string()), "nat_mapping": peer.nat_mapping().word() }),
     );
 }

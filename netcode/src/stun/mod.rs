@@ -84,6 +84,18 @@ pub enum NatMapping {
     EndpointDependent,
 }
 
+impl NatMapping {
+    /// The behaviour as one word, as the `peer` program's status lines print it:
+    /// `unknown`, `endpoint-independent`, `endpoint-dependent`.
+    pub fn word(self) -> &'static str {
+        match self {
+            NatMapping::Unknown => "unknown",
+            NatMapping::EndpointIndependent => "endpoint-independent",
+            NatMapping::EndpointDependent => "endpoint-dependent",
+        }
+    }
+}
+
 /// What one server said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StunOutcome {

@@ -11,6 +11,7 @@ use super::{Clock, LinkConditions, Seat, TransportError, UdpTransport};
 use crate::invite::{Invite, MAX_ADDRS, MAX_RENDEZVOUS};
 use crate::rendezvous::MAX_CANDIDATES;
 use crate::session::{Credentials, PeerSetup, Session, SessionError, SessionKey};
+use crate::stun::{NatMapping, StunClient, StunConfig};
 use crate::traversal::{Traversal, TraversalConfig};
 use crate::{LinkState, SessionConfig};
 
@@ -50,6 +51,13 @@ pub struct PeerOptions {
     pub traversal: TraversalConfig,
     /// How long to wait for a rendezvous service's first answer. Default: 3 s.
     pub rendezvous_timeout: Duration,
+    /// STUN servers asked, from the game socket, where the internet sees this peer (its
+    /// reflexive address, [`Peer::reflexive`]) and how its NAT maps ([`Peer::nat_mapping`]);
+    /// the answer becomes one of its candidates. Asked in the background: host and join
+    /// do not wait for it. Servers of the other IP family than the bound socket's are
+    /// skipped. Default: [`StunConfig::default`] (no server: nothing is sent to any address
+    /// the player did not give).
+    pub stun: StunConfig,
 }
 
 impl Default for PeerOptions {
@@ -63,6 +71,7 @@ impl Default for PeerOptions {
             join_timeout: Duration::from_secs(10),
             traversal: TraversalConfig::default(),
             rendezvous_timeout: Duration::from_secs(3),
+            stun: StunConfig::default(),
         }
     }
 }
@@ -110,6 +119,7 @@ impl Peer {
             );
         }
         let now = o.clock.now();
+        share_reflexive(&mut o.transport);
         if let Some(t) = o.transport.traversal_mut() {
             t.start_registering(now);
         }
@@ -193,6 +203,7 @@ impl Peer {
             return Err(TransportError::NobodyListed);
         }
         let now = o.clock.now();
+        share_reflexive(&mut o.transport);
         if let Some(t) = o.transport.traversal_mut() {
             t.start_registering(now);
         }
@@ -229,6 +240,23 @@ impl Peer {
         if let Some(t) = transport.traversal_mut() {
             t.set_addr(addr);
         }
+        let clock = Clock::default();
+        let stun_servers: Vec<SocketAddr> = options
+            .stun
+            .servers
+            .iter()
+            .filter(|s| s.is_ipv4() == local.is_ipv4())
+            .copied()
+            .collect();
+        if !stun_servers.is_empty() {
+            let cfg = StunConfig {
+                servers: stun_servers,
+                ..options.stun.clone()
+            };
+            let mut stun = StunClient::new(cfg, nonce_seed);
+            stun.start(clock.now());
+            transport.set_stun(stun);
+        }
         let setup = PeerSetup {
             config: options.config.clone(),
             name: options.name.clone(),
@@ -237,7 +265,7 @@ impl Peer {
         };
         Ok(Opening {
             transport,
-            clock: Clock::default(),
+            clock,
             setup,
             rendezvous: services.to_vec(),
         })
@@ -332,6 +360,7 @@ impl Peer {
     pub fn poll(&mut self) -> Result<(), TransportError> {
         let now = self.clock.now();
         self.transport.receive(Some(&mut self.session), now)?;
+        share_reflexive(&mut self.transport);
         self.session.update(now);
         if let Some(t) = self.transport.traversal_mut() {
             let session = &mut self.session;
@@ -410,6 +439,18 @@ impl Peer {
         &self.transport
     }
 
+    /// Where the internet sees this peer's socket, once a STUN server answered (the first
+    /// in [`PeerOptions::stun`]'s order that did).
+    pub fn reflexive(&self) -> Option<SocketAddr> {
+        self.transport.stun().and_then(StunClient::reflexive)
+    }
+
+    /// How this peer's NAT maps its socket, told by two STUN servers at different
+    /// addresses ([`NatMapping::Unknown`] until then, or without STUN servers).
+    pub fn nat_mapping(&self) -> NatMapping {
+        self.transport.stun().map_or(NatMapping::Unknown, StunClient::mapping)
+    }
+
     /// The rendezvous services this peer uses (named in its invites).
     pub fn rendezvous(&self) -> &[SocketAddr] {
         &self.rendezvous
@@ -476,6 +517,54 @@ pub fn resolve_rendezvous(text: &str) -> Result<SocketAddr, TransportError> {
         .or(found.first())
         .copied()
         .ok_or_else(|| bad("no address".into()))
+}
+
+/// The STUN servers to ask: those `given` (`--stun HOST:PORT`, names or addresses, an
+/// IPv4 address first), which replace the public ones; else, only when the player chose
+/// online play, the well-known public servers ([`crate::stun::PUBLIC_STUN_SERVERS`],
+/// resolved now; those that do not resolve are skipped); else none. A test, bench or
+/// script names its own servers or none, and never chooses `online`.
+pub fn stun_servers(given: &[String], online: bool) -> Result<Vec<SocketAddr>, TransportError> {
+    use std::net::ToSocketAddrs;
+    let resolve = |text: &str| -> Result<SocketAddr, TransportError> {
+        let bad = |source| TransportError::BadStunServer {
+            text: text.to_string(),
+            source,
+        };
+        let found: Vec<SocketAddr> = text.trim().to_socket_addrs().map_err(bad)?.collect();
+        let first = found.iter().find(|a| a.is_ipv4()).or(found.first()).copied();
+        first.ok_or_else(|| bad(std::io::ErrorKind::AddrNotAvailable.into()))
+    };
+    let given: Vec<&String> = given.iter().filter(|t| !t.trim().is_empty()).collect();
+    if !given.is_empty() {
+        return given.into_iter().map(|t| resolve(t)).collect();
+    }
+    if !online {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for name in crate::stun::PUBLIC_STUN_SERVERS {
+        match resolve(name) {
+            Ok(addr) if !out.contains(&addr) => out.push(addr),
+            Ok(_) => {}
+            Err(e) => log::debug!("{e}"),
+        }
+    }
+    if out.is_empty() {
+        return Err(TransportError::NoPublicStun);
+    }
+    Ok(out)
+}
+
+/// Adds the reflexive address the STUN client learned to the traversal's own candidates
+/// (registered with the rendezvous services, so members punch towards it too).
+fn share_reflexive(transport: &mut UdpTransport) {
+    let Some(reflexive) = transport.stun().and_then(StunClient::reflexive) else {
+        return;
+    };
+    if let Some(t) = transport.traversal_mut() {
+        t.add_candidate(reflexive);
+    }
 }
 
 fn list(addrs: &[SocketAddr]) -> String {
