@@ -383,3 +383,19 @@ fn mapping_of_compares_servers_at_different_addresses() {
     assert_eq!(mapping_of([(s1, a), (s2, a)]), NatMapping::EndpointIndependent);
     assert_eq!(mapping_of([(s1, a), (s2, b)]), NatMapping::EndpointDependent);
 }
+
+/// An answer of Debian's coturn 4.6.1 (`turnserver -S`), recorded in the NAT lab: XOR-MAPPED-
+/// ADDRESS, MAPPED-ADDRESS, RESPONSE-ORIGIN, OTHER-ADDRESS and SOFTWARE (20 bytes).
+#[test]
+fn a_recorded_coturn_answer_decodes() {
+    let hex = "010100482112a442f4cb92e66c686c2378505d530020000800018280e721c040000100080001a392c633640280\
+               2b000800010d96c6336402802c000800010d97c633640380220014436f7475726e2d342e362e312027476f72737427";
+    let bytes: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect();
+    assert!(is_stun(&bytes));
+    let r = decode_response(&bytes).unwrap();
+    assert_eq!(r.answer, Answer::Mapped(addr("198.51.100.2:41874")));
+    assert_eq!(r.transaction[..4], [0xf4, 0xcb, 0x92, 0xe6]);
+}

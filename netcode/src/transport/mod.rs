@@ -316,10 +316,12 @@ impl Clock {
 
 mod conditions;
 mod driver;
+mod netcheck;
 mod peer;
 mod seat;
 
 pub use driver::Driver;
+pub use netcheck::{Advice, NetReport, NetcheckOptions, StunReport, netcheck};
 pub use peer::{Peer, PeerOptions, resolve_rendezvous, stun_servers};
 pub use seat::Seat;
 

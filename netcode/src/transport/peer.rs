@@ -53,7 +53,8 @@ pub struct PeerOptions {
     pub rendezvous_timeout: Duration,
     /// STUN servers asked, from the game socket, where the internet sees this peer (its
     /// reflexive address, [`Peer::reflexive`]) and how its NAT maps ([`Peer::nat_mapping`]);
-    /// the answer becomes one of its candidates. Asked in the background: host and join
+    /// with a rendezvous service, the answer becomes one of its punching candidates.
+    /// Asked in the background: host and join
     /// do not wait for it. Servers of the other IP family than the bound socket's are
     /// skipped. Default: [`StunConfig::default`] (no server: nothing is sent to any address
     /// the player did not give).
@@ -575,7 +576,7 @@ fn list(addrs: &[SocketAddr]) -> String {
 /// `local` itself when it is concrete; else every interface address of its family that
 /// is not loopback (IPv6 only global ones: a link-local address needs a scope), with its
 /// port; loopback when there is none.
-fn candidates(local: SocketAddr) -> Vec<SocketAddr> {
+pub(super) fn candidates(local: SocketAddr) -> Vec<SocketAddr> {
     if !local.ip().is_unspecified() {
         return vec![local];
     }

@@ -197,9 +197,80 @@ fn named_stun_servers_replace_the_public_ones_and_none_is_the_default() {
     let given = ["127.0.0.1:3478".to_string(), " 127.0.0.2:3479".to_string()];
     let want: Vec<SocketAddr> = vec!["127.0.0.1:3478".parse().unwrap(), "127.0.0.2:3479".parse().unwrap()];
     assert_eq!(stun_servers(&given, false).unwrap(), want);
-    assert_eq!(stun_servers(&given, true).unwrap(), want, "--stun replaces the public servers");
+    assert_eq!(
+        stun_servers(&given, true).unwrap(),
+        want,
+        "--stun replaces the public servers"
+    );
     assert_eq!(stun_servers(&[], false).unwrap(), Vec::<SocketAddr>::new());
     assert_eq!(stun_servers(&[String::new()], false).unwrap(), Vec::<SocketAddr>::new());
     let err = stun_servers(&["no port".to_string()], false).unwrap_err();
-    assert!(matches!(err, TransportError::BadStunServer { ref text, .. } if text == "no port"), "{err}");
+    assert!(
+        matches!(err, TransportError::BadStunServer { ref text, .. } if text == "no port"),
+        "{err}"
+    );
+}
+
+#[test]
+fn netcheck_reports_what_each_server_saw_and_advises() {
+    let same = |from: SocketAddr| from;
+    let public = |_: SocketAddr| "203.0.113.9:40000".parse().unwrap();
+    let other_port = |_: SocketAddr| "203.0.113.9:40001".parse().unwrap();
+    let check = |servers: &[&Responder]| {
+        netcheck(&NetcheckOptions {
+            bind: "127.0.0.1:0".parse().unwrap(),
+            stun: StunConfig {
+                servers: servers.iter().map(|r| r.addr).collect(),
+                ..StunConfig::default()
+            },
+        })
+        .unwrap()
+    };
+    let (a, b) = (
+        Responder::spawn("127.0.0.1", Some(same)),
+        Responder::spawn("127.0.0.2", Some(same)),
+    );
+    let r = check(&[&a, &b]);
+    assert_eq!(r.advice, Advice::NoNat, "{r}");
+    assert_eq!(r.mapping, NatMapping::EndpointIndependent);
+    assert_eq!(r.local, vec![r.reflexive.unwrap()]);
+    let (c, d) = (
+        Responder::spawn("127.0.0.1", Some(public)),
+        Responder::spawn("127.0.0.2", Some(public)),
+    );
+    assert_eq!(check(&[&c, &d]).advice, Advice::Punchable);
+    let e = Responder::spawn("127.0.0.2", Some(other_port));
+    let r = check(&[&c, &e]);
+    assert_eq!(r.advice, Advice::Symmetric);
+    assert_eq!(r.stun[1].reflexive, Some("203.0.113.9:40001".parse().unwrap()));
+    assert_eq!(check(&[&c]).advice, Advice::OneServer);
+    assert_eq!(check(&[]).advice, Advice::NoServer);
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["mapping"], "endpoint-dependent");
+    assert_eq!(json["advice"], "symmetric");
+    assert_eq!(json["stun"][0]["reflexive"], "203.0.113.9:40000");
+}
+
+#[test]
+fn netcheck_with_a_silent_server_gives_up_and_says_so() {
+    let silent = Responder::spawn("127.0.0.1", None);
+    let started = Instant::now();
+    let r = netcheck(&NetcheckOptions {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        stun: StunConfig {
+            servers: vec![silent.addr],
+            give_up_after: Duration::from_millis(300),
+            ..StunConfig::default()
+        },
+    })
+    .unwrap();
+    assert_eq!(r.advice, Advice::NoAnswer);
+    assert_eq!(r.stun[0].reflexive, None);
+    assert_eq!(silent.requests(), 2, "sent at 0 and 250 ms, given up at 300 ms");
+    // Given up at 300 ms (the configured bound) plus a poll step.
+    assert!(
+        started.elapsed() < Duration::from_millis(360),
+        "{:?}",
+        started.elapsed()
+    );
 }
