@@ -63,7 +63,7 @@ impl fmt::Display for Advice {
             }
             Advice::NoNat => "no NAT in the way: friends can reach you directly (unless a firewall drops them)",
             Advice::Punchable => {
-                "your router keeps one port for every destination: friends behind ordinary routers can reach you directly"
+                "your router keeps one port for every destination: links to friends behind ordinary routers can be punched direct"
             }
             Advice::Symmetric => {
                 "your router maps a new port for every destination (symmetric NAT): most links will be relayed"
