@@ -364,6 +364,7 @@ fn status(peer: &Peer, heard: &mut BTreeMap<PeerId, (u32, Instant)>) {
         "status",
         json!({ "peer": me.to_string(), "host": s.current_host().map(|h| h.to_string()), "epoch": s.epoch(),
                 "members": s.roster().active().count(), "fresh": fresh, "scores": scores, "links": links,
-                "reflexive": peer.reflexive().map(|a| a.to_string()), "nat_mapping": peer.nat_mapping().word() }),
+                "reflexive": peer.reflexive().map(|a| a.to_string()), "nat_mapping": peer.nat_mapping().word(),
+                "stun_ignored": peer.transport().stun().map(|c| c.stats().ignored) }),
     );
 }
