@@ -472,6 +472,15 @@ pub struct Service {
     log: Option<std::thread::JoinHandle<String>>,
 }
 
+/// Reads `pipe` to its end on a thread (a pipe nobody reads would stall its writer).
+fn read_in_background(mut pipe: impl std::io::Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = pipe.read_to_string(&mut text);
+        text
+    })
+}
+
 impl Service {
     /// Stops it after its next counters line; returns its log.
     pub fn stop(mut self) -> String {
@@ -506,13 +515,7 @@ impl Lab {
     /// [`Lab::start_service`] on another address of the internet namespace.
     pub fn start_service_at(&self, listen: &str) -> Service {
         let mut child = self.service_at(listen);
-        let log = child.stderr.take().map(|mut err| {
-            std::thread::spawn(move || {
-                let mut text = String::new();
-                let _ = std::io::Read::read_to_string(&mut err, &mut text);
-                text
-            })
-        });
+        let log = child.stderr.take().map(read_in_background);
         let s = Service {
             child: Some(child),
             log,
@@ -554,13 +557,7 @@ impl Lab {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("turnserver does not start ({e}): apt-get install -y coturn"));
-        let log = child.stdout.take().map(|mut out| {
-            std::thread::spawn(move || {
-                let mut text = String::new();
-                let _ = std::io::Read::read_to_string(&mut out, &mut text);
-                text
-            })
-        });
+        let log = child.stdout.take().map(read_in_background);
         std::thread::sleep(Duration::from_millis(500)); // it binds its ports
         Service {
             child: Some(child),

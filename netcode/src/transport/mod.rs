@@ -318,11 +318,13 @@ mod conditions;
 mod driver;
 mod netcheck;
 mod peer;
+mod resolve;
 mod seat;
 
 pub use driver::Driver;
 pub use netcheck::{Advice, NetReport, NetcheckOptions, StunReport, netcheck};
-pub use peer::{Peer, PeerOptions, resolve_rendezvous, stun_servers};
+pub use peer::{Peer, PeerOptions, resolve_rendezvous};
+pub use resolve::stun_servers;
 pub use seat::Seat;
 
 #[cfg(test)]
