@@ -374,6 +374,28 @@ fn traversal_streams(out: &Path) {
     );
 }
 
+/// STUN answers for `stun_message`: control byte 1 (the client's transaction id is
+/// spliced in, from the server asked) or 0, then a success (IPv4, IPv6, with and without
+/// MAPPED-ADDRESS), an error response, a request.
+fn stun_seeds(out: &Path) {
+    use netcode::stun::{binding_error, binding_request, binding_success};
+    let tid = [7u8; 12];
+    let answers: [(&str, Vec<u8>); 5] = [
+        ("v4", binding_success(&tid, "203.0.113.5:50000".parse().expect("address"), false)),
+        ("v4plain", binding_success(&tid, "203.0.113.5:50000".parse().expect("address"), true)),
+        ("v6", binding_success(&tid, "[2001:db8::5]:50000".parse().expect("address"), true)),
+        ("error", binding_error(&tid, 400)),
+        ("request", binding_request(&tid)),
+    ];
+    for (name, bytes) in answers {
+        for control in [0u8, 1] {
+            let mut input = vec![control];
+            input.extend_from_slice(&bytes);
+            write(out, "stun_message", &format!("{name}-{control}"), &input);
+        }
+    }
+}
+
 fn main() {
     let out = std::env::args().nth(1).unwrap_or_else(|| "fuzz/corpus".into());
     let out = Path::new(&out);
@@ -414,6 +436,8 @@ fn main() {
         assert_eq!(Beacon::decode(&bytes).expect("decode"), beacon);
         write(out, "lan_beacon", &format!("beacon{i}"), &bytes);
     }
+
+    stun_seeds(out);
 
     for (n, entities) in [0u32, 1, 4, 9].into_iter().enumerate() {
         let full = delta::encode(&schema, &world(u32::MAX - n as u32, entities), None).expect("encode");

@@ -94,6 +94,10 @@ enum Command {
         #[arg(long, env = "NETCODE_LAN_PORT", default_value_t = netcode::lan::DEFAULT_LAN_PORT)]
         lan_port: u16,
     },
+    /// Check what your network lets you do: your addresses, where STUN servers see you,
+    /// how your router maps ports, and advice (asks only `--stun` servers, or the public
+    /// ones with `--online`).
+    Netcheck(net::NetcheckArgs),
     /// Measure the CPU cost of headless bot peers on loopback (Linux); prints one JSON line.
     Bench {
         /// Peers (this program, headless, as bots).
@@ -258,6 +262,15 @@ fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("game lan: {e}");
+                    ExitCode::from(2)
+                }
+            };
+        }
+        Some(Command::Netcheck(args)) => {
+            return match net::netcheck(&args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("game netcheck: {e}");
                     ExitCode::from(2)
                 }
             };

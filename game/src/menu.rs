@@ -173,6 +173,12 @@ fn start_from_menu(
         rendezvous: std::env::var("NETCODE_RENDEZVOUS")
             .ok()
             .filter(|v| !v.trim().is_empty()),
+        // STUN servers of the environment, if any; the menu does not offer online play
+        // (public servers) yet.
+        stun: std::env::var("NETCODE_STUN")
+            .map(|v| v.split(',').map(str::to_string).collect())
+            .unwrap_or_default(),
+        online: false,
         lan: matches!(choice, MenuChoice::HostLan),
         lan_port: netcode::lan::DEFAULT_LAN_PORT,
     };

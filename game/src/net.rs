@@ -12,7 +12,8 @@ use netcode::bevy::NetPeer;
 use netcode::invite::Invite;
 use netcode::lan::{Announcer, Beacon, DEFAULT_LAN_PORT};
 use netcode::roster::RosterDigest;
-use netcode::transport::{LinkConditions, PeerOptions, Seat, resolve_rendezvous};
+use netcode::stun::StunConfig;
+use netcode::transport::{LinkConditions, NetcheckOptions, PeerOptions, Seat, resolve_rendezvous, stun_servers};
 use netcode::traversal::TraversalConfig;
 use netcode::{EventRecord, LinkPath, LinkState, Session, SessionEvent};
 use serde_json::{Value, json};
@@ -49,6 +50,14 @@ pub struct NetArgs {
     /// the one its code names). See the README, "Playing over the internet".
     #[arg(long, env = "NETCODE_RENDEZVOUS")]
     pub rendezvous: Option<String>,
+    /// STUN server (HOST:PORT) to ask where the internet sees you; repeat it, or list
+    /// several comma-separated in NETCODE_STUN. Replaces the public servers of `--online`.
+    #[arg(long = "stun", value_name = "HOST:PORT", env = "NETCODE_STUN", value_delimiter = ',')]
+    pub stun: Vec<String>,
+    /// Online play: ask well-known public STUN servers where the internet sees you (unless
+    /// `--stun` names others). Without it nothing is sent to an address you did not give.
+    #[arg(long)]
+    pub online: bool,
     /// Announce the session on your local networks, so `game lan` and the menu list it
     /// (everyone on the network can then join).
     #[arg(long)]
@@ -56,6 +65,49 @@ pub struct NetArgs {
     /// UDP port of LAN announcements.
     #[arg(long, env = "NETCODE_LAN_PORT", default_value_t = DEFAULT_LAN_PORT)]
     pub lan_port: u16,
+}
+
+/// Options of `game netcheck`.
+#[derive(Debug, Clone, Args)]
+pub struct NetcheckArgs {
+    /// UDP port to bind (0: any free port; your game's port shows its mapping).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// IP address to bind.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub bind: IpAddr,
+    /// STUN server (HOST:PORT) to ask; repeat it, or list several comma-separated in
+    /// NETCODE_STUN. Replaces the public servers of `--online`.
+    #[arg(long = "stun", value_name = "HOST:PORT", env = "NETCODE_STUN", value_delimiter = ',')]
+    pub stun: Vec<String>,
+    /// Ask well-known public STUN servers (unless `--stun` names others).
+    #[arg(long)]
+    pub online: bool,
+    /// Print the report as one JSON line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `game netcheck`: the report, as text or one JSON line.
+pub fn netcheck(args: &NetcheckArgs) -> Result<(), String> {
+    let options = NetcheckOptions {
+        bind: SocketAddr::new(args.bind, args.port),
+        stun: StunConfig {
+            servers: stun_servers(&args.stun, args.online).map_err(|e| e.to_string())?,
+            ..StunConfig::default()
+        },
+    };
+    let report = netcode::transport::netcheck(&options).map_err(|e| e.to_string())?;
+    if args.json {
+        let mut line = serde_json::to_value(&report).map_err(|e| e.to_string())?;
+        if let Value::Object(map) = &mut line {
+            map.insert("advice_text".into(), json!(report.advice.to_string()));
+        }
+        println!("{line}");
+    } else {
+        println!("{report}");
+    }
+    Ok(())
 }
 
 /// `--lan`: announces the session on the local networks while it runs (dropping it stops
@@ -105,6 +157,10 @@ impl NetArgs {
             traversal: TraversalConfig {
                 rendezvous,
                 ..TraversalConfig::default()
+            },
+            stun: StunConfig {
+                servers: stun_servers(&self.stun, self.online).map_err(|e| e.to_string())?,
+                ..StunConfig::default()
             },
             ..PeerOptions::default()
         })

@@ -49,6 +49,7 @@ pub mod session;
 pub mod sim;
 pub mod snapshot;
 pub mod store;
+pub mod stun;
 pub mod transport;
 pub mod traversal;
 

@@ -24,6 +24,11 @@ pub const SERVICE_IP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
 pub const SERVICE_PORT: u16 = 7777;
 /// The game port of every peer in the lab (inside its own namespace).
 pub const PEER_PORT: u16 = 5000;
+/// The STUN server's two addresses in the internet namespace (Debian's coturn listens on
+/// both, so a client can compare what each saw).
+pub const STUN_IPS: [Ipv4Addr; 2] = [Ipv4Addr::new(198, 51, 100, 2), Ipv4Addr::new(198, 51, 100, 3)];
+/// The STUN server's port.
+pub const STUN_PORT: u16 = 3478;
 /// How long each side of a punch test tries.
 pub const PUNCH_SECS: &str = "4";
 /// The session key of the lab's sessions.
@@ -467,6 +472,15 @@ pub struct Service {
     log: Option<std::thread::JoinHandle<String>>,
 }
 
+/// Reads `pipe` to its end on a thread (a pipe nobody reads would stall its writer).
+fn read_in_background(mut pipe: impl std::io::Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = pipe.read_to_string(&mut text);
+        text
+    })
+}
+
 impl Service {
     /// Stops it after its next counters line; returns its log.
     pub fn stop(mut self) -> String {
@@ -501,19 +515,54 @@ impl Lab {
     /// [`Lab::start_service`] on another address of the internet namespace.
     pub fn start_service_at(&self, listen: &str) -> Service {
         let mut child = self.service_at(listen);
-        let log = child.stderr.take().map(|mut err| {
-            std::thread::spawn(move || {
-                let mut text = String::new();
-                let _ = std::io::Read::read_to_string(&mut err, &mut text);
-                text
-            })
-        });
+        let log = child.stderr.take().map(read_in_background);
         let s = Service {
             child: Some(child),
             log,
         };
         std::thread::sleep(Duration::from_millis(300)); // it binds its port
         s
+    }
+
+    /// Debian's coturn (`turnserver`, STUN only: no relay, no TLS, no CLI) on the internet's
+    /// two [`STUN_IPS`], port [`STUN_PORT`]; stopped when dropped. `.ci/run` installs the
+    /// `coturn` package when missing.
+    pub fn start_stun(&self) -> Service {
+        for ip in STUN_IPS {
+            self.exec("inet", &["ip", "addr", "add", &format!("{ip}/24"), "dev", "br0"]);
+        }
+        let (one, two, port) = (STUN_IPS[0].to_string(), STUN_IPS[1].to_string(), STUN_PORT.to_string());
+        let args = [
+            "netns",
+            "exec",
+            &self.ns("inet"),
+            "turnserver",
+            "-S",
+            "-n",
+            "--no-cli",
+            "--no-tls",
+            "--no-dtls",
+            "-L",
+            &one,
+            "-L",
+            &two,
+            "-p",
+            &port,
+            "--log-file",
+            "stdout",
+        ];
+        let mut child = Command::new("ip")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("turnserver does not start ({e}): apt-get install -y coturn"));
+        let log = child.stdout.take().map(read_in_background);
+        std::thread::sleep(Duration::from_millis(500)); // it binds its ports
+        Service {
+            child: Some(child),
+            log,
+        }
     }
 
     /// `peer host` on machine (`k`, `i`) through the service; its invite code.

@@ -4,7 +4,8 @@
 //! changed; the heartbeat frame, the one datagram a peer decodes outside renet, likewise.
 //! Valid rendezvous frames, path probes and beacons round-trip; a probe opens only with its
 //! session's key and unchanged; the rendezvous service answers any datagram from anyone
-//! with nothing or with frames that decode.
+//! with nothing or with frames that decode. STUN answers round-trip, a bent one decodes or
+//! fails, and a STUN client takes no answer to a transaction it did not send.
 //! (Protocol messages in a session: `hostile_peers.rs`; snapshots: `snapshot_properties.rs`.)
 
 use std::net::SocketAddr;
@@ -14,6 +15,7 @@ use netcode::invite::Invite;
 use netcode::lan::Beacon;
 use netcode::protocol::{Message, TickAck};
 use netcode::rendezvous::{Frame, Listed, RendezvousId, Request, SessionSigner, is_relay};
+use netcode::stun::{Answer, StunClient, StunConfig, binding_success, decode_response, is_stun, transaction_of};
 use netcode::transport::Seat;
 use netcode::traversal::probe::{Probe, ProbeKey};
 use netcode::{Credentials, PeerId, SessionKey};
@@ -280,6 +282,52 @@ proptest! {
         bytes.extend_from_slice(&body);
         // Without the key, no tag holds (a 2^-128 chance).
         prop_assert_eq!(ProbeKey::new(&[1; 32]).open(&bytes), None);
+    }
+
+    #[test]
+    fn stun_answers_round_trip_and_any_bent_answer_is_an_answer_or_an_error(
+        tid in any::<[u8; 12]>(),
+        mapped in addr(),
+        plain in any::<bool>(),
+        at in any::<prop::sample::Index>(),
+        flip in 1u8..,
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let bytes = binding_success(&tid, mapped, plain);
+        prop_assert!(is_stun(&bytes));
+        let answer = decode_response(&bytes).unwrap();
+        prop_assert_eq!(answer.answer, Answer::Mapped(mapped));
+        prop_assert_eq!(answer.transaction, tid);
+        let mut bent = bytes.clone();
+        bent[at.index(bytes.len())] ^= flip;
+        if let Ok(r) = decode_response(&bent) {
+            prop_assert!(is_stun(&bent));
+            prop_assert_eq!(Some(r.transaction), transaction_of(&bent));
+        }
+        prop_assert!(decode_response(&bytes[..cut.index(bytes.len())]).is_err());
+    }
+
+    #[test]
+    fn the_stun_client_takes_only_its_own_answers(
+        datagrams in prop::collection::vec(
+            (any::<bool>(), prop_oneof![
+                (any::<[u8; 12]>(), addr()).prop_map(|(t, a)| binding_success(&t, a, false)),
+                prop::collection::vec(any::<u8>(), 0..200),
+            ]),
+            1..20,
+        ),
+    ) {
+        let server: SocketAddr = "198.51.100.2:3478".parse().unwrap();
+        let stranger: SocketAddr = "203.0.113.9:3478".parse().unwrap();
+        let mut client = StunClient::new(StunConfig { servers: vec![server], ..StunConfig::default() }, 5);
+        client.start(Duration::ZERO);
+        for (from_server, bytes) in datagrams {
+            let from = if from_server { server } else { stranger };
+            // Random transaction ids: none is ours (a 2^-96 chance).
+            prop_assert!(!client.handle(from, &bytes, Duration::ZERO));
+        }
+        prop_assert_eq!(client.reflexive(), None);
+        prop_assert!(!client.done());
     }
 
     #[test]

@@ -5,17 +5,18 @@
 //! every router drops unsolicited WAN input. Traffic stays inside the namespaces the test
 //! made (documentation range 198.51.100.0/24 as the internet, 10.K.0.0/24 as home K).
 //!
-//! Needs root and iptables (`.ci/run` runs as root and installs iptables when missing).
+//! Needs root, iptables and coturn (`.ci/run` runs as root and installs them when missing).
 //! A harness of its own (`harness = false`, libtest-mimic) decides at run time: where the
 //! lab cannot run, every test is reported `ignored`, with the reason beside its name and
-//! in a notice, and the summary says `0 passed; ...; 14 ignored`; under CI (`CI` set, as
+//! in a notice, and the summary says `0 passed; ...; 17 ignored`; under CI (`CI` set, as
 //! `.ci/run` does) the tests run anyway and fail with the reason, so that CI cannot pass
 //! a lab it did not run. `NETCODE_LAB=off` makes the lab unavailable, to try that.
 //!
 //! Scenarios: the `punch-test` diagnostic through two port-restricted NATs (direct) and
 //! past a symmetric one (no direct path); a LAN with no internet (no default route) plays
 //! on its LAN addresses with the real `peer`; and in `play`, real `peer` programs playing
-//! through the rendezvous service across NATs.
+//! through the rendezvous service across NATs; in `stun`, coturn telling each home its
+//! reflexive address and its router's mapping behaviour.
 
 use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -115,6 +116,9 @@ mod play;
 #[path = "nat_lab/game.rs"]
 mod game;
 
+#[path = "nat_lab/stun.rs"]
+mod stun;
+
 /// This file's tests, as the harness lists them.
 const TESTS: &[(&str, fn())] = &[
     (
@@ -140,7 +144,7 @@ fn main() -> std::process::ExitCode {
     let args = Arguments::from_args();
     let missing = lab::unavailable();
     let ci = under_ci();
-    let trials: Vec<Trial> = [TESTS, play::TESTS, game::TESTS]
+    let trials: Vec<Trial> = [TESTS, play::TESTS, game::TESTS, stun::TESTS]
         .concat()
         .into_iter()
         .map(|(name, test)| {

@@ -16,7 +16,10 @@ use netcode::invite::Invite;
 use netcode::snapshot::DEFAULT_TICK_HZ;
 use netcode::snapshot::delta::{Schema, Snapshot};
 use netcode::snapshot::quant::Quant;
-use netcode::transport::{LinkConditions, Peer, PeerOptions, Seat, resolve_rendezvous};
+use netcode::stun::StunConfig;
+use netcode::transport::{
+    LinkConditions, NetcheckOptions, Peer, PeerOptions, Seat, netcheck, resolve_rendezvous, stun_servers,
+};
 use netcode::traversal::TraversalConfig;
 use netcode::{EventRecord, LinkPath, LinkState, PeerId, Scope, SessionEvent};
 use serde_json::{Value, json};
@@ -53,6 +56,45 @@ pub enum PeerCommand {
         #[command(flatten)]
         args: PeerArgs,
     },
+    /// Report what the network lets this machine do (addresses, what each STUN server sees,
+    /// the NAT's mapping, advice) as one `netcheck` JSON line.
+    Netcheck(NetcheckArgs),
+}
+
+/// Options of `netcheck`.
+#[derive(Debug, Clone, Args)]
+pub struct NetcheckArgs {
+    /// UDP port to bind (0: any free port; the game's port shows its mapping).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// IP address to bind.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub bind: std::net::IpAddr,
+    /// STUN server (HOST:PORT) to ask; repeat it, or list several comma-separated in
+    /// NETCODE_STUN. Replaces the public servers of `--online`.
+    #[arg(long = "stun", value_name = "HOST:PORT", env = "NETCODE_STUN", value_delimiter = ',')]
+    pub stun: Vec<String>,
+    /// Ask well-known public STUN servers (unless `--stun` names others).
+    #[arg(long)]
+    pub online: bool,
+}
+
+/// `netcheck`: one JSON line with the report and its advice in words.
+fn run_netcheck(args: &NetcheckArgs) -> Result<(), String> {
+    let options = NetcheckOptions {
+        bind: std::net::SocketAddr::new(args.bind, args.port),
+        stun: StunConfig {
+            servers: stun_servers(&args.stun, args.online).map_err(|e| e.to_string())?,
+            ..StunConfig::default()
+        },
+    };
+    let report = netcheck(&options).map_err(|e| e.to_string())?;
+    let mut line = serde_json::to_value(&report).map_err(|e| e.to_string())?;
+    if let Value::Object(map) = &mut line {
+        map.insert("advice_text".into(), json!(report.advice.to_string()));
+    }
+    emit("netcheck", line);
+    Ok(())
 }
 
 /// Options of both commands.
@@ -89,6 +131,13 @@ pub struct PeerArgs {
     /// registers there and its invite names it).
     #[arg(long, env = "NETCODE_RENDEZVOUS")]
     pub rendezvous: Option<String>,
+    /// STUN server (HOST:PORT) to ask where the internet sees this peer; repeat it, or list
+    /// several comma-separated in NETCODE_STUN. Replaces the public servers of `--online`.
+    #[arg(long = "stun", value_name = "HOST:PORT", env = "NETCODE_STUN", value_delimiter = ',')]
+    pub stun: Vec<String>,
+    /// Online play: ask well-known public STUN servers (unless `--stun` names others).
+    #[arg(long)]
+    pub online: bool,
 }
 
 impl PeerArgs {
@@ -112,6 +161,10 @@ impl PeerArgs {
             traversal: TraversalConfig {
                 rendezvous,
                 ..TraversalConfig::default()
+            },
+            stun: StunConfig {
+                servers: stun_servers(&self.stun, self.online).map_err(|e| e.to_string())?,
+                ..StunConfig::default()
             },
             ..PeerOptions::default()
         })
@@ -154,6 +207,7 @@ pub fn run(cli: PeerCli) -> Result<(), String> {
     let (code, args) = match cli.command {
         PeerCommand::Host(args) => (None, args),
         PeerCommand::Join { code, args } => (Some(code), args),
+        PeerCommand::Netcheck(args) => return run_netcheck(&args),
     };
     let options = args.options()?;
     let saved: Option<Seat> = match &args.seat {
@@ -309,6 +363,8 @@ fn status(peer: &Peer, heard: &mut BTreeMap<PeerId, (u32, Instant)>) {
     emit(
         "status",
         json!({ "peer": me.to_string(), "host": s.current_host().map(|h| h.to_string()), "epoch": s.epoch(),
-                "members": s.roster().active().count(), "fresh": fresh, "scores": scores, "links": links }),
+                "members": s.roster().active().count(), "fresh": fresh, "scores": scores, "links": links,
+                "reflexive": peer.reflexive().map(|a| a.to_string()), "nat_mapping": peer.nat_mapping().word(),
+                "stun_ignored": peer.transport().stun().map(|c| c.stats().ignored) }),
     );
 }

@@ -19,6 +19,7 @@ pub use crate::conditions::LinkConditions;
 use crate::invite::InviteError;
 use crate::protocol::Refusal;
 use crate::session::{Session, SessionError};
+use crate::stun::StunClient;
 use crate::traversal::{Incoming, Traversal};
 use conditions::Conditioner;
 
@@ -73,13 +74,28 @@ pub enum TransportError {
         /// Why it does not resolve.
         why: String,
     },
+    /// A STUN server's `HOST:PORT` does not parse or resolve.
+    #[error("STUN server {text:?} is not a HOST:PORT that resolves: {source}")]
+    BadStunServer {
+        /// What was given.
+        text: String,
+        /// Why it does not resolve.
+        source: io::Error,
+    },
+    /// Online play was chosen, but none of the public STUN servers resolves (no internet,
+    /// or no name service).
+    #[error("none of the public STUN servers resolves (is this machine online?); name one with --stun HOST:PORT")]
+    NoPublicStun,
     /// The rendezvous service lists nobody in the session, and the code names no address.
     #[error("nobody in this session is registered at the rendezvous service (the session may have ended)")]
     NobodyListed,
 }
 
-/// One UDP socket carrying a session's datagrams, and the traversal that routes them
-/// when the peer uses a rendezvous service.
+/// One UDP socket carrying a session's datagrams, the traversal that routes them when the
+/// peer uses a rendezvous service, and the STUN client asking where the internet sees
+/// the socket. It is the socket's one demultiplexer: an answer to our STUN requests
+/// (cookie, our transaction id, the server's address) goes to the STUN client, probes and
+/// rendezvous frames (first bytes `0xFF 'N' 'C'`) to the traversal, the rest to the session.
 pub struct UdpTransport {
     socket: UdpSocket,
     local: SocketAddr,
@@ -87,6 +103,7 @@ pub struct UdpTransport {
     blocked: BTreeSet<SocketAddr>,
     conditioner: Option<Conditioner>,
     traversal: Option<Traversal>,
+    stun: Option<StunClient>,
     transmits: Vec<Transmit>,
     wire: Vec<(SocketAddr, Vec<u8>)>,
     buf: Vec<u8>,
@@ -105,6 +122,7 @@ impl UdpTransport {
             blocked: BTreeSet::new(),
             conditioner: Conditioner::new(conditions),
             traversal: None,
+            stun: None,
             transmits: Vec::new(),
             wire: Vec::new(),
             buf: vec![0; RECV_BUFFER_BYTES],
@@ -129,6 +147,22 @@ impl UdpTransport {
     /// The traversal routing datagrams, if any.
     pub fn traversal_mut(&mut self) -> Option<&mut Traversal> {
         self.traversal.as_mut()
+    }
+
+    /// Asks STUN servers through `client` from now on (its requests go out with the next
+    /// [`UdpTransport::send`]; call [`StunClient::start`] first).
+    pub fn set_stun(&mut self, client: StunClient) {
+        self.stun = Some(client);
+    }
+
+    /// The STUN client, if any: the reflexive address per server, the NAT's mapping.
+    pub fn stun(&self) -> Option<&StunClient> {
+        self.stun.as_ref()
+    }
+
+    /// The STUN client, if any, to ask again ([`StunClient::start`]).
+    pub fn stun_mut(&mut self) -> Option<&mut StunClient> {
+        self.stun.as_mut()
     }
 
     /// Drops everything sent to `addr` (a wire address) from now on, as a broken route
@@ -156,6 +190,11 @@ impl UdpTransport {
                 Err(e) => return Err(e),
             };
             let bytes = &mut self.buf[..n];
+            if let Some(stun) = self.stun.as_mut()
+                && stun.handle(from, bytes, now)
+            {
+                continue;
+            }
             let incoming = match self.traversal.as_mut() {
                 Some(t) => t.receive(from, bytes, now),
                 None => Incoming::Session(from),
@@ -171,8 +210,8 @@ impl UdpTransport {
         }
     }
 
-    /// Puts what `session` queued (if any) and what the traversal has to say on the
-    /// wire, through the conditioner when set.
+    /// Puts what `session` queued (if any), what the traversal has to say and the STUN
+    /// requests due by `now` on the wire, through the conditioner when set.
     pub fn send(&mut self, session: Option<&mut Session>, now: Duration) -> io::Result<()> {
         if let Some(session) = session {
             session.drain_transmits(&mut self.transmits);
@@ -186,6 +225,10 @@ impl UdpTransport {
                 t.drain(&mut wire);
             }
             None => wire.extend(self.transmits.drain(..).map(|t| (t.to, t.bytes))),
+        }
+        if let Some(stun) = self.stun.as_mut() {
+            stun.update(now);
+            stun.drain(&mut wire);
         }
         let mut out: Vec<(SocketAddr, Vec<u8>)> = Vec::new();
         for (to, bytes) in wire.drain(..) {
@@ -215,9 +258,14 @@ impl UdpTransport {
 }
 
 impl UdpTransport {
-    /// When a datagram the conditioner holds back is due, if any.
+    /// When a datagram the conditioner holds back, or a STUN retransmission, is due, if any.
     pub fn next_release(&self) -> Option<Duration> {
-        self.conditioner.as_ref().and_then(Conditioner::next_due)
+        let held = self.conditioner.as_ref().and_then(Conditioner::next_due);
+        let stun = self.stun.as_ref().and_then(StunClient::poll_timeout);
+        match (held, stun) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Blocks until a datagram is waiting on the socket or `timeout` passed (whichever
@@ -268,12 +316,18 @@ impl Clock {
 
 mod conditions;
 mod driver;
+mod netcheck;
 mod peer;
+mod resolve;
 mod seat;
 
 pub use driver::Driver;
+pub use netcheck::{Advice, NetReport, NetcheckOptions, StunReport, netcheck};
 pub use peer::{Peer, PeerOptions, resolve_rendezvous};
+pub use resolve::stun_servers;
 pub use seat::Seat;
 
+#[cfg(test)]
+mod stun_tests;
 #[cfg(test)]
 mod tests;

@@ -11,6 +11,7 @@ use super::{Clock, LinkConditions, Seat, TransportError, UdpTransport};
 use crate::invite::{Invite, MAX_ADDRS, MAX_RENDEZVOUS};
 use crate::rendezvous::MAX_CANDIDATES;
 use crate::session::{Credentials, PeerSetup, Session, SessionError, SessionKey};
+use crate::stun::{NatMapping, StunClient, StunConfig};
 use crate::traversal::{Traversal, TraversalConfig};
 use crate::{LinkState, SessionConfig};
 
@@ -50,6 +51,14 @@ pub struct PeerOptions {
     pub traversal: TraversalConfig,
     /// How long to wait for a rendezvous service's first answer. Default: 3 s.
     pub rendezvous_timeout: Duration,
+    /// STUN servers asked, from the game socket, where the internet sees this peer (its
+    /// reflexive address, [`Peer::reflexive`]) and how its NAT maps ([`Peer::nat_mapping`]);
+    /// with a rendezvous service, the answer becomes one of its punching candidates.
+    /// Asked in the background: host and join
+    /// do not wait for it. Servers of the other IP family than the bound socket's are
+    /// skipped. Default: [`StunConfig::default`] (no server: nothing is sent to any address
+    /// the player did not give).
+    pub stun: StunConfig,
 }
 
 impl Default for PeerOptions {
@@ -63,6 +72,7 @@ impl Default for PeerOptions {
             join_timeout: Duration::from_secs(10),
             traversal: TraversalConfig::default(),
             rendezvous_timeout: Duration::from_secs(3),
+            stun: StunConfig::default(),
         }
     }
 }
@@ -110,6 +120,7 @@ impl Peer {
             );
         }
         let now = o.clock.now();
+        share_reflexive(&mut o.transport);
         if let Some(t) = o.transport.traversal_mut() {
             t.start_registering(now);
         }
@@ -193,6 +204,7 @@ impl Peer {
             return Err(TransportError::NobodyListed);
         }
         let now = o.clock.now();
+        share_reflexive(&mut o.transport);
         if let Some(t) = o.transport.traversal_mut() {
             t.start_registering(now);
         }
@@ -229,6 +241,23 @@ impl Peer {
         if let Some(t) = transport.traversal_mut() {
             t.set_addr(addr);
         }
+        let clock = Clock::default();
+        let stun_servers: Vec<SocketAddr> = options
+            .stun
+            .servers
+            .iter()
+            .filter(|s| s.is_ipv4() == local.is_ipv4())
+            .copied()
+            .collect();
+        if !stun_servers.is_empty() {
+            let cfg = StunConfig {
+                servers: stun_servers,
+                ..options.stun.clone()
+            };
+            let mut stun = StunClient::new(cfg, nonce_seed);
+            stun.start(clock.now());
+            transport.set_stun(stun);
+        }
         let setup = PeerSetup {
             config: options.config.clone(),
             name: options.name.clone(),
@@ -237,7 +266,7 @@ impl Peer {
         };
         Ok(Opening {
             transport,
-            clock: Clock::default(),
+            clock,
             setup,
             rendezvous: services.to_vec(),
         })
@@ -332,6 +361,7 @@ impl Peer {
     pub fn poll(&mut self) -> Result<(), TransportError> {
         let now = self.clock.now();
         self.transport.receive(Some(&mut self.session), now)?;
+        share_reflexive(&mut self.transport);
         self.session.update(now);
         if let Some(t) = self.transport.traversal_mut() {
             let session = &mut self.session;
@@ -410,6 +440,18 @@ impl Peer {
         &self.transport
     }
 
+    /// Where the internet sees this peer's socket, once a STUN server answered (the first
+    /// in [`PeerOptions::stun`]'s order that did).
+    pub fn reflexive(&self) -> Option<SocketAddr> {
+        self.transport.stun().and_then(StunClient::reflexive)
+    }
+
+    /// How this peer's NAT maps its socket, told by two STUN servers at different
+    /// addresses ([`NatMapping::Unknown`] until then, or without STUN servers).
+    pub fn nat_mapping(&self) -> NatMapping {
+        self.transport.stun().map_or(NatMapping::Unknown, StunClient::mapping)
+    }
+
     /// The rendezvous services this peer uses (named in its invites).
     pub fn rendezvous(&self) -> &[SocketAddr] {
         &self.rendezvous
@@ -478,6 +520,17 @@ pub fn resolve_rendezvous(text: &str) -> Result<SocketAddr, TransportError> {
         .ok_or_else(|| bad("no address".into()))
 }
 
+/// Adds the reflexive address the STUN client learned to the traversal's own candidates
+/// (registered with the rendezvous services, so members punch towards it too).
+fn share_reflexive(transport: &mut UdpTransport) {
+    let Some(reflexive) = transport.stun().and_then(StunClient::reflexive) else {
+        return;
+    };
+    if let Some(t) = transport.traversal_mut() {
+        t.add_candidate(reflexive);
+    }
+}
+
 fn list(addrs: &[SocketAddr]) -> String {
     addrs.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
 }
@@ -486,7 +539,7 @@ fn list(addrs: &[SocketAddr]) -> String {
 /// `local` itself when it is concrete; else every interface address of its family that
 /// is not loopback (IPv6 only global ones: a link-local address needs a scope), with its
 /// port; loopback when there is none.
-fn candidates(local: SocketAddr) -> Vec<SocketAddr> {
+pub(super) fn candidates(local: SocketAddr) -> Vec<SocketAddr> {
     if !local.ip().is_unspecified() {
         return vec![local];
     }

@@ -26,7 +26,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::rendezvous::{Frame, Listed, RendezvousId, Request, SessionSigner, is_rendezvous};
+use crate::rendezvous::{Frame, Listed, MAX_CANDIDATES, RendezvousId, Request, SessionSigner, is_rendezvous};
 use crate::{LinkPath, PeerId};
 use probe::{Probe, ProbeKey, is_probe};
 
@@ -180,6 +180,21 @@ impl Traversal {
         }
         self.asked.push_back(nonce);
         self.send_to_services(&Frame::Probe { nonce });
+    }
+
+    /// Adds one of our own candidate addresses (a reflexive address a STUN server saw),
+    /// named in the next registration or join; ignored when known or when the list is
+    /// full.
+    pub fn add_candidate(&mut self, addr: SocketAddr) {
+        if !self.candidates.contains(&addr) && self.candidates.len() < MAX_CANDIDATES {
+            log::debug!("{}: candidate {addr} added", self.me);
+            self.candidates.push(addr);
+        }
+    }
+
+    /// Our own candidate addresses.
+    pub fn candidates(&self) -> &[SocketAddr] {
+        &self.candidates
     }
 
     /// Sets our session address (what members know us by).

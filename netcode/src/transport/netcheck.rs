@@ -1,0 +1,181 @@
+//! `netcheck`: what the network lets this machine do, asked from one UDP socket as a
+//! game's would be (the STUN part of the connectivity report of issue 23): the local
+//! addresses, what each STUN server saw, the NAT's mapping behaviour, and one line of
+//! advice in plain words.
+
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use rand::RngExt;
+use rand::rngs::StdRng;
+use serde::Serialize;
+
+use super::{Clock, LinkConditions, TransportError, UdpTransport, peer::candidates};
+use crate::stun::{NatMapping, StunClient, StunConfig, StunOutcome};
+
+/// Sleep between polls of the socket while waiting for answers.
+const POLL: Duration = Duration::from_millis(2);
+
+/// What to check. Every field's default is in its doc.
+#[derive(Debug, Clone)]
+pub struct NetcheckOptions {
+    /// Address to bind (the game's port, to see its mapping). Default: `0.0.0.0:0`.
+    pub bind: SocketAddr,
+    /// STUN servers to ask and their timing. Default: none (then the report can only
+    /// list local addresses).
+    pub stun: StunConfig,
+}
+
+impl Default for NetcheckOptions {
+    fn default() -> Self {
+        NetcheckOptions {
+            bind: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
+            stun: StunConfig::default(),
+        }
+    }
+}
+
+/// One line of advice, from what the STUN servers said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Advice {
+    /// No server was given.
+    NoServer,
+    /// No server answered.
+    NoAnswer,
+    /// A server saw one of this machine's own addresses: no NAT in the way.
+    NoNat,
+    /// Endpoint-independent mapping: punching works with most peers.
+    Punchable,
+    /// Endpoint-dependent mapping: direct paths are rare, relays carry the game.
+    Symmetric,
+    /// Only one server (address) answered: the mapping behaviour is unknown.
+    OneServer,
+}
+
+impl fmt::Display for Advice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Advice::NoServer => "no STUN server was asked: pass --online, or --stun HOST:PORT",
+            Advice::NoAnswer => {
+                "no STUN server answered: this machine seems offline or UDP is blocked; friends on your network can still join"
+            }
+            Advice::NoNat => "no NAT in the way: friends can reach you directly (unless a firewall drops them)",
+            Advice::Punchable => {
+                "your router keeps one port for every destination: links to friends behind ordinary routers can be punched direct"
+            }
+            Advice::Symmetric => {
+                "your router maps a new port for every destination (symmetric NAT): most links will be relayed"
+            }
+            Advice::OneServer => "only one STUN server answered: name two to tell how your router maps",
+        })
+    }
+}
+
+/// What one STUN server said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct StunReport {
+    /// The server.
+    pub server: SocketAddr,
+    /// Where it saw us, if it answered.
+    pub reflexive: Option<SocketAddr>,
+    /// Its error code, if it refused.
+    pub error: Option<u16>,
+}
+
+/// The connectivity report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NetReport {
+    /// The socket's addresses on this machine's networks (what LAN peers reach).
+    pub local: Vec<SocketAddr>,
+    /// Each STUN server asked, in order.
+    pub stun: Vec<StunReport>,
+    /// Where the internet sees the socket (the first server that answered).
+    pub reflexive: Option<SocketAddr>,
+    /// The NAT's mapping behaviour.
+    pub mapping: NatMapping,
+    /// What follows, in a word ([`Advice`]'s `Display` says it in plain words).
+    pub advice: Advice,
+}
+
+impl fmt::Display for NetReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let local: Vec<String> = self.local.iter().map(ToString::to_string).collect();
+        writeln!(f, "local addresses: {}", local.join(", "))?;
+        for s in &self.stun {
+            match (s.reflexive, s.error) {
+                (Some(a), _) => writeln!(f, "STUN {}: sees you at {a}", s.server)?,
+                (None, Some(code)) => writeln!(f, "STUN {}: refused (error {code})", s.server)?,
+                (None, None) => writeln!(f, "STUN {}: no answer", s.server)?,
+            }
+        }
+        writeln!(f, "NAT mapping: {}", self.mapping.word())?;
+        write!(f, "advice: {}", self.advice)
+    }
+}
+
+/// Binds `options.bind`, asks the STUN servers from that socket until each answered or
+/// was given up ([`StunConfig::give_up_after`], 3 s by default), and reports.
+pub fn netcheck(options: &NetcheckOptions) -> Result<NetReport, TransportError> {
+    let mut transport = UdpTransport::bind(options.bind, LinkConditions::perfect())?;
+    let local_addr = transport.local_addr();
+    let clock = Clock::default();
+    let servers: Vec<SocketAddr> = options
+        .stun
+        .servers
+        .iter()
+        .filter(|s| s.is_ipv4() == local_addr.is_ipv4())
+        .copied()
+        .collect();
+    let cfg = StunConfig {
+        servers,
+        ..options.stun.clone()
+    };
+    let mut rng: StdRng = rand::make_rng();
+    let mut stun = StunClient::new(cfg, rng.random());
+    stun.start(clock.now());
+    transport.set_stun(stun);
+    while transport.stun().is_some_and(|s| !s.done()) {
+        transport.send(None, clock.now())?;
+        std::thread::sleep(POLL);
+        transport.receive(None, clock.now())?;
+    }
+    let stun = transport.stun().expect("set above");
+    Ok(report(candidates(local_addr), stun))
+}
+
+/// The report of a STUN client that is done, for a socket at `local`.
+fn report(local: Vec<SocketAddr>, stun: &StunClient) -> NetReport {
+    let servers: Vec<StunReport> = stun
+        .outcomes()
+        .map(|(server, outcome)| StunReport {
+            server,
+            reflexive: match outcome {
+                StunOutcome::Reflexive(a) => Some(a),
+                _ => None,
+            },
+            error: match outcome {
+                StunOutcome::Refused(code) => Some(code),
+                _ => None,
+            },
+        })
+        .collect();
+    let reflexive = stun.reflexive();
+    let mapping = stun.mapping();
+    let advice = match (reflexive, mapping) {
+        _ if servers.is_empty() => Advice::NoServer,
+        (None, _) => Advice::NoAnswer,
+        (Some(r), _) if local.contains(&r) => Advice::NoNat,
+        (Some(_), NatMapping::EndpointIndependent) => Advice::Punchable,
+        (Some(_), NatMapping::EndpointDependent) => Advice::Symmetric,
+        (Some(_), NatMapping::Unknown) => Advice::OneServer,
+    };
+    NetReport {
+        local,
+        stun: servers,
+        reflexive,
+        mapping,
+        advice,
+    }
+}
