@@ -254,7 +254,6 @@ fn netcheck_reports_what_each_server_saw_and_advises() {
 #[test]
 fn netcheck_with_a_silent_server_gives_up_and_says_so() {
     let silent = Responder::spawn("127.0.0.1", None);
-    let started = Instant::now();
     let r = netcheck(&NetcheckOptions {
         bind: "127.0.0.1:0".parse().unwrap(),
         stun: StunConfig {
@@ -266,11 +265,7 @@ fn netcheck_with_a_silent_server_gives_up_and_says_so() {
     .unwrap();
     assert_eq!(r.advice, Advice::NoAnswer);
     assert_eq!(r.stun[0].reflexive, None);
-    assert_eq!(silent.requests(), 2, "sent at 0 and 250 ms, given up at 300 ms");
-    // Given up at 300 ms (the configured bound) plus a poll step.
-    assert!(
-        started.elapsed() < Duration::from_millis(360),
-        "{:?}",
-        started.elapsed()
-    );
+    // Sent at 0 ms and (unless this thread was descheduled past the bound) 250 ms; the
+    // schedule itself is pinned on a virtual clock in `stun::tests`, not here on the wall.
+    assert!((1..=2).contains(&silent.requests()), "{}", silent.requests());
 }
