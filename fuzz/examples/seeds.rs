@@ -209,11 +209,13 @@ fn invites() -> Vec<Invite> {
         Invite {
             addrs: addrs(&["192.168.1.20:40001"]),
             rendezvous: Vec::new(),
+            public: addrs(&["198.51.100.11:40001"]),
             session: SessionKey { id: 1, key: [7; 32] },
         },
         Invite {
             addrs: addrs(&["127.0.0.1:40001", "[::1]:9", "[2001:db8::1]:65535"]),
             rendezvous: addrs(&["203.0.113.7:7777"]),
+            public: Vec::new(),
             session: SessionKey {
                 id: u64::MAX,
                 key: [0xa5; 32],
@@ -222,6 +224,7 @@ fn invites() -> Vec<Invite> {
         Invite {
             addrs: addrs(&["1.2.3.4:1"; 8]),
             rendezvous: Vec::new(),
+            public: Vec::new(),
             session: SessionKey { id: 0, key: [0; 32] },
         },
     ]

@@ -4,9 +4,11 @@
 //! A code is `nc1-` followed by the Crockford base32 (lowercase, no padding) of: the format
 //! version (1 byte), the session id (8), the session key (32), the number of addresses (1)
 //! and each address (a family byte, then 4 or 16 address bytes and a 2-byte port); in
-//! version 2, then the number of rendezvous services (1) and their addresses; then the
-//! first 4 bytes of the SHA-256 of all that. A code without rendezvous services is written
-//! as version 1, which older builds read. Whoever holds the code holds the key: it is a
+//! version 2, then the number of rendezvous services (1) and their addresses; in version 3,
+//! the rendezvous services (their number may be 0), then the number of public addresses of
+//! the first member (1 to [`MAX_PUBLIC`]) and those addresses; then the first 4 bytes of the
+//! SHA-256 of all that. A code is written in the oldest version that holds it (version 1
+//! without services or public addresses), so older builds read what they can use. Whoever holds the code holds the key: it is a
 //! secret to share with friends, not to post. A changed character fails the checksum; a
 //! code for a session that ended decodes, but nobody answers it (the transport reports
 //! that when it gives up).
@@ -26,6 +28,10 @@ pub const PREFIX: &str = "nc1-";
 const VERSION: u8 = 1;
 /// The format version byte of a code that names rendezvous services.
 const VERSION_RENDEZVOUS: u8 = 2;
+/// The format version byte of a code that names public addresses of its first member.
+const VERSION_PUBLIC: u8 = 3;
+/// Most public addresses a code may name.
+pub const MAX_PUBLIC: usize = 4;
 /// Most addresses a code may list.
 pub const MAX_ADDRS: usize = 8;
 /// Most rendezvous services a code may name.
@@ -66,6 +72,9 @@ pub enum InviteError {
     /// Names no rendezvous service in version 2, or more than [`MAX_RENDEZVOUS`].
     #[error("invite code is invalid: it names {0} rendezvous services (1 to {MAX_RENDEZVOUS} expected)")]
     Rendezvous(usize),
+    /// Names no public address in version 3, or more than [`MAX_PUBLIC`].
+    #[error("invite code is invalid: it names {0} public addresses (1 to {MAX_PUBLIC} expected)")]
+    Public(usize),
 }
 
 /// A decoded invite: the members to contact, the rendezvous services that know the
@@ -77,6 +86,11 @@ pub struct Invite {
     pub addrs: Vec<SocketAddr>,
     /// Rendezvous services to ask for the members and to punch through NATs with.
     pub rendezvous: Vec<SocketAddr>,
+    /// Where the first of `addrs` is reachable from the internet (the mapping its router
+    /// keeps for its game socket, told by STUN servers, when it is the same for every
+    /// destination, or a port its router maps): a joiner dials these first. At most
+    /// [`MAX_PUBLIC`]; empty when unknown.
+    pub public: Vec<SocketAddr>,
     /// The session's id and key.
     pub session: SessionKey,
 }
@@ -86,6 +100,7 @@ impl fmt::Debug for Invite {
         f.debug_struct("Invite")
             .field("addrs", &self.addrs)
             .field("rendezvous", &self.rendezvous)
+            .field("public", &self.public)
             .field("session", &self.session)
             .finish()
     }
@@ -95,16 +110,28 @@ impl Invite {
     /// The code for this invite. Addresses beyond [`MAX_ADDRS`] are left out.
     pub fn encode(&self) -> String {
         let rendezvous = &self.rendezvous[..self.rendezvous.len().min(MAX_RENDEZVOUS)];
-        let mut bytes = vec![if rendezvous.is_empty() {
-            VERSION
+        let addrs = &self.addrs[..self.addrs.len().min(MAX_ADDRS)];
+        let public = if addrs.is_empty() {
+            &[][..]
         } else {
+            &self.public[..self.public.len().min(MAX_PUBLIC)]
+        };
+        let version = if !public.is_empty() {
+            VERSION_PUBLIC
+        } else if !rendezvous.is_empty() {
             VERSION_RENDEZVOUS
-        }];
+        } else {
+            VERSION
+        };
+        let mut bytes = vec![version];
         bytes.extend_from_slice(&self.session.id.to_le_bytes());
         bytes.extend_from_slice(&self.session.key);
-        write_addrs(&mut bytes, &self.addrs[..self.addrs.len().min(MAX_ADDRS)]);
-        if !rendezvous.is_empty() {
+        write_addrs(&mut bytes, addrs);
+        if version != VERSION {
             write_addrs(&mut bytes, rendezvous);
+        }
+        if version == VERSION_PUBLIC {
+            write_addrs(&mut bytes, public);
         }
         let sum = checksum(&bytes);
         bytes.extend_from_slice(&sum);
@@ -129,22 +156,32 @@ impl Invite {
         }
         let mut r = Reader(payload);
         let version = r.take(1)?[0];
-        if version != VERSION && version != VERSION_RENDEZVOUS {
+        if ![VERSION, VERSION_RENDEZVOUS, VERSION_PUBLIC].contains(&version) {
             return Err(InviteError::Version(version));
         }
         let id = u64::from_le_bytes(r.take(8)?.try_into().expect("8 bytes"));
         let key: [u8; 32] = r.take(32)?.try_into().expect("32 bytes");
         let addrs = r.addrs()?;
-        let rendezvous = if version == VERSION_RENDEZVOUS {
+        let rendezvous = if version == VERSION {
+            Vec::new()
+        } else {
             let services = r.addrs()?;
-            if services.is_empty() || services.len() > MAX_RENDEZVOUS {
+            let least = usize::from(version == VERSION_RENDEZVOUS);
+            if services.len() < least || services.len() > MAX_RENDEZVOUS {
                 return Err(InviteError::Rendezvous(services.len()));
             }
             services
+        };
+        let public = if version == VERSION_PUBLIC {
+            let public = r.addrs()?;
+            if public.is_empty() || public.len() > MAX_PUBLIC {
+                return Err(InviteError::Public(public.len()));
+            }
+            public
         } else {
             Vec::new()
         };
-        let least = usize::from(rendezvous.is_empty());
+        let least = usize::from(rendezvous.is_empty() || !public.is_empty());
         if addrs.len() < least || addrs.len() > MAX_ADDRS {
             return Err(InviteError::Addresses(addrs.len()));
         }
@@ -154,6 +191,7 @@ impl Invite {
         Ok(Invite {
             addrs,
             rendezvous,
+            public,
             session: SessionKey { id, key },
         })
     }
@@ -284,6 +322,7 @@ mod tests {
         Invite {
             addrs: vec!["192.168.1.20:40001".parse().unwrap(), "[::1]:9".parse().unwrap()],
             rendezvous: Vec::new(),
+            public: Vec::new(),
             session: SessionKey {
                 id: 0x1234_5678_9abc_def0,
                 key: [7; 32],
@@ -326,6 +365,44 @@ mod tests {
             Invite::decode(&invite().encode()).unwrap().rendezvous,
             Vec::<SocketAddr>::new()
         );
+    }
+
+    #[test]
+    fn codes_name_public_addresses_of_their_first_member_with_or_without_services() {
+        let public = vec!["198.51.100.11:5000".parse().unwrap()];
+        let direct = Invite {
+            public: public.clone(),
+            ..invite()
+        };
+        let code = direct.encode();
+        assert_eq!(Invite::decode(&code).unwrap(), direct);
+        let both = Invite {
+            rendezvous: vec!["203.0.113.5:7777".parse().unwrap()],
+            ..direct.clone()
+        };
+        assert_eq!(Invite::decode(&both.encode()).unwrap(), both);
+        // Public addresses belong to the first member: without one they are left out.
+        let orphan = Invite {
+            addrs: Vec::new(),
+            rendezvous: vec!["203.0.113.5:7777".parse().unwrap()],
+            public,
+            ..invite()
+        };
+        assert_eq!(
+            Invite::decode(&orphan.encode()).unwrap().public,
+            Vec::<SocketAddr>::new()
+        );
+        // A version 3 code whose public list is empty is refused, as one with too many.
+        let mut bytes = vec![VERSION_PUBLIC];
+        bytes.extend_from_slice(&7u64.to_le_bytes());
+        bytes.extend_from_slice(&[1; 32]);
+        write_addrs(&mut bytes, &invite().addrs);
+        write_addrs(&mut bytes, &[]);
+        write_addrs(&mut bytes, &[]);
+        let sum = checksum(&bytes);
+        bytes.extend_from_slice(&sum);
+        let code = format!("{PREFIX}{}", base32(&bytes));
+        assert_eq!(Invite::decode(&code), Err(InviteError::Public(0)));
     }
 
     #[test]

@@ -130,12 +130,14 @@ fn invite() -> impl Strategy<Value = Invite> {
         any::<[u8; 32]>(),
         prop::collection::vec((any::<[u8; 4]>(), 1u16..), 1..=8),
         prop::collection::vec((any::<[u8; 4]>(), 1u16..), 0..=4),
+        prop::collection::vec((any::<[u8; 4]>(), 1u16..), 0..=4),
     )
-        .prop_map(|(id, key, addrs, rendezvous)| {
+        .prop_map(|(id, key, addrs, rendezvous, public)| {
             let socket = |(ip, port): ([u8; 4], u16)| std::net::SocketAddr::from((ip, port));
             Invite {
                 addrs: addrs.into_iter().map(socket).collect(),
                 rendezvous: rendezvous.into_iter().map(socket).collect(),
+                public: public.into_iter().map(socket).collect(),
                 session: SessionKey { id, key },
             }
         })

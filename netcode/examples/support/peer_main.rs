@@ -226,10 +226,12 @@ pub fn run(cli: PeerCli) -> Result<(), String> {
     }
     .map_err(|e| e.to_string())?;
     peer.session_mut().set_schema(schema());
-    if code.is_none() && saved.is_none() {
+    let hosting = code.is_none() && saved.is_none();
+    let mut invite = peer.invite().encode();
+    if hosting {
         emit(
             "hosting",
-            json!({ "invite": peer.invite().encode(), "peer": peer.session().peer_id().to_string(),
+            json!({ "invite": invite, "peer": peer.session().peer_id().to_string(),
                     "addr": peer.session().local_addr().to_string() }),
         );
     }
@@ -272,6 +274,12 @@ pub fn run(cli: PeerCli) -> Result<(), String> {
                 });
             }
             status(&peer, &mut heard);
+            // A host's code names its public address once a STUN server told it.
+            let now_invite = peer.invite().encode();
+            if hosting && now_invite != invite {
+                emit("invite", json!({ "invite": now_invite }));
+                invite = now_invite;
+            }
             if let Some(path) = &args.seat {
                 let roster = peer.session().roster().digest();
                 if saved_roster != Some(roster) {

@@ -20,6 +20,7 @@ use crate::loss::Arrivals;
 
 mod greeting;
 mod key;
+mod public;
 mod state;
 mod wire;
 
@@ -59,6 +60,8 @@ pub(crate) struct Links {
     outbox: Vec<Transmit>,
     events: VecDeque<LinkEvent>,
     now: Duration,
+    /// Public addresses of members, by session address (see [`Links::add_public`]).
+    public: BTreeMap<SocketAddr, SocketAddr>,
     /// Bytes put on the wire so far.
     pub bytes_sent: u64,
     /// Unreliable messages too large for one datagram, sent through renet's slicing
@@ -103,13 +106,15 @@ impl Links {
             outbox: Vec::new(),
             events: VecDeque::new(),
             now,
+            public: BTreeMap::new(),
             bytes_sent: 0,
             sliced: 0,
             bytes_received: 0,
         }
     }
 
-    /// Starts dialing `peer` at `addr` with a connect token made from the session key.
+    /// Starts dialing `peer` at `addr` with a connect token made from the session key (at
+    /// its public address first, when one is known: see [`Links::add_public`]).
     pub(crate) fn dial(&mut self, peer: impl Into<LinkKey>, addr: SocketAddr) {
         let peer: LinkKey = peer.into();
         let token = match ConnectToken::generate(
@@ -118,7 +123,7 @@ impl Links {
             self.token_expire_secs,
             self.me.0,
             self.link_timeout_secs,
-            vec![addr],
+            self.token_addresses(addr),
             None,
             &self.key,
         ) {

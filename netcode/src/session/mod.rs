@@ -133,8 +133,12 @@ impl Session {
             mut name,
             addr,
             session,
+            public,
         } = setup;
-        let links = Links::new(me, addr, session.key, protocol_id(session.id), &cfg, now);
+        let mut links = Links::new(me, addr, session.key, protocol_id(session.id), &cfg, now);
+        for (member, at) in public {
+            links.add_public(member, at);
+        }
         let authority = authority::Authority::new(SeatKey::from_secret(&secret), session.id, now);
         let cfg_interval = cfg.heartbeat_interval;
         let mut cut = crate::protocol::MAX_NAME_BYTES.min(name.len());

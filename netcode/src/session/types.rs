@@ -268,4 +268,8 @@ pub struct PeerSetup {
     pub addr: SocketAddr,
     /// The session's id and key.
     pub session: SessionKey,
+    /// Public addresses of members, as (session address, public address): from an invite
+    /// code's public addresses of its first member ([`crate::invite::Invite::public`]).
+    /// A dial to such a member goes to its public address first. Usually empty.
+    pub public: Vec<(SocketAddr, SocketAddr)>,
 }

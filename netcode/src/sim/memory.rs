@@ -114,6 +114,7 @@ impl MemoryNet {
             name: name.to_owned(),
             addr,
             session: hub.key.clone(),
+            public: Vec::new(),
         };
         (addr, setup, rng, hub.now)
     }

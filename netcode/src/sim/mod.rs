@@ -254,6 +254,7 @@ impl Sim {
                 id: self.session_id,
                 key: self.key,
             },
+            public: Vec::new(),
         }
     }
 

@@ -195,6 +195,16 @@ impl Peer {
                 );
             }
         }
+        // The first member's public addresses (its router's mapping), then the members'
+        // session addresses; a dial to that member names both (`link/public.rs`).
+        if let Some(first) = invite.addrs.first() {
+            for p in &invite.public {
+                o.setup.public.push((*first, *p));
+                if !contacts.contains(p) {
+                    contacts.push(*p);
+                }
+            }
+        }
         for a in &invite.addrs {
             if !contacts.contains(a) && *a != o.setup.addr {
                 contacts.push(*a);
@@ -263,6 +273,7 @@ impl Peer {
             name: options.name.clone(),
             addr,
             session,
+            public: Vec::new(),
         };
         Ok(Opening {
             transport,
@@ -458,7 +469,9 @@ impl Peer {
     }
 
     /// An invite to this session: the rendezvous services, this peer's address, then the
-    /// other active members'.
+    /// other active members'; and where the internet reaches this peer, when a STUN server
+    /// told it and its router maps the same address for every destination (or only one
+    /// server answered), so that a friend can dial it without any service.
     pub fn invite(&self) -> Invite {
         let me = self.session.local_addr();
         let mut addrs = vec![me];
@@ -467,9 +480,13 @@ impl Peer {
                 addrs.push(m.addr);
             }
         }
+        let public = self
+            .reflexive()
+            .filter(|r| *r != me && self.nat_mapping() != NatMapping::EndpointDependent);
         Invite {
             addrs,
             rendezvous: self.rendezvous.clone(),
+            public: public.into_iter().collect(),
             session: self.session_key.clone(),
         }
     }
@@ -486,6 +503,7 @@ impl Peer {
             invite: Invite {
                 addrs,
                 rendezvous: self.rendezvous.clone(),
+                public: Vec::new(),
                 session: self.session_key.clone(),
             },
             credentials: self.session.credentials(),

@@ -130,6 +130,7 @@ fn seats_round_trip_as_text() {
         invite: Invite {
             addrs: vec!["127.0.0.1:4000".parse().unwrap()],
             rendezvous: vec!["203.0.113.9:7777".parse().unwrap()],
+            public: Vec::new(),
             session: SessionKey { id: 9, key: [3; 32] },
         },
         credentials: Credentials {

@@ -24,7 +24,54 @@ pub(super) const TESTS: &[(&str, fn())] = &[
         "stun::forged_stun_answers_from_the_lan_change_nothing",
         forged_stun_answers_from_the_lan_change_nothing,
     ),
+    (
+        "stun::a_full_cone_host_is_joined_with_its_invite_code_alone",
+        a_full_cone_host_is_joined_with_its_invite_code_alone,
+    ),
 ];
+
+/// A host behind a full-cone router (its game port forwarded) learns its public address
+/// from coturn and names it in its invite code; a friend behind a port-restricted router
+/// joins with that code alone (no rendezvous service runs) and plays on a direct link.
+/// The code the host printed before coturn answered (its LAN address only) would not do.
+fn a_full_cone_host_is_joined_with_its_invite_code_alone() {
+    let mut lab = Lab::start();
+    let (_, wan1) = lab.home(1, Nat::FullCone);
+    lab.home(2, Nat::PortRestricted);
+    let _stun = lab.start_stun();
+    let mut args = vec!["host", "--name", "cone", "--port", GAME_PORT];
+    let servers = stun_args();
+    args.extend(servers.iter().map(String::as_str));
+    let mut host = lab.peer("h1", &args);
+    let (first, host_id) =
+        netcode_procs::hosting(&mut host, STEP).unwrap_or_else(|| panic!("{}", host.failure("no invite")));
+    let public = SocketAddr::from((wan1, 5000));
+    let v = host
+        .wait_for(STEP, |v| v["event"] == "invite")
+        .unwrap_or_else(|| panic!("{}", host.failure("no invite naming the public address")));
+    let code = v["invite"].as_str().expect("a code").to_string();
+    let invite = netcode::invite::Invite::decode(&code).expect("a valid code");
+    assert_eq!(invite.public, vec![public], "{invite:?}");
+    assert!(
+        netcode::invite::Invite::decode(&first)
+            .expect("valid")
+            .public
+            .is_empty()
+    );
+    let mut guest = lab.peer("h2", &["join", &code, "--port", GAME_PORT]);
+    let (guest_id, _) = netcode_procs::joined(&mut guest, STEP)
+        .unwrap_or_else(|| panic!("{}", guest.failure("the guest did not join")));
+    let v = guest
+        .wait_for(STEP, |v| {
+            v["event"] == "status" && v["host"] == host_id.as_str() && v["links"][host_id.as_str()]["state"] == "direct"
+        })
+        .unwrap_or_else(|| panic!("{}", guest.failure("no direct link to the host")));
+    assert_eq!(v["members"], 2, "{v}");
+    host.wait_for(STEP, |v| {
+        v["event"] == "status" && v["links"][guest_id.as_str()]["state"] == "direct"
+    })
+    .unwrap_or_else(|| panic!("{}", host.failure("no direct link to the guest")));
+}
 
 /// A machine on the home's LAN floods the peer's game port with STUN binding answers
 /// naming another address (transaction ids the peer never sent, from an address it never

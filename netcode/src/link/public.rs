@@ -1,0 +1,58 @@
+//! Public addresses of members: where a member known in the session at one address (its
+//! session address, often on its home network) is reachable from the internet (its
+//! router's mapping of its game socket, or a port its router maps), as an invite code
+//! names them for its first member.
+//!
+//! renetcode's server takes a connect token only if the token lists one of the server's
+//! own public addresses, and a member's is its session address. So a dial to a member with
+//! a known public address goes to the public address first, with a token that also names
+//! the session address: the member's server accepts it, and the netcode client falls back
+//! to the session address if the public one never answers (a joiner in the same home,
+//! where the router does not loop traffic back to its own public address).
+
+use std::net::SocketAddr;
+
+use super::Links;
+
+impl Links {
+    /// Notes that the member known in the session at `session` is reachable at `public`:
+    /// later dials to either address go to `public` first, with a token naming both.
+    pub(crate) fn add_public(&mut self, session: SocketAddr, public: SocketAddr) {
+        if session != public {
+            self.public.insert(session, public);
+        }
+    }
+
+    /// The server addresses of a connect token for a dial to `addr`, in the order the
+    /// netcode client tries them.
+    pub(super) fn token_addresses(&self, addr: SocketAddr) -> Vec<SocketAddr> {
+        if let Some(public) = self.public.get(&addr) {
+            return vec![*public, addr];
+        }
+        match self.public.iter().find(|(_, p)| **p == addr) {
+            Some((session, _)) => vec![addr, *session],
+            None => vec![addr],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::PeerId;
+    use crate::config::SessionConfig;
+    use std::time::Duration;
+
+    #[test]
+    fn a_dial_names_the_public_address_first_and_the_session_address_too() {
+        let at = |s: &str| -> SocketAddr { s.parse().unwrap() };
+        let cfg = SessionConfig::default();
+        let mut links = Links::new(PeerId(1), at("10.0.2.2:5000"), [3; 32], 9, &cfg, Duration::ZERO);
+        let (session, public) = (at("10.0.1.2:5000"), at("198.51.100.11:5000"));
+        assert_eq!(links.token_addresses(session), vec![session]);
+        links.add_public(session, public);
+        assert_eq!(links.token_addresses(session), vec![public, session]);
+        assert_eq!(links.token_addresses(public), vec![public, session]);
+        assert_eq!(links.token_addresses(at("10.0.3.3:5000")), vec![at("10.0.3.3:5000")]);
+    }
+}
