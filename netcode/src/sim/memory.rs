@@ -134,7 +134,7 @@ impl MemoryNet {
             self.clone(),
             session,
             addr,
-            Some(now + MEMORY_JOIN_TIMEOUT),
+            Some((now + MEMORY_JOIN_TIMEOUT, contacts.to_vec())),
         ))
     }
 
@@ -152,7 +152,7 @@ impl MemoryNet {
             self.clone(),
             session,
             addr,
-            Some(now + MEMORY_JOIN_TIMEOUT),
+            Some((now + MEMORY_JOIN_TIMEOUT, contacts.to_vec())),
         ))
     }
 
@@ -170,13 +170,18 @@ pub struct MemoryPeer {
     net: MemoryNet,
     session: Session,
     addr: SocketAddr,
-    /// While joining: when to give up.
-    join_deadline: Option<Duration>,
+    /// While joining: when to give up, and the contacts tried.
+    join_deadline: Option<(Duration, Vec<SocketAddr>)>,
     out: Vec<Transmit>,
 }
 
 impl MemoryPeer {
-    fn new(net: MemoryNet, session: Session, addr: SocketAddr, join_deadline: Option<Duration>) -> Self {
+    fn new(
+        net: MemoryNet,
+        session: Session,
+        addr: SocketAddr,
+        join_deadline: Option<(Duration, Vec<SocketAddr>)>,
+    ) -> Self {
         MemoryPeer {
             net,
             session,
@@ -217,13 +222,14 @@ impl Driver for MemoryPeer {
         if let Some(reason) = self.session.refusal() {
             return Err(TransportError::Refused(reason));
         }
-        if let Some(deadline) = self.join_deadline {
+        if let Some((deadline, contacts)) = &self.join_deadline {
             if self.session.in_session() && !self.session.receiving_store() {
                 self.join_deadline = None;
-            } else if now >= deadline {
+            } else if now >= *deadline {
                 return Err(TransportError::JoinTimedOut {
-                    addrs: "the in-memory network".to_owned(),
+                    addrs: contacts.clone(),
                     secs: MEMORY_JOIN_TIMEOUT.as_secs(),
+                    hint: crate::transport::JoinHint::Unanswered,
                 });
             }
         }

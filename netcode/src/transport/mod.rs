@@ -35,17 +35,17 @@ pub enum TransportError {
     /// The invite code does not decode.
     #[error(transparent)]
     Invite(#[from] InviteError),
-    /// Nobody accepted us in time: the members listed are gone, or the code's key is not
-    /// the session's (netcode ignores a connect token it cannot open, by design).
-    #[error(
-        "invite code is invalid: no member of the session answered at {addrs} within {secs} s \
-         (the session may have ended, or the code is not this session's)"
-    )]
+    /// Nobody accepted us in time: the members listed are gone, the code's key is not the
+    /// session's (netcode ignores a connect token it cannot open, by design), or no path
+    /// reaches them (see [`JoinHint`]).
+    #[error("no member of the session answered at {} within {secs} s: {hint}", list(addrs))]
     JoinTimedOut {
-        /// The addresses tried.
-        addrs: String,
+        /// The addresses tried, in order.
+        addrs: Vec<SocketAddr>,
         /// How long we tried.
         secs: u64,
+        /// What the addresses tried tell about why, and what would help.
+        hint: JoinHint,
     },
     /// A member refused us.
     #[error("the session refused us: {0}")]
@@ -89,6 +89,45 @@ pub enum TransportError {
     /// The rendezvous service lists nobody in the session, and the code names no address.
     #[error("nobody in this session is registered at the rendezvous service (the session may have ended)")]
     NobodyListed,
+}
+
+/// What a join that nobody answered tried, as a hint for the player.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum JoinHint {
+    /// Only home-network (private) addresses, and no rendezvous service: from another
+    /// network nothing reaches them.
+    #[error(
+        "the code names only home-network addresses; from another network, the host needs a \
+         rendezvous service (--rendezvous), online play (--online) behind a router that maps \
+         ports, or to be on your network"
+    )]
+    HomeNetworkOnly,
+    /// Addresses that should be reachable did not answer.
+    #[error("the session may have ended, or the code is not this session's")]
+    Unanswered,
+}
+
+impl JoinHint {
+    /// The hint for a join that tried `addrs` (with or without a rendezvous service).
+    pub fn for_addresses(addrs: &[SocketAddr], services: bool) -> JoinHint {
+        let private = |a: &SocketAddr| match a.ip() {
+            std::net::IpAddr::V4(ip) => {
+                ip.is_private() || ip.is_link_local() || (ip.octets()[0] == 100 && ip.octets()[1] & 0xc0 == 64)
+            }
+            std::net::IpAddr::V6(ip) => ip.is_unique_local() || ip.is_unicast_link_local(),
+        };
+        if !services && !addrs.is_empty() && addrs.iter().all(private) {
+            JoinHint::HomeNetworkOnly
+        } else {
+            JoinHint::Unanswered
+        }
+    }
+}
+
+/// Addresses as a comma-separated list.
+fn list(addrs: &[SocketAddr]) -> String {
+    addrs.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
 }
 
 /// One UDP socket carrying a session's datagrams, the traversal that routes them when the

@@ -7,7 +7,7 @@ use std::time::Duration;
 use rand::RngExt;
 use rand::rngs::StdRng;
 
-use super::{Clock, LinkConditions, Seat, TransportError, UdpTransport};
+use super::{Clock, JoinHint, LinkConditions, Seat, TransportError, UdpTransport};
 use crate::invite::{Invite, MAX_ADDRS, MAX_RENDEZVOUS};
 use crate::rendezvous::MAX_CANDIDATES;
 use crate::session::{Credentials, PeerSetup, Session, SessionError, SessionKey};
@@ -397,8 +397,9 @@ impl Peer {
                 self.joining = None;
             } else if now >= *deadline {
                 return Err(TransportError::JoinTimedOut {
-                    addrs: list(addrs),
+                    addrs: addrs.clone(),
                     secs: self.join_timeout.as_secs(),
+                    hint: JoinHint::for_addresses(addrs, !self.rendezvous.is_empty()),
                 });
             }
         }

@@ -97,7 +97,18 @@ fn a_wrong_key_times_out_with_a_clear_error() {
         assert!(Instant::now() < deadline, "never gave up");
         std::thread::sleep(Duration::from_millis(2));
     };
-    assert!(err.to_string().starts_with("invite code is invalid: "), "{err}");
+    // (Loopback is no home network: the hint is the generic one.)
+    assert!(
+        matches!(
+            err,
+            TransportError::JoinTimedOut {
+                hint: super::JoinHint::Unanswered,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().ends_with("the code is not this session's"), "{err}");
     assert_eq!(host.session().roster().active().count(), 1, "the host never saw it");
     assert_eq!(host.session().stats().rejected_messages, 0);
 }
@@ -202,4 +213,29 @@ fn a_member_restarted_on_its_old_address_rejoins_while_the_others_still_redial_i
         "rejoined on its old address (the host's id is lower: {lower})"
     );
     assert_eq!(back.session().peer_id(), victim_id);
+}
+
+#[test]
+fn a_join_nobody_answered_says_what_would_help() {
+    use super::JoinHint;
+    let at = |s: &str| -> std::net::SocketAddr { s.parse().unwrap() };
+    let home = [at("192.168.1.20:5000"), at("10.0.0.3:5000")];
+    assert_eq!(JoinHint::for_addresses(&home, false), JoinHint::HomeNetworkOnly);
+    assert_eq!(JoinHint::for_addresses(&home, true), JoinHint::Unanswered);
+    let public = [at("198.51.100.11:5000"), at("10.0.0.3:5000")];
+    assert_eq!(JoinHint::for_addresses(&public, false), JoinHint::Unanswered);
+    let err = super::TransportError::JoinTimedOut {
+        addrs: home.to_vec(),
+        secs: 10,
+        hint: JoinHint::HomeNetworkOnly,
+    };
+    let text = err.to_string();
+    assert!(
+        text.starts_with("no member of the session answered at 192.168.1.20:5000, 10.0.0.3:5000 within 10 s: "),
+        "{text}"
+    );
+    assert!(
+        text.contains("rendezvous service") && !text.contains("invalid"),
+        "{text}"
+    );
 }
