@@ -86,13 +86,28 @@ impl Plugin for HudPlugin {
             Update,
             (
                 spawn_ui.run_if(resource_added::<Hud>),
-                (keys, news, sounds, texts)
+                (keys, news, sounds, refresh_invite, texts)
                     .chain()
                     .after(arena::ArenaSet::Play)
                     .run_if(resource_exists::<Hud>.and_then(resource_exists::<NetPeer>)),
             )
                 .chain(),
         );
+    }
+}
+
+/// The session's code, again every second: a host's names its public address once a STUN
+/// server told it (`--online`, `--stun`).
+fn refresh_invite(time: Res<Time>, peer: Res<NetPeer>, mut hud: ResMut<Hud>, mut since: Local<f32>) {
+    *since += time.delta_secs();
+    if *since < 1.0 {
+        return;
+    }
+    *since = 0.0;
+    if let Some(code) = peer.invite().map(|i| i.encode())
+        && code != hud.invite
+    {
+        hud.invite = code;
     }
 }
 
