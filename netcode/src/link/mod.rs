@@ -9,18 +9,15 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use renet::{ConnectionConfig, RenetClient};
-use renetcode::{
-    ClientAuthentication, ConnectToken, NETCODE_KEY_BYTES, NetcodeClient, NetcodeServer, ServerAuthentication,
-    ServerConfig, ServerResult,
-};
+use renetcode::{NETCODE_KEY_BYTES, NetcodeClient, NetcodeServer, ServerAuthentication, ServerConfig, ServerResult};
 
 use crate::PeerId;
 use crate::config::SessionConfig;
 use crate::loss::Arrivals;
 
+mod dial;
 mod greeting;
 mod key;
-mod public;
 mod state;
 mod wire;
 
@@ -110,39 +107,6 @@ impl Links {
             bytes_sent: 0,
             sliced: 0,
             bytes_received: 0,
-        }
-    }
-
-    /// Starts dialing `peer` at `addr` with a connect token made from the session key (at
-    /// its public address first, when one is known: see [`Links::add_public`]).
-    pub(crate) fn dial(&mut self, peer: impl Into<LinkKey>, addr: SocketAddr) {
-        let peer: LinkKey = peer.into();
-        let token = match ConnectToken::generate(
-            self.now,
-            self.protocol_id,
-            self.token_expire_secs,
-            self.me.0,
-            self.link_timeout_secs,
-            self.token_addresses(addr),
-            None,
-            &self.key,
-        ) {
-            Ok(t) => t,
-            Err(e) => {
-                log::warn!("cannot make a connect token for {peer}: {e}");
-                self.events.push_back(LinkEvent::DialFailed(peer));
-                return;
-            }
-        };
-        match NetcodeClient::new(self.now, ClientAuthentication::Secure { connect_token: token }) {
-            Ok(client) => {
-                self.dials.insert(peer, client);
-                self.fresh_dials.insert(peer);
-            }
-            Err(e) => {
-                log::warn!("cannot dial {peer}: {e}");
-                self.events.push_back(LinkEvent::DialFailed(peer));
-            }
         }
     }
 

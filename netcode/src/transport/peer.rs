@@ -196,7 +196,7 @@ impl Peer {
             }
         }
         // The first member's public addresses (its router's mapping), then the members'
-        // session addresses; a dial to that member names both (`link/public.rs`).
+        // session addresses; a dial to that member names both (`link/dial.rs`).
         if let Some(first) = invite.addrs.first() {
             for p in &invite.public {
                 o.setup.public.push((*first, *p));

@@ -1,4 +1,4 @@
-//! Public addresses of members: where a member known in the session at one address (its
+//! Dialing a member, and public addresses of members: where a member known in the session at one address (its
 //! session address, often on its home network) is reachable from the internet (its
 //! router's mapping of its game socket, or a port its router maps), as an invite code
 //! names them for its first member.
@@ -12,9 +12,44 @@
 
 use std::net::SocketAddr;
 
-use super::Links;
+use renetcode::{ClientAuthentication, ConnectToken, NetcodeClient};
+
+use super::{LinkEvent, LinkKey, Links};
 
 impl Links {
+    /// Starts dialing `peer` at `addr` with a connect token made from the session key (at
+    /// its public address first, when one is known: see [`Links::add_public`]).
+    pub(crate) fn dial(&mut self, peer: impl Into<LinkKey>, addr: SocketAddr) {
+        let peer: LinkKey = peer.into();
+        let token = match ConnectToken::generate(
+            self.now,
+            self.protocol_id,
+            self.token_expire_secs,
+            self.me.0,
+            self.link_timeout_secs,
+            self.token_addresses(addr),
+            None,
+            &self.key,
+        ) {
+            Ok(t) => t,
+            Err(e) => {
+                log::warn!("cannot make a connect token for {peer}: {e}");
+                self.events.push_back(LinkEvent::DialFailed(peer));
+                return;
+            }
+        };
+        match NetcodeClient::new(self.now, ClientAuthentication::Secure { connect_token: token }) {
+            Ok(client) => {
+                self.dials.insert(peer, client);
+                self.fresh_dials.insert(peer);
+            }
+            Err(e) => {
+                log::warn!("cannot dial {peer}: {e}");
+                self.events.push_back(LinkEvent::DialFailed(peer));
+            }
+        }
+    }
+
     /// Notes that the member known in the session at `session` is reachable at `public`:
     /// later dials to either address go to `public` first, with a token naming both.
     pub(crate) fn add_public(&mut self, session: SocketAddr, public: SocketAddr) {
