@@ -5,8 +5,8 @@ use std::net::UdpSocket;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
-use std::time::Instant;
 
+use super::tests::poll_until;
 use super::*;
 use crate::invite::Invite;
 use crate::stun::{NatMapping, PUBLIC_STUN_SERVERS, StunConfig, StunOutcome, binding_success, is_stun, transaction_of};
@@ -75,20 +75,6 @@ fn options(stun: &[&Responder]) -> PeerOptions {
         },
         ..PeerOptions::default()
     }
-}
-
-fn poll_until(peers: &mut [&mut Peer], secs: u64, mut done: impl FnMut(&[&mut Peer]) -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < deadline {
-        for p in peers.iter_mut() {
-            p.poll().unwrap();
-        }
-        if done(peers) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    false
 }
 
 fn met(p: &[&mut Peer]) -> bool {

@@ -13,7 +13,8 @@ fn loopback() -> PeerOptions {
     }
 }
 
-fn poll_until(peers: &mut [&mut Peer], secs: u64, mut done: impl FnMut(&[&mut Peer]) -> bool) -> bool {
+/// Polls `peers` (2 ms apart) until `done` or `secs` pass; whether `done` was met.
+pub(super) fn poll_until(peers: &mut [&mut Peer], secs: u64, mut done: impl FnMut(&[&mut Peer]) -> bool) -> bool {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while Instant::now() < deadline {
         for p in peers.iter_mut() {
