@@ -3,6 +3,7 @@
 //! poll loop and hands back [`UpnpEvent`]s. [`Igd`] is the seam: tests stand in a fake.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::Mutex;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::Duration;
 
@@ -111,9 +112,10 @@ impl Igd for IgdNext {
 /// A thread running [`UpnpCommand`]s on an [`Igd`] in order.
 pub struct UpnpWorker {
     commands: Option<Sender<UpnpCommand>>,
-    events: Receiver<UpnpEvent>,
+    /// (In a mutex so that a peer holding the worker is `Sync`.)
+    events: Mutex<Receiver<UpnpEvent>>,
     /// Disconnects when the thread ends.
-    finished: Receiver<()>,
+    finished: Mutex<Receiver<()>>,
 }
 
 impl UpnpWorker {
@@ -135,8 +137,8 @@ impl UpnpWorker {
         })?;
         Ok(UpnpWorker {
             commands: Some(commands),
-            events,
-            finished,
+            events: Mutex::new(events),
+            finished: Mutex::new(finished),
         })
     }
 
@@ -150,7 +152,7 @@ impl UpnpWorker {
 
     /// An outcome, if one is ready.
     pub fn try_recv(&self) -> Option<UpnpEvent> {
-        self.events.try_recv().ok()
+        self.events.lock().ok()?.try_recv().ok()
     }
 }
 
@@ -159,7 +161,9 @@ impl Drop for UpnpWorker {
     /// most [`FINISH_WAIT`] (a router that hangs does not hang the game's exit).
     fn drop(&mut self) {
         self.commands = None;
-        let _ = self.finished.recv_timeout(FINISH_WAIT);
+        if let Ok(finished) = self.finished.lock() {
+            let _ = finished.recv_timeout(FINISH_WAIT);
+        }
     }
 }
 

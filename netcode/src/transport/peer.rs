@@ -7,8 +7,10 @@ use std::time::Duration;
 use rand::RngExt;
 use rand::rngs::StdRng;
 
+use super::mapping::start_port_mapping;
 use super::{Clock, LinkConditions, Seat, TransportError, UdpTransport};
 use crate::invite::{Invite, MAX_ADDRS, MAX_RENDEZVOUS};
+use crate::portmap::{Mapping, PortMapConfig, PortMapper};
 use crate::rendezvous::MAX_CANDIDATES;
 use crate::session::{Credentials, PeerSetup, Session, SessionError, SessionKey};
 use crate::stun::{NatMapping, StunClient, StunConfig};
@@ -59,6 +61,12 @@ pub struct PeerOptions {
     /// skipped. Default: [`StunConfig::default`] (no server: nothing is sent to any address
     /// the player did not give).
     pub stun: StunConfig,
+    /// Ask the home router (the default gateway, only) to map the game port, by PCP,
+    /// NAT-PMP or UPnP-IGD, whichever answers ([`crate::portmap`]): the mapped address
+    /// ([`Peer::mapped`]) is reachable from anywhere and becomes a punching candidate. Asked
+    /// in the background, renewed at half the lease, deleted on leave and when the peer is
+    /// dropped. Default: false (`game --online` and `--port-mapping` turn it on).
+    pub port_mapping: bool,
 }
 
 impl Default for PeerOptions {
@@ -73,6 +81,7 @@ impl Default for PeerOptions {
             traversal: TraversalConfig::default(),
             rendezvous_timeout: Duration::from_secs(3),
             stun: StunConfig::default(),
+            port_mapping: false,
         }
     }
 }
@@ -257,6 +266,9 @@ impl Peer {
             let mut stun = StunClient::new(cfg, nonce_seed);
             stun.start(clock.now());
             transport.set_stun(stun);
+        }
+        if options.port_mapping {
+            start_port_mapping(&mut transport, PortMapConfig::default(), nonce_seed, clock.now());
         }
         let setup = PeerSetup {
             config: options.config.clone(),
@@ -452,6 +464,12 @@ impl Peer {
         self.transport.stun().map_or(NatMapping::Unknown, StunClient::mapping)
     }
 
+    /// The port mapping the home router granted ([`PeerOptions::port_mapping`]), once it
+    /// answered: the protocol and the external address.
+    pub fn mapped(&self) -> Option<Mapping> {
+        self.transport.portmap().and_then(PortMapper::mapping)
+    }
+
     /// The rendezvous services this peer uses (named in its invites).
     pub fn rendezvous(&self) -> &[SocketAddr] {
         &self.rendezvous
@@ -500,6 +518,7 @@ impl Peer {
         if let Some(t) = self.transport.traversal_mut() {
             t.leave(now);
         }
+        self.transport.release_mapping();
     }
 }
 
@@ -520,14 +539,16 @@ pub fn resolve_rendezvous(text: &str) -> Result<SocketAddr, TransportError> {
         .ok_or_else(|| bad("no address".into()))
 }
 
-/// Adds the reflexive address the STUN client learned to the traversal's own candidates
-/// (registered with the rendezvous services, so members punch towards it too).
+/// Adds the address the router mapped and the reflexive address the STUN client learned
+/// to the traversal's own candidates (registered with the rendezvous services, so members
+/// punch towards them too).
 fn share_reflexive(transport: &mut UdpTransport) {
-    let Some(reflexive) = transport.stun().and_then(StunClient::reflexive) else {
-        return;
-    };
+    let mapped = transport.portmap().and_then(PortMapper::mapping).map(|m| m.external);
+    let reflexive = transport.stun().and_then(StunClient::reflexive);
     if let Some(t) = transport.traversal_mut() {
-        t.add_candidate(reflexive);
+        for a in [mapped, reflexive].into_iter().flatten() {
+            t.add_candidate(a);
+        }
     }
 }
 
