@@ -16,7 +16,8 @@
 //! past a symmetric one (no direct path); a LAN with no internet (no default route) plays
 //! on its LAN addresses with the real `peer`; and in `play`, real `peer` programs playing
 //! through the rendezvous service across NATs; in `stun`, coturn telling each home its
-//! reflexive address and its router's mapping behaviour.
+//! reflexive address and its router's mapping behaviour; in `portmap`, miniupnpd mapping
+//! the game port of a home (PCP, NAT-PMP, UPnP-IGD) beside a router without it.
 
 use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -119,6 +120,9 @@ mod game;
 #[path = "nat_lab/stun.rs"]
 mod stun;
 
+#[path = "nat_lab/portmap.rs"]
+mod portmap;
+
 /// This file's tests, as the harness lists them.
 const TESTS: &[(&str, fn())] = &[
     (
@@ -144,7 +148,7 @@ fn main() -> std::process::ExitCode {
     let args = Arguments::from_args();
     let missing = lab::unavailable();
     let ci = under_ci();
-    let trials: Vec<Trial> = [TESTS, play::TESTS, game::TESTS, stun::TESTS]
+    let trials: Vec<Trial> = [TESTS, play::TESTS, game::TESTS, stun::TESTS, portmap::TESTS]
         .concat()
         .into_iter()
         .map(|(name, test)| {
