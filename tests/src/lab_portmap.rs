@@ -66,6 +66,12 @@ impl Lab {
     /// `natpmp`; UPnP-IGD always): the home's LAN address, the router's WAN address in
     /// [`PORTMAP_NET`]'s range, and the daemon. `.ci/run` installs `miniupnpd-nftables`.
     pub fn upnp_home(&mut self, k: u8, natpmp: bool) -> (Ipv4Addr, Ipv4Addr, Miniupnpd) {
+        self.upnp_home_with(k, natpmp, "")
+    }
+
+    /// [`Lab::upnp_home`] with `extra` lines in the daemon's configuration (e.g. a short
+    /// `max_lifetime`).
+    pub fn upnp_home_with(&mut self, k: u8, natpmp: bool, extra: &str) -> (Ipv4Addr, Ipv4Addr, Miniupnpd) {
         let _ = Command::new("ip")
             .args(["netns", "exec", &self.ns("inet"), "ip", "addr", "add"])
             .args([&format!("{PORTMAP_NET}/24"), "dev", "br0"])
@@ -101,7 +107,7 @@ impl Lab {
                 "ext_ifname=wan\nlistening_ip=lanbr\nhttp_port=0\nenable_natpmp={yes}\nenable_upnp=yes\n\
                  secure_mode=yes\nsystem_uptime=yes\nlease_file={}\n\
                  uuid=3d3cec3a-8cf0-11e0-98ee-00000000000{k}\n\
-                 allow 1024-65535 10.{k}.0.0/24 1024-65535\ndeny 0-65535 0.0.0.0/0 0-65535\n",
+                 {extra}allow 1024-65535 10.{k}.0.0/24 1024-65535\ndeny 0-65535 0.0.0.0/0 0-65535\n",
                 lease_file.display()
             ),
         )
@@ -109,12 +115,16 @@ impl Lab {
         let mut child = Command::new("ip")
             .args(["netns", "exec", &self.ns(&router), "miniupnpd", "-d", "-f"])
             .arg(&conf)
+            // A pid file of its own: with the default one, a second daemon (a test running
+            // beside) refuses to start.
+            .arg("-P")
+            .arg(dir.join("miniupnpd.pid"))
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("miniupnpd does not start ({e}): apt-get install -y miniupnpd-nftables"));
         let log = child.stderr.take().map(read_in_background);
-        std::thread::sleep(Duration::from_millis(500)); // it binds its ports
+        self.wait_listening(&router, natpmp);
         let service = Service {
             child: Some(child),
             log,
@@ -128,5 +138,27 @@ impl Lab {
                 dir,
             },
         )
+    }
+}
+
+impl Lab {
+    /// Waits (at most 10 s: a loaded machine starts it slowly) until the daemon in `router`
+    /// listens on port 5351 (with `natpmp`) and for HTTP (UPnP-IGD's SOAP).
+    fn wait_listening(&self, router: &str, natpmp: bool) {
+        let ns = self.ns(router);
+        let listening = |proto: &str, filter: &str| {
+            Command::new("ip")
+                .args(["netns", "exec", &ns, "ss", "-H", proto, filter])
+                .output()
+                .is_ok_and(|o| o.status.success() && !o.stdout.trim_ascii().is_empty())
+        };
+        for _ in 0..200 {
+            let udp = !natpmp || listening("-lun", "sport = :5351");
+            if udp && listening("-ltn", "") {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("miniupnpd in {router} does not listen after 10 s");
     }
 }

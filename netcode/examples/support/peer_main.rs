@@ -384,6 +384,7 @@ fn status(peer: &Peer, heard: &mut BTreeMap<PeerId, (u32, Instant)>) {
                 "stun_ignored": peer.transport().stun().map(|c| c.stats().ignored),
                 "mapped": peer.mapped().map(|m| m.external.to_string()),
                 "mapping_protocol": peer.mapped().map(|m| m.protocol.name()),
-                "portmap_ignored": peer.transport().portmap().map(|p| p.stats().ignored) }),
+                "portmap_ignored": peer.transport().portmap().map(|p| p.stats().ignored),
+                "portmap_granted": peer.transport().portmap().map(|p| p.stats().granted) }),
     );
 }

@@ -272,15 +272,21 @@ impl PortMapper {
     }
 
     /// Looks at a datagram from the socket: `true` when it came from the gateway's port
-    /// 5351 (then nobody else should see it; taken or ignored).
+    /// 5351 (then nobody else should see it; taken or ignored). A datagram from another
+    /// address is passed on (a peer may use port 5351), counted as ignored when it is
+    /// shaped like a port-mapping answer.
     pub fn handle(&mut self, from: SocketAddr, bytes: &[u8], now: Duration) -> bool {
         if from.port() != SERVER_PORT {
             return false;
         }
         if Some(from) != self.server() {
-            self.stats.ignored += 1;
-            log::debug!("{from}: a port-mapping answer from another address than the gateway");
-            return true;
+            if let [version @ (codec::NATPMP_VERSION | codec::PCP_VERSION), opcode, ..] = bytes
+                && opcode & 0x80 != 0
+            {
+                self.stats.ignored += 1;
+                log::debug!("{from}: a port-mapping answer (version {version}) from another address than the gateway");
+            }
+            return false;
         }
         // A NAT-PMP-only server answers a PCP request in NAT-PMP's format, with result 1
         // (unsupported version).

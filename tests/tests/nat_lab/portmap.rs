@@ -30,6 +30,10 @@ pub(super) const TESTS: &[(&str, fn())] = &[
         "portmap::forged_port_mapping_answers_change_nothing",
         forged_port_mapping_answers_change_nothing,
     ),
+    (
+        "portmap::a_short_lease_is_renewed_and_the_port_stays_mapped",
+        a_short_lease_is_renewed_and_the_port_stays_mapped,
+    ),
 ];
 
 /// `peer netcheck --port-mapping` on the game port in namespace `ns`: the report.
@@ -117,6 +121,42 @@ fn the_internet_reaches_the_mapped_port() {
     assert_eq!(v["mapping_protocol"], "PCP", "{v}");
     assert_eq!(daemon.leases().len(), 1, "{:?}", daemon.leases());
     host.kill();
+    assert_reaches(&lab, mapped);
+}
+
+/// miniupnpd grants at most 20 s (`max_lifetime`): the peer renews at half of it, so its
+/// mapping outlives several leases (the daemon drops an expired one), and the internet
+/// still reaches the mapped port afterwards.
+fn a_short_lease_is_renewed_and_the_port_stays_mapped() {
+    let mut lab = Lab::start();
+    let (_, wan1, daemon) = lab.upnp_home_with(1, true, "min_lifetime=10\nmax_lifetime=20\n");
+    let mut host = lab.peer(
+        "h1",
+        &["host", "--name", "renew", "--port", GAME_PORT, "--port-mapping"],
+    );
+    let granted = |v: &Value| v["portmap_granted"].as_u64().unwrap_or(0);
+    let first = host
+        .wait_for(STEP, |v| v["event"] == "status" && granted(v) >= 1)
+        .unwrap_or_else(|| panic!("{}", host.failure("no mapping")));
+    let mapped: SocketAddr = first["mapped"].as_str().expect("an address").parse().expect("address");
+    assert_eq!(mapped.ip(), wan1, "{first}");
+    let started = Instant::now();
+    // Renewals 10, 20, 30, 40 and 50 s after the grant: past two and a half leases.
+    let v = host
+        .wait_for(Duration::from_secs(65), |v| v["event"] == "status" && granted(v) >= 6)
+        .unwrap_or_else(|| panic!("{}", host.failure("not renewed")));
+    let took = started.elapsed();
+    eprintln!("five renewals in {took:?}: {v}");
+    assert_eq!(v["mapped"], first["mapped"], "the same mapping throughout");
+    // Five renewals 10 s apart: 50 s (+20 %).
+    assert!(took < Duration::from_secs(60), "{took:?}");
+    assert_eq!(daemon.leases().len(), 1, "{:?}", daemon.leases());
+    host.kill();
+    assert_reaches(&lab, mapped);
+}
+
+/// A datagram from the lab's internet to `mapped` arrives at the game port of `h1`.
+fn assert_reaches(lab: &Lab, mapped: SocketAddr) {
     let listen = "import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n\
                   s.bind(('0.0.0.0',5000))\ns.settimeout(10)\nd,a=s.recvfrom(100)\nprint(d.decode(),a[0])";
     let receiver = Command::new("ip")
@@ -154,7 +194,7 @@ fn leaving_deletes_the_mapping() {
         GAME_PORT,
         "--port-mapping",
         "--quit-after",
-        "3",
+        "6",
     ];
     let mut host = lab.peer("h1", &args);
     host.wait_for(STEP, |v| v["event"] == "status" && !v["mapped"].is_null())
