@@ -179,6 +179,8 @@ fn start_from_menu(
             .map(|v| v.split(',').map(str::to_string).collect())
             .unwrap_or_default(),
         online: false,
+        port_mapping: false,
+        no_port_mapping: false,
         lan: matches!(choice, MenuChoice::HostLan),
         lan_port: netcode::lan::DEFAULT_LAN_PORT,
     };

@@ -58,6 +58,13 @@ pub struct NetArgs {
     /// `--stun` names others). Without it nothing is sent to an address you did not give.
     #[arg(long)]
     pub online: bool,
+    /// Ask your home router to map the game port (PCP, NAT-PMP or UPnP-IGD; on with
+    /// `--online`).
+    #[arg(long, conflicts_with = "no_port_mapping")]
+    pub port_mapping: bool,
+    /// Never ask the home router for a port mapping, even with `--online`.
+    #[arg(long)]
+    pub no_port_mapping: bool,
     /// Announce the session on your local networks, so `game lan` and the menu list it
     /// (everyone on the network can then join).
     #[arg(long)]
@@ -83,6 +90,13 @@ pub struct NetcheckArgs {
     /// Ask well-known public STUN servers (unless `--stun` names others).
     #[arg(long)]
     pub online: bool,
+    /// Ask your home router to map the game port (PCP, NAT-PMP or UPnP-IGD; on with
+    /// `--online`).
+    #[arg(long, conflicts_with = "no_port_mapping")]
+    pub port_mapping: bool,
+    /// Never ask the home router for a port mapping, even with `--online`.
+    #[arg(long)]
+    pub no_port_mapping: bool,
     /// Print the report as one JSON line.
     #[arg(long)]
     pub json: bool,
@@ -96,6 +110,7 @@ pub fn netcheck(args: &NetcheckArgs) -> Result<(), String> {
             servers: stun_servers(&args.stun, args.online).map_err(|e| e.to_string())?,
             ..StunConfig::default()
         },
+        port_mapping: (args.online || args.port_mapping) && !args.no_port_mapping,
     };
     let report = netcode::transport::netcheck(&options).map_err(|e| e.to_string())?;
     if args.json {
@@ -162,6 +177,7 @@ impl NetArgs {
                 servers: stun_servers(&self.stun, self.online).map_err(|e| e.to_string())?,
                 ..StunConfig::default()
             },
+            port_mapping: (self.online || self.port_mapping) && !self.no_port_mapping,
             ..PeerOptions::default()
         })
     }

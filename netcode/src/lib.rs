@@ -42,6 +42,7 @@ pub(crate) mod key;
 pub mod lan;
 pub(crate) mod link;
 pub(crate) mod loss;
+pub mod portmap;
 pub mod protocol;
 pub mod rendezvous;
 pub mod roster;

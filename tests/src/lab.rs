@@ -211,8 +211,12 @@ impl Lab {
     /// Home `k` behind router `k` with `nat`: returns the home's LAN address and the
     /// router's WAN address. Its first machine is `h{k}`; [`Lab::machine`] adds more.
     pub fn home(&mut self, k: u8, nat: Nat) -> (Ipv4Addr, Ipv4Addr) {
+        self.home_at(k, nat, Ipv4Addr::new(198, 51, 100, 10 + k))
+    }
+
+    /// [`Lab::home`] with the router's WAN address `wan` (on the internet's bridge).
+    pub fn home_at(&mut self, k: u8, nat: Nat, wan: Ipv4Addr) -> (Ipv4Addr, Ipv4Addr) {
         let router = format!("r{k}");
-        let wan = Ipv4Addr::new(198, 51, 100, 10 + k);
         let gw = Ipv4Addr::new(10, k, 0, 1);
         self.add_ns(&router);
         let port = format!("p{k}");
@@ -439,6 +443,10 @@ impl Drop for Lab {
         }
     }
 }
+
+#[path = "lab_portmap.rs"]
+mod portmap;
+pub use portmap::{PORTMAP_NET, PORTMAP_WAN};
 
 /// The namespace name of machine `i` of home `k`.
 pub fn machine_ns(k: u8, i: u8) -> String {

@@ -5,10 +5,10 @@
 //! every router drops unsolicited WAN input. Traffic stays inside the namespaces the test
 //! made (documentation range 198.51.100.0/24 as the internet, 10.K.0.0/24 as home K).
 //!
-//! Needs root, iptables and coturn (`.ci/run` runs as root and installs them when missing).
+//! Needs root, iptables, coturn and miniupnpd (`.ci/run` runs as root and installs them when missing).
 //! A harness of its own (`harness = false`, libtest-mimic) decides at run time: where the
 //! lab cannot run, every test is reported `ignored`, with the reason beside its name and
-//! in a notice, and the summary says `0 passed; ...; 17 ignored`; under CI (`CI` set, as
+//! in a notice, and the summary says `0 passed; ...; 23 ignored`; under CI (`CI` set, as
 //! `.ci/run` does) the tests run anyway and fail with the reason, so that CI cannot pass
 //! a lab it did not run. `NETCODE_LAB=off` makes the lab unavailable, to try that.
 //!
@@ -16,7 +16,8 @@
 //! past a symmetric one (no direct path); a LAN with no internet (no default route) plays
 //! on its LAN addresses with the real `peer`; and in `play`, real `peer` programs playing
 //! through the rendezvous service across NATs; in `stun`, coturn telling each home its
-//! reflexive address and its router's mapping behaviour.
+//! reflexive address and its router's mapping behaviour; in `portmap`, miniupnpd mapping
+//! the game port of a home (PCP, NAT-PMP, UPnP-IGD) beside a router without it.
 
 use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -119,6 +120,9 @@ mod game;
 #[path = "nat_lab/stun.rs"]
 mod stun;
 
+#[path = "nat_lab/portmap.rs"]
+mod portmap;
+
 /// This file's tests, as the harness lists them.
 const TESTS: &[(&str, fn())] = &[
     (
@@ -144,7 +148,7 @@ fn main() -> std::process::ExitCode {
     let args = Arguments::from_args();
     let missing = lab::unavailable();
     let ci = under_ci();
-    let trials: Vec<Trial> = [TESTS, play::TESTS, game::TESTS, stun::TESTS]
+    let trials: Vec<Trial> = [TESTS, play::TESTS, game::TESTS, stun::TESTS, portmap::TESTS]
         .concat()
         .into_iter()
         .map(|(name, test)| {

@@ -77,6 +77,13 @@ pub struct NetcheckArgs {
     /// Ask well-known public STUN servers (unless `--stun` names others).
     #[arg(long)]
     pub online: bool,
+    /// Ask your home router to map the game port (PCP, NAT-PMP or UPnP-IGD; on with
+    /// `--online`).
+    #[arg(long, conflicts_with = "no_port_mapping")]
+    pub port_mapping: bool,
+    /// Never ask the home router for a port mapping, even with `--online`.
+    #[arg(long)]
+    pub no_port_mapping: bool,
 }
 
 /// `netcheck`: one JSON line with the report and its advice in words.
@@ -87,6 +94,7 @@ fn run_netcheck(args: &NetcheckArgs) -> Result<(), String> {
             servers: stun_servers(&args.stun, args.online).map_err(|e| e.to_string())?,
             ..StunConfig::default()
         },
+        port_mapping: (args.online || args.port_mapping) && !args.no_port_mapping,
     };
     let report = netcheck(&options).map_err(|e| e.to_string())?;
     let mut line = serde_json::to_value(&report).map_err(|e| e.to_string())?;
@@ -138,6 +146,13 @@ pub struct PeerArgs {
     /// Online play: ask well-known public STUN servers (unless `--stun` names others).
     #[arg(long)]
     pub online: bool,
+    /// Ask your home router to map the game port (PCP, NAT-PMP or UPnP-IGD; on with
+    /// `--online`).
+    #[arg(long, conflicts_with = "no_port_mapping")]
+    pub port_mapping: bool,
+    /// Never ask the home router for a port mapping, even with `--online`.
+    #[arg(long)]
+    pub no_port_mapping: bool,
 }
 
 impl PeerArgs {
@@ -166,6 +181,7 @@ impl PeerArgs {
                 servers: stun_servers(&self.stun, self.online).map_err(|e| e.to_string())?,
                 ..StunConfig::default()
             },
+            port_mapping: (self.online || self.port_mapping) && !self.no_port_mapping,
             ..PeerOptions::default()
         })
     }
@@ -373,6 +389,10 @@ fn status(peer: &Peer, heard: &mut BTreeMap<PeerId, (u32, Instant)>) {
         json!({ "peer": me.to_string(), "host": s.current_host().map(|h| h.to_string()), "epoch": s.epoch(),
                 "members": s.roster().active().count(), "fresh": fresh, "scores": scores, "links": links,
                 "reflexive": peer.reflexive().map(|a| a.to_string()), "nat_mapping": peer.nat_mapping().word(),
-                "stun_ignored": peer.transport().stun().map(|c| c.stats().ignored) }),
+                "stun_ignored": peer.transport().stun().map(|c| c.stats().ignored),
+                "mapped": peer.mapped().map(|m| m.external.to_string()),
+                "mapping_protocol": peer.mapped().map(|m| m.protocol.name()),
+                "portmap_ignored": peer.transport().portmap().map(|p| p.stats().ignored),
+                "portmap_granted": peer.transport().portmap().map(|p| p.stats().granted) }),
     );
 }

@@ -17,6 +17,8 @@ use thiserror::Error;
 use crate::Transmit;
 pub use crate::conditions::LinkConditions;
 use crate::invite::InviteError;
+use crate::portmap::PortMapper;
+use crate::portmap::upnp::UpnpWorker;
 use crate::protocol::Refusal;
 use crate::session::{Session, SessionError};
 use crate::stun::StunClient;
@@ -143,6 +145,10 @@ pub struct UdpTransport {
     conditioner: Option<Conditioner>,
     traversal: Option<Traversal>,
     stun: Option<StunClient>,
+    portmap: Option<PortMapper>,
+    /// The UPnP-IGD thread of the port mapper (declared last: dropped after the deletion
+    /// is queued, it lets that finish).
+    upnp: Option<UpnpWorker>,
     transmits: Vec<Transmit>,
     wire: Vec<(SocketAddr, Vec<u8>)>,
     buf: Vec<u8>,
@@ -162,6 +168,8 @@ impl UdpTransport {
             conditioner: Conditioner::new(conditions),
             traversal: None,
             stun: None,
+            portmap: None,
+            upnp: None,
             transmits: Vec::new(),
             wire: Vec::new(),
             buf: vec![0; RECV_BUFFER_BYTES],
@@ -204,6 +212,24 @@ impl UdpTransport {
         self.stun.as_mut()
     }
 
+    /// Maps the socket's port at the router through `mapper` from now on (call
+    /// [`PortMapper::start`] first), its UPnP-IGD steps on `upnp` when given. The mapping is
+    /// deleted when the transport is dropped.
+    pub fn set_portmap(&mut self, mapper: PortMapper, upnp: Option<UpnpWorker>) {
+        self.portmap = Some(mapper);
+        self.upnp = upnp;
+    }
+
+    /// The port mapper, if any: the mapping the router granted.
+    pub fn portmap(&self) -> Option<&PortMapper> {
+        self.portmap.as_ref()
+    }
+
+    /// The port mapper, if any (to release the mapping on leave).
+    pub fn portmap_mut(&mut self) -> Option<&mut PortMapper> {
+        self.portmap.as_mut()
+    }
+
     /// Drops everything sent to `addr` (a wire address) from now on, as a broken route
     /// would (to try relaying on one machine; feature `test-util`); `unblock` restores it.
     #[cfg(any(test, feature = "test-util"))]
@@ -229,6 +255,11 @@ impl UdpTransport {
                 Err(e) => return Err(e),
             };
             let bytes = &mut self.buf[..n];
+            if let Some(portmap) = self.portmap.as_mut()
+                && portmap.handle(from, bytes, now)
+            {
+                continue;
+            }
             if let Some(stun) = self.stun.as_mut()
                 && stun.handle(from, bytes, now)
             {
@@ -269,6 +300,7 @@ impl UdpTransport {
             stun.update(now);
             stun.drain(&mut wire);
         }
+        self.step_portmap(&mut wire, now);
         let mut out: Vec<(SocketAddr, Vec<u8>)> = Vec::new();
         for (to, bytes) in wire.drain(..) {
             if self.blocked.contains(&to) {
@@ -297,13 +329,53 @@ impl UdpTransport {
 }
 
 impl UdpTransport {
-    /// When a datagram the conditioner holds back, or a STUN retransmission, is due, if any.
+    /// Advances the port mapper: its datagrams into `wire`, its UPnP steps to the thread
+    /// and the thread's outcomes back.
+    fn step_portmap(&mut self, wire: &mut Vec<(SocketAddr, Vec<u8>)>, now: Duration) {
+        let Some(portmap) = self.portmap.as_mut() else {
+            return;
+        };
+        if let Some(upnp) = &self.upnp {
+            while let Some(event) = upnp.try_recv() {
+                portmap.handle_upnp(event, now);
+            }
+        }
+        portmap.update(now);
+        portmap.drain(wire);
+        while let Some(command) = portmap.poll_upnp() {
+            if let Some(upnp) = &self.upnp {
+                upnp.send(command);
+            }
+        }
+    }
+
+    /// When a datagram the conditioner holds back, a STUN or port-mapping retransmission,
+    /// or a mapping's renewal is due, if any.
     pub fn next_release(&self) -> Option<Duration> {
         let held = self.conditioner.as_ref().and_then(Conditioner::next_due);
         let stun = self.stun.as_ref().and_then(StunClient::poll_timeout);
-        match (held, stun) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+        let portmap = self.portmap.as_ref().and_then(PortMapper::poll_timeout);
+        [held, stun, portmap].into_iter().flatten().min()
+    }
+
+    /// Deletes the port mapping now (on leave; dropping the transport does it too): the
+    /// request goes straight to the gateway, not through the conditioner.
+    pub fn release_mapping(&mut self) {
+        let Some(portmap) = self.portmap.as_mut() else {
+            return;
+        };
+        portmap.release();
+        let mut wire = Vec::new();
+        portmap.drain(&mut wire);
+        while let Some(command) = portmap.poll_upnp() {
+            if let Some(upnp) = &self.upnp {
+                upnp.send(command);
+            }
+        }
+        for (to, bytes) in wire {
+            if let Err(e) = self.socket.send_to(&bytes, to) {
+                log::debug!("port mapping: the deletion to {to} failed: {e}");
+            }
         }
     }
 
@@ -325,6 +397,13 @@ impl UdpTransport {
         };
         self.socket.set_nonblocking(true)?;
         waited
+    }
+}
+
+impl Drop for UdpTransport {
+    /// Deletes the port mapping, if any (the UPnP thread finishes that when it drops).
+    fn drop(&mut self) {
+        self.release_mapping();
     }
 }
 
@@ -355,13 +434,14 @@ impl Clock {
 
 mod conditions;
 mod driver;
+mod mapping;
 mod netcheck;
 mod peer;
 mod resolve;
 mod seat;
 
 pub use driver::Driver;
-pub use netcheck::{Advice, NetReport, NetcheckOptions, StunReport, netcheck};
+pub use netcheck::{Advice, NetReport, NetcheckOptions, PortMapReport, StunReport, netcheck};
 pub use peer::{Peer, PeerOptions, resolve_rendezvous};
 pub use resolve::stun_servers;
 pub use seat::Seat;

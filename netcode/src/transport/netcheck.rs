@@ -1,6 +1,7 @@
 //! `netcheck`: what the network lets this machine do, asked from one UDP socket as a
 //! game's would be (the STUN part of the connectivity report of issue 23): the local
-//! addresses, what each STUN server saw, the NAT's mapping behaviour, and one line of
+//! addresses, what each STUN server saw, the NAT's mapping behaviour, the port-mapping
+//! protocol the home router speaks and the external address it mapped, and one line of
 //! advice in plain words.
 
 use std::fmt;
@@ -11,7 +12,8 @@ use rand::RngExt;
 use rand::rngs::StdRng;
 use serde::Serialize;
 
-use super::{Clock, LinkConditions, TransportError, UdpTransport, peer::candidates};
+use super::{Clock, LinkConditions, TransportError, UdpTransport, mapping::start_port_mapping, peer::candidates};
+use crate::portmap::{PortMapConfig, Protocol};
 use crate::stun::{NatMapping, StunClient, StunConfig, StunOutcome};
 
 /// Sleep between polls of the socket while waiting for answers.
@@ -25,6 +27,9 @@ pub struct NetcheckOptions {
     /// STUN servers to ask and their timing. Default: none (then the report can only
     /// list local addresses).
     pub stun: StunConfig,
+    /// Ask the default gateway for a port mapping (PCP, NAT-PMP, UPnP-IGD), deleted again
+    /// before the report. Default: false.
+    pub port_mapping: bool,
 }
 
 impl Default for NetcheckOptions {
@@ -32,6 +37,7 @@ impl Default for NetcheckOptions {
         NetcheckOptions {
             bind: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
             stun: StunConfig::default(),
+            port_mapping: false,
         }
     }
 }
@@ -40,6 +46,8 @@ impl Default for NetcheckOptions {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Advice {
+    /// The home router mapped the port: reachable from anywhere.
+    MapsPorts,
     /// No server was given.
     NoServer,
     /// No server answered.
@@ -57,6 +65,7 @@ pub enum Advice {
 impl fmt::Display for Advice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            Advice::MapsPorts => "your router maps ports: friends can join you directly",
             Advice::NoServer => "no STUN server was asked: pass --online, or --stun HOST:PORT",
             Advice::NoAnswer => {
                 "no STUN server answered: this machine seems offline or UDP is blocked; friends on your network can still join"
@@ -84,6 +93,17 @@ pub struct StunReport {
     pub error: Option<u16>,
 }
 
+/// What the home router said to the port-mapping client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PortMapReport {
+    /// The default gateway asked (none: no default route, nothing was asked).
+    pub gateway: Option<Ipv4Addr>,
+    /// The protocol that mapped the port, if any.
+    pub protocol: Option<Protocol>,
+    /// The external address it mapped.
+    pub external: Option<SocketAddr>,
+}
+
 /// The connectivity report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NetReport {
@@ -95,6 +115,8 @@ pub struct NetReport {
     pub reflexive: Option<SocketAddr>,
     /// The NAT's mapping behaviour.
     pub mapping: NatMapping,
+    /// The port mapping, when it was asked for.
+    pub port_mapping: Option<PortMapReport>,
     /// What follows, in a word ([`Advice`]'s `Display` says it in plain words).
     pub advice: Advice,
 }
@@ -111,6 +133,18 @@ impl fmt::Display for NetReport {
             }
         }
         writeln!(f, "NAT mapping: {}", self.mapping.word())?;
+        match self.port_mapping {
+            None => {}
+            Some(PortMapReport { gateway: None, .. }) => writeln!(f, "port mapping: no default gateway")?,
+            Some(PortMapReport {
+                gateway: Some(g),
+                protocol: Some(p),
+                external: Some(e),
+            }) => writeln!(f, "port mapping: {} at {g} maps you at {e}", p.name())?,
+            Some(PortMapReport { gateway: Some(g), .. }) => {
+                writeln!(f, "port mapping: {g} answered no PCP, NAT-PMP or UPnP-IGD request")?
+            }
+        }
         write!(f, "advice: {}", self.advice)
     }
 }
@@ -136,13 +170,29 @@ pub fn netcheck(options: &NetcheckOptions) -> Result<NetReport, TransportError> 
     let mut stun = StunClient::new(cfg, rng.random());
     stun.start(clock.now());
     transport.set_stun(stun);
-    while transport.stun().is_some_and(|s| !s.done()) {
+    if options.port_mapping {
+        start_port_mapping(&mut transport, PortMapConfig::default(), rng.random(), clock.now());
+    }
+    let busy = |t: &UdpTransport| t.stun().is_some_and(|s| !s.done()) || t.portmap().is_some_and(|p| !p.done());
+    while busy(&transport) {
         transport.send(None, clock.now())?;
         std::thread::sleep(POLL);
         transport.receive(None, clock.now())?;
     }
     let stun = transport.stun().expect("set above");
-    Ok(report(candidates(local_addr), stun))
+    let mut report = report(candidates(local_addr), stun);
+    if let Some(p) = transport.portmap() {
+        let mapping = p.mapping();
+        report.port_mapping = Some(PortMapReport {
+            gateway: p.gateway(),
+            protocol: mapping.map(|m| m.protocol),
+            external: mapping.map(|m| m.external),
+        });
+        if mapping.is_some() {
+            report.advice = Advice::MapsPorts;
+        }
+    }
+    Ok(report)
 }
 
 /// The report of a STUN client that is done, for a socket at `local`.
@@ -176,6 +226,7 @@ fn report(local: Vec<SocketAddr>, stun: &StunClient) -> NetReport {
         stun: servers,
         reflexive,
         mapping,
+        port_mapping: None,
         advice,
     }
 }

@@ -7,8 +7,10 @@ use std::time::Duration;
 use rand::RngExt;
 use rand::rngs::StdRng;
 
+use super::mapping::start_port_mapping;
 use super::{Clock, JoinHint, LinkConditions, Seat, TransportError, UdpTransport};
 use crate::invite::{Invite, MAX_ADDRS, MAX_RENDEZVOUS};
+use crate::portmap::{Mapping, PortMapConfig, PortMapper};
 use crate::rendezvous::MAX_CANDIDATES;
 use crate::session::{Credentials, PeerSetup, Session, SessionError, SessionKey};
 use crate::stun::{NatMapping, StunClient, StunConfig};
@@ -59,6 +61,12 @@ pub struct PeerOptions {
     /// skipped. Default: [`StunConfig::default`] (no server: nothing is sent to any address
     /// the player did not give).
     pub stun: StunConfig,
+    /// Ask the home router (the default gateway, only) to map the game port, by PCP,
+    /// NAT-PMP or UPnP-IGD, whichever answers ([`crate::portmap`]): the mapped address
+    /// ([`Peer::mapped`]) is reachable from anywhere and becomes a punching candidate. Asked
+    /// in the background, renewed at half the lease, deleted on leave and when the peer is
+    /// dropped. Default: false (`game --online` and `--port-mapping` turn it on).
+    pub port_mapping: bool,
 }
 
 impl Default for PeerOptions {
@@ -73,6 +81,7 @@ impl Default for PeerOptions {
             traversal: TraversalConfig::default(),
             rendezvous_timeout: Duration::from_secs(3),
             stun: StunConfig::default(),
+            port_mapping: false,
         }
     }
 }
@@ -267,6 +276,9 @@ impl Peer {
             let mut stun = StunClient::new(cfg, nonce_seed);
             stun.start(clock.now());
             transport.set_stun(stun);
+        }
+        if options.port_mapping {
+            start_port_mapping(&mut transport, PortMapConfig::default(), nonce_seed, clock.now());
         }
         let setup = PeerSetup {
             config: options.config.clone(),
@@ -464,15 +476,22 @@ impl Peer {
         self.transport.stun().map_or(NatMapping::Unknown, StunClient::mapping)
     }
 
+    /// The port mapping the home router granted ([`PeerOptions::port_mapping`]), once it
+    /// answered: the protocol and the external address.
+    pub fn mapped(&self) -> Option<Mapping> {
+        self.transport.portmap().and_then(PortMapper::mapping)
+    }
+
     /// The rendezvous services this peer uses (named in its invites).
     pub fn rendezvous(&self) -> &[SocketAddr] {
         &self.rendezvous
     }
 
     /// An invite to this session: the rendezvous services, this peer's address, then the
-    /// other active members'; and where the internet reaches this peer, when a STUN server
-    /// told it and its router maps the same address for every destination (or only one
-    /// server answered), so that a friend can dial it without any service.
+    /// other active members'; and where the internet reaches this peer: the port its
+    /// router maps for it ([`Peer::mapped`]), and the address a STUN server saw when its
+    /// router maps the same address for every destination (or only one server answered),
+    /// so that a friend can dial it without any service.
     pub fn invite(&self) -> Invite {
         let me = self.session.local_addr();
         let mut addrs = vec![me];
@@ -481,13 +500,19 @@ impl Peer {
                 addrs.push(m.addr);
             }
         }
-        let public = self
+        let reflexive = self
             .reflexive()
-            .filter(|r| *r != me && self.nat_mapping() != NatMapping::EndpointDependent);
+            .filter(|_| self.nat_mapping() != NatMapping::EndpointDependent);
+        let mut public: Vec<SocketAddr> = Vec::new();
+        for a in self.mapped().map(|m| m.external).into_iter().chain(reflexive) {
+            if a != me && !public.contains(&a) {
+                public.push(a);
+            }
+        }
         Invite {
             addrs,
             rendezvous: self.rendezvous.clone(),
-            public: public.into_iter().collect(),
+            public,
             session: self.session_key.clone(),
         }
     }
@@ -519,6 +544,7 @@ impl Peer {
         if let Some(t) = self.transport.traversal_mut() {
             t.leave(now);
         }
+        self.transport.release_mapping();
     }
 }
 
@@ -539,14 +565,16 @@ pub fn resolve_rendezvous(text: &str) -> Result<SocketAddr, TransportError> {
         .ok_or_else(|| bad("no address".into()))
 }
 
-/// Adds the reflexive address the STUN client learned to the traversal's own candidates
-/// (registered with the rendezvous services, so members punch towards it too).
+/// Adds the address the router mapped and the reflexive address the STUN client learned
+/// to the traversal's own candidates (registered with the rendezvous services, so members
+/// punch towards them too).
 fn share_reflexive(transport: &mut UdpTransport) {
-    let Some(reflexive) = transport.stun().and_then(StunClient::reflexive) else {
-        return;
-    };
+    let mapped = transport.portmap().and_then(PortMapper::mapping).map(|m| m.external);
+    let reflexive = transport.stun().and_then(StunClient::reflexive);
     if let Some(t) = transport.traversal_mut() {
-        t.add_candidate(reflexive);
+        for a in [mapped, reflexive].into_iter().flatten() {
+            t.add_candidate(a);
+        }
     }
 }
 

@@ -214,6 +214,7 @@ fn netcheck_reports_what_each_server_saw_and_advises() {
                 servers: servers.iter().map(|r| r.addr).collect(),
                 ..StunConfig::default()
             },
+            port_mapping: false,
         })
         .unwrap()
     };
@@ -240,6 +241,13 @@ fn netcheck_reports_what_each_server_saw_and_advises() {
     assert_eq!(json["mapping"], "endpoint-dependent");
     assert_eq!(json["advice"], "symmetric");
     assert_eq!(json["stun"][0]["reflexive"], "203.0.113.9:40000");
+    // Port mapping was not asked for: the report says nothing of it.
+    assert_eq!(json["port_mapping"], serde_json::Value::Null);
+    assert!(!r.to_string().contains("port mapping"));
+    assert_eq!(
+        Advice::MapsPorts.to_string(),
+        "your router maps ports: friends can join you directly"
+    );
 }
 
 #[test]
@@ -252,6 +260,7 @@ fn netcheck_with_a_silent_server_gives_up_and_says_so() {
             give_up_after: Duration::from_millis(300),
             ..StunConfig::default()
         },
+        port_mapping: false,
     })
     .unwrap();
     assert_eq!(r.advice, Advice::NoAnswer);
