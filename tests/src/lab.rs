@@ -72,6 +72,9 @@ pub enum Missing {
     Root,
     /// No `iptables` on the `PATH`.
     Iptables,
+    /// No `turnserver` (coturn) or `miniupnpd` on the `PATH`: the STUN and port-mapping
+    /// scenarios run the real daemons.
+    Daemons,
 }
 
 impl Missing {
@@ -80,6 +83,7 @@ impl Missing {
         match self {
             Missing::Root => "needs root",
             Missing::Iptables => "needs iptables",
+            Missing::Daemons => "needs coturn and miniupnpd",
         }
     }
 }
@@ -89,6 +93,9 @@ impl std::fmt::Display for Missing {
         f.write_str(match self {
             Missing::Root => "it needs root (network namespaces)",
             Missing::Iptables => "iptables is missing (apt-get install -y iptables)",
+            Missing::Daemons => {
+                "coturn or miniupnpd is missing (apt-get install -y coturn miniupnpd-nftables nftables)"
+            }
         })
     }
 }
@@ -115,6 +122,13 @@ pub fn unavailable() -> Option<Missing> {
         .is_ok_and(|o| o.status.success());
     if !iptables {
         return Some(Missing::Iptables);
+    }
+    let daemons = Command::new("sh")
+        .args(["-c", "command -v turnserver && command -v miniupnpd"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !daemons {
+        return Some(Missing::Daemons);
     }
     None
 }
