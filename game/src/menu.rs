@@ -1,7 +1,7 @@
 //! The menu, when the game starts without a subcommand: type a name and an invite code,
-//! then host or join; or join a game announced on your network. The session starts in
-//! the background (asking a rendezvous service may take seconds) and the window turns
-//! into the game once it is ready.
+//! then host or join; or join a game announced on your network. A host plays at once;
+//! a join shows its phase on the joining screen (`crate::joining`, Esc gives it up) until
+//! it is in. Nothing here waits: the session's setup advances every frame.
 
 use std::process::ExitCode;
 use std::time::SystemTime;
@@ -16,7 +16,7 @@ use crate::net::{NetArgs, Start};
 /// The menu: type a name and an invite code, then host or join; or join a game on your
 /// network.
 #[derive(Resource, Default)]
-struct Menu {
+pub(crate) struct Menu {
     name: String,
     code: String,
     field: usize,
@@ -25,9 +25,17 @@ struct Menu {
     lan: Option<netcode::lan::Listener>,
     /// The games heard lately.
     games: Vec<netcode::lan::LanGame>,
-    /// A session being started in the background (asking a rendezvous service may take
-    /// seconds; the window stays responsive meanwhile).
-    starting: Option<std::sync::Mutex<std::sync::mpsc::Receiver<Result<Started, String>>>>,
+    /// A join the joining screen shows (`crate::joining`): the menu waits, its name and
+    /// code kept, until the join is in, given up or failed.
+    starting: bool,
+}
+
+impl Menu {
+    /// Back from the joining screen: a join given up (`None`) or failed (its words).
+    pub(crate) fn back_from_joining(&mut self, error: Option<String>) {
+        self.starting = false;
+        self.error = error;
+    }
 }
 
 /// A session the menu started, ready to play.
@@ -98,7 +106,11 @@ pub fn run_menu() -> ExitCode {
                 MenuText,
             ));
         })
-        .add_systems(Update, menu.run_if(resource_exists::<Menu>));
+        .add_systems(Update, menu.run_if(resource_exists::<Menu>))
+        .add_systems(
+            Update,
+            crate::joining::joining.run_if(resource_exists::<crate::joining::Joining>),
+        );
         app
     });
     match built {
@@ -150,11 +162,8 @@ fn lan_list(m: &Menu) -> String {
     out.join("\n")
 }
 
-/// Starts the session the menu chose and hands the window over to the game.
-fn start_from_menu(
-    m: &Menu,
-    choice: &MenuChoice,
-) -> Result<std::sync::mpsc::Receiver<Result<Started, String>>, String> {
+/// Starts the session the menu chose, at once (a bad code fails here).
+fn start_from_menu(m: &Menu, choice: &MenuChoice) -> Result<Started, String> {
     let net = NetArgs {
         name: if m.name.trim().is_empty() {
             "player".into()
@@ -193,47 +202,28 @@ fn start_from_menu(
         }
     };
     net.round_len()?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let started = net.start(&start).map(|peer| Started {
-            peer,
-            hosting: matches!(start, Start::Host),
-            net,
-        });
-        let _ = tx.send(started);
-    });
-    Ok(rx)
+    let peer = net.start(&start)?;
+    Ok(Started {
+        peer,
+        hosting: matches!(start, Start::Host),
+        net,
+    })
 }
 
-/// Hands the window over to the game once the session the menu started is ready;
-/// whether it did.
-fn enter_game(commands: &mut Commands, m: &mut Menu) -> bool {
-    let Some(rx) = &m.starting else { return false };
-    let received = match rx.lock() {
-        Ok(rx) => rx.try_recv(),
-        Err(_) => Err(std::sync::mpsc::TryRecvError::Disconnected),
-    };
-    let started = match received {
-        Ok(Ok(started)) => started,
-        Ok(Err(e)) => {
-            m.error = Some(e);
-            m.starting = None;
-            return false;
-        }
-        Err(std::sync::mpsc::TryRecvError::Empty) => return false,
-        Err(std::sync::mpsc::TryRecvError::Disconnected) => {
-            m.error = Some("starting the session failed".into());
-            m.starting = None;
-            return false;
-        }
-    };
+/// Hands the window over: a host to the game at once, a joiner to the joining screen
+/// until it is in.
+fn enter_game(commands: &mut Commands, m: &mut Menu, started: Started) {
     let Started { peer, net, hosting } = started;
-    if hosting && let Some(invite) = peer.invite() {
+    if !hosting {
+        commands.insert_resource(crate::joining::Joining::new(peer, net));
+        m.starting = true;
+        return;
+    }
+    if let Some(invite) = peer.invite() {
         println!("invite code: {}", invite.encode());
     }
     crate::play::start_session(commands, peer, net, false);
     commands.remove_resource::<Menu>();
-    true
 }
 
 fn menu(
@@ -245,6 +235,13 @@ fn menu(
     mut text: Query<&mut Text, With<MenuText>>,
     mut exit: MessageWriter<AppExit>,
 ) {
+    if m.starting {
+        // The joining screen has the window (and Esc).
+        if let Ok(mut t) = text.single_mut() {
+            t.clear();
+        }
+        return;
+    }
     typing(&mut m, &mut typed, &keys);
     // A quick Ctrl+key may press and release Ctrl within one frame.
     let ctrl_keys = [KeyCode::ControlLeft, KeyCode::ControlRight];
@@ -266,18 +263,16 @@ fn menu(
     if let Some(lan) = m.lan.as_mut() {
         m.games = lan.poll();
     }
-    if enter_game(&mut commands, &mut m) {
-        if let Ok(mut t) = text.single_mut() {
-            t.clear();
-        }
-        return;
-    }
-    if m.starting.is_none()
-        && let Some(choice) = menu_choice(&keys, ctrl, &m)
-    {
+    if let Some(choice) = menu_choice(&keys, ctrl, &m) {
         m.error = None;
         match start_from_menu(&m, &choice) {
-            Ok(rx) => m.starting = Some(std::sync::Mutex::new(rx)),
+            Ok(started) => {
+                enter_game(&mut commands, &mut m, started);
+                if let Ok(mut t) = text.single_mut() {
+                    t.clear();
+                }
+                return;
+            }
             Err(e) => m.error = Some(e),
         }
     }
@@ -327,11 +322,7 @@ fn menu_text(m: &Menu) -> String {
         } else {
             &m.code
         },
-        if m.starting.is_some() {
-            "Connecting..."
-        } else {
-            m.error.as_deref().unwrap_or("")
-        },
+        m.error.as_deref().unwrap_or(""),
         lan_list(m)
     )
 }
