@@ -107,9 +107,12 @@ pub fn run_menu() -> ExitCode {
             ));
         })
         .add_systems(Update, menu.run_if(resource_exists::<Menu>))
+        // After the menu: the Esc that cancels a join must not also quit from the menu.
         .add_systems(
             Update,
-            crate::joining::joining.run_if(resource_exists::<crate::joining::Joining>),
+            crate::joining::joining
+                .run_if(resource_exists::<crate::joining::Joining>)
+                .after(menu),
         );
         app
     });
