@@ -33,6 +33,8 @@ pub enum LinkPath {
     Lan,
     /// Direct, to a public address.
     Internet,
+    /// Direct, to a port the member's router maps for it (PCP, NAT-PMP, UPnP-IGD).
+    Mapped,
     /// Relayed by another member.
     Peer,
     /// Direct from the session's view, carried by the rendezvous service's relay (the last
@@ -57,6 +59,7 @@ impl LinkPath {
         match self {
             LinkPath::Lan => "lan",
             LinkPath::Internet => "internet",
+            LinkPath::Mapped => "mapped",
             LinkPath::Peer => "peer",
             LinkPath::Rendezvous => "rendezvous",
         }
