@@ -2,7 +2,6 @@
 //! through a relaying member as the announcer's own, a relay cannot plant candidates of
 //! another member, and a late change is announced again.
 
-use crate::PeerId;
 use crate::link::Channel;
 use crate::protocol::{Candidate, CandidateKind, Candidates, Message};
 use crate::session::{MemberCandidates, SessionEvent};

@@ -76,7 +76,7 @@ fn run(x: &mut Side, y: &mut Side, steps: u32, now: &mut Duration, link: LinkSta
     let mut sent = [0; 2];
     for _ in 0..steps {
         *now += STEP;
-        for turn in 0..2 {
+        for (turn, count) in sent.iter_mut().enumerate() {
             let (from, to) = if turn == 0 {
                 (&mut *x, &mut *y)
             } else {
@@ -86,7 +86,7 @@ fn run(x: &mut Side, y: &mut Side, steps: u32, now: &mut Duration, link: LinkSta
             from.t.update(*now, |_| false);
             let mut wire = Vec::new();
             from.t.drain(&mut wire);
-            sent[turn] += wire.len();
+            *count += wire.len();
             for (dest, bytes) in wire {
                 if dest == to.public {
                     let _ = to.t.receive(from.public, &bytes, *now);
