@@ -54,7 +54,7 @@ impl LinkState {
 }
 
 impl LinkPath {
-    /// The path as a word: `lan`, `internet`, `peer` or `rendezvous`.
+    /// The path as a word: `lan`, `internet`, `mapped`, `peer` or `rendezvous`.
     pub fn word(self) -> &'static str {
         match self {
             LinkPath::Lan => "lan",

@@ -6,7 +6,8 @@
 //! players in one home reach each other only on their LAN addresses (no hairpinning), and
 //! a router lets a datagram in only after its side sent one out. [`Traversal`] sits
 //! between the session and the socket, as iroh's magic socket does under QUIC: it learns
-//! each member's candidate addresses from the rendezvous service, probes them all from the
+//! each member's candidate addresses from the rendezvous service or from the member itself
+//! through the session (`mesh.rs`), probes them all from the
 //! game socket (both sides at once, so both routers open), and once a probe is answered
 //! it sends what the session sends to that member on the path that answered, and hands
 //! what arrives on it to the session as if from the session address. The netcode
