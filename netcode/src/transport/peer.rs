@@ -49,8 +49,7 @@ pub struct PeerOptions {
     pub join_timeout: Duration,
     /// NAT traversal: the rendezvous services (`rendezvous`: a host registers there and
     /// its invites name them; a joiner asks them besides those its invite names) and
-    /// timing. Default: [`TraversalConfig::default`] (no service: members' candidates come
-    /// through the session only).
+    /// timing. Default: [`TraversalConfig::default`] (no service: no traversal).
     pub traversal: TraversalConfig,
     /// How long to wait for a rendezvous service's first answer. Default: 3 s.
     pub rendezvous_timeout: Duration,
