@@ -8,7 +8,7 @@
 //! Needs root, iptables, coturn and miniupnpd (`.ci/run` runs as root and installs them when missing).
 //! A harness of its own (`harness = false`, libtest-mimic) decides at run time: where the
 //! lab cannot run, every test is reported `ignored`, with the reason beside its name and
-//! in a notice, and the summary says `0 passed; ...; 23 ignored`; under CI (`CI` set, as
+//! in a notice, and the summary says `0 passed; ...; 26 ignored`; under CI (`CI` set, as
 //! `.ci/run` does) the tests run anyway and fail with the reason, so that CI cannot pass
 //! a lab it did not run. `NETCODE_LAB=off` makes the lab unavailable, to try that.
 //!

@@ -439,6 +439,7 @@ mod netcheck;
 mod peer;
 mod resolve;
 mod seat;
+mod signalling;
 
 pub use driver::Driver;
 pub use netcheck::{Advice, NetReport, NetcheckOptions, PortMapReport, StunReport, netcheck};
