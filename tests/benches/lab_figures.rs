@@ -128,8 +128,12 @@ fn playing(joiner: &mut PeerProc, host_id: &str, started: u64) -> Result<Outcome
     let ended = joiner.wait_for(STEP, |v| v["event"] == "joined" || v["event"] == "error");
     let ended = ended.ok_or_else(|| joiner.failure("neither joined nor failed"))?;
     if ended["event"] == "error" {
+        // The error line has no time of its own: when it arrived (read every 5 ms).
         let kind = error_kind(ended["message"].as_str().unwrap_or_default());
-        return Ok(Outcome::Failed { ms: ms(&ended), kind });
+        return Ok(Outcome::Failed {
+            ms: unix_ms().saturating_sub(started),
+            kind,
+        });
     }
     let up = |v: &Value| link_of(v, host_id).is_some();
     let link = match joiner.lines.iter().find(|v| v["event"] == "link_changed" && up(v)) {
