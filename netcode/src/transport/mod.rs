@@ -105,6 +105,16 @@ pub enum JoinHint {
          ports, or to be on your network"
     )]
     HomeNetworkOnly,
+    /// A public address of the code (where STUN saw the host) did not answer, and no
+    /// rendezvous service was asked: a router that lets in only what its home sent first
+    /// drops a joiner nobody announced.
+    #[error(
+        "the host's public address did not answer: its router may let in only what the host sent \
+         first; the host needs a router that maps ports (online play or --port-mapping), or both of \
+         you a rendezvous service (--rendezvous); or the session has ended, or the code is not this \
+         session's"
+    )]
+    PublicUnanswered,
     /// Addresses that should be reachable did not answer.
     #[error("the session may have ended, or the code is not this session's")]
     Unanswered,
@@ -119,8 +129,13 @@ impl JoinHint {
             }
             std::net::IpAddr::V6(ip) => ip.is_unique_local() || ip.is_unicast_link_local(),
         };
-        if !services && !addrs.is_empty() && addrs.iter().all(private) {
+        let public = |a: &SocketAddr| !private(a) && !a.ip().is_loopback() && !a.ip().is_unspecified();
+        if services || addrs.is_empty() {
+            JoinHint::Unanswered
+        } else if addrs.iter().all(private) {
             JoinHint::HomeNetworkOnly
+        } else if addrs.iter().any(public) {
+            JoinHint::PublicUnanswered
         } else {
             JoinHint::Unanswered
         }

@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use netcode::stun::binding_success;
-use netcode_tests::lab::{GAME_PORT, Lab, Nat, STEP, STUN_IPS, STUN_PORT, machine_ns};
+use netcode_tests::lab::{GAME_PORT, Lab, Nat, STEP, STUN_PORT, machine_ns, stun_args};
 
 /// This module's tests, as the harness lists them.
 pub(super) const TESTS: &[(&str, fn())] = &[
@@ -116,14 +116,6 @@ fn forged_stun_answers_from_the_lan_change_nothing() {
     let status = forger.wait().expect("the flood ends");
     assert!(status.success(), "the forger ran");
     let _ = std::fs::remove_dir_all(dir);
-}
-
-/// `--stun` twice, for coturn's two addresses.
-fn stun_args() -> Vec<String> {
-    STUN_IPS
-        .iter()
-        .flat_map(|ip| ["--stun".to_string(), format!("{ip}:{STUN_PORT}")])
-        .collect()
 }
 
 /// `peer netcheck` on the game port of a port-restricted, a symmetric and a full-cone home,
