@@ -15,7 +15,7 @@ use netcode::bevy::NetPeer;
 use netcode::cli::OnlineArgs;
 
 use crate::arena;
-use crate::menu_view::{MenuRoot, menu_view, setup_menu};
+use crate::menu_view::{MenuRoot, menu_games, menu_view, setup_menu};
 use crate::net::{NetArgs, Start};
 
 /// Longest name, in characters.
@@ -138,7 +138,7 @@ pub fn run_menu(frames: Option<u64>, screenshot: Option<std::path::PathBuf>) -> 
         .add_systems(Startup, setup_menu)
         .add_systems(
             Update,
-            (menu_keys, menu_clicks, menu_start, menu_view)
+            (menu_keys, menu_clicks, menu_start, menu_view, menu_games)
                 .chain()
                 .distributive_run_if(resource_exists::<Menu>),
         );
@@ -327,11 +327,9 @@ pub(crate) fn menu_keys(
         match &ev.logical_key {
             Key::Character(c) if ctrl => match c.to_lowercase().as_str() {
                 "v" => paste = true,
-                "h" => {
-                    if m.starting.is_none() && m.chosen.is_none() {
-                        m.error = None;
-                        m.chosen = Some(MenuChoice::Host);
-                    }
+                "h" if m.starting.is_none() && m.chosen.is_none() => {
+                    m.error = None;
+                    m.chosen = Some(MenuChoice::Host);
                 }
                 _ => {}
             },

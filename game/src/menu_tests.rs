@@ -7,7 +7,7 @@ use bevy::input::{ButtonState, InputPlugin};
 use netcode::lan::{Beacon, LanGame};
 
 use super::*;
-use crate::menu_view::{ControlText, menu_view, setup_menu};
+use crate::menu_view::{ControlText, menu_games, menu_view, setup_menu};
 
 /// The menu's app without a window nor the session's start.
 fn menu_app() -> App {
@@ -18,7 +18,7 @@ fn menu_app() -> App {
             ..default()
         })
         .add_systems(Startup, setup_menu)
-        .add_systems(Update, (menu_keys, menu_clicks, menu_view).chain());
+        .add_systems(Update, (menu_keys, menu_clicks, menu_view, menu_games).chain());
     app.update();
     app
 }

@@ -246,16 +246,12 @@ fn background(c: Control, interaction: Interaction) -> Color {
 }
 
 /// Draws the menu: the controls' looks and texts, the status line, the games.
-#[allow(clippy::type_complexity)]
 pub(crate) fn menu_view(
-    mut commands: Commands,
     m: Res<Menu>,
     time: Res<Time>,
     mut controls: Query<(&Control, &Interaction, &mut BackgroundColor, &mut BorderColor)>,
     mut texts: Query<(&ControlText, &mut Text, &mut TextColor), Without<StatusLine>>,
     mut status: Query<(&mut Text, &mut TextColor), With<StatusLine>>,
-    list: Query<Entity, With<GameList>>,
-    mut listed: Local<Option<Vec<(String, u8)>>>,
 ) {
     for (c, interaction, mut bg, mut border) in &mut controls {
         bg.0 = background(*c, *interaction);
@@ -278,17 +274,26 @@ pub(crate) fn menu_view(
         text.0 = line;
         colour.0 = shade;
     }
-    // The list is rebuilt when the games change.
+}
+
+/// Rebuilds the list of games on your network when they change.
+pub(crate) fn menu_games(
+    mut commands: Commands,
+    m: Res<Menu>,
+    list: Query<Entity, With<GameList>>,
+    mut listed: Local<Vec<(String, u8)>>,
+    mut drawn: Local<bool>,
+) {
     let games: Vec<(String, u8)> = m
         .games
         .iter()
         .take(MAX_GAMES)
         .map(|g| (g.beacon.invite.clone(), g.beacon.players))
         .collect();
-    if listed.as_ref() == Some(&games) {
+    let Ok(list) = list.single() else { return };
+    if *drawn && games == *listed {
         return;
     }
-    let Ok(list) = list.single() else { return };
     commands.entity(list).despawn_children();
     if games.is_empty() {
         let none = if m.lan.is_some() {
@@ -301,5 +306,6 @@ pub(crate) fn menu_view(
     for n in 0..games.len() {
         commands.entity(list).with_child(control(Control::Game(n), false));
     }
-    *listed = Some(games);
+    *listed = games;
+    *drawn = true;
 }
