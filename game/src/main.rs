@@ -17,6 +17,7 @@ mod extras;
 mod headless;
 mod hud;
 mod menu;
+mod menu_view;
 mod net;
 mod overlay;
 mod palette;
@@ -50,6 +51,13 @@ const SCREENSHOT_TIMEOUT_FRAMES: u64 = 300;
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// The menu (no subcommand): quit after N frames (for scripted runs).
+    #[arg(long, value_name = "N", value_parser = parse_frames, hide = true)]
+    frames: Option<u64>,
+    /// The menu (no subcommand): save a PNG of the window at frame `--frames` (default
+    /// 120), then quit.
+    #[arg(long, value_name = "PATH", hide = true, value_parser = parse_png_path)]
+    screenshot: Option<PathBuf>,
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -282,7 +290,7 @@ fn main() -> ExitCode {
                 eprintln!("{message}");
                 return ExitCode::FAILURE;
             }
-            return menu::run_menu();
+            return menu::run_menu(cli.frames, cli.screenshot);
         }
     };
     if run.headless {

@@ -260,7 +260,23 @@ impl UdpTransport {
 
     /// Feeds every datagram waiting on the socket to `session` (through the traversal,
     /// when set); `None` before a session exists: only the traversal's own frames count.
-    pub fn receive(&mut self, mut session: Option<&mut Session>, now: Duration) -> io::Result<()> {
+    pub fn receive(&mut self, session: Option<&mut Session>, now: Duration) -> io::Result<()> {
+        self.receive_each(session, now, |_, _| false)
+    }
+
+    /// Puts `bytes` for `to` on the wire with the next [`UdpTransport::send`].
+    pub(crate) fn queue(&mut self, to: SocketAddr, bytes: Vec<u8>) {
+        self.wire.push((to, bytes));
+    }
+
+    /// As [`UdpTransport::receive`], offering each datagram to `first` before the STUN
+    /// client, the traversal and the session (it returns whether it took it).
+    pub(crate) fn receive_each(
+        &mut self,
+        mut session: Option<&mut Session>,
+        now: Duration,
+        mut first: impl FnMut(SocketAddr, &[u8]) -> bool,
+    ) -> io::Result<()> {
         loop {
             let (n, from) = match self.socket.recv_from(&mut self.buf) {
                 Ok(got) => got,
@@ -270,6 +286,9 @@ impl UdpTransport {
                 Err(e) => return Err(e),
             };
             let bytes = &mut self.buf[..n];
+            if first(from, bytes) {
+                continue;
+            }
             if let Some(portmap) = self.portmap.as_mut()
                 && portmap.handle(from, bytes, now)
             {
@@ -454,6 +473,7 @@ mod netcheck;
 mod peer;
 mod resolve;
 mod seat;
+mod service_check;
 mod signalling;
 
 pub use driver::Driver;
@@ -461,6 +481,7 @@ pub use netcheck::{Advice, NetReport, NetcheckOptions, PortMapReport, StunReport
 pub use peer::{Peer, PeerOptions, resolve_rendezvous};
 pub use resolve::stun_servers;
 pub use seat::Seat;
+pub use service_check::RendezvousReport;
 
 #[cfg(test)]
 mod stun_tests;
