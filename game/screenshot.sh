@@ -8,13 +8,15 @@
 #   apt-get install xvfb xdotool mesa-vulkan-drivers      # once
 #   bash game/screenshot.sh [OUT.png] [FRAMES]            # default: docs/arena.png, 400
 #   bash game/screenshot.sh docs/overlay.png 450 overlay  # the F3 overlay after a host kill
+#   bash game/screenshot.sh docs/menu.png 200 menu        # the menu: Mira's game on the LAN,
+#                                                         # a code being typed, Host online hovered
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-docs/arena.png}"
 frames="${2:-400}"
 mode="${3:-}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/work/cache/target}"
-cargo build -q -p game
+cargo build -q --workspace --bin game
 game="$CARGO_TARGET_DIR/debug/game"
 log="$(mktemp -d)"
 pids=()
@@ -23,6 +25,28 @@ trap cleanup EXIT
 display=":$((90 + RANDOM % 100))"
 Xvfb "$display" -screen 0 1280x720x24 >/dev/null 2>&1 &
 pids+=($!)
+if [ "$mode" = menu ]; then
+  # Mira announces her game on a LAN port of this run; the menu (as Ada) lists it.
+  export NETCODE_LAN_PORT="$((40000 + RANDOM % 20000))"
+  "$game" host --headless --bot --bind 127.0.0.1 --name Mira --lan >"$log/Mira" 2>&1 &
+  pids+=($!)
+  sleep 1
+  DISPLAY="$display" USER=Ada "$game" --frames "$frames" --screenshot "$out" >"$log/menu" 2>&1 &
+  window=$!
+  pids+=($window)
+  for _ in $(seq 100); do
+    DISPLAY="$display" xdotool search --name "netcode arena" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  sleep 2
+  id="$(DISPLAY="$display" xdotool search --name "netcode arena" | head -1)"
+  DISPLAY="$display" xdotool windowfocus --sync "$id" key Tab type "nc1-7f3k"
+  DISPLAY="$display" xdotool mousemove --window "$id" 540 354
+  wait "$window" || true
+  grep '"frames"' "$log/menu" || cat "$log/menu"
+  test -s "$out" && echo "saved $out"
+  exit 0
+fi
 "$game" host --headless --bot --bind 127.0.0.1 --name Mira >"$log/Mira" 2>&1 &
 host=$!
 pids+=($host)

@@ -197,6 +197,22 @@ fn messages() -> Vec<(&'static str, Message)> {
         ),
         ("leave", Message::Leave),
         (
+            "candidates",
+            Message::Candidates(netcode::protocol::Candidates {
+                addrs: vec![
+                    netcode::protocol::Candidate {
+                        addr: "198.51.100.7:5000".parse().expect("address"),
+                        kind: netcode::protocol::CandidateKind::Mapped,
+                    },
+                    netcode::protocol::Candidate {
+                        addr,
+                        kind: netcode::protocol::CandidateKind::Local,
+                    },
+                ],
+                mapping: netcode::stun::NatMapping::EndpointIndependent,
+            }),
+        ),
+        (
             "forward",
             Message::signed_forward(&member, 7, PeerId(3), 77, true, [0, 1], inner),
         ),

@@ -8,6 +8,7 @@ use bevy::prelude::*;
 use netcode::bevy::NetPeer;
 
 use crate::menu::Menu;
+use crate::menu_view::MenuRoot;
 use crate::net::NetArgs;
 
 /// A join the menu started, until it is in (then the game has it), given up or failed.
@@ -34,6 +35,7 @@ pub fn joining(
     mut menu: ResMut<Menu>,
     keys: Res<ButtonInput<KeyCode>>,
     mut text: Query<(Entity, &mut Text), With<JoiningText>>,
+    menu_root: Query<Entity, With<MenuRoot>>,
 ) {
     let Some(peer) = joining.peer.as_mut() else { return };
     let words = if keys.just_pressed(KeyCode::Escape) {
@@ -63,6 +65,9 @@ pub fn joining(
     if in_session && let Some(peer) = joining.peer.take() {
         crate::play::start_session(&mut commands, peer, joining.net.clone(), false);
         commands.remove_resource::<Menu>();
+        for entity in &menu_root {
+            commands.entity(entity).despawn();
+        }
         return;
     }
     let line = match phase {

@@ -18,6 +18,7 @@ mod headless;
 mod hud;
 mod joining;
 mod menu;
+mod menu_view;
 mod net;
 mod overlay;
 mod palette;
@@ -51,6 +52,13 @@ const SCREENSHOT_TIMEOUT_FRAMES: u64 = 300;
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// The menu (no subcommand): quit after N frames (for scripted runs).
+    #[arg(long, value_name = "N", value_parser = parse_frames, hide = true)]
+    frames: Option<u64>,
+    /// The menu (no subcommand): save a PNG of the window at frame `--frames` (default
+    /// 120), then quit.
+    #[arg(long, value_name = "PATH", hide = true, value_parser = parse_png_path)]
+    screenshot: Option<PathBuf>,
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -283,7 +291,7 @@ fn main() -> ExitCode {
                 eprintln!("{message}");
                 return ExitCode::FAILURE;
             }
-            return menu::run_menu();
+            return menu::run_menu(cli.frames, cli.screenshot);
         }
     };
     if run.headless {

@@ -9,12 +9,11 @@ use std::time::Duration;
 use bevy::prelude::*;
 use clap::Args;
 use netcode::bevy::NetPeer;
+use netcode::cli::OnlineArgs;
 use netcode::invite::Invite;
 use netcode::lan::{Announcer, Beacon, DEFAULT_LAN_PORT};
 use netcode::roster::RosterDigest;
-use netcode::stun::StunConfig;
-use netcode::transport::{LinkConditions, NetcheckOptions, PeerOptions, Seat, resolve_rendezvous, stun_servers};
-use netcode::traversal::TraversalConfig;
+use netcode::transport::{LinkConditions, PeerOptions, Seat};
 use netcode::{EventRecord, LinkPath, LinkState, Session, SessionEvent};
 use serde_json::{Value, json};
 
@@ -45,26 +44,9 @@ pub struct NetArgs {
     /// Try a bad network: loss probability per datagram.
     #[arg(long, default_value_t = 0.0)]
     pub sim_loss: f64,
-    /// Rendezvous service (HOST:PORT) for playing across home routers: a host registers
-    /// there and its invite code names it; a joiner finds the players through it (besides
-    /// the one its code names). See the README, "Playing over the internet".
-    #[arg(long, env = "NETCODE_RENDEZVOUS")]
-    pub rendezvous: Option<String>,
-    /// STUN server (HOST:PORT) to ask where the internet sees you; repeat it, or list
-    /// several comma-separated in NETCODE_STUN. Replaces the public servers of `--online`.
-    #[arg(long = "stun", value_name = "HOST:PORT", env = "NETCODE_STUN", value_delimiter = ',')]
-    pub stun: Vec<String>,
-    /// Online play: ask well-known public STUN servers where the internet sees you (unless
-    /// `--stun` names others). Without it nothing is sent to an address you did not give.
-    #[arg(long)]
-    pub online: bool,
-    /// Ask your home router to map the game port (PCP, NAT-PMP or UPnP-IGD; on with
-    /// `--online`).
-    #[arg(long, conflicts_with = "no_port_mapping")]
-    pub port_mapping: bool,
-    /// Never ask the home router for a port mapping, even with `--online`.
-    #[arg(long)]
-    pub no_port_mapping: bool,
+    /// The rendezvous service, STUN servers, online play and port mapping.
+    #[command(flatten)]
+    pub online: OnlineArgs,
     /// Announce the session on your local networks, so `game lan` and the menu list it
     /// (everyone on the network can then join).
     #[arg(long)]
@@ -77,26 +59,9 @@ pub struct NetArgs {
 /// Options of `game netcheck`.
 #[derive(Debug, Clone, Args)]
 pub struct NetcheckArgs {
-    /// UDP port to bind (0: any free port; your game's port shows its mapping).
-    #[arg(long, default_value_t = 0)]
-    pub port: u16,
-    /// IP address to bind.
-    #[arg(long, default_value = "0.0.0.0")]
-    pub bind: IpAddr,
-    /// STUN server (HOST:PORT) to ask; repeat it, or list several comma-separated in
-    /// NETCODE_STUN. Replaces the public servers of `--online`.
-    #[arg(long = "stun", value_name = "HOST:PORT", env = "NETCODE_STUN", value_delimiter = ',')]
-    pub stun: Vec<String>,
-    /// Ask well-known public STUN servers (unless `--stun` names others).
-    #[arg(long)]
-    pub online: bool,
-    /// Ask your home router to map the game port (PCP, NAT-PMP or UPnP-IGD; on with
-    /// `--online`).
-    #[arg(long, conflicts_with = "no_port_mapping")]
-    pub port_mapping: bool,
-    /// Never ask the home router for a port mapping, even with `--online`.
-    #[arg(long)]
-    pub no_port_mapping: bool,
+    /// What to ask: the port, the STUN servers, the router, the rendezvous services.
+    #[command(flatten)]
+    pub check: netcode::cli::NetcheckArgs,
     /// Print the report as one JSON line.
     #[arg(long)]
     pub json: bool,
@@ -104,14 +69,7 @@ pub struct NetcheckArgs {
 
 /// `game netcheck`: the report, as text or one JSON line.
 pub fn netcheck(args: &NetcheckArgs) -> Result<(), String> {
-    let options = NetcheckOptions {
-        bind: SocketAddr::new(args.bind, args.port),
-        stun: StunConfig {
-            servers: stun_servers(&args.stun, args.online).map_err(|e| e.to_string())?,
-            ..StunConfig::default()
-        },
-        port_mapping: (args.online || args.port_mapping) && !args.no_port_mapping,
-    };
+    let options = args.check.options().map_err(|e| e.to_string())?;
     let report = netcode::transport::netcheck(&options).map_err(|e| e.to_string())?;
     if args.json {
         let mut line = serde_json::to_value(&report).map_err(|e| e.to_string())?;
@@ -160,26 +118,14 @@ pub enum Start {
 
 impl NetArgs {
     fn options(&self) -> Result<PeerOptions, String> {
-        let rendezvous = match &self.rendezvous {
-            Some(text) => vec![resolve_rendezvous(text).map_err(|e| e.to_string())?],
-            None => Vec::new(),
-        };
-        Ok(PeerOptions {
+        let options = PeerOptions {
             name: self.name.clone(),
             bind: SocketAddr::new(self.bind, self.port),
             conditions: LinkConditions::from_millis(self.sim_latency, self.sim_jitter, self.sim_loss)
                 .map_err(|e| format!("--sim-{e}"))?,
-            traversal: TraversalConfig {
-                rendezvous,
-                ..TraversalConfig::default()
-            },
-            stun: StunConfig {
-                servers: stun_servers(&self.stun, self.online).map_err(|e| e.to_string())?,
-                ..StunConfig::default()
-            },
-            port_mapping: (self.online || self.port_mapping) && !self.no_port_mapping,
             ..PeerOptions::default()
-        })
+        };
+        self.online.peer_options(options).map_err(|e| e.to_string())
     }
 
     /// The LAN announcer of `--lan`, if set.

@@ -34,6 +34,8 @@ pub struct ReadmeDoctests;
 #[cfg(feature = "bevy")]
 pub mod bevy;
 pub(crate) mod bounds;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod conditions;
 pub mod config;
 pub mod identity;

@@ -5,11 +5,16 @@
 //! `MASQUERADE --random-fully` symmetric; every router drops unsolicited WAN input.
 //! Traffic stays inside the namespaces the lab made (documentation range 198.51.100.0/24
 //! as the internet, 10.K.0.0/24 as home K). Used by the `nat_lab` tests and the `nat_lab`
-//! bench. Needs root and iptables ([`unavailable`] says why not, [`HOW_TO_RUN`] how).
+//! and `lab_figures` benches. Needs root, iptables, coturn and miniupnpd ([`unavailable`]
+//! says why not, [`HOW_TO_RUN`] how).
+//!
+//! Its parts: this file holds the lab itself (namespaces, veth pairs, the internet bridge),
+//! the programs run in it and the scenarios' steps; `lab_home.rs` the homes (routers, their
+//! NAT, machines); `lab_services.rs` the servers on the internet (the rendezvous service,
+//! coturn); `lab_portmap.rs` miniupnpd on a home's router.
 
-use std::net::{Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::net::Ipv4Addr;
+use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -59,10 +64,6 @@ pub struct Lab {
     prefix: String,
     namespaces: Vec<String>,
     links: u32,
-}
-
-fn program() -> PathBuf {
-    workspace_program("netcode-rendezvous", &["-p", "netcode-rendezvous"])
 }
 
 /// Why the lab cannot run here.
@@ -221,211 +222,9 @@ impl Lab {
         );
         self.exec("inet", &["ip", "link", "set", "br0", "up"]);
     }
-
-    /// Home `k` behind router `k` with `nat`: returns the home's LAN address and the
-    /// router's WAN address. Its first machine is `h{k}`; [`Lab::machine`] adds more.
-    pub fn home(&mut self, k: u8, nat: Nat) -> (Ipv4Addr, Ipv4Addr) {
-        self.home_at(k, nat, Ipv4Addr::new(198, 51, 100, 10 + k))
-    }
-
-    /// [`Lab::home`] with the router's WAN address `wan` (on the internet's bridge).
-    pub fn home_at(&mut self, k: u8, nat: Nat, wan: Ipv4Addr) -> (Ipv4Addr, Ipv4Addr) {
-        let router = format!("r{k}");
-        let gw = Ipv4Addr::new(10, k, 0, 1);
-        self.add_ns(&router);
-        let port = format!("p{k}");
-        self.veth("inet", &port, &router, "wan");
-        self.exec("inet", &["ip", "link", "set", &port, "master", "br0"]);
-        self.exec(&router, &["ip", "addr", "add", &format!("{wan}/24"), "dev", "wan"]);
-        self.exec(&router, &["ip", "link", "add", "lanbr", "type", "bridge"]);
-        self.exec(&router, &["ip", "addr", "add", &format!("{gw}/24"), "dev", "lanbr"]);
-        self.exec(&router, &["ip", "link", "set", "lanbr", "up"]);
-        self.exec(&router, &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
-        let mut masquerade = vec![
-            "iptables",
-            "-t",
-            "nat",
-            "-A",
-            "POSTROUTING",
-            "-o",
-            "wan",
-            "-j",
-            "MASQUERADE",
-        ];
-        if nat == Nat::Symmetric {
-            masquerade.push("--random-fully");
-        }
-        if nat == Nat::FullCone {
-            let (host, port) = (Ipv4Addr::new(10, k, 0, 2).to_string(), GAME_PORT);
-            let (to_wan, to_host) = (format!("{wan}:{port}"), format!("{host}:{port}"));
-            self.exec(
-                &router,
-                &[
-                    "iptables",
-                    "-t",
-                    "nat",
-                    "-A",
-                    "POSTROUTING",
-                    "-o",
-                    "wan",
-                    "-p",
-                    "udp",
-                    "-s",
-                    &host,
-                    "--sport",
-                    port,
-                    "-j",
-                    "SNAT",
-                    "--to-source",
-                    &to_wan,
-                ],
-            );
-            self.exec(
-                &router,
-                &[
-                    "iptables",
-                    "-t",
-                    "nat",
-                    "-A",
-                    "PREROUTING",
-                    "-i",
-                    "wan",
-                    "-p",
-                    "udp",
-                    "--dport",
-                    port,
-                    "-j",
-                    "DNAT",
-                    "--to-destination",
-                    &to_host,
-                ],
-            );
-            self.exec(
-                &router,
-                &[
-                    "iptables", "-A", "FORWARD", "-i", "wan", "-p", "udp", "-d", &host, "--dport", port, "-j", "ACCEPT",
-                ],
-            );
-        }
-        self.exec(&router, &masquerade);
-        if nat == Nat::AcceptingPortRestricted {
-            return (self.machine(k, 0), wan);
-        }
-        // A home router: nothing unsolicited from the WAN side gets in.
-        let established = ["-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"];
-        for chain in ["INPUT", "FORWARD"] {
-            let mut accept = vec!["iptables", "-A", chain, "-i", "wan"];
-            accept.extend_from_slice(&established);
-            self.exec(&router, &accept);
-            self.exec(&router, &["iptables", "-A", chain, "-i", "wan", "-j", "DROP"]);
-        }
-        (self.machine(k, 0), wan)
-    }
-
-    /// Machine `i` of home `k` (`h{k}` for the first, `h{k}m{i}` after): its LAN address.
-    pub fn machine(&mut self, k: u8, i: u8) -> Ipv4Addr {
-        let (router, name) = (format!("r{k}"), machine_ns(k, i));
-        let (gw, host) = (Ipv4Addr::new(10, k, 0, 1), Ipv4Addr::new(10, k, 0, 2 + i));
-        self.add_ns(&name);
-        let port = format!("l{i}");
-        self.veth(&router, &port, &name, "eth0");
-        self.exec(&router, &["ip", "link", "set", &port, "master", "lanbr"]);
-        self.exec(
-            &name,
-            &["ip", "addr", "add", &format!("{host}/24"), "brd", "+", "dev", "eth0"],
-        );
-        self.exec(&name, &["ip", "route", "add", "default", "via", &gw.to_string()]);
-        host
-    }
-
-    /// An IPv6 prefix on the internet (2001:db8::/64, the documentation range; the
-    /// internet namespace is 2001:db8::1) and machines `v{i}` on it at 2001:db8::1{i}, with
-    /// global addresses and no NAT, as IPv6 homes have them.
-    pub fn ipv6_machines(&mut self, count: u8) {
-        self.exec(
-            "inet",
-            &["ip", "-6", "addr", "add", "2001:db8::1/64", "dev", "br0", "nodad"],
-        );
-        for i in 0..count {
-            let (name, port) = (format!("v{i}"), format!("q{i}"));
-            self.add_ns(&name);
-            self.veth("inet", &port, &name, "eth0");
-            self.exec("inet", &["ip", "link", "set", &port, "master", "br0"]);
-            let ip = format!("2001:db8::1{i}/64");
-            self.exec(&name, &["ip", "-6", "addr", "add", &ip, "dev", "eth0", "nodad"]);
-        }
-    }
-
-    /// Sets home `k`'s router to forget an idle UDP mapping after `secs` seconds (both
-    /// the unreplied and the established timeouts).
-    pub fn mapping_timeout(&self, k: u8, secs: u32) {
-        let router = format!("r{k}");
-        for key in ["nf_conntrack_udp_timeout", "nf_conntrack_udp_timeout_stream"] {
-            self.exec(&router, &["sysctl", "-qw", &format!("net.netfilter.{key}={secs}")]);
-        }
-    }
-
-    pub fn spawn(&self, ns: &str, args: &[&str]) -> Child {
-        let ns = self.ns(ns);
-        let bin = program();
-        Command::new("ip")
-            .args(["netns", "exec", &ns])
-            .arg(bin)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("starts")
-    }
-
-    pub fn service(&self) -> Child {
-        self.service_at(&service_addr())
-    }
-
-    /// The service listening on `listen` in the internet namespace.
-    fn service_at(&self, listen: &str) -> Child {
-        self.spawn("inet", &["--listen", listen, "--report-secs", "1"])
-    }
-
-    /// A punch test from home `k` as `peer` (joining or registering); its JSON lines.
-    pub fn punch_test(&self, k: u8, host: Ipv4Addr, peer: u64, join: bool) -> Child {
-        let (server, bind, peer) = (
-            format!("{SERVICE_IP}:{SERVICE_PORT}"),
-            SocketAddr::from((host, PEER_PORT)).to_string(),
-            peer.to_string(),
-        );
-        let mut args = vec![
-            "punch-test",
-            "--server",
-            &server,
-            "--key",
-            KEY_HEX,
-            "--peer",
-            &peer,
-            "--secs",
-            PUNCH_SECS,
-            "--bind",
-            &bind,
-        ];
-        if join {
-            args.push("--join");
-        }
-        self.spawn(&format!("h{k}"), &args)
-    }
 }
 
 impl Lab {
-    /// A LAN of two machines `h1` and `h2` (10.9.0.1 and 10.9.0.2, with their broadcast
-    /// address set as DHCP sets it) and nothing else: no
-    /// router, no default route.
-    pub fn lan_party(&mut self) {
-        self.add_ns("h1");
-        self.add_ns("h2");
-        self.veth("h1", "eth0", "h2", "eth0");
-        self.exec("h1", &["ip", "addr", "add", "10.9.0.1/24", "brd", "+", "dev", "eth0"]);
-        self.exec("h2", &["ip", "addr", "add", "10.9.0.2/24", "brd", "+", "dev", "eth0"]);
-    }
-
     /// The `game` program in namespace `ns`, read as JSON lines.
     pub fn game(&self, ns: &str, args: &[&str]) -> PeerProc {
         self.program(ns, &workspace_program("game", &["-p", "game"]), args)
@@ -458,9 +257,15 @@ impl Drop for Lab {
     }
 }
 
+#[path = "lab_home.rs"]
+mod home;
 #[path = "lab_portmap.rs"]
 mod portmap;
-pub use portmap::{PORTMAP_NET, PORTMAP_WAN};
+#[path = "lab_services.rs"]
+mod services;
+pub use portmap::{Miniupnpd, PORTMAP_NET, PORTMAP_WAN};
+use services::read_in_background;
+pub use services::{Service, service_addr, service_stat, stun_args};
 
 /// The namespace name of machine `i` of home `k`.
 pub fn machine_ns(k: u8, i: u8) -> String {
@@ -472,121 +277,7 @@ pub const STEP: Duration = Duration::from_secs(20);
 /// The game port of every peer (inside its own namespace).
 pub const GAME_PORT: &str = "5000";
 
-pub fn service_addr() -> String {
-    format!("{SERVICE_IP}:{SERVICE_PORT}")
-}
-
-/// The service's last counters line, as `name: value` pairs.
-pub fn service_stat(log: &str, name: &str) -> u64 {
-    let line = log.lines().rev().find(|l| l.contains("ServerStats")).unwrap_or("");
-    let key = format!("{name}: ");
-    line.split(&key)
-        .nth(1)
-        .and_then(|rest| rest.split([',', ' ', '}']).next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in the service's log: {log}"))
-}
-
-/// A running service, read when it is stopped.
-pub struct Service {
-    child: Option<Child>,
-    /// Its stderr, read as it comes (a pipe nobody reads would stall the service).
-    log: Option<std::thread::JoinHandle<String>>,
-}
-
-/// Reads `pipe` to its end on a thread (a pipe nobody reads would stall its writer).
-fn read_in_background(mut pipe: impl std::io::Read + Send + 'static) -> std::thread::JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = pipe.read_to_string(&mut text);
-        text
-    })
-}
-
-impl Service {
-    /// Stops it after its next counters line; returns its log.
-    pub fn stop(mut self) -> String {
-        std::thread::sleep(Duration::from_millis(1200));
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        self.log.take().and_then(|h| h.join().ok()).unwrap_or_default()
-    }
-
-    /// The service's process id.
-    pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
 impl Lab {
-    pub fn start_service(&self) -> Service {
-        self.start_service_at(&service_addr())
-    }
-
-    /// [`Lab::start_service`] on another address of the internet namespace.
-    pub fn start_service_at(&self, listen: &str) -> Service {
-        let mut child = self.service_at(listen);
-        let log = child.stderr.take().map(read_in_background);
-        let s = Service {
-            child: Some(child),
-            log,
-        };
-        std::thread::sleep(Duration::from_millis(300)); // it binds its port
-        s
-    }
-
-    /// Debian's coturn (`turnserver`, STUN only: no relay, no TLS, no CLI) on the internet's
-    /// two [`STUN_IPS`], port [`STUN_PORT`]; stopped when dropped. `.ci/run` installs the
-    /// `coturn` package when missing.
-    pub fn start_stun(&self) -> Service {
-        for ip in STUN_IPS {
-            self.exec("inet", &["ip", "addr", "add", &format!("{ip}/24"), "dev", "br0"]);
-        }
-        let (one, two, port) = (STUN_IPS[0].to_string(), STUN_IPS[1].to_string(), STUN_PORT.to_string());
-        let args = [
-            "netns",
-            "exec",
-            &self.ns("inet"),
-            "turnserver",
-            "-S",
-            "-n",
-            "--no-cli",
-            "--no-tls",
-            "--no-dtls",
-            "-L",
-            &one,
-            "-L",
-            &two,
-            "-p",
-            &port,
-            "--log-file",
-            "stdout",
-        ];
-        let mut child = Command::new("ip")
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("turnserver does not start ({e}): apt-get install -y coturn"));
-        let log = child.stdout.take().map(read_in_background);
-        std::thread::sleep(Duration::from_millis(500)); // it binds its ports
-        Service {
-            child: Some(child),
-            log,
-        }
-    }
-
     /// `peer host` on machine (`k`, `i`) through the service; its invite code.
     pub fn host_game(&self, k: u8, i: u8, name: &str, extra: &[&str]) -> (PeerProc, String, String) {
         let svc = service_addr();
@@ -623,4 +314,20 @@ pub fn link_on(p: &mut PeerProc, others: &[&str], path: &str) -> Value {
                 .all(|o| v["links"][*o]["state"] == "direct" && v["links"][*o]["path"] == path)
     })
     .unwrap_or_else(|| panic!("{}", p.failure(&format!("no {path} link to {others:?}"))))
+}
+
+/// The code a hosting `peer` (started with `--stun`, and `--port-mapping` when its router
+/// `maps`) hands out once it knows where the internet reaches it: its newest `invite` line
+/// after STUN told the NAT's mapping (and the router granted the port, when it maps), or
+/// `first` (its `hosting` code) when nothing changed it. An error says what never came.
+pub fn public_code(host: &mut PeerProc, first: &str, maps: bool) -> Result<String, String> {
+    let known =
+        |v: &Value| v["event"] == "status" && v["nat_mapping"] != "unknown" && (!maps || !v["mapped"].is_null());
+    host.wait_for(STEP, known)
+        .ok_or_else(|| host.failure("STUN or the router never answered"))?;
+    // A changed code is printed right after the status line that shows why.
+    host.wait_for(STEP, |v| v["event"] == "status")
+        .ok_or_else(|| host.failure("no status"))?;
+    let newest = host.lines.iter().rev().find(|v| v["event"] == "invite");
+    Ok(newest.and_then(|v| v["invite"].as_str()).unwrap_or(first).to_string())
 }

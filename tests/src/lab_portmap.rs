@@ -72,11 +72,18 @@ impl Lab {
     /// [`Lab::upnp_home`] with `extra` lines in the daemon's configuration (e.g. a short
     /// `max_lifetime`).
     pub fn upnp_home_with(&mut self, k: u8, natpmp: bool, extra: &str) -> (Ipv4Addr, Ipv4Addr, Miniupnpd) {
+        self.upnp_home_behind(k, Nat::PortRestricted, natpmp, extra)
+    }
+
+    /// [`Lab::upnp_home_with`] behind a router that translates as `nat` says (miniupnpd's
+    /// mappings come first: a mapped port is reachable whatever the router does to the
+    /// home's other flows).
+    pub fn upnp_home_behind(&mut self, k: u8, nat: Nat, natpmp: bool, extra: &str) -> (Ipv4Addr, Ipv4Addr, Miniupnpd) {
         let _ = Command::new("ip")
             .args(["netns", "exec", &self.ns("inet"), "ip", "addr", "add"])
             .args([&format!("{PORTMAP_NET}/24"), "dev", "br0"])
             .output();
-        let (lan, wan) = self.home_at(k, Nat::PortRestricted, portmap_wan(k));
+        let (lan, wan) = self.home_at(k, nat, portmap_wan(k));
         let router = format!("r{k}");
         let dir = netcode_procs::temp_dir(&format!("miniupnpd{k}"));
         let nft = dir.join("chains.nft");

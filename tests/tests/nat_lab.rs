@@ -8,7 +8,7 @@
 //! Needs root, iptables, coturn and miniupnpd (`.ci/run` runs as root and installs them when missing).
 //! A harness of its own (`harness = false`, libtest-mimic) decides at run time: where the
 //! lab cannot run, every test is reported `ignored`, with the reason beside its name and
-//! in a notice, and the summary says `0 passed; ...; 23 ignored`; under CI (`CI` set, as
+//! in a notice, and the summary says `0 passed; ...; 29 ignored`; under CI (`CI` set, as
 //! `.ci/run` does) the tests run anyway and fail with the reason, so that CI cannot pass
 //! a lab it did not run. `NETCODE_LAB=off` makes the lab unavailable, to try that.
 //!
@@ -17,7 +17,9 @@
 //! on its LAN addresses with the real `peer`; and in `play`, real `peer` programs playing
 //! through the rendezvous service across NATs; in `stun`, coturn telling each home its
 //! reflexive address and its router's mapping behaviour; in `portmap`, miniupnpd mapping
-//! the game port of a home (PCP, NAT-PMP, UPnP-IGD) beside a router without it.
+//! the game port of a home (PCP, NAT-PMP, UPnP-IGD) beside a router without it; in `alone`,
+//! joins with the invite code alone (no service): a symmetric host whose router maps ports
+//! is reached directly, one whose router does not gets a join error saying what would help.
 
 use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -123,6 +125,9 @@ mod stun;
 #[path = "nat_lab/portmap.rs"]
 mod portmap;
 
+#[path = "nat_lab/alone.rs"]
+mod alone;
+
 /// This file's tests, as the harness lists them.
 const TESTS: &[(&str, fn())] = &[
     (
@@ -148,21 +153,28 @@ fn main() -> std::process::ExitCode {
     let args = Arguments::from_args();
     let missing = lab::unavailable();
     let ci = under_ci();
-    let trials: Vec<Trial> = [TESTS, play::TESTS, game::TESTS, stun::TESTS, portmap::TESTS]
-        .concat()
-        .into_iter()
-        .map(|(name, test)| {
-            let trial = Trial::test(name, move || {
-                test();
-                Ok::<(), Failed>(())
-            });
-            match missing {
-                // Not run here, and said so: `ignored`, the reason beside the name.
-                Some(why) if !ci => trial.with_ignored_flag(true).with_kind(why.short()),
-                _ => trial,
-            }
-        })
-        .collect();
+    let trials: Vec<Trial> = [
+        TESTS,
+        play::TESTS,
+        game::TESTS,
+        stun::TESTS,
+        portmap::TESTS,
+        alone::TESTS,
+    ]
+    .concat()
+    .into_iter()
+    .map(|(name, test)| {
+        let trial = Trial::test(name, move || {
+            test();
+            Ok::<(), Failed>(())
+        });
+        match missing {
+            // Not run here, and said so: `ignored`, the reason beside the name.
+            Some(why) if !ci => trial.with_ignored_flag(true).with_kind(why.short()),
+            _ => trial,
+        }
+    })
+    .collect();
     if let Some(why) = missing {
         let what = if ci {
             "CANNOT RUN under CI: every lab test fails"

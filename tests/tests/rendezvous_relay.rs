@@ -1,6 +1,7 @@
 //! Two real `Peer`s on loopback that cannot reach each other (each drops what it sends to
 //! the other's address) play through the rendezvous service's relay, and the service
 //! carries only netcode ciphertext: no name, no store value, no heartbeat in the clear.
+//! And `netcheck` tells which rendezvous service answers, and in how long.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use netcode::rendezvous::Frame;
-use netcode::transport::{Peer, PeerOptions};
+use netcode::transport::{Advice, NetcheckOptions, Peer, PeerOptions, netcheck};
 use netcode::traversal::TraversalConfig;
 use netcode::{LinkPath, LinkState, Scope};
 use netcode_rendezvous::{Server, ServerConfig};
@@ -133,4 +134,56 @@ fn peers_with_no_path_play_through_the_service_which_sees_only_ciphertext() {
         // A netcode packet: its prefix byte has the packet type (0 to 6) in the low nibble.
         assert!(payload[0] & 0x0F <= 6, "not a netcode packet: {:02x}", payload[0]);
     }
+}
+
+#[test]
+fn netcheck_tells_which_rendezvous_service_answers_and_its_round_trip() {
+    let svc = service();
+    // Bound, never read: a service that is down (or an address that is wrong).
+    let silent = UdpSocket::bind("127.0.0.1:0").expect("binds");
+    let silent_addr = silent.local_addr().expect("address");
+    let started = Instant::now();
+    let report = netcheck(&NetcheckOptions {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        rendezvous: vec![svc.addr, silent_addr],
+        rendezvous_timeout: Duration::from_millis(500),
+        ..NetcheckOptions::default()
+    })
+    .expect("checks");
+    let took = started.elapsed();
+    svc.stop.store(true, Ordering::Relaxed);
+    let [up, down] = report.rendezvous.as_slice() else {
+        panic!("two services: {report:?}")
+    };
+    assert_eq!((up.service, up.answered), (svc.addr, true), "{report}");
+    assert_eq!(
+        up.observed,
+        Some(report.local[0]),
+        "it saw the check's socket: {report}"
+    );
+    let rtt = up.rtt_ms.expect("a round trip");
+    assert!((0.0..500.0).contains(&rtt), "within the wait: {rtt} ms");
+    assert_eq!((down.service, down.answered, down.rtt_ms), (silent_addr, false, None));
+    assert_eq!(report.advice, Advice::ServiceSilent);
+    // Given up after the 500 ms wait (a loaded machine may add a little).
+    assert!(
+        took >= Duration::from_millis(500) && took < Duration::from_millis(1500),
+        "{took:?}"
+    );
+    let text = report.to_string();
+    assert!(text.contains(&format!("rendezvous {}: answers in", svc.addr)), "{text}");
+    assert!(text.contains(&format!("rendezvous {silent_addr}: no answer")), "{text}");
+    let json = serde_json::to_value(&report).expect("JSON");
+    assert_eq!(json["rendezvous"][0]["answered"], true, "{json}");
+    assert!(json["rendezvous"][0]["rtt_ms"].is_number(), "{json}");
+    assert_eq!(json["rendezvous"][1]["answered"], false, "{json}");
+    assert_eq!(json["advice"], "service-silent", "{json}");
+    // Only the services named are asked: none named, none reported.
+    let none = netcheck(&NetcheckOptions {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        ..NetcheckOptions::default()
+    })
+    .expect("checks");
+    assert!(none.rendezvous.is_empty());
+    assert_eq!(none.advice, Advice::NoServer);
 }

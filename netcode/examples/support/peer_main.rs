@@ -12,15 +12,12 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::{Args, Parser, Subcommand};
+use netcode::cli::{NetcheckArgs, OnlineArgs};
 use netcode::invite::Invite;
 use netcode::snapshot::DEFAULT_TICK_HZ;
 use netcode::snapshot::delta::{Schema, Snapshot};
 use netcode::snapshot::quant::Quant;
-use netcode::stun::StunConfig;
-use netcode::transport::{
-    LinkConditions, NetcheckOptions, Peer, PeerOptions, Seat, netcheck, resolve_rendezvous, stun_servers,
-};
-use netcode::traversal::TraversalConfig;
+use netcode::transport::{LinkConditions, Peer, PeerOptions, Seat, netcheck};
 use netcode::{EventRecord, LinkPath, LinkState, PeerId, Scope, SessionEvent};
 use serde_json::{Value, json};
 
@@ -57,45 +54,14 @@ pub enum PeerCommand {
         args: PeerArgs,
     },
     /// Report what the network lets this machine do (addresses, what each STUN server sees,
-    /// the NAT's mapping, advice) as one `netcheck` JSON line.
+    /// the NAT's mapping, the port mapping, whether each rendezvous service answers,
+    /// advice) as one `netcheck` JSON line.
     Netcheck(NetcheckArgs),
-}
-
-/// Options of `netcheck`.
-#[derive(Debug, Clone, Args)]
-pub struct NetcheckArgs {
-    /// UDP port to bind (0: any free port; the game's port shows its mapping).
-    #[arg(long, default_value_t = 0)]
-    pub port: u16,
-    /// IP address to bind.
-    #[arg(long, default_value = "0.0.0.0")]
-    pub bind: std::net::IpAddr,
-    /// STUN server (HOST:PORT) to ask; repeat it, or list several comma-separated in
-    /// NETCODE_STUN. Replaces the public servers of `--online`.
-    #[arg(long = "stun", value_name = "HOST:PORT", env = "NETCODE_STUN", value_delimiter = ',')]
-    pub stun: Vec<String>,
-    /// Ask well-known public STUN servers (unless `--stun` names others).
-    #[arg(long)]
-    pub online: bool,
-    /// Ask your home router to map the game port (PCP, NAT-PMP or UPnP-IGD; on with
-    /// `--online`).
-    #[arg(long, conflicts_with = "no_port_mapping")]
-    pub port_mapping: bool,
-    /// Never ask the home router for a port mapping, even with `--online`.
-    #[arg(long)]
-    pub no_port_mapping: bool,
 }
 
 /// `netcheck`: one JSON line with the report and its advice in words.
 fn run_netcheck(args: &NetcheckArgs) -> Result<(), String> {
-    let options = NetcheckOptions {
-        bind: std::net::SocketAddr::new(args.bind, args.port),
-        stun: StunConfig {
-            servers: stun_servers(&args.stun, args.online).map_err(|e| e.to_string())?,
-            ..StunConfig::default()
-        },
-        port_mapping: (args.online || args.port_mapping) && !args.no_port_mapping,
-    };
+    let options = args.options().map_err(|e| e.to_string())?;
     let report = netcheck(&options).map_err(|e| e.to_string())?;
     let mut line = serde_json::to_value(&report).map_err(|e| e.to_string())?;
     if let Value::Object(map) = &mut line {
@@ -135,24 +101,9 @@ pub struct PeerArgs {
     /// Give up joining after this many seconds.
     #[arg(long, default_value_t = 10.0)]
     pub join_timeout: f64,
-    /// Rendezvous service (HOST:PORT) to find the members through, across NATs (a host
-    /// registers there and its invite names it).
-    #[arg(long, env = "NETCODE_RENDEZVOUS")]
-    pub rendezvous: Option<String>,
-    /// STUN server (HOST:PORT) to ask where the internet sees this peer; repeat it, or list
-    /// several comma-separated in NETCODE_STUN. Replaces the public servers of `--online`.
-    #[arg(long = "stun", value_name = "HOST:PORT", env = "NETCODE_STUN", value_delimiter = ',')]
-    pub stun: Vec<String>,
-    /// Online play: ask well-known public STUN servers (unless `--stun` names others).
-    #[arg(long)]
-    pub online: bool,
-    /// Ask your home router to map the game port (PCP, NAT-PMP or UPnP-IGD; on with
-    /// `--online`).
-    #[arg(long, conflicts_with = "no_port_mapping")]
-    pub port_mapping: bool,
-    /// Never ask the home router for a port mapping, even with `--online`.
-    #[arg(long)]
-    pub no_port_mapping: bool,
+    /// The rendezvous service, STUN servers and port mapping.
+    #[command(flatten)]
+    pub online: OnlineArgs,
 }
 
 impl PeerArgs {
@@ -163,27 +114,15 @@ impl PeerArgs {
                 self.join_timeout
             ));
         }
-        let rendezvous = match &self.rendezvous {
-            Some(text) => vec![resolve_rendezvous(text).map_err(|e| e.to_string())?],
-            None => Vec::new(),
-        };
-        Ok(PeerOptions {
+        let options = PeerOptions {
             name: self.name.clone(),
             bind: std::net::SocketAddr::new(self.bind, self.port),
             conditions: LinkConditions::from_millis(self.sim_latency, self.sim_jitter, self.sim_loss)
                 .map_err(|e| format!("--sim-{e}"))?,
             join_timeout: Duration::from_secs_f64(self.join_timeout),
-            traversal: TraversalConfig {
-                rendezvous,
-                ..TraversalConfig::default()
-            },
-            stun: StunConfig {
-                servers: stun_servers(&self.stun, self.online).map_err(|e| e.to_string())?,
-                ..StunConfig::default()
-            },
-            port_mapping: (self.online || self.port_mapping) && !self.no_port_mapping,
             ..PeerOptions::default()
-        })
+        };
+        self.online.peer_options(options).map_err(|e| e.to_string())
     }
 }
 

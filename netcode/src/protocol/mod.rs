@@ -9,8 +9,11 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+mod candidates;
 mod datagram;
 mod relayed;
+
+pub use candidates::{Candidate, CandidateKind, Candidates, MAX_ANNOUNCED};
 
 use crate::PeerId;
 use crate::identity::{PublicKey, SeatProof, Signature};
@@ -172,6 +175,10 @@ pub enum Message {
     /// A piece of the store that follows a [`Message::Welcome`] (its `more` counts them),
     /// merged like a [`Message::StoreSync`]; the newcomer is in once the last one arrived.
     StorePiece(Store),
+    /// The sender's candidate addresses and NAT mapping behaviour (the session is the
+    /// signalling channel of NAT traversal). Taken only as the sender's own: from its
+    /// proven link, or in a forward it signed; a relay cannot plant another's.
+    Candidates(Candidates),
 }
 
 fn config() -> impl bincode::config::Config {
@@ -238,6 +245,7 @@ impl Message {
                     "value too large",
                 )
             }
+            Message::Candidates(c) => c.validate(),
             Message::Forward { ttl, inner, .. } => {
                 check(*ttl <= MAX_HOPS, "too many hops")?;
                 check(inner.len() <= MAX_MESSAGE_BYTES, "forwarded message too large")

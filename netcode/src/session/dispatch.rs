@@ -282,6 +282,7 @@ impl Session {
                 self.accept_entry(link, scope, key, entry);
             }
             Message::Leave => self.on_leave(origin),
+            Message::Candidates(c) => self.on_candidates(origin, c),
             msg @ Message::Forward { .. } => {
                 if !direct {
                     return self.misbehaved(link, "nested forward".into());

@@ -14,6 +14,7 @@ mod membership;
 mod queries;
 mod record;
 mod relay;
+mod signalling;
 mod timers;
 mod transfer;
 mod types;
@@ -38,6 +39,7 @@ pub use crate::key::{SessionKey, protocol_id};
 use dialing::Newest;
 pub(crate) use liveness::PeerState;
 pub use record::EventRecord;
+pub use signalling::MemberCandidates;
 pub use types::{
     Credentials, JoinPhase, LeaveReason, LinkPath, LinkState, PeerSetup, SessionError, SessionEvent, SessionStats,
 };
@@ -105,6 +107,8 @@ pub struct Session {
     /// The paths a driver's NAT traversal chose under direct links, by session address
     /// (see [`Session::set_direct_path`]).
     direct_paths: BTreeMap<SocketAddr, LinkPath>,
+    /// Our candidates and the members' (NAT traversal's signalling through the mesh).
+    signalling: signalling::Signalling,
     /// Whole stores on their way out, in pieces.
     transfers: transfer::Transfers,
     /// The pieces our welcome announced, while they arrive.
@@ -179,6 +183,7 @@ impl Session {
             told_suspects: Vec::new(),
             flood: flood::FloodGuard::default(),
             direct_paths: BTreeMap::new(),
+            signalling: signalling::Signalling::default(),
             transfers: transfer::Transfers::default(),
             receiving: None,
             #[cfg(any(test, feature = "test-util"))]
@@ -426,6 +431,7 @@ impl Session {
                 self.redial();
                 self.reunite();
                 self.flush_backlog();
+                self.announce_candidates();
                 if self.store_dirty && self.is_host() {
                     self.store_dirty = false;
                     self.broadcast_store();

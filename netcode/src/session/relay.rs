@@ -150,7 +150,7 @@ impl Session {
     }
 
     /// Our message `inner` to `dest`, signed for a relay to carry.
-    fn signed_forward(&mut self, dest: PeerId, reliable: bool, inner: Vec<u8>) -> Message {
+    pub(super) fn signed_forward(&mut self, dest: PeerId, reliable: bool, inner: Vec<u8>) -> Message {
         let seq = self.forwarding.next_seq(dest);
         let incarnations = [self.incarnation(), self.roster.get(dest).map_or(0, |m| m.incarnation)];
         let auth = &self.authority;

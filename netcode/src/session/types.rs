@@ -33,6 +33,8 @@ pub enum LinkPath {
     Lan,
     /// Direct, to a public address.
     Internet,
+    /// Direct, to a port the member's router maps for it (PCP, NAT-PMP, UPnP-IGD).
+    Mapped,
     /// Relayed by another member.
     Peer,
     /// Direct from the session's view, carried by the rendezvous service's relay (the last
@@ -52,11 +54,12 @@ impl LinkState {
 }
 
 impl LinkPath {
-    /// The path as a word: `lan`, `internet`, `peer` or `rendezvous`.
+    /// The path as a word: `lan`, `internet`, `mapped`, `peer` or `rendezvous`.
     pub fn word(self) -> &'static str {
         match self {
             LinkPath::Lan => "lan",
             LinkPath::Internet => "internet",
+            LinkPath::Mapped => "mapped",
             LinkPath::Peer => "peer",
             LinkPath::Rendezvous => "rendezvous",
         }

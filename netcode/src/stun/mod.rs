@@ -71,7 +71,7 @@ impl Default for StunConfig {
 
 /// How the NAT in front of the socket maps it, told by comparing what servers at
 /// different addresses saw (RFC 4787's mapping behaviour).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum NatMapping {
     /// Fewer than two servers at different addresses answered.

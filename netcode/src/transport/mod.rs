@@ -108,6 +108,16 @@ pub enum JoinHint {
          ports, or to be on your network"
     )]
     HomeNetworkOnly,
+    /// A public address of the code (where STUN saw the host) did not answer, and no
+    /// rendezvous service was asked: a router that lets in only what its home sent first
+    /// drops a joiner nobody announced.
+    #[error(
+        "the host's public address did not answer: its router may let in only what the host sent \
+         first; the host needs a router that maps ports (online play or --port-mapping), or both of \
+         you a rendezvous service (--rendezvous); or the session has ended, or the code is not this \
+         session's"
+    )]
+    PublicUnanswered,
     /// Addresses that should be reachable did not answer.
     #[error("the session may have ended, or the code is not this session's")]
     Unanswered,
@@ -152,8 +162,13 @@ impl JoinHint {
             }
             std::net::IpAddr::V6(ip) => ip.is_unique_local() || ip.is_unicast_link_local(),
         };
-        if !services && !addrs.is_empty() && addrs.iter().all(private) {
+        let public = |a: &SocketAddr| !private(a) && !a.ip().is_loopback() && !a.ip().is_unspecified();
+        if services || addrs.is_empty() {
+            JoinHint::Unanswered
+        } else if addrs.iter().all(private) {
             JoinHint::HomeNetworkOnly
+        } else if addrs.iter().any(public) {
+            JoinHint::PublicUnanswered
         } else {
             JoinHint::Unanswered
         }
@@ -278,7 +293,23 @@ impl UdpTransport {
 
     /// Feeds every datagram waiting on the socket to `session` (through the traversal,
     /// when set); `None` before a session exists: only the traversal's own frames count.
-    pub fn receive(&mut self, mut session: Option<&mut Session>, now: Duration) -> io::Result<()> {
+    pub fn receive(&mut self, session: Option<&mut Session>, now: Duration) -> io::Result<()> {
+        self.receive_each(session, now, |_, _| false)
+    }
+
+    /// Puts `bytes` for `to` on the wire with the next [`UdpTransport::send`].
+    pub(crate) fn queue(&mut self, to: SocketAddr, bytes: Vec<u8>) {
+        self.wire.push((to, bytes));
+    }
+
+    /// As [`UdpTransport::receive`], offering each datagram to `first` before the STUN
+    /// client, the traversal and the session (it returns whether it took it).
+    pub(crate) fn receive_each(
+        &mut self,
+        mut session: Option<&mut Session>,
+        now: Duration,
+        mut first: impl FnMut(SocketAddr, &[u8]) -> bool,
+    ) -> io::Result<()> {
         loop {
             let (n, from) = match self.socket.recv_from(&mut self.buf) {
                 Ok(got) => got,
@@ -288,6 +319,9 @@ impl UdpTransport {
                 Err(e) => return Err(e),
             };
             let bytes = &mut self.buf[..n];
+            if first(from, bytes) {
+                continue;
+            }
             if let Some(portmap) = self.portmap.as_mut()
                 && portmap.handle(from, bytes, now)
             {
@@ -503,7 +537,9 @@ mod netcheck;
 mod peer;
 mod resolve;
 mod seat;
+mod service_check;
 mod setup;
+mod signalling;
 
 pub use crate::session::JoinPhase;
 pub use driver::Driver;
@@ -511,6 +547,7 @@ pub use netcheck::{Advice, NetReport, NetcheckOptions, PortMapReport, StunReport
 pub use peer::{Peer, PeerOptions, resolve_rendezvous};
 pub use resolve::stun_servers;
 pub use seat::Seat;
+pub use service_check::RendezvousReport;
 
 #[cfg(test)]
 mod setup_tests;

@@ -1,8 +1,9 @@
 //! `netcheck`: what the network lets this machine do, asked from one UDP socket as a
 //! game's would be (the STUN part of the connectivity report of issue 23): the local
 //! addresses, what each STUN server saw, the NAT's mapping behaviour, the port-mapping
-//! protocol the home router speaks and the external address it mapped, and one line of
-//! advice in plain words.
+//! protocol the home router speaks and the external address it mapped, whether each
+//! rendezvous service the player named answers and its round trip, and one line of advice
+//! in plain words.
 
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -12,6 +13,7 @@ use rand::RngExt;
 use rand::rngs::StdRng;
 use serde::Serialize;
 
+use super::service_check::{RendezvousReport, ServiceCheck};
 use super::{Clock, LinkConditions, TransportError, UdpTransport, mapping::start_port_mapping, peer::candidates};
 use crate::portmap::{PortMapConfig, Protocol};
 use crate::stun::{NatMapping, StunClient, StunConfig, StunOutcome};
@@ -30,6 +32,11 @@ pub struct NetcheckOptions {
     /// Ask the default gateway for a port mapping (PCP, NAT-PMP, UPnP-IGD), deleted again
     /// before the report. Default: false.
     pub port_mapping: bool,
+    /// Rendezvous services to ask whether they answer (those the player named, or the
+    /// invite names; nothing else is asked). Default: none.
+    pub rendezvous: Vec<SocketAddr>,
+    /// How long to wait for a rendezvous service's answer. Default: 3 s.
+    pub rendezvous_timeout: Duration,
 }
 
 impl Default for NetcheckOptions {
@@ -38,6 +45,8 @@ impl Default for NetcheckOptions {
             bind: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
             stun: StunConfig::default(),
             port_mapping: false,
+            rendezvous: Vec::new(),
+            rendezvous_timeout: Duration::from_secs(3),
         }
     }
 }
@@ -60,6 +69,8 @@ pub enum Advice {
     Symmetric,
     /// Only one server (address) answered: the mapping behaviour is unknown.
     OneServer,
+    /// A rendezvous service the player named did not answer.
+    ServiceSilent,
 }
 
 impl fmt::Display for Advice {
@@ -78,6 +89,9 @@ impl fmt::Display for Advice {
                 "your router maps a new port for every destination (symmetric NAT): most links will be relayed"
             }
             Advice::OneServer => "only one STUN server answered: name two to tell how your router maps",
+            Advice::ServiceSilent => {
+                "a rendezvous service you named did not answer: is it running, and is its address right?"
+            }
         })
     }
 }
@@ -105,7 +119,7 @@ pub struct PortMapReport {
 }
 
 /// The connectivity report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NetReport {
     /// The socket's addresses on this machine's networks (what LAN peers reach).
     pub local: Vec<SocketAddr>,
@@ -117,6 +131,8 @@ pub struct NetReport {
     pub mapping: NatMapping,
     /// The port mapping, when it was asked for.
     pub port_mapping: Option<PortMapReport>,
+    /// Each rendezvous service asked, in order.
+    pub rendezvous: Vec<RendezvousReport>,
     /// What follows, in a word ([`Advice`]'s `Display` says it in plain words).
     pub advice: Advice,
 }
@@ -145,12 +161,19 @@ impl fmt::Display for NetReport {
                 writeln!(f, "port mapping: {g} answered no PCP, NAT-PMP or UPnP-IGD request")?
             }
         }
+        for r in &self.rendezvous {
+            match (r.rtt_ms, r.observed) {
+                (Some(ms), Some(at)) => writeln!(f, "rendezvous {}: answers in {ms} ms, sees you at {at}", r.service)?,
+                _ => writeln!(f, "rendezvous {}: no answer", r.service)?,
+            }
+        }
         write!(f, "advice: {}", self.advice)
     }
 }
 
-/// Binds `options.bind`, asks the STUN servers from that socket until each answered or
-/// was given up ([`StunConfig::give_up_after`], 3 s by default), and reports.
+/// Binds `options.bind`, asks the STUN servers, the router and the rendezvous services from
+/// that socket until each answered or was given up ([`StunConfig::give_up_after`] and
+/// [`NetcheckOptions::rendezvous_timeout`], 3 s by default), and reports.
 pub fn netcheck(options: &NetcheckOptions) -> Result<NetReport, TransportError> {
     let mut transport = UdpTransport::bind(options.bind, LinkConditions::perfect())?;
     let local_addr = transport.local_addr();
@@ -173,11 +196,25 @@ pub fn netcheck(options: &NetcheckOptions) -> Result<NetReport, TransportError> 
     if options.port_mapping {
         start_port_mapping(&mut transport, PortMapConfig::default(), rng.random(), clock.now());
     }
+    let services: Vec<SocketAddr> = options
+        .rendezvous
+        .iter()
+        .filter(|s| s.is_ipv4() == local_addr.is_ipv4())
+        .copied()
+        .collect();
+    let mut check = ServiceCheck::new(&services, options.rendezvous_timeout, rng.random(), clock.now());
     let busy = |t: &UdpTransport| t.stun().is_some_and(|s| !s.done()) || t.portmap().is_some_and(|p| !p.done());
-    while busy(&transport) {
+    while busy(&transport) || !check.done(clock.now()) {
+        check.update(clock.now());
+        let mut probes = Vec::new();
+        check.drain(&mut probes);
+        for (to, bytes) in probes {
+            transport.queue(to, bytes);
+        }
         transport.send(None, clock.now())?;
         std::thread::sleep(POLL);
-        transport.receive(None, clock.now())?;
+        let now = clock.now();
+        transport.receive_each(None, now, |from, bytes| check.handle(from, bytes, now))?;
     }
     let stun = transport.stun().expect("set above");
     let mut report = report(candidates(local_addr), stun);
@@ -191,6 +228,10 @@ pub fn netcheck(options: &NetcheckOptions) -> Result<NetReport, TransportError> 
         if mapping.is_some() {
             report.advice = Advice::MapsPorts;
         }
+    }
+    report.rendezvous = check.reports();
+    if report.rendezvous.iter().any(|r| !r.answered) {
+        report.advice = Advice::ServiceSilent;
     }
     Ok(report)
 }
@@ -227,6 +268,7 @@ fn report(local: Vec<SocketAddr>, stun: &StunClient) -> NetReport {
         reflexive,
         mapping,
         port_mapping: None,
+        rendezvous: Vec::new(),
         advice,
     }
 }

@@ -221,14 +221,14 @@ impl Peer {
     ) -> Result<Opening, TransportError> {
         let mut transport = UdpTransport::bind(options.bind, options.conditions.clone())?;
         let local = transport.local_addr();
-        if !services.is_empty() {
-            let cfg = TraversalConfig {
-                rendezvous: services.to_vec(),
-                ..options.traversal.clone()
-            };
-            let own = candidates(local);
-            transport.set_traversal(Traversal::new(cfg, &session.key, credentials.peer, own, nonce_seed));
-        }
+        // Always there (with no service too): members announce candidates through the
+        // session. With nothing learned it sends nothing and routes to session addresses.
+        let cfg = TraversalConfig {
+            rendezvous: services.to_vec(),
+            ..options.traversal.clone()
+        };
+        let own = candidates(local);
+        transport.set_traversal(Traversal::new(cfg, &session.key, credentials.peer, own, nonce_seed));
         let addr = options.advertise.unwrap_or_else(|| advertised(local));
         if let Some(t) = transport.traversal_mut() {
             t.set_addr(addr);
@@ -281,6 +281,7 @@ impl Peer {
         share_reflexive(&mut self.transport);
         self.setup.step(&mut self.session, &mut self.transport, now)?;
         self.session.update(now);
+        super::signalling::exchange(&mut self.transport, &mut self.session, now);
         if let Some(t) = self.transport.traversal_mut() {
             let session = &mut self.session;
             t.update(now, |p| session.link_state(p) == LinkState::Relayed);

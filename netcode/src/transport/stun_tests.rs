@@ -215,6 +215,7 @@ fn netcheck_reports_what_each_server_saw_and_advises() {
                 ..StunConfig::default()
             },
             port_mapping: false,
+            ..NetcheckOptions::default()
         })
         .unwrap()
     };
@@ -261,6 +262,7 @@ fn netcheck_with_a_silent_server_gives_up_and_says_so() {
             ..StunConfig::default()
         },
         port_mapping: false,
+        ..NetcheckOptions::default()
     })
     .unwrap();
     assert_eq!(r.advice, Advice::NoAnswer);

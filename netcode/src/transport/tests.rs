@@ -224,7 +224,16 @@ fn a_join_nobody_answered_says_what_would_help() {
     assert_eq!(JoinHint::for_addresses(&home, false), JoinHint::HomeNetworkOnly);
     assert_eq!(JoinHint::for_addresses(&home, true), JoinHint::Unanswered);
     let public = [at("198.51.100.11:5000"), at("10.0.0.3:5000")];
-    assert_eq!(JoinHint::for_addresses(&public, false), JoinHint::Unanswered);
+    assert_eq!(JoinHint::for_addresses(&public, false), JoinHint::PublicUnanswered);
+    assert_eq!(JoinHint::for_addresses(&public, true), JoinHint::Unanswered);
+    assert_eq!(JoinHint::for_addresses(&[], false), JoinHint::Unanswered);
+    let loopback = [at("127.0.0.1:5000")];
+    assert_eq!(JoinHint::for_addresses(&loopback, false), JoinHint::Unanswered);
+    let text = JoinHint::PublicUnanswered.to_string();
+    assert!(
+        text.contains("maps ports") && text.contains("rendezvous service"),
+        "{text}"
+    );
     let err = super::TransportError::JoinTimedOut {
         addrs: home.to_vec(),
         secs: 10,

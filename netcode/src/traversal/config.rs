@@ -6,8 +6,9 @@ use std::time::Duration;
 /// Timing of traversal. Every field's default is in its doc.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TraversalConfig {
-    /// Rendezvous services to register with. Default: none (no traversal: datagrams go
-    /// to session addresses as they are).
+    /// Rendezvous services to register with. Default: none (members' candidates then come
+    /// only through the session, see [`super::Traversal::learn_member`]; until one is
+    /// learned, datagrams go to session addresses as they are).
     pub rendezvous: Vec<SocketAddr>,
     /// How often each member registers again (also the keepalive of its NAT mapping to
     /// the service). Default: 2 s.

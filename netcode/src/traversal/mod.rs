@@ -6,7 +6,8 @@
 //! players in one home reach each other only on their LAN addresses (no hairpinning), and
 //! a router lets a datagram in only after its side sent one out. [`Traversal`] sits
 //! between the session and the socket, as iroh's magic socket does under QUIC: it learns
-//! each member's candidate addresses from the rendezvous service, probes them all from the
+//! each member's candidate addresses from the rendezvous service or from the member itself
+//! through the session (`mesh.rs`), probes them all from the
 //! game socket (both sides at once, so both routers open), and once a probe is answered
 //! it sends what the session sends to that member on the path that answered, and hands
 //! what arrives on it to the session as if from the session address. The netcode
@@ -17,6 +18,7 @@
 //! as keepalives on the chosen path; a path that goes quiet is dropped and punched again.
 
 mod config;
+mod mesh;
 pub mod probe;
 mod service;
 
@@ -68,6 +70,11 @@ struct Remote {
     latched: VecDeque<SocketAddr>,
     /// The service that listed it or relays for it.
     via: Option<SocketAddr>,
+    /// What it announced through the session, if it did (see [`Traversal::learn_member`]).
+    mesh: Option<mesh::Announced>,
+    /// Whether the session hears it directly on its session address (no path of ours
+    /// needed: see [`Traversal::note_links`]).
+    session_direct: bool,
 }
 
 impl Remote {
@@ -117,6 +124,9 @@ pub struct Traversal {
     relay_token: u64,
     out: Vec<(SocketAddr, Vec<u8>)>,
     stats: TraversalStats,
+    /// Our NAT's mapping behaviour and whether our router maps our port (see
+    /// [`Traversal::set_nat`]).
+    nat: mesh::OwnNat,
 }
 
 impl Traversal {
@@ -154,6 +164,7 @@ impl Traversal {
             relay_token: derived(nonce_seed, b"netcode relay token v1"),
             out: Vec::new(),
             stats: TraversalStats::default(),
+            nat: mesh::OwnNat::default(),
         }
     }
 
@@ -328,12 +339,18 @@ impl Traversal {
     fn update_remote(&mut self, addr: SocketAddr, now: Duration, member_relays: &impl Fn(PeerId) -> bool) {
         let cfg = self.cfg.clone();
         let members_relay = self.remotes.iter().any(|(a, r)| *a != addr && r.direct.is_some());
-        let service_after = if members_relay {
+        let nat = self.nat;
+        let Some(r) = self.remotes.get_mut(&addr) else { return };
+        // Both ends map per destination and neither has a mapped port: no punch can work,
+        // so nothing waits for one.
+        let hopeless = mesh::hopeless(nat, r.mesh.as_ref());
+        let service_after = if hopeless {
+            Duration::ZERO
+        } else if members_relay {
             cfg.service_relay_with_members
         } else {
             cfg.service_relay_after
         };
-        let Some(r) = self.remotes.get_mut(&addr) else { return };
         if let Some(d) = r.direct
             && now.saturating_sub(d.heard) > cfg.path_timeout
         {
@@ -354,7 +371,7 @@ impl Traversal {
             r.pending.clear();
             self.stats.paths_chosen += 1;
         }
-        if now < r.next_probe {
+        if now < r.next_probe || (r.direct.is_none() && mesh::quiet(r, now)) {
             return;
         }
         let targets: Vec<SocketAddr> = match r.direct {
@@ -363,7 +380,7 @@ impl Traversal {
                 vec![d.addr]
             }
             None => {
-                let fast = now.saturating_sub(r.punch_since) < cfg.punch_burst;
+                let fast = now.saturating_sub(r.punch_since) < cfg.punch_burst && !hopeless;
                 r.next_probe = now + if fast { cfg.probe_every } else { cfg.slow_probe_every };
                 let mut all = r.candidates.clone();
                 if !all.contains(&addr) {
@@ -426,6 +443,8 @@ impl Traversal {
                     pending: VecDeque::new(),
                     latched: VecDeque::new(),
                     via: None,
+                    mesh: None,
+                    session_direct: false,
                 },
             );
             self.by_peer.insert(peer, addr);
@@ -483,15 +502,15 @@ impl Traversal {
     /// A probe from us to `from` was answered: the path works both ways. A LAN path
     /// beats an internet one; a working path is not changed for another of its kind.
     fn choose(&mut self, addr: SocketAddr, path: SocketAddr, now: Duration) {
-        let kind = LinkPath::direct_to(path);
         let Some(r) = self.remotes.get_mut(&addr) else { return };
+        let kind = mesh::path_kind(r, path);
         if let Some(d) = r.direct.as_mut().filter(|d| d.addr == path) {
             d.heard = now;
             return;
         }
         let better = match r.direct {
             None => true,
-            Some(d) => d.kind == LinkPath::Internet && kind == LinkPath::Lan,
+            Some(d) => d.kind != LinkPath::Lan && kind == LinkPath::Lan,
         };
         if !better {
             return;

@@ -8,7 +8,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use netcode_tests::lab::{GAME_PORT, Lab, Nat, STEP, machine_ns};
+use netcode_tests::lab::{GAME_PORT, Lab, Nat, STEP, link_on, machine_ns, stun_args};
 use serde_json::Value;
 
 /// This module's tests, as the harness lists them.
@@ -16,6 +16,10 @@ pub(super) const TESTS: &[(&str, fn())] = &[
     (
         "portmap::netcheck_tells_which_router_maps_ports",
         netcheck_tells_which_router_maps_ports,
+    ),
+    (
+        "portmap::netcheck_tells_each_mapping_home_its_nat_and_mapping",
+        netcheck_tells_each_mapping_home_its_nat_and_mapping,
     ),
     (
         "portmap::upnp_igd_maps_when_the_router_has_no_natpmp",
@@ -38,6 +42,10 @@ pub(super) const TESTS: &[(&str, fn())] = &[
         "portmap::a_host_whose_router_maps_its_port_is_joined_with_its_code_alone",
         a_host_whose_router_maps_its_port_is_joined_with_its_code_alone,
     ),
+    (
+        "portmap::two_friends_link_directly_through_candidates_exchanged_in_the_session",
+        two_friends_link_directly_through_candidates_exchanged_in_the_session,
+    ),
 ];
 
 /// Two homes behind routers that let nothing unsolicited in; the host's router maps ports
@@ -47,11 +55,7 @@ pub(super) const TESTS: &[(&str, fn())] = &[
 fn a_host_whose_router_maps_its_port_is_joined_with_its_code_alone() {
     let mut lab = Lab::start();
     let (_, wan1, _daemon) = lab.upnp_home(1, true);
-    let (_, wan2) = lab.home(2, Nat::PortRestricted);
-    // The lab's internet is one bridge; home 1's WAN is in another range (miniupnpd refuses
-    // the documentation ranges): the two routers reach each other on-link.
-    lab.exec("r1", &["ip", "route", "add", &format!("{wan2}/32"), "dev", "wan"]);
-    lab.exec("r2", &["ip", "route", "add", &format!("{wan1}/32"), "dev", "wan"]);
+    lab.home(2, Nat::PortRestricted);
     let mut host = lab.peer(
         "h1",
         &["host", "--name", "mapped", "--port", GAME_PORT, "--port-mapping"],
@@ -88,8 +92,15 @@ fn a_host_whose_router_maps_its_port_is_joined_with_its_code_alone() {
 
 /// `peer netcheck --port-mapping` on the game port in namespace `ns`: the report.
 fn netcheck(lab: &Lab, ns: &str) -> (Value, Duration) {
+    netcheck_with(lab, ns, &[])
+}
+
+/// [`netcheck`] with `extra` arguments.
+fn netcheck_with(lab: &Lab, ns: &str, extra: &[String]) -> (Value, Duration) {
     let started = Instant::now();
-    let mut p = lab.peer(ns, &["netcheck", "--port", GAME_PORT, "--port-mapping"]);
+    let mut args = vec!["netcheck", "--port", GAME_PORT, "--port-mapping"];
+    args.extend(extra.iter().map(String::as_str));
+    let mut p = lab.peer(ns, &args);
     let v = p
         .wait_for(STEP, |v| v["event"] == "netcheck")
         .unwrap_or_else(|| panic!("{}", p.failure("no report")));
@@ -135,6 +146,42 @@ fn netcheck_tells_which_router_maps_ports() {
     assert_ne!(v["advice"], "maps-ports", "{v}");
     // Probes given up at 3 s, the UPnP search at 2 s; the program starts in well under 1 s.
     assert!(took < Duration::from_millis(4800), "{took:?}");
+}
+
+/// `peer netcheck` asking coturn and the router, in the home types the other netcheck
+/// scenarios leave out: port-restricted, symmetric and full-cone routers that run
+/// miniupnpd, and a port-restricted router that accepts unsolicited input. Each report
+/// names the NAT's mapping as coturn saw it and the router's PCP mapping at its WAN
+/// address; the advice is `maps-ports` wherever the router maps, whatever its NAT.
+fn netcheck_tells_each_mapping_home_its_nat_and_mapping() {
+    let mut lab = Lab::start();
+    let (_, wan1, _d1) = lab.upnp_home_behind(1, Nat::PortRestricted, true, "");
+    let (_, wan2, _d2) = lab.upnp_home_behind(2, Nat::Symmetric, true, "");
+    let (_, wan3, _d3) = lab.upnp_home_behind(3, Nat::FullCone, true, "");
+    let (_, wan4) = lab.home(4, Nat::AcceptingPortRestricted);
+    let _stun = lab.start_stun();
+    let cases = [
+        ("h1", wan1, "endpoint-independent", Some("pcp"), "maps-ports"),
+        ("h2", wan2, "endpoint-dependent", Some("pcp"), "maps-ports"),
+        ("h3", wan3, "endpoint-independent", Some("pcp"), "maps-ports"),
+        ("h4", wan4, "endpoint-independent", None, "punchable"),
+    ];
+    for (ns, wan, mapping, protocol, advice) in cases {
+        let (v, took) = netcheck_with(&lab, ns, &stun_args());
+        eprintln!("{ns} netcheck ({took:?}): {v}");
+        assert_eq!(v["mapping"], mapping, "{ns}: {v}");
+        let seen: SocketAddr = v["stun"][0]["reflexive"]
+            .as_str()
+            .expect("coturn answered")
+            .parse()
+            .expect("address");
+        assert_eq!(seen.ip(), wan, "{ns}: {v}");
+        assert_eq!(v["port_mapping"]["protocol"].as_str(), protocol, "{ns}: {v}");
+        if protocol.is_some() {
+            assert_eq!(v["port_mapping"]["external"], format!("{wan}:{GAME_PORT}"), "{ns}: {v}");
+        }
+        assert_eq!(v["advice"], advice, "{ns}: {v}");
+    }
 }
 
 /// With NAT-PMP and PCP off in miniupnpd, the mapping comes from UPnP-IGD (igd-next,
@@ -294,4 +341,47 @@ fn forged_port_mapping_answers_change_nothing() {
     assert_eq!(mapped.ip(), wan1, "{v}");
     host.kill();
     assert!(forger.wait().expect("the flood ends").success(), "the forger ran");
+}
+
+/// The session as the signalling channel: three players in three port-restricted homes,
+/// no rendezvous service. The host's router maps its port (miniupnpd), so both friends
+/// join it with its invite code alone; the two friends cannot dial each other's session
+/// addresses (their home LANs), so they learn each other's candidates (the reflexive
+/// address coturn told each) through the session, punch at once, and link directly.
+fn two_friends_link_directly_through_candidates_exchanged_in_the_session() {
+    let mut lab = Lab::start();
+    let (_, wan1, _daemon) = lab.upnp_home(1, true);
+    let (_, wan2) = lab.home(2, Nat::PortRestricted);
+    let (_, wan3) = lab.home(3, Nat::PortRestricted);
+    // Home 1's WAN is in another range (miniupnpd refuses the documentation ranges): the
+    // routers reach each other on-link.
+    for wan in [wan2, wan3] {
+        lab.exec("r1", &["ip", "route", "add", &format!("{wan}/32"), "dev", "wan"]);
+    }
+    for r in ["r2", "r3"] {
+        lab.exec(r, &["ip", "route", "add", &format!("{wan1}/32"), "dev", "wan"]);
+    }
+    let _stun = lab.start_stun();
+    let mut host = lab.peer(
+        "h1",
+        &["host", "--name", "mapped", "--port", GAME_PORT, "--port-mapping"],
+    );
+    netcode_procs::hosting(&mut host, STEP).unwrap_or_else(|| panic!("{}", host.failure("no invite")));
+    let v = host
+        .wait_for(STEP, |v| v["event"] == "invite")
+        .unwrap_or_else(|| panic!("{}", host.failure("no invite naming the mapped port")));
+    let code = v["invite"].as_str().expect("a code").to_string();
+    let stun = stun_args();
+    let mut args = vec!["join", code.as_str(), "--port", GAME_PORT];
+    args.extend(stun.iter().map(String::as_str));
+    let mut second = lab.peer("h2", &args);
+    let (second_id, _) =
+        netcode_procs::joined(&mut second, STEP).unwrap_or_else(|| panic!("{}", second.failure("no join")));
+    let started = Instant::now();
+    let mut third = lab.peer("h3", &args);
+    let (third_id, _) =
+        netcode_procs::joined(&mut third, STEP).unwrap_or_else(|| panic!("{}", third.failure("no join")));
+    let v = link_on(&mut third, &[second_id.as_str()], "internet");
+    eprintln!("third -> second direct {:?} after its start: {v}", started.elapsed());
+    link_on(&mut second, &[third_id.as_str()], "internet");
 }

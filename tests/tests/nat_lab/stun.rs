@@ -8,7 +8,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use netcode::stun::binding_success;
-use netcode_tests::lab::{GAME_PORT, Lab, Nat, STEP, STUN_IPS, STUN_PORT, machine_ns};
+use netcode_tests::lab::{
+    GAME_PORT, Lab, Nat, SERVICE_IP, SERVICE_PORT, STEP, STUN_PORT, machine_ns, service_addr, stun_args,
+};
 
 /// This module's tests, as the harness lists them.
 pub(super) const TESTS: &[(&str, fn())] = &[
@@ -118,16 +120,10 @@ fn forged_stun_answers_from_the_lan_change_nothing() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-/// `--stun` twice, for coturn's two addresses.
-fn stun_args() -> Vec<String> {
-    STUN_IPS
-        .iter()
-        .flat_map(|ip| ["--stun".to_string(), format!("{ip}:{STUN_PORT}")])
-        .collect()
-}
-
 /// `peer netcheck` on the game port of a port-restricted, a symmetric and a full-cone home,
-/// and of a home whose router drops STUN (no answer, given up after 3 s).
+/// and of a home whose router drops STUN (no answer, given up after 3 s); each also asks
+/// the lab's rendezvous service, which answers and sees the home's router, and a service
+/// address where nothing runs is reported silent.
 fn netcheck_tells_each_home_its_nat_type() {
     let mut lab = Lab::start();
     let (lan1, wan1) = lab.home(1, Nat::PortRestricted);
@@ -149,6 +145,7 @@ fn netcheck_tells_each_home_its_nat_type() {
         ],
     );
     let _stun = lab.start_stun();
+    let _service = lab.start_service();
     let cases: [(&str, &str, &str, Option<SocketAddr>); 4] = [
         (
             "h1",
@@ -168,6 +165,7 @@ fn netcheck_tells_each_home_its_nat_type() {
     for (ns, advice, mapping, reflexive) in cases {
         let mut args = vec!["netcheck".to_string(), "--port".into(), GAME_PORT.into()];
         args.extend(stun_args());
+        args.extend(["--rendezvous".to_string(), service_addr()]);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let mut p = lab.peer(ns, &args);
         let v = p
@@ -175,8 +173,17 @@ fn netcheck_tells_each_home_its_nat_type() {
             .unwrap_or_else(|| panic!("{}", p.failure("no report")));
         assert_eq!(v["advice"], advice, "{ns}: {v}");
         assert_eq!(v["mapping"], mapping, "{ns}: {v}");
+        let service = &v["rendezvous"][0];
+        assert_eq!(
+            (service["service"].as_str(), service["answered"].as_bool()),
+            (Some(service_addr().as_str()), Some(true)),
+            "{ns}: {v}"
+        );
+        // The lab adds no delay: an answer at all, not a figure (no round trip was measured here).
+        assert!(service["rtt_ms"].as_f64().is_some_and(|ms| ms < 500.0), "{ns}: {v}");
         if let Some(want) = reflexive {
             assert_eq!(v["reflexive"], want.to_string(), "{ns}: {v}");
+            assert_eq!(service["observed"], want.to_string(), "the service sees the same: {v}");
         }
         if ns == "h2" {
             assert_eq!(
@@ -193,6 +200,14 @@ fn netcheck_tells_each_home_its_nat_type() {
             assert_eq!(v["local"][0], format!("{lan3}:{GAME_PORT}"), "{v}");
         }
     }
+    // A service address where nothing runs: reported silent, and the advice says so.
+    let silent = format!("{SERVICE_IP}:{}", SERVICE_PORT + 1);
+    let mut p = lab.peer("h1", &["netcheck", "--rendezvous", &silent]);
+    let v = p
+        .wait_for(STEP, |v| v["event"] == "netcheck")
+        .unwrap_or_else(|| panic!("{}", p.failure("no report")));
+    assert_eq!(v["rendezvous"][0]["answered"], false, "{v}");
+    assert_eq!(v["advice"], "service-silent", "{v}");
 }
 
 fn coturn_tells_each_home_its_reflexive_address_and_mapping() {

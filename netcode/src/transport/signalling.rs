@@ -1,0 +1,50 @@
+//! The driver's half of signalling through the session: our candidates into the session
+//! (announced to the members), the members' out of it into the traversal, and how the
+//! session reaches each member into the traversal (see `session/signalling.rs` and
+//! `traversal/mesh.rs`).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::UdpTransport;
+use crate::portmap::PortMapper;
+use crate::protocol::{Candidate, CandidateKind, Candidates, MAX_ANNOUNCED};
+use crate::session::Session;
+use crate::stun::{NatMapping, StunClient};
+
+/// One step of the exchange, each poll after the session's update and before the
+/// traversal's. Our candidates are announced only once the internet told us something of
+/// ourselves (a reflexive address or a mapped port: online play, `--stun`,
+/// `--port-mapping`): on a LAN the session addresses are all there is, and nothing is
+/// sent.
+pub(super) fn exchange(transport: &mut UdpTransport, session: &mut Session, now: Duration) {
+    let mapped = transport.portmap().and_then(PortMapper::mapping).map(|m| m.external);
+    let reflexive = transport.stun().and_then(StunClient::reflexive);
+    let mapping = transport.stun().map_or(NatMapping::Unknown, StunClient::mapping);
+    let Some(t) = transport.traversal_mut() else { return };
+    t.set_nat(mapping, mapped.is_some());
+    if mapped.is_some() || reflexive.is_some() {
+        let mut addrs: Vec<Candidate> = Vec::new();
+        let mut add = |addr: SocketAddr, kind| {
+            if addrs.len() < MAX_ANNOUNCED && !addrs.iter().any(|c| c.addr == addr) {
+                addrs.push(Candidate { addr, kind });
+            }
+        };
+        if let Some(a) = mapped {
+            add(a, CandidateKind::Mapped);
+        }
+        if let Some(a) = reflexive {
+            add(a, CandidateKind::Reflexive);
+        }
+        for a in t.candidates() {
+            if !a.ip().is_unspecified() && a.port() != 0 {
+                add(*a, CandidateKind::Local);
+            }
+        }
+        session.set_candidates(Candidates { addrs, mapping });
+    }
+    for m in session.take_candidates() {
+        t.learn_member(&m, now);
+    }
+    t.note_links(now, |p| session.link_state(p));
+}
