@@ -155,6 +155,13 @@ fn under_ci() -> bool {
 /// A watchdog, not a figure: a hang fails CI instead of stalling it.
 const SCENARIO_LIMIT: Duration = Duration::from_secs(240);
 
+/// The programs the scenarios run: (path under `target/<profile>`, `cargo build` arguments).
+const PROGRAMS: &[(&str, &[&str])] = &[
+    ("netcode-rendezvous", &["-p", "netcode-rendezvous"]),
+    ("examples/peer", &["-p", "netcode", "--example", "peer"]),
+    ("game", &["-p", "game"]),
+];
+
 /// Runs `test` on a thread of its own and fails it when it panics or runs longer than
 /// [`SCENARIO_LIMIT`] (its programs are then left running: the run ends soon after).
 fn bounded(name: &'static str, test: fn()) -> Result<(), Failed> {
@@ -179,6 +186,13 @@ fn main() -> std::process::ExitCode {
     let args = Arguments::from_args();
     let missing = lab::unavailable();
     let ci = under_ci();
+    if missing.is_none() && !args.list {
+        // Built once before any watchdog runs (a build may take minutes on a busy machine);
+        // a scenario's own `cargo build` is then a no-op.
+        for (path, build) in PROGRAMS {
+            netcode_tests::workspace_program(path, build);
+        }
+    }
     let trials: Vec<Trial> = [
         TESTS,
         play::TESTS,
