@@ -316,6 +316,20 @@ pub fn link_on(p: &mut PeerProc, others: &[&str], path: &str) -> Value {
     .unwrap_or_else(|| panic!("{}", p.failure(&format!("no {path} link to {others:?}"))))
 }
 
+/// Waits until the guest's link to the host (it hosting) and the host's link to the guest
+/// are both direct, whatever their path.
+pub fn direct_both_ways(host: &mut PeerProc, host_id: &str, guest: &mut PeerProc, guest_id: &str) {
+    guest
+        .wait_for(STEP, |v| {
+            v["event"] == "status" && v["host"] == host_id && v["links"][host_id]["state"] == "direct"
+        })
+        .unwrap_or_else(|| panic!("{}", guest.failure("no direct link to the host")));
+    host.wait_for(STEP, |v| {
+        v["event"] == "status" && v["links"][guest_id]["state"] == "direct"
+    })
+    .unwrap_or_else(|| panic!("{}", host.failure("no direct link to the guest")));
+}
+
 /// The code a hosting `peer` (started with `--stun`, and `--port-mapping` when its router
 /// `maps`) hands out once it knows where the internet reaches it: its newest `invite` line
 /// after STUN told the NAT's mapping (and the router granted the port, when it maps), or

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use netcode_tests::lab::{GAME_PORT, Lab, Nat, STEP, public_code, stun_args};
+use netcode_tests::lab::{GAME_PORT, Lab, Nat, STEP, direct_both_ways, public_code, stun_args};
 
 /// This module's tests, as the harness lists them.
 pub(super) const TESTS: &[(&str, fn())] = &[
@@ -53,15 +53,7 @@ fn a_symmetric_host_whose_router_maps_ports_is_joined_directly_with_its_code_alo
     let mut guest = lab.peer("h2", &["join", &code, "--port", GAME_PORT]);
     let (guest_id, _) = netcode_procs::joined(&mut guest, STEP)
         .unwrap_or_else(|| panic!("{}", guest.failure("the guest did not join")));
-    guest
-        .wait_for(STEP, |v| {
-            v["event"] == "status" && v["host"] == host_id.as_str() && v["links"][host_id.as_str()]["state"] == "direct"
-        })
-        .unwrap_or_else(|| panic!("{}", guest.failure("no direct link to the host")));
-    host.wait_for(STEP, |v| {
-        v["event"] == "status" && v["links"][guest_id.as_str()]["state"] == "direct"
-    })
-    .unwrap_or_else(|| panic!("{}", host.failure("no direct link to the guest")));
+    direct_both_ways(&mut host, &host_id, &mut guest, &guest_id);
 }
 
 /// The join timeout the failing joins are given (`--join-timeout`).

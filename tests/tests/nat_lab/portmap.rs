@@ -8,7 +8,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use netcode_tests::lab::{GAME_PORT, Lab, Nat, STEP, link_on, machine_ns, stun_args};
+use netcode_tests::lab::{GAME_PORT, Lab, Nat, STEP, direct_both_ways, link_on, machine_ns, stun_args};
 use serde_json::Value;
 
 /// This module's tests, as the harness lists them.
@@ -79,15 +79,7 @@ fn a_host_whose_router_maps_its_port_is_joined_with_its_code_alone() {
     let (guest_id, _) = netcode_procs::joined(&mut guest, STEP)
         .unwrap_or_else(|| panic!("{}", guest.failure("the guest did not join")));
     eprintln!("joined {:?} after the code named the mapped port", started.elapsed());
-    guest
-        .wait_for(STEP, |v| {
-            v["event"] == "status" && v["host"] == host_id.as_str() && v["links"][host_id.as_str()]["state"] == "direct"
-        })
-        .unwrap_or_else(|| panic!("{}", guest.failure("no direct link to the host")));
-    host.wait_for(STEP, |v| {
-        v["event"] == "status" && v["links"][guest_id.as_str()]["state"] == "direct"
-    })
-    .unwrap_or_else(|| panic!("{}", host.failure("no direct link to the guest")));
+    direct_both_ways(&mut host, &host_id, &mut guest, &guest_id);
 }
 
 /// `peer netcheck --port-mapping` on the game port in namespace `ns`: the report.
