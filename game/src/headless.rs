@@ -80,9 +80,10 @@ struct Run {
 pub fn run(net: &NetArgs, start: &Start, bot: bool, frames: Option<u64>) -> Result<ExitCode, String> {
     let round_len = net.round_len()?;
     let rejoining = net.seat.as_ref().is_some_and(|p| p.exists());
-    let peer = net.start(start)?;
+    let mut peer = net.start(start)?;
     let keeper = Keeper::new(net.clone())?;
     if matches!(start, Start::Host) && !rejoining {
+        NetArgs::settle_host(&mut peer)?;
         let invite = peer.invite().map(|i| i.encode());
         emit(json!({ "event": "hosting", "invite": invite,
                      "peer": peer.session().peer_id().to_string(), "name": net.name }));

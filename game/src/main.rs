@@ -16,6 +16,7 @@ mod bot;
 mod extras;
 mod headless;
 mod hud;
+mod joining;
 mod menu;
 mod menu_view;
 mod net;

@@ -2,9 +2,9 @@
 //! buttons to host online, host on this network or join, and the games announced on your
 //! network, each a button. Everything works with the mouse (hover and press look, click)
 //! and with the keyboard (Tab, Shift+Tab or the arrows move the focus, Enter or Space
-//! presses, typing goes to the focused field). The session starts in the background
-//! (asking a rendezvous service may take seconds) and the window turns into the game once
-//! it is ready.
+//! presses, typing goes to the focused field). A host plays at once; a join shows its
+//! phase on the joining screen (`crate::joining`, Esc gives it up) until it is in. Nothing
+//! here waits: the session's setup advances every frame.
 
 use std::process::ExitCode;
 use std::time::SystemTime;
@@ -39,15 +39,21 @@ pub(crate) struct Menu {
     pub(crate) games: Vec<netcode::lan::LanGame>,
     /// What the player pressed, to start with the next frame.
     pub(crate) chosen: Option<MenuChoice>,
-    /// A session being started in the background (asking a rendezvous service may take
-    /// seconds; the window stays responsive meanwhile).
-    starting: Option<std::sync::Mutex<std::sync::mpsc::Receiver<Result<Started, String>>>>,
+    /// A join the joining screen shows (`crate::joining`): the menu waits, hidden, its
+    /// name and code kept, until the join is in, given up or failed.
+    starting: bool,
 }
 
 impl Menu {
-    /// Whether a session is being started.
+    /// Whether a join is being set up (the joining screen has the window).
     pub(crate) fn is_starting(&self) -> bool {
-        self.starting.is_some()
+        self.starting
+    }
+
+    /// Back from the joining screen: a join given up (`None`) or failed (its words).
+    pub(crate) fn back_from_joining(&mut self, error: Option<String>) {
+        self.starting = false;
+        self.error = error;
     }
 }
 
@@ -141,6 +147,13 @@ pub fn run_menu(frames: Option<u64>, screenshot: Option<std::path::PathBuf>) -> 
             (menu_keys, menu_clicks, menu_start, menu_view, menu_games)
                 .chain()
                 .distributive_run_if(resource_exists::<Menu>),
+        )
+        // After the menu: the Esc that cancels a join must not also quit from the menu.
+        .add_systems(
+            Update,
+            crate::joining::joining
+                .run_if(resource_exists::<crate::joining::Joining>)
+                .after(menu_games),
         );
         app
     });
@@ -198,49 +211,28 @@ pub(crate) fn menu_args(m: &Menu, choice: &MenuChoice) -> Result<(NetArgs, Start
     Ok((net, start))
 }
 
-/// Starts the session the menu chose and hands the window over to the game.
-fn start_from_menu(
-    m: &Menu,
-    choice: &MenuChoice,
-) -> Result<std::sync::mpsc::Receiver<Result<Started, String>>, String> {
+/// Starts the session the menu chose, at once (a bad code fails here).
+fn start_from_menu(m: &Menu, choice: &MenuChoice) -> Result<Started, String> {
     let (net, start) = menu_args(m, choice)?;
     net.round_len()?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let started = net.start(&start).map(|peer| Started {
-            peer,
-            hosting: matches!(start, Start::Host),
-            net,
-        });
-        let _ = tx.send(started);
-    });
-    Ok(rx)
+    let peer = net.start(&start)?;
+    Ok(Started {
+        peer,
+        hosting: matches!(start, Start::Host),
+        net,
+    })
 }
 
-/// Hands the window over to the game once the session the menu started is ready;
-/// whether it did.
-fn enter_game(commands: &mut Commands, m: &mut Menu) -> bool {
-    let Some(rx) = &m.starting else { return false };
-    let received = match rx.lock() {
-        Ok(rx) => rx.try_recv(),
-        Err(_) => Err(std::sync::mpsc::TryRecvError::Disconnected),
-    };
-    let started = match received {
-        Ok(Ok(started)) => started,
-        Ok(Err(e)) => {
-            m.error = Some(e);
-            m.starting = None;
-            return false;
-        }
-        Err(std::sync::mpsc::TryRecvError::Empty) => return false,
-        Err(std::sync::mpsc::TryRecvError::Disconnected) => {
-            m.error = Some("starting the session failed".into());
-            m.starting = None;
-            return false;
-        }
-    };
+/// Hands the window over: a host to the game at once (whether it did), a joiner to the
+/// joining screen until it is in.
+fn enter_game(commands: &mut Commands, m: &mut Menu, started: Started) -> bool {
     let Started { peer, net, hosting } = started;
-    if hosting && let Some(invite) = peer.invite() {
+    if !hosting {
+        commands.insert_resource(crate::joining::Joining::new(peer, net));
+        m.starting = true;
+        return false;
+    }
+    if let Some(invite) = peer.invite() {
         println!("invite code: {}", invite.encode());
     }
     crate::play::start_session(commands, peer, net, false);
@@ -248,25 +240,34 @@ fn enter_game(commands: &mut Commands, m: &mut Menu) -> bool {
     true
 }
 
-/// Hears the games on the network, starts what the player chose, and enters the game
-/// once its session is ready (the menu's window goes).
-fn menu_start(mut commands: Commands, mut m: ResMut<Menu>, root: Query<Entity, With<MenuRoot>>) {
+/// Hears the games on the network and starts what the player chose: a host's window
+/// turns into the game; a join's menu hides behind the joining screen until it is back.
+fn menu_start(mut commands: Commands, mut m: ResMut<Menu>, mut root: Query<(Entity, &mut Visibility), With<MenuRoot>>) {
     if let Some(lan) = m.lan.as_mut() {
         m.games = lan.poll();
     }
-    if enter_game(&mut commands, &mut m) {
-        for entity in &root {
-            commands.entity(entity).despawn();
-        }
-        return;
-    }
-    if m.starting.is_none()
+    if !m.starting
         && let Some(choice) = m.chosen.take()
     {
         match start_from_menu(&m, &choice) {
-            Ok(rx) => m.starting = Some(std::sync::Mutex::new(rx)),
+            Ok(started) => {
+                if enter_game(&mut commands, &mut m, started) {
+                    for (entity, _) in &root {
+                        commands.entity(entity).despawn();
+                    }
+                    return;
+                }
+            }
             Err(e) => m.error = Some(e),
         }
+    }
+    let shown = if m.starting {
+        Visibility::Hidden
+    } else {
+        Visibility::Inherited
+    };
+    for (_, mut visibility) in &mut root {
+        visibility.set_if_neq(shown);
     }
 }
 
@@ -274,7 +275,7 @@ fn menu_start(mut commands: Commands, mut m: ResMut<Menu>, root: Query<Entity, W
 /// already starting).
 pub(crate) fn press(m: &mut Menu, control: Control) {
     m.focus = control;
-    if m.starting.is_some() || m.chosen.is_some() {
+    if m.starting || m.chosen.is_some() {
         return;
     }
     let choice = match control {
@@ -317,6 +318,11 @@ pub(crate) fn menu_keys(
     let held = |k: [KeyCode; 2]| keys.any_pressed(k) || keys.any_just_released(k);
     let ctrl = held([KeyCode::ControlLeft, KeyCode::ControlRight]);
     let shift = held([KeyCode::ShiftLeft, KeyCode::ShiftRight]);
+    if m.starting {
+        // The joining screen has the keyboard (its Esc cancels the join, not the game).
+        typed.clear();
+        return;
+    }
     let mut paste = false;
     for ev in typed.read() {
         if !ev.state.is_pressed() {
@@ -327,7 +333,7 @@ pub(crate) fn menu_keys(
         match &ev.logical_key {
             Key::Character(c) if ctrl => match c.to_lowercase().as_str() {
                 "v" => paste = true,
-                "h" if m.starting.is_none() && m.chosen.is_none() => {
+                "h" if !m.starting && m.chosen.is_none() => {
                     m.error = None;
                     m.chosen = Some(MenuChoice::Host);
                 }

@@ -149,7 +149,8 @@ impl NetArgs {
         }
     }
 
-    /// Hosts, joins, or takes the seat saved in `--seat` back.
+    /// Hosts, joins, or takes the seat saved in `--seat` back: returns at once (the join
+    /// goes on in `NetPeer::poll`; a bad invite code or flag fails here).
     pub fn start(&self, start: &Start) -> Result<NetPeer, String> {
         let options = self.options()?;
         let seat = match &self.seat {
@@ -168,6 +169,17 @@ impl NetArgs {
             (None, Start::Host) => NetPeer::host(options),
         };
         peer.map_err(|e| e.to_string())
+    }
+
+    /// Polls a host until its address is settled (its rendezvous service answered, or did
+    /// not in time), so that the code it prints names that address; at once without a
+    /// service. For the command line: the menu shows the game at once instead.
+    pub fn settle_host(peer: &mut NetPeer) -> Result<(), String> {
+        while peer.udp().is_some_and(netcode::transport::Peer::setting_up) {
+            peer.poll().map_err(|e| e.to_string())?;
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        Ok(())
     }
 
     /// Saves the seat (when `--seat` is set).

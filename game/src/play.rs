@@ -139,7 +139,7 @@ pub fn start_session(commands: &mut Commands, peer: NetPeer, net: NetArgs, bot: 
 pub fn run_window(net: NetArgs, start: Start, bot: bool, frames: Option<u64>, screenshot: Option<PathBuf>) -> ExitCode {
     let rejoining = net.seat.as_ref().is_some_and(|p| p.exists());
     let started = net.round_len().and_then(|len| Ok((len, net.start(&start)?)));
-    let (round_len, peer) = match started {
+    let (round_len, mut peer) = match started {
         Ok(s) => s,
         Err(e) => {
             eprintln!("game: {e}");
@@ -147,6 +147,10 @@ pub fn run_window(net: NetArgs, start: Start, bot: bool, frames: Option<u64>, sc
         }
     };
     if matches!(start, Start::Host) && !rejoining {
+        if let Err(e) = NetArgs::settle_host(&mut peer) {
+            eprintln!("game: {e}");
+            return ExitCode::from(2);
+        }
         let invite = peer.invite().map(|i| i.encode()).unwrap_or_default();
         println!("invite code: {invite}");
     }

@@ -66,8 +66,8 @@ pub use link::Transmit;
 #[cfg(any(test, feature = "test-util"))]
 pub use session::Testimony;
 pub use session::{
-    Credentials, EventRecord, LeaveReason, LinkPath, LinkState, PeerSetup, Session, SessionError, SessionEvent,
-    SessionKey, SessionStats,
+    Credentials, EventRecord, JoinPhase, LeaveReason, LinkPath, LinkState, PeerSetup, Session, SessionError,
+    SessionEvent, SessionKey, SessionStats,
 };
 pub use store::{Scope, Store};
 

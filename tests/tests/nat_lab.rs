@@ -149,10 +149,50 @@ fn under_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false"))
 }
 
+/// The longest one scenario may run before it counts as hung. The longest plays 40 s
+/// (`play::short_mappings_...`) after its setup; the 9 `play::` scenarios side by side took
+/// 113 s in all on 2 shared cores (`cargo test -p netcode-tests --test nat_lab -- play::`).
+/// A watchdog, not a figure: a hang fails CI instead of stalling it.
+const SCENARIO_LIMIT: Duration = Duration::from_secs(240);
+
+/// The programs the scenarios run: (path under `target/<profile>`, `cargo build` arguments).
+const PROGRAMS: &[(&str, &[&str])] = &[
+    ("netcode-rendezvous", &["-p", "netcode-rendezvous"]),
+    ("examples/peer", &["-p", "netcode", "--example", "peer"]),
+    ("game", &["-p", "game"]),
+];
+
+/// Runs `test` on a thread of its own and fails it when it panics or runs longer than
+/// [`SCENARIO_LIMIT`] (its programs are then left running: the run ends soon after).
+fn bounded(name: &'static str, test: fn()) -> Result<(), Failed> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(move || {
+            test();
+            let _ = tx.send(());
+        })
+        .map_err(|e| format!("cannot start {name}: {e}"))?;
+    match rx.recv_timeout(SCENARIO_LIMIT) {
+        Ok(()) => Ok(()),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err("panicked (see above)".into()),
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            Err(format!("{name} still runs after {} s: it hangs", SCENARIO_LIMIT.as_secs()).into())
+        }
+    }
+}
+
 fn main() -> std::process::ExitCode {
     let args = Arguments::from_args();
     let missing = lab::unavailable();
     let ci = under_ci();
+    if missing.is_none() && !args.list {
+        // Built once before any watchdog runs (a build may take minutes on a busy machine);
+        // a scenario's own `cargo build` is then a no-op.
+        for (path, build) in PROGRAMS {
+            netcode_tests::workspace_program(path, build);
+        }
+    }
     let trials: Vec<Trial> = [
         TESTS,
         play::TESTS,
@@ -164,10 +204,7 @@ fn main() -> std::process::ExitCode {
     .concat()
     .into_iter()
     .map(|(name, test)| {
-        let trial = Trial::test(name, move || {
-            test();
-            Ok::<(), Failed>(())
-        });
+        let trial = Trial::test(name, move || bounded(name, test));
         match missing {
             // Not run here, and said so: `ignored`, the reason beside the name.
             Some(why) if !ci => trial.with_ignored_flag(true).with_kind(why.short()),

@@ -182,6 +182,14 @@ pub fn run(cli: PeerCli) -> Result<(), String> {
     .map_err(|e| e.to_string())?;
     peer.session_mut().set_schema(schema());
     let hosting = code.is_none() && saved.is_none();
+    if hosting {
+        // The host's address settles once its rendezvous service answered (or did not in
+        // time): its code names that address.
+        while peer.setting_up() {
+            peer.poll().map_err(|e| e.to_string())?;
+            peer.wait(MAX_WAIT).map_err(|e| e.to_string())?;
+        }
+    }
     let mut invite = peer.invite().encode();
     if hosting {
         emit(

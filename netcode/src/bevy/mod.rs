@@ -15,7 +15,10 @@
 //! - **The replicated store** as a system param, [`NetStore`]: typed serde values, shared
 //!   (written by the host) or one peer's own; [`StoreChanged`] when an entry changes.
 //! - **The session as Bevy [`States`]**: [`NetState`] is `Offline`, `Joining`, `Member`,
-//!   `Hosting` or `Reconnecting`, so `OnEnter(NetState::Hosting)` handles a promotion.
+//!   `Hosting` or `Reconnecting`, so `OnEnter(NetState::Hosting)` handles a promotion;
+//!   while `Joining`, the sub state [`JoinPhase`] tells what the join waits for (mapping,
+//!   asking STUN, looking up, punching, admitting). [`NetPeer::host`] and
+//!   [`NetPeer::join`] return at once; [`NetPeer::cancel`] gives a join up.
 //! - **Messages** for what happens ([`SelfJoined`], [`PeerJoined`], [`PeerAway`],
 //!   [`PeerRejoined`], [`PeerLeft`], [`HostChanged`], [`LinkChanged`], [`StoreChanged`],
 //!   every session event as [`NetEvent`]), and failures as the typed [`NetError`].
@@ -58,6 +61,8 @@
 
 #[cfg(feature = "bevy_diagnostic")]
 mod diagnostics;
+#[cfg(test)]
+mod joining_tests;
 mod messages;
 mod replicate;
 mod session;
@@ -75,7 +80,9 @@ use bevy_app::{App, Plugin, PostUpdate, PreUpdate};
 use bevy_ecs::prelude::*;
 use bevy_state::app::{AppExtStates, StatesPlugin};
 use bevy_state::prelude::States;
+use bevy_state::state::{FreelyMutableState, SubStates};
 
+use crate::JoinPhase;
 use crate::invite::Invite;
 use crate::snapshot::interp::InterpConfig;
 use crate::transport::{Driver, Peer, PeerOptions, Seat};
@@ -103,13 +110,14 @@ impl NetPeer {
         NetPeer(Box::new(driver))
     }
 
-    /// Hosts a new session on a UDP socket ([`Peer::host`]).
+    /// Hosts a new session on a UDP socket ([`Peer::host`]), at once.
     pub fn host(options: PeerOptions) -> Result<Self, NetError> {
         Ok(Self::new(Peer::host(options)?))
     }
 
-    /// Joins the session of an invite code on a UDP socket ([`Peer::join`]): insert it at
-    /// once; [`NetState::Joining`] until a member admits us.
+    /// Joins the session of an invite code on a UDP socket ([`Peer::join`]): returns at
+    /// once; insert it, and [`NetState::Joining`] (with its [`JoinPhase`]) lasts until a
+    /// member admits us.
     pub fn join(invite: &Invite, options: PeerOptions) -> Result<Self, NetError> {
         Ok(Self::new(Peer::join(invite, options)?))
     }
@@ -127,6 +135,19 @@ impl NetPeer {
     /// What to save to take this seat back after a crash, on a UDP socket.
     pub fn seat(&self) -> Option<Seat> {
         self.udp().map(Peer::seat)
+    }
+
+    /// Gives a join up at once, whatever its phase ([`Driver::leave`]: the port mapping
+    /// is deleted and nothing more is sent); [`NetState`] turns `Offline`. In the session,
+    /// it leaves gracefully.
+    pub fn cancel(&mut self) {
+        self.0.leave();
+    }
+
+    /// Where the join stands while [`NetState::Joining`] (also the sub state
+    /// `State<JoinPhase>`).
+    pub fn join_phase(&self) -> Option<JoinPhase> {
+        self.0.join_phase()
     }
 
     /// The UDP peer, when the driver is one (for its invite code and seat).
@@ -215,6 +236,23 @@ pub enum NetState {
     Reconnecting,
 }
 
+/// Where a join stands, as a Bevy sub state of [`NetState::Joining`]: `State<JoinPhase>`
+/// exists only while joining, so `OnEnter(JoinPhase::Punching)` and
+/// `Option<Res<State<JoinPhase>>>` show the player what the join waits for.
+impl States for JoinPhase {
+    const DEPENDENCY_DEPTH: usize = <NetState as States>::DEPENDENCY_DEPTH + 1;
+}
+
+impl FreelyMutableState for JoinPhase {}
+
+impl SubStates for JoinPhase {
+    type SourceStates = NetState;
+
+    fn should_exist(source: NetState) -> Option<Self> {
+        (source == NetState::Joining).then_some(JoinPhase::Admitting)
+    }
+}
+
 /// The plugin's system sets; order game systems against them.
 #[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum NetSet {
@@ -246,6 +284,7 @@ impl Plugin for NetcodePlugin {
         }
         app.init_resource::<NetConfig>()
             .init_state::<NetState>()
+            .add_sub_state::<JoinPhase>()
             .add_message::<SelfJoined>()
             .add_message::<PeerJoined>()
             .add_message::<PeerAway>()

@@ -15,7 +15,7 @@ use super::replicate::Registry;
 use super::{NetConfig, NetPeer, NetRemote, NetState, Step};
 use crate::snapshot::delta::{EntityState, Snapshot};
 use crate::transport::TransportError;
-use crate::{LinkState, PeerId, Scope, SessionEvent};
+use crate::{JoinPhase, LinkState, PeerId, Scope, SessionEvent};
 
 /// The shared store entry in which the host tells its schema's fingerprint.
 pub(super) const SCHEMA_KEY: &str = "netcode.schema";
@@ -233,9 +233,16 @@ fn update_state(
     mut book: ResMut<Book>,
     state: Res<State<NetState>>,
     mut next: ResMut<NextState<NetState>>,
+    mut phase: ResMut<NextState<JoinPhase>>,
+    current_phase: Option<Res<State<JoinPhase>>>,
 ) {
     let session = net.session();
     let now = net.now();
+    if let Some(p) = net.join_phase().filter(|_| session.is_joining())
+        && current_phase.is_none_or(|c| *c.get() != p)
+    {
+        phase.set(p);
+    }
     let others: Vec<PeerId> = session
         .roster()
         .active()

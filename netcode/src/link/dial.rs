@@ -58,6 +58,25 @@ impl Links {
         }
     }
 
+    /// Whether nothing links this peer to anyone yet: no link, no dial, no client of our
+    /// server (so nobody holds a token naming our address).
+    pub(crate) fn is_idle(&self) -> bool {
+        self.links.is_empty() && self.dials.is_empty() && self.server.connected_clients() == 0
+    }
+
+    /// Makes `addr` this peer's address while [`Links::is_idle`]: renetcode's server takes
+    /// tokens only for the public addresses it was made with, so it is made anew.
+    pub(crate) fn readdress(&mut self, addr: SocketAddr) {
+        self.server = renetcode::NetcodeServer::new(renetcode::ServerConfig {
+            current_time: self.server.current_time(),
+            max_clients: self.server.max_clients(),
+            protocol_id: self.protocol_id,
+            public_addresses: vec![addr],
+            authentication: renetcode::ServerAuthentication::Secure { private_key: self.key },
+        });
+        self.local_addr = addr;
+    }
+
     /// The server addresses of a connect token for a dial to `addr`, in the order the
     /// netcode client tries them.
     pub(super) fn token_addresses(&self, addr: SocketAddr) -> Vec<SocketAddr> {

@@ -40,7 +40,9 @@ use dialing::Newest;
 pub(crate) use liveness::PeerState;
 pub use record::EventRecord;
 pub use signalling::MemberCandidates;
-pub use types::{Credentials, LeaveReason, LinkPath, LinkState, PeerSetup, SessionError, SessionEvent, SessionStats};
+pub use types::{
+    Credentials, JoinPhase, LeaveReason, LinkPath, LinkState, PeerSetup, SessionError, SessionEvent, SessionStats,
+};
 
 /// One heartbeat in this many carries the roster digest (anti-entropy needs no more).
 const DIGEST_EVERY: u64 = 4;
@@ -258,6 +260,28 @@ impl Session {
         Self::start_joining(setup, credentials, contacts, now, true)
     }
 
+    /// Joins (or, with `rejoin`, takes the seat of `credentials` back) once its contacts
+    /// are known: for a driver that first asks a rendezvous service for the members. The
+    /// session is joining from now on, dials nobody until [`Session::add_contacts`], and may
+    /// change its address meanwhile ([`Session::readdress`]).
+    pub fn join_later(
+        setup: PeerSetup,
+        credentials: Credentials,
+        rejoin: bool,
+        now: Duration,
+    ) -> Result<Self, SessionError> {
+        if !rejoin {
+            credentials.check()?;
+        }
+        let phase = Phase::Joining {
+            contacts: Vec::new(),
+            next: 0,
+            started: now,
+            rejoin,
+        };
+        Ok(Session::new(setup, credentials.peer, credentials.secret, now, phase))
+    }
+
     fn start_joining(
         setup: PeerSetup,
         credentials: Credentials,
@@ -265,16 +289,20 @@ impl Session {
         now: Duration,
         rejoin: bool,
     ) -> Result<Self, SessionError> {
-        let first = *contacts.first().ok_or(SessionError::NoContact)?;
-        let phase = Phase::Joining {
-            contacts,
-            next: 1,
-            started: now,
-            rejoin,
-        };
-        let mut s = Session::new(setup, credentials.peer, credentials.secret, now, phase);
-        s.links.dial(LinkKey::Contact, first);
+        if contacts.is_empty() {
+            return Err(SessionError::NoContact);
+        }
+        let mut s = Session::join_later(setup, credentials, rejoin, now)?;
+        s.add_contacts(contacts, now);
         Ok(s)
+    }
+
+    /// Reports a step of the join that runs before admission (a driver's: see
+    /// [`JoinPhase`]) as a [`SessionEvent::JoinProgress`]; ignored unless joining.
+    pub fn report_join_phase(&mut self, phase: JoinPhase) {
+        if self.is_joining() {
+            self.events.push_back(SessionEvent::JoinProgress(phase));
+        }
     }
 
     /// Next event, if any.
@@ -356,6 +384,8 @@ impl Session {
     /// Leaves gracefully: a host hands its role over first, so nobody waits.
     pub fn leave(&mut self, now: Duration) {
         if !self.in_session() {
+            // A join given up: its dial stops (renetcode says so to the contact, once).
+            self.links.disconnect(LinkKey::Contact);
             self.phase = Phase::Left;
             return;
         }

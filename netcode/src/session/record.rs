@@ -61,7 +61,7 @@ impl EventRecord {
     }
 
     /// The record of `event`; `None` for the events programs do not print (store changes,
-    /// which are many, and this peer's own completed leave).
+    /// which are many, this peer's own completed leave, and a join's progress).
     pub fn of(event: &SessionEvent) -> Option<Self> {
         let about = |word, peer: &crate::PeerId| EventRecord {
             peer: Some(peer.to_string()),
@@ -101,7 +101,7 @@ impl EventRecord {
                 reason: Some(reason.clone()),
                 ..about("peer_misbehaved", peer)
             },
-            SessionEvent::StoreChanged { .. } | SessionEvent::Left => return None,
+            SessionEvent::StoreChanged { .. } | SessionEvent::Left | SessionEvent::JoinProgress(_) => return None,
         })
     }
 }

@@ -86,6 +86,51 @@ pub enum LeaveReason {
     Expelled,
 }
 
+/// Where a join stands before the session admits it, in the order a join goes through
+/// them (a step that is not needed is skipped): what the player waits for. A driver that
+/// runs the steps before admission (the UDP [`crate::transport::Peer`]) reports each as a
+/// [`SessionEvent::JoinProgress`] and through `Peer::join_phase`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum JoinPhase {
+    /// Asking the home router to map the game port (PCP, NAT-PMP, UPnP-IGD).
+    Mapping,
+    /// Asking where the internet sees this peer (a rendezvous service, STUN servers).
+    AskingStun,
+    /// Asking the rendezvous services for the session's members.
+    LookingUp,
+    /// Punching through the routers towards the members listed.
+    Punching,
+    /// Asking a member to let us in, and receiving the session's state.
+    Admitting,
+}
+
+impl JoinPhase {
+    /// The phase as one word, for JSON lines and logs.
+    pub fn word(self) -> &'static str {
+        match self {
+            JoinPhase::Mapping => "mapping",
+            JoinPhase::AskingStun => "asking_stun",
+            JoinPhase::LookingUp => "looking_up",
+            JoinPhase::Punching => "punching",
+            JoinPhase::Admitting => "admitting",
+        }
+    }
+}
+
+impl std::fmt::Display for JoinPhase {
+    /// What the player is waiting for, in a player's words.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            JoinPhase::Mapping => "asking your router to open a port",
+            JoinPhase::AskingStun => "asking where the internet sees you",
+            JoinPhase::LookingUp => "looking up the players of this game",
+            JoinPhase::Punching => "punching through your router",
+            JoinPhase::Admitting => "asking the players to let you in",
+        })
+    }
+}
+
 /// What a session reports to the game.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionEvent {
@@ -152,6 +197,9 @@ pub enum SessionEvent {
     },
     /// This peer's graceful leave completed.
     Left,
+    /// A join moved on to this phase (reported by the driver that runs the steps before
+    /// admission: see [`JoinPhase`]).
+    JoinProgress(JoinPhase),
 }
 
 /// Errors of the session API.

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::{Peer, TransportError};
-use crate::Session;
+use crate::{JoinPhase, Session};
 
 /// A session on a network: something that moves its datagrams and tells its time.
 ///
@@ -29,7 +29,14 @@ pub trait Driver: Send + Sync + 'static {
     /// The address this peer listens on.
     fn local_addr(&self) -> SocketAddr;
 
-    /// Leaves gracefully: keep polling until the session reports it left.
+    /// Where a join stands while it is not in the session yet (`None` once in, and for a
+    /// host). A driver that runs no step before admission is admitting while joining.
+    fn join_phase(&self) -> Option<JoinPhase> {
+        self.session().is_joining().then_some(JoinPhase::Admitting)
+    }
+
+    /// Leaves gracefully: keep polling until the session reports it left (a join not in
+    /// the session yet is given up at once).
     fn leave(&mut self) {
         let now = self.now();
         self.session_mut().leave(now);
@@ -61,6 +68,10 @@ impl Driver for Peer {
 
     fn local_addr(&self) -> SocketAddr {
         Peer::local_addr(self)
+    }
+
+    fn join_phase(&self) -> Option<JoinPhase> {
+        Peer::join_phase(self)
     }
 
     fn leave(&mut self) {

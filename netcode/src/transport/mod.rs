@@ -60,13 +60,16 @@ pub enum TransportError {
     Seat(String),
     /// No rendezvous service answered (it is down, unreachable, or the address is wrong).
     #[error(
-        "the rendezvous service at {addrs} did not answer within {secs} s (is it running, and is the address right?)"
+        "the rendezvous service at {} did not answer {question} within {secs} s (is it running, and is the address right?)",
+        list(addrs)
     )]
     RendezvousSilent {
         /// The services asked.
-        addrs: String,
+        addrs: Vec<SocketAddr>,
         /// How long we waited.
         secs: u64,
+        /// The question nobody answered.
+        question: RendezvousQuestion,
     },
     /// A rendezvous service's address does not parse or resolve.
     #[error("rendezvous service {text:?} is not a HOST:PORT that resolves: {why}")]
@@ -118,6 +121,36 @@ pub enum JoinHint {
     /// Addresses that should be reachable did not answer.
     #[error("the session may have ended, or the code is not this session's")]
     Unanswered,
+    /// Our router gives every destination another port (a symmetric NAT, told by two STUN
+    /// servers) and mapped no port for the game, and no path through it answered.
+    #[error(
+        "your router gives every destination another port (a symmetric NAT) and mapped no port for the \
+         game: turn on UPnP or NAT-PMP in your router (and play with --port-mapping or --online), ask the \
+         host to do the same, or join through a rendezvous service that relays"
+    )]
+    SymmetricWithoutMapping,
+    /// The rendezvous service listed members, but none answered our probes through the
+    /// routers, and no relay carried the join.
+    #[error(
+        "the rendezvous service listed {listed} player(s), but none answered through the routers: a router \
+         that maps ports (--port-mapping) on either side would open a direct path"
+    )]
+    NoPath {
+        /// The members the service listed.
+        listed: usize,
+    },
+}
+
+/// A question a joiner asks the rendezvous services.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum RendezvousQuestion {
+    /// Where it sees us (our address on the internet).
+    #[error("where it sees us")]
+    Address,
+    /// Who the session's members are.
+    #[error("who is in the session")]
+    Members,
 }
 
 impl JoinHint {
@@ -413,6 +446,37 @@ impl UdpTransport {
         }
     }
 
+    /// Ends everything this socket does for a join given up: puts what `session` and the
+    /// traversal queued (their last word: a dial's disconnect, a service's leave) on the
+    /// wire at once, deletes the port mapping, and forgets the traversal, the STUN client,
+    /// the mapper and the conditioner's queue, so that nothing more is ever sent.
+    pub fn close(&mut self, session: Option<&mut Session>) {
+        self.release_mapping();
+        self.portmap = None;
+        self.stun = None;
+        self.conditioner = None;
+        if let Some(session) = session {
+            session.drain_transmits(&mut self.transmits);
+        }
+        let mut wire = Vec::new();
+        match self.traversal.take() {
+            Some(mut t) => {
+                for tr in self.transmits.drain(..) {
+                    t.send(tr.to, tr.bytes);
+                }
+                t.drain(&mut wire);
+            }
+            None => wire.extend(self.transmits.drain(..).map(|t| (t.to, t.bytes))),
+        }
+        for (to, bytes) in wire {
+            if !self.blocked.contains(&to)
+                && let Err(e) = self.socket.send_to(&bytes, to)
+            {
+                log::debug!("the last word to {to} failed: {e}");
+            }
+        }
+    }
+
     /// Blocks until a datagram is waiting on the socket or `timeout` passed (whichever
     /// comes first); a driver calls it between two polls instead of sleeping, so that it
     /// neither spins nor answers late. Errors of the socket are returned.
@@ -474,8 +538,10 @@ mod peer;
 mod resolve;
 mod seat;
 mod service_check;
+mod setup;
 mod signalling;
 
+pub use crate::session::JoinPhase;
 pub use driver::Driver;
 pub use netcheck::{Advice, NetReport, NetcheckOptions, PortMapReport, StunReport, netcheck};
 pub use peer::{Peer, PeerOptions, resolve_rendezvous};
@@ -483,6 +549,8 @@ pub use resolve::stun_servers;
 pub use seat::Seat;
 pub use service_check::RendezvousReport;
 
+#[cfg(test)]
+mod setup_tests;
 #[cfg(test)]
 mod stun_tests;
 #[cfg(test)]

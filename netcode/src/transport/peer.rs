@@ -8,24 +8,15 @@ use rand::RngExt;
 use rand::rngs::StdRng;
 
 use super::mapping::start_port_mapping;
-use super::{Clock, JoinHint, LinkConditions, Seat, TransportError, UdpTransport};
+use super::setup::{Setup, SetupPlan};
+use super::{Clock, LinkConditions, Seat, TransportError, UdpTransport};
 use crate::invite::{Invite, MAX_ADDRS, MAX_RENDEZVOUS};
 use crate::portmap::{Mapping, PortMapConfig, PortMapper};
 use crate::rendezvous::MAX_CANDIDATES;
-use crate::session::{Credentials, PeerSetup, Session, SessionError, SessionKey};
+use crate::session::{Credentials, JoinPhase, PeerSetup, Session, SessionKey};
 use crate::stun::{NatMapping, StunClient, StunConfig};
 use crate::traversal::{Traversal, TraversalConfig};
 use crate::{LinkState, SessionConfig};
-
-/// How often a question to the rendezvous service is asked again while no answer came.
-const ASK_EVERY: Duration = Duration::from_millis(250);
-/// Sleep between polls of the socket while waiting for the rendezvous service.
-const ASK_POLL: Duration = Duration::from_millis(2);
-/// How long a joiner punches towards the members the service listed before it asks one
-/// to admit it: long enough for a punch through ordinary NATs (a few round trips), so
-/// that a member it reaches directly is asked first; the session tries one contact at a
-/// time, [`SessionConfig::join_timeout`] each.
-const PUNCH_FIRST: Duration = Duration::from_secs(1);
 
 /// How a [`Peer`] takes part.
 #[derive(Debug, Clone)]
@@ -45,13 +36,15 @@ pub struct PeerOptions {
     /// machine; the simulator's model). Default: [`LinkConditions::perfect`].
     pub conditions: LinkConditions,
     /// How long to try joining, through every contact, before giving up (each contact gets
-    /// `SessionConfig::contact_timeout`). Default: 10 s.
+    /// `SessionConfig::contact_timeout`), from when the contacts are known (after the
+    /// rendezvous questions and the first punching, if any). Default: 10 s.
     pub join_timeout: Duration,
     /// NAT traversal: the rendezvous services (`rendezvous`: a host registers there and
     /// its invites name them; a joiner asks them besides those its invite names) and
     /// timing. Default: [`TraversalConfig::default`] (no service: no traversal).
     pub traversal: TraversalConfig,
-    /// How long to wait for a rendezvous service's first answer. Default: 3 s.
+    /// How long to wait for the rendezvous services' answer to each question (where they
+    /// see us; who is in the session). Default: 3 s.
     pub rendezvous_timeout: Duration,
     /// STUN servers asked, from the game socket, where the internet sees this peer (its
     /// reflexive address, [`Peer::reflexive`]) and how its NAT maps ([`Peer::nat_mapping`]);
@@ -86,8 +79,10 @@ impl Default for PeerOptions {
     }
 }
 
-/// A session on a real UDP socket, with its clock: host, join or rejoin, then call
-/// [`Peer::poll`] often (every frame, or every few milliseconds).
+/// A session on a real UDP socket, with its clock: host, join or rejoin (each returns at
+/// once), then call [`Peer::poll`] often (every frame, or every few milliseconds): the
+/// setup (the rendezvous questions, punching, the admission) advances there, reported by
+/// [`Peer::join_phase`].
 pub struct Peer {
     session: Session,
     transport: UdpTransport,
@@ -95,9 +90,8 @@ pub struct Peer {
     session_key: SessionKey,
     /// The rendezvous services the session is registered with (named in invites).
     rendezvous: Vec<SocketAddr>,
-    /// While joining: when to give up, and the addresses tried.
-    joining: Option<(Duration, Vec<SocketAddr>)>,
-    join_timeout: Duration,
+    /// The setup's state machine (`transport::setup`).
+    setup: Setup,
 }
 
 /// A bound socket, its clock, and what a session is set up with, before it starts.
@@ -109,9 +103,11 @@ struct Opening {
 }
 
 impl Peer {
-    /// Starts a new session with this peer as its host. With rendezvous services in
-    /// `options.traversal`, it registers there (so friends behind NATs can join through
-    /// the invite); when none answers, it hosts on its own address with a warning.
+    /// Starts a new session with this peer as its host, at once. With rendezvous services
+    /// in `options.traversal`, it asks them (in [`Peer::poll`]) where they see it, takes
+    /// that as its address while it is still alone, and registers (so friends behind NATs
+    /// can join through the invite); when none answers, it hosts on its own address with a
+    /// warning. [`Peer::setting_up`] tells when its address is settled.
     pub fn host(options: PeerOptions) -> Result<Peer, TransportError> {
         let mut rng: StdRng = rand::make_rng();
         let key = SessionKey {
@@ -121,63 +117,53 @@ impl Peer {
         let credentials = Credentials::draw(&mut rng);
         let services = options.traversal.rendezvous.clone();
         let mut o = Self::open(&options, key.clone(), credentials, &services, rng.random())?;
-        if !services.is_empty() && !Self::ask_observed(&mut o, &options)? {
-            log::warn!(
-                "the rendezvous service at {} did not answer: hosting at {}; only players on your network can join until it does",
-                list(&services),
-                o.setup.addr
-            );
-        }
         let now = o.clock.now();
-        share_reflexive(&mut o.transport);
-        if let Some(t) = o.transport.traversal_mut() {
-            t.start_registering(now);
-        }
-        let session = Session::host_with(o.setup, credentials, now);
+        let mut session = Session::host_with(o.setup, credentials, now);
+        let plan = SetupPlan {
+            host: true,
+            services: services.clone(),
+            fallback: Vec::new(),
+            fixed_addr: options.advertise.is_some(),
+            rendezvous_timeout: options.rendezvous_timeout,
+            join_timeout: options.join_timeout,
+        };
+        let setup = Setup::start(plan, &mut session, &mut o.transport, now);
         Ok(Peer {
             session,
             transport: o.transport,
             clock: o.clock,
             session_key: key,
             rendezvous: o.rendezvous,
-            joining: None,
-            join_timeout: options.join_timeout,
+            setup,
         })
     }
 
-    /// Joins the session of an invite. With rendezvous services (the invite's, and those
-    /// in `options.traversal`), asks them for the current members first and punches
-    /// towards each; the invite's own addresses are tried after those members.
+    /// Joins the session of an invite: binds and returns at once; the join advances in
+    /// [`Peer::poll`] ([`Peer::join_phase`]). With rendezvous services (the invite's, and
+    /// those in `options.traversal`), it asks them for the current members first and
+    /// punches towards each; the invite's own addresses are tried after those members.
     pub fn join(invite: &Invite, options: PeerOptions) -> Result<Peer, TransportError> {
         let mut rng: StdRng = rand::make_rng();
         let credentials = Credentials::draw(&mut rng);
-        Self::enter(invite, options, credentials, rng.random(), |setup, contacts, now| {
-            Session::join_with(setup, credentials, contacts, now)
-        })
+        Self::enter(invite, options, credentials, rng.random(), false)
     }
 
     /// Takes a saved seat back (a restarted process): same PeerId, same state; through
-    /// the rendezvous services of the seat's invite, when it names any.
+    /// the rendezvous services of the seat's invite, when it names any. Returns at once,
+    /// as [`Peer::join`] does.
     pub fn rejoin(seat: &Seat, options: PeerOptions) -> Result<Peer, TransportError> {
         let mut rng: StdRng = rand::make_rng();
-        let credentials = seat.credentials;
-        Self::enter(
-            &seat.invite,
-            options,
-            credentials,
-            rng.random(),
-            |setup, contacts, now| Session::rejoin(setup, credentials, contacts, now),
-        )
+        Self::enter(&seat.invite, options, seat.credentials, rng.random(), true)
     }
 
-    /// Opens the socket, asks the rendezvous services (if any) for the members, and
-    /// starts joining through them and the invite's addresses with `start`.
+    /// Opens the socket and starts joining (or, with `rejoin`, taking the seat of
+    /// `credentials` back) through the rendezvous services and the invite's addresses.
     fn enter(
         invite: &Invite,
         options: PeerOptions,
         credentials: Credentials,
         nonce_seed: u64,
-        start: impl FnOnce(PeerSetup, Vec<SocketAddr>, Duration) -> Result<Session, SessionError>,
+        rejoin: bool,
     ) -> Result<Peer, TransportError> {
         let mut services = invite.rendezvous.clone();
         for s in &options.traversal.rendezvous {
@@ -186,56 +172,43 @@ impl Peer {
             }
         }
         let mut o = Self::open(&options, invite.session.clone(), credentials, &services, nonce_seed)?;
-        let mut contacts = Vec::new();
-        if !services.is_empty() {
-            let silent = || TransportError::RendezvousSilent {
-                addrs: list(&services),
-                secs: options.rendezvous_timeout.as_secs(),
-            };
-            if Self::ask_observed(&mut o, &options)? {
-                contacts = Self::ask_members(&mut o, &options)?.ok_or_else(silent)?;
-                Self::punch_first(&mut o, &mut contacts)?;
-            } else if invite.addrs.is_empty() {
-                return Err(silent());
-            } else {
-                log::warn!(
-                    "the rendezvous service at {} did not answer: trying the invite's addresses",
-                    list(&services)
-                );
-            }
-        }
         // The first member's public addresses (its router's mapping), then the members'
         // session addresses; a dial to that member names both (`link/dial.rs`).
+        let mut fallback = Vec::new();
         if let Some(first) = invite.addrs.first() {
             for p in &invite.public {
                 o.setup.public.push((*first, *p));
-                if !contacts.contains(p) {
-                    contacts.push(*p);
+                if !fallback.contains(p) {
+                    fallback.push(*p);
                 }
             }
         }
         for a in &invite.addrs {
-            if !contacts.contains(a) && *a != o.setup.addr {
-                contacts.push(*a);
+            if !fallback.contains(a) && *a != o.setup.addr {
+                fallback.push(*a);
             }
         }
-        if contacts.is_empty() {
+        if services.is_empty() && fallback.is_empty() {
             return Err(TransportError::NobodyListed);
         }
         let now = o.clock.now();
-        share_reflexive(&mut o.transport);
-        if let Some(t) = o.transport.traversal_mut() {
-            t.start_registering(now);
-        }
-        let session = start(o.setup, contacts.clone(), now)?;
+        let mut session = Session::join_later(o.setup, credentials, rejoin, now)?;
+        let plan = SetupPlan {
+            host: false,
+            services,
+            fallback,
+            fixed_addr: options.advertise.is_some(),
+            rendezvous_timeout: options.rendezvous_timeout,
+            join_timeout: options.join_timeout,
+        };
+        let setup = Setup::start(plan, &mut session, &mut o.transport, now);
         Ok(Peer {
             session,
             transport: o.transport,
             clock: o.clock,
             session_key: invite.session.clone(),
             rendezvous: o.rendezvous,
-            joining: Some((now + options.join_timeout, contacts)),
-            join_timeout: options.join_timeout,
+            setup,
         })
     }
 
@@ -295,96 +268,18 @@ impl Peer {
         })
     }
 
-    /// Asks the services which address they see us at, and takes it as our session
-    /// address (unless `advertise` is set). Whether one answered in time.
-    fn ask_observed(o: &mut Opening, options: &PeerOptions) -> Result<bool, TransportError> {
-        let answered = Self::ask(o, options.rendezvous_timeout, Traversal::ask_observed, |t| {
-            t.observed().is_some()
-        })?;
-        let observed = o.transport.traversal().and_then(Traversal::observed);
-        if let (Some(seen), None) = (observed, options.advertise) {
-            o.setup.addr = seen;
-            if let Some(t) = o.transport.traversal_mut() {
-                t.set_addr(seen);
-            }
-        }
-        Ok(answered)
-    }
-
-    /// Asks the services for the session's members (and to tell them to punch towards
-    /// us): their session addresses, the most recently heard first; `None` if no answer.
-    fn ask_members(o: &mut Opening, options: &PeerOptions) -> Result<Option<Vec<SocketAddr>>, TransportError> {
-        let clock = o.clock;
-        let answered = Self::ask(
-            o,
-            options.rendezvous_timeout,
-            |t| t.join(clock.now()),
-            |t| t.listed().is_some(),
-        )?;
-        let me = o.setup.addr;
-        let listed = o.transport.traversal().and_then(Traversal::listed).unwrap_or_default();
-        let contacts = listed.iter().map(|m| m.session_addr()).filter(|a| *a != me).collect();
-        Ok(answered.then_some(contacts))
-    }
-
-    /// Punches towards the listed members until one answers (at most [`PUNCH_FIRST`]),
-    /// then puts the members reached directly first among the contacts.
-    fn punch_first(o: &mut Opening, contacts: &mut [SocketAddr]) -> Result<(), TransportError> {
-        let deadline = o.clock.now() + PUNCH_FIRST;
-        loop {
-            let now = o.clock.now();
-            let Some(t) = o.transport.traversal_mut() else {
-                return Ok(());
-            };
-            // No service relay yet: whoever we reach may still admit us and relay.
-            t.update(now, |_| true);
-            if now >= deadline || contacts.iter().any(|c| t.path(*c).is_some()) {
-                contacts.sort_by_key(|c| t.path(*c).is_none());
-                return Ok(());
-            }
-            o.transport.send(None, now)?;
-            std::thread::sleep(ASK_POLL);
-            o.transport.receive(None, o.clock.now())?;
-        }
-    }
-
-    /// Asks (again every [`ASK_EVERY`]) until `done` or `timeout`.
-    fn ask(
-        o: &mut Opening,
-        timeout: Duration,
-        mut ask: impl FnMut(&mut Traversal),
-        done: impl Fn(&Traversal) -> bool,
-    ) -> Result<bool, TransportError> {
-        let deadline = o.clock.now() + timeout;
-        let mut next_ask = o.clock.now();
-        loop {
-            let now = o.clock.now();
-            let Some(t) = o.transport.traversal_mut() else {
-                return Ok(false);
-            };
-            if done(t) {
-                return Ok(true);
-            }
-            if now >= deadline {
-                return Ok(false);
-            }
-            if now >= next_ask {
-                ask(t);
-                next_ask = now + ASK_EVERY;
-            }
-            o.transport.send(None, now)?;
-            std::thread::sleep(ASK_POLL);
-            o.transport.receive(None, o.clock.now())?;
-        }
-    }
-
     /// Receives, advances the session and the traversal to now, and sends. Fails when the
     /// join timed out or was refused (nothing else about the session is an error: read
     /// its events).
     pub fn poll(&mut self) -> Result<(), TransportError> {
         let now = self.clock.now();
+        if self.setup.cancelled() {
+            // A join given up: what arrives is read and dropped, nothing is sent.
+            return Ok(self.transport.receive(None, now)?);
+        }
         self.transport.receive(Some(&mut self.session), now)?;
         share_reflexive(&mut self.transport);
+        self.setup.step(&mut self.session, &mut self.transport, now)?;
         self.session.update(now);
         super::signalling::exchange(&mut self.transport, &mut self.session, now);
         if let Some(t) = self.transport.traversal_mut() {
@@ -405,18 +300,20 @@ impl Peer {
         if let Some(reason) = self.session.refusal() {
             return Err(TransportError::Refused(reason));
         }
-        if let Some((deadline, addrs)) = &self.joining {
-            if self.session.in_session() && !self.session.receiving_store() {
-                self.joining = None;
-            } else if now >= *deadline {
-                return Err(TransportError::JoinTimedOut {
-                    addrs: addrs.clone(),
-                    secs: self.join_timeout.as_secs(),
-                    hint: JoinHint::for_addresses(addrs, !self.rendezvous.is_empty()),
-                });
-            }
-        }
         Ok(())
+    }
+
+    /// Where a join (or a rejoin) stands while it is not in the session yet: the step it
+    /// waits for. `None` once in the session, for a host, and after a cancel.
+    pub fn join_phase(&self) -> Option<JoinPhase> {
+        self.setup.phase(&self.transport)
+    }
+
+    /// Whether the setup still runs: a joiner is not in the session yet, or a host still
+    /// asks its rendezvous services where they see it (its invite names its address once
+    /// they answered or [`PeerOptions::rendezvous_timeout`] passed).
+    pub fn setting_up(&self) -> bool {
+        self.setup.running()
     }
 
     /// When [`Peer::poll`] is next needed if no datagram arrives first (see
@@ -539,8 +436,22 @@ impl Peer {
 
     /// Leaves gracefully: call [`Peer::poll`] until the session reports it left (a host
     /// hands over first). The rendezvous services forget us.
+    ///
+    /// A join not in the session yet is cancelled, whatever its phase: it returns at once,
+    /// the port mapping is deleted, a service that listed us and a contact being dialed are
+    /// told once, and nothing more is ever sent ([`Peer::poll`] only reads the socket).
     pub fn leave(&mut self) {
         let now = self.clock.now();
+        if self.setup.running() && !self.session.in_session() {
+            let listed = self.setup.cancel();
+            self.session.leave(now);
+            if let Some(t) = self.transport.traversal_mut().filter(|_| listed) {
+                t.leave(now);
+            }
+            self.transport.close(Some(&mut self.session));
+            return;
+        }
+        self.setup.cancel_questions();
         self.session.leave(now);
         if let Some(t) = self.transport.traversal_mut() {
             t.leave(now);
@@ -569,7 +480,7 @@ pub fn resolve_rendezvous(text: &str) -> Result<SocketAddr, TransportError> {
 /// Adds the address the router mapped and the reflexive address the STUN client learned
 /// to the traversal's own candidates (registered with the rendezvous services, so members
 /// punch towards them too).
-fn share_reflexive(transport: &mut UdpTransport) {
+pub(super) fn share_reflexive(transport: &mut UdpTransport) {
     let mapped = transport.portmap().and_then(PortMapper::mapping).map(|m| m.external);
     let reflexive = transport.stun().and_then(StunClient::reflexive);
     if let Some(t) = transport.traversal_mut() {
@@ -577,10 +488,6 @@ fn share_reflexive(transport: &mut UdpTransport) {
             t.add_candidate(a);
         }
     }
-}
-
-fn list(addrs: &[SocketAddr]) -> String {
-    addrs.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
 }
 
 /// The addresses a socket bound at `local` can be reached at on this machine's networks:

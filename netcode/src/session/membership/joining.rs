@@ -1,6 +1,9 @@
 //! Joining and rejoining: asking a contact, trying the next one, taking the welcome,
 //! and asking back in when our own seat was given up.
 
+use std::net::SocketAddr;
+use std::time::Duration;
+
 use super::millis;
 use crate::PeerId;
 use crate::identity::SeatProof;
@@ -31,12 +34,70 @@ impl Session {
         self.send_direct(contact, Channel::ReliableOrdered, &msg);
     }
 
+    /// Adds addresses of members to join through, tried in turn after those known; the
+    /// first contact is dialed at once when there was none. Ignored unless joining.
+    pub fn add_contacts(&mut self, more: impl IntoIterator<Item = SocketAddr>, now: Duration) {
+        self.now = now.max(self.now);
+        let me = self.addr;
+        let Phase::Joining {
+            contacts,
+            next,
+            started,
+            ..
+        } = &mut self.phase
+        else {
+            return;
+        };
+        let first = contacts.is_empty();
+        for a in more {
+            if a != me && !contacts.contains(&a) {
+                contacts.push(a);
+            }
+        }
+        if first && let Some(addr) = contacts.first().copied() {
+            *next = 1;
+            *started = self.now;
+            self.links.dial(LinkKey::Contact, addr);
+        }
+    }
+
+    /// Makes `addr` the address this peer is known by (where a rendezvous service sees
+    /// it), while nobody can know the old one: a host alone in its session, or a joiner
+    /// that has dialed nobody yet, with no link either way. Whether it is `addr` now.
+    pub fn readdress(&mut self, addr: SocketAddr) -> bool {
+        if addr == self.addr {
+            return true;
+        }
+        let alone = match &self.phase {
+            Phase::Joining { contacts, .. } => contacts.is_empty(),
+            Phase::Member => self.is_host() && self.roster.members.len() == 1,
+            _ => false,
+        };
+        if !alone || !self.links.is_idle() {
+            return false;
+        }
+        self.addr = addr;
+        self.links.readdress(addr);
+        if let Some(mut own) = self.roster.get(self.me).cloned() {
+            own.addr = addr;
+            self.roster.upsert(own);
+        }
+        true
+    }
+
     /// No answer in time: ask again on a live link (proving our identity with the secret,
     /// in case the first request was admitted), or move on to the next contact.
     pub(in crate::session) fn retry_join(&mut self) {
         let Phase::Joining { contacts, next, .. } = self.phase.clone() else {
             return;
         };
+        if contacts.is_empty() {
+            // Still waiting for contacts (`Session::join_later`): nothing to retry.
+            if let Phase::Joining { started, .. } = &mut self.phase {
+                *started = self.now;
+            }
+            return;
+        }
         if self.links.is_linked(LinkKey::Contact) {
             self.phase = Phase::Joining {
                 contacts,
@@ -60,7 +121,9 @@ impl Session {
         };
         self.links.disconnect(LinkKey::Contact);
         self.contact_id = None;
-        let addr = contacts[next % contacts.len()];
+        let Some(&addr) = contacts.get(next % contacts.len().max(1)) else {
+            return;
+        };
         self.phase = Phase::Joining {
             contacts,
             next: next + 1,
