@@ -14,7 +14,7 @@ use netcode::invite::Invite;
 use netcode::lan::{Announcer, Beacon, DEFAULT_LAN_PORT};
 use netcode::roster::RosterDigest;
 use netcode::transport::{LinkConditions, PeerOptions, Seat};
-use netcode::{EventRecord, LinkPath, LinkState, Session, SessionEvent};
+use netcode::{EventRecord, Link, Relayer, Session, SessionEvent};
 use serde_json::{Value, json};
 
 /// Network options of `game host` and `game join`.
@@ -201,16 +201,18 @@ pub fn name_of(session: &Session, peer: netcode::PeerId) -> String {
 }
 
 /// A link's path in the JSON lines (`null` while it is down).
-pub fn path_word(path: Option<LinkPath>) -> Value {
-    path.map_or(Value::Null, |p| json!(p.word()))
+pub fn path_word(link: Link) -> Value {
+    link.path_word().map_or(Value::Null, |p| json!(p))
 }
 
-/// What the scoreboard says of a link: where a direct one goes (`lan`, `internet`), else
-/// its state (`relayed`, `lost`).
+/// What the scoreboard says of a link: where a direct one goes (`lan`, `internet`,
+/// `mapped`), else who relays it (`relayed` by a member, `service relay`), else `down`.
 pub fn link_label(session: &Session, peer: netcode::PeerId) -> &'static str {
-    match (session.link_state(peer), session.link_path(peer)) {
-        (LinkState::Direct, Some(path)) => path.word(),
-        (state, _) => state.word(),
+    match session.link(peer) {
+        Link::Direct(path) => path.word(),
+        Link::Relayed(Relayer::Service) => "service relay",
+        Link::Relayed(_) => "relayed",
+        _ => "down",
     }
 }
 
@@ -221,7 +223,7 @@ pub fn links_json(session: &Session) -> Value {
         let rtt = session.rtt(m.id).map(|r| r.as_millis() as u64);
         map.insert(
             m.id.to_string(),
-            json!({ "state": session.link_state(m.id).word(), "path": path_word(session.link_path(m.id)),
+            json!({ "state": session.link(m.id).word(), "path": path_word(session.link(m.id)),
                     "rtt_ms": rtt }),
         );
     }
@@ -229,8 +231,8 @@ pub fn links_json(session: &Session) -> Value {
 }
 
 /// The JSON line of a session event, if it is one a script follows: its
-/// [`EventRecord`] with the members' names, the link's path and, for a host change, the
-/// pause the player saw (`pause`).
+/// [`EventRecord`] (a link change carries its state and path) with the members' names and,
+/// for a host change, the pause the player saw (`pause`).
 pub fn event_json(session: &Session, event: &SessionEvent, pause: Duration) -> Option<Value> {
     let mut line = serde_json::to_value(EventRecord::of(event)?).ok()?;
     let fields = line.as_object_mut()?;
@@ -244,9 +246,6 @@ pub fn event_json(session: &Session, event: &SessionEvent, pause: Duration) -> O
         SessionEvent::HostChanged { new, .. } => {
             fields.insert("new_name".into(), json!(name_of(session, *new)));
             fields.insert("pause_ms".into(), json!(pause.as_millis() as u64));
-        }
-        SessionEvent::LinkChanged { peer, .. } => {
-            fields.insert("path".into(), path_word(session.link_path(*peer)));
         }
         _ => {}
     }

@@ -5,7 +5,7 @@ use std::f32::consts::{FRAC_PI_2, TAU};
 
 use bevy::prelude::*;
 use bevy::sprite::Anchor;
-use netcode::LinkState;
+use netcode::Link;
 use netcode::sim::{Node as SimNode, NodeStatus};
 
 use crate::simulation::SimState;
@@ -287,13 +287,14 @@ pub fn draw_links(state: Res<SimState>, mut gizmos: Gizmos) {
             let (Some(sa), Some(sb)) = (sim.session(a), sim.session(b)) else {
                 continue;
             };
-            // The worse of the two views (Direct < Relayed < Down).
-            let link = sa.link_state(sb.peer_id()).max(sb.link_state(sa.peer_id()));
-            let color = match link {
-                LinkState::Direct => DIRECT,
-                LinkState::Relayed => RELAYED,
-                LinkState::Down => DOWN,
+            // The worse of the two views (direct, then relayed, then down).
+            let rank = |l: Link| match l {
+                Link::Direct(_) => 0,
+                Link::Relayed(_) => 1,
+                _ => 2,
             };
+            let link = rank(sa.link(sb.peer_id())).max(rank(sb.link(sa.peer_id())));
+            let color = [DIRECT, RELAYED, DOWN][link];
             let ((pa, _, ra), (pb, _, rb)) = (slot(a, n), slot(b, n));
             let dir = (pb - pa).normalize_or_zero();
             gizmos.line_2d(pa + dir * (ra + LINE_GAP), pb - dir * (rb + LINE_GAP), color);

@@ -173,7 +173,7 @@ fn run(args: &Args, seed: u64) -> (Figures, Vec<String>) {
                     .members
                     .iter()
                     .filter(|m| m.id != s.peer_id())
-                    .map(|m| format!("{}:{:?}:{:?}", m.id, m.status, s.link_state(m.id)))
+                    .map(|m| format!("{}:{:?}:{:?}", m.id, m.status, s.link(m.id)))
                     .collect();
                 eprintln!(
                     "node {i} {} host {:?} epoch {} members {} [{}]",

@@ -46,6 +46,7 @@ pub(crate) mod link;
 pub(crate) mod loss;
 pub mod portmap;
 pub mod protocol;
+pub mod reach;
 pub mod rendezvous;
 pub mod roster;
 pub mod session;
@@ -62,12 +63,13 @@ use serde::{Deserialize, Serialize};
 
 pub use config::SessionConfig;
 pub use link::Transmit;
+pub use reach::{DirectPath, Link, Relayer};
 /// What a test peer's heartbeats say of whom it hears (feature `test-util`).
 #[cfg(any(test, feature = "test-util"))]
 pub use session::Testimony;
 pub use session::{
-    Credentials, EventRecord, JoinPhase, LeaveReason, LinkPath, LinkState, PeerSetup, Session, SessionError,
-    SessionEvent, SessionKey, SessionStats,
+    Credentials, EventRecord, JoinPhase, LeaveReason, PeerSetup, Session, SessionError, SessionEvent, SessionKey,
+    SessionStats,
 };
 pub use store::{Scope, Store};
 

@@ -58,7 +58,7 @@ enum Outcome {
 
 /// The state word and path of the link to `peer` in a `link_changed` or `status` line of the
 /// `peer` program (the headless game prints the same), and whether that is a direct path. The one place that reads the programs'
-/// link words (they may change: direct/relayed, lan/internet/mapped/...).
+/// link words: `direct` on `lan`, `internet` or `mapped`; `relayed` by a `member` or the `service`.
 fn link_of(v: &Value, peer: &str) -> Option<(bool, String)> {
     let link = if v["event"] == "link_changed" {
         (v["peer"] == peer).then_some(v)?
@@ -67,11 +67,8 @@ fn link_of(v: &Value, peer: &str) -> Option<(bool, String)> {
     };
     let (state, path) = (link["state"].as_str()?, link["path"].as_str().unwrap_or("none"));
     match state {
-        "direct" => Some((
-            !matches!(path, "rendezvous" | "relay" | "relayed" | "member"),
-            path.to_string(),
-        )),
-        "relayed" => Some((false, format!("relayed via {path}"))),
+        "direct" => Some((true, path.to_string())),
+        "relayed" => Some((false, format!("relayed by {path}"))),
         _ => None,
     }
 }

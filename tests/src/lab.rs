@@ -304,14 +304,20 @@ impl Lab {
     }
 }
 
-/// Waits until `p`'s status shows its link to each of `others` up, direct (from the
-/// session's view) on `path`; returns the first status line that does.
+/// Waits until `p`'s status shows its link to each of `others` up on `path`: direct on
+/// `lan`, `internet` or `mapped`, relayed by a `member` or the `service`; returns the first
+/// status line that does.
 pub fn link_on(p: &mut PeerProc, others: &[&str], path: &str) -> Value {
+    let state = if matches!(path, "member" | "service") {
+        "relayed"
+    } else {
+        "direct"
+    };
     p.wait_for(STEP, |v| {
         v["event"] == "status"
             && others
                 .iter()
-                .all(|o| v["links"][*o]["state"] == "direct" && v["links"][*o]["path"] == path)
+                .all(|o| v["links"][*o]["state"] == state && v["links"][*o]["path"] == path)
     })
     .unwrap_or_else(|| panic!("{}", p.failure(&format!("no {path} link to {others:?}"))))
 }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use netcode::protocol::Refusal;
 use netcode::sim::SCORE_KEY;
-use netcode::{Credentials, LinkState, PeerId, Scope, SessionEvent};
+use netcode::{Credentials, Link, PeerId, Relayer, Scope, SessionEvent};
 use netcode_tests::{assert_healthy, form, host, non_host, score_seen_by, sim, successor};
 
 /// Upper bound on the migration pause after a host crash at 8 peers, 40 ms ± 10, 5% loss:
@@ -200,11 +200,7 @@ fn a_peer_cut_off_for_a_moment_does_not_take_the_host_away() {
     sim.run_for_secs(2.0);
     let alone = sim.session(cut).unwrap();
     assert_eq!(alone.current_host(), Some(h), "alone, it names nobody host");
-    assert_eq!(
-        alone.link_state(h),
-        LinkState::Down,
-        "it knows the host is out of reach"
-    );
+    assert_eq!(alone.link(h), Link::Down, "it knows the host is out of reach");
     sim.heal_partition();
     sim.run_for_secs(5.0);
     assert_healthy(&sim, 5);
@@ -306,7 +302,7 @@ fn a_peer_back_after_its_seat_expired_is_dialed_at_its_new_address() {
     for i in sim.live_indices() {
         let s = sim.session(i).unwrap();
         if i != victim {
-            assert_eq!(s.link_state(peer), LinkState::Direct, "{} links directly", s.peer_id());
+            assert!(s.link(peer).is_direct(), "{} links directly", s.peer_id());
         }
     }
     let me = sim.session(victim).unwrap().roster().get(peer).unwrap().clone();
@@ -369,7 +365,7 @@ fn late_join_mid_session_gets_roster_and_state() {
     for other in sim.live_indices() {
         let p = sim.session(other).unwrap().peer_id();
         if p != s.peer_id() {
-            assert_eq!(s.link_state(p), LinkState::Direct, "linked directly to every member");
+            assert!(s.link(p).is_direct(), "linked directly to every member");
         }
     }
 }
@@ -401,8 +397,8 @@ fn cut_link_is_relayed_by_a_third_peer() {
     let pb = sim.session(b).unwrap().peer_id();
     sim.cut(a, b);
     sim.run_for_secs(2.0);
-    assert_eq!(sim.session(a).unwrap().link_state(pb), LinkState::Relayed);
-    assert_eq!(sim.session(b).unwrap().link_state(pa), LinkState::Relayed);
+    assert_eq!(sim.session(a).unwrap().link(pb), Link::Relayed(Relayer::Member));
+    assert_eq!(sim.session(b).unwrap().link(pa), Link::Relayed(Relayer::Member));
     let seen = score_seen_by(&sim, a, pb);
     sim.run_for_secs(2.0);
     assert!(
@@ -413,7 +409,7 @@ fn cut_link_is_relayed_by_a_third_peer() {
     assert_eq!(sim.metrics.host_changes.len(), 0);
     sim.heal(a, b);
     sim.run_for_secs(3.0);
-    assert_eq!(sim.session(a).unwrap().link_state(pb), LinkState::Direct);
+    assert!(sim.session(a).unwrap().link(pb).is_direct());
     let relayed: u64 = (0..4)
         .filter_map(|i| sim.session(i))
         .map(|s| s.stats().relayed_messages)

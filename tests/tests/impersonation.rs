@@ -7,7 +7,7 @@
 use netcode::protocol::{Message, Refusal};
 use netcode::sim::Sim;
 use netcode::store::Store;
-use netcode::{Credentials, LinkState, PeerId, SessionEvent, Testimony};
+use netcode::{Credentials, PeerId, SessionEvent, Testimony};
 use netcode_tests::{form, host, misbehaved, roles, seat_key, sim, successor};
 
 fn id(sim: &Sim, i: usize) -> PeerId {
@@ -253,11 +253,7 @@ fn a_link_under_another_members_id_is_closed_and_that_member_is_not_blamed() {
         .filter(|i| ![rogue_i, victim_i].contains(i))
     {
         let s = sim.session(i).unwrap();
-        assert_eq!(
-            s.link_state(victim),
-            LinkState::Direct,
-            "node {i} hears the victim directly"
-        );
+        assert_eq!(s.link(victim).word(), "direct", "node {i} hears the victim directly");
     }
     assert_eq!(sim.consensus_host(), Some(host_peer));
     assert!(no_host_change_except(&sim, None));

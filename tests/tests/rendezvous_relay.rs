@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use netcode::rendezvous::Frame;
 use netcode::transport::{Advice, NetcheckOptions, Peer, PeerOptions, netcheck};
 use netcode::traversal::TraversalConfig;
-use netcode::{LinkPath, LinkState, Scope};
+use netcode::{Link, Relayer, Scope};
 use netcode_rendezvous::{Server, ServerConfig};
 
 /// A name and a store value that must never cross the relay readable.
@@ -92,8 +92,8 @@ fn peers_with_no_path_play_through_the_service_which_sees_only_ciphertext() {
         let got = guest.session().store().get(Scope::Peer(host_id), "note") == Some(VALUE);
         let guest_id = guest.session().peer_id();
         if got
-            && guest.session().link_path(host_id) == Some(LinkPath::Rendezvous)
-            && host.session().link_path(guest_id) == Some(LinkPath::Rendezvous)
+            && guest.session().link(host_id) == Link::Relayed(Relayer::Service)
+            && host.session().link(guest_id) == Link::Relayed(Relayer::Service)
         {
             break true;
         }
@@ -112,15 +112,14 @@ fn peers_with_no_path_play_through_the_service_which_sees_only_ciphertext() {
     svc.stop.store(true, Ordering::Relaxed);
     assert!(
         arrived,
-        "joined {}, link {:?} on {:?}",
+        "joined {}, link {}",
         guest.session().in_session(),
-        guest.session().link_state(host_id),
-        guest.session().link_path(host_id)
+        guest.session().link(host_id),
     );
-    assert_eq!(guest.session().link_state(host_id), LinkState::Direct);
+    assert_eq!(guest.session().link(host_id).to_string(), "relayed (service)");
     assert_eq!(
-        host.session().link_path(guest.session().peer_id()),
-        Some(LinkPath::Rendezvous)
+        host.session().link(guest.session().peer_id()),
+        Link::Relayed(Relayer::Service)
     );
     let relayed = svc.relayed.lock().unwrap();
     assert!(

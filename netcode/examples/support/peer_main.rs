@@ -18,7 +18,7 @@ use netcode::snapshot::DEFAULT_TICK_HZ;
 use netcode::snapshot::delta::{Schema, Snapshot};
 use netcode::snapshot::quant::Quant;
 use netcode::transport::{LinkConditions, Peer, PeerOptions, Seat, netcheck};
-use netcode::{EventRecord, LinkPath, LinkState, PeerId, Scope, SessionEvent};
+use netcode::{EventRecord, Link, PeerId, Scope, SessionEvent};
 use serde_json::{Value, json};
 
 /// Interval between status lines and score increments.
@@ -270,12 +270,13 @@ fn save_seat(path: &std::path::Path, seat: &Seat) -> Result<(), String> {
         .map_err(|e| format!("cannot save the seat to {}: {e}", path.display()))
 }
 
-fn path_name(path: Option<LinkPath>) -> Value {
-    path.map_or(Value::Null, |p| json!(p.word()))
+/// A link's path word for the JSON lines (`null` while it is down).
+fn path_name(link: Link) -> Value {
+    link.path_word().map_or(Value::Null, |p| json!(p))
 }
 
 /// Prints the JSON line of a session event: its [`EventRecord`] with the host a peer
-/// joined, the pause of a host change (since the old host was last heard) and a link's path.
+/// joined and the pause of a host change (since the old host was last heard).
 fn report(peer: &Peer, event: &SessionEvent) {
     let s = peer.session();
     let Some(mut line) = EventRecord::of(event).and_then(|r| serde_json::to_value(r).ok()) else {
@@ -291,9 +292,6 @@ fn report(peer: &Peer, event: &SessionEvent) {
                 .last_heard(*old)
                 .map_or(0.0, |t| peer.now().saturating_sub(t).as_secs_f64() * 1000.0);
             fields.insert("pause_ms".into(), json!(pause.round()));
-        }
-        SessionEvent::LinkChanged { peer, .. } => {
-            fields.insert("path".into(), path_name(s.link_path(*peer)));
         }
         _ => {}
     }
@@ -319,7 +317,7 @@ fn status(peer: &Peer, heard: &mut BTreeMap<PeerId, (u32, Instant)>) {
         let rtt = s.rtt(m.id).map(|r| r.as_millis() as u64);
         links.insert(
             m.id.to_string(),
-            json!({ "state": LinkState::word(s.link_state(m.id)), "path": path_name(s.link_path(m.id)), "rtt_ms": rtt }),
+            json!({ "state": s.link(m.id).word(), "path": path_name(s.link(m.id)), "rtt_ms": rtt }),
         );
         if let Some(snapshot) = s.remote_state(m.id) {
             let entry = heard.entry(m.id).or_insert((snapshot.tick, now));

@@ -7,7 +7,7 @@ use thiserror::Error;
 
 use crate::protocol::Refusal;
 use crate::transport::TransportError;
-use crate::{LeaveReason, LinkState, PeerId, Scope, SessionError, SessionEvent};
+use crate::{LeaveReason, Link, PeerId, Scope, SessionError, SessionEvent};
 
 /// This peer is in the session: the host accepted it, or it created the session.
 #[derive(Message, Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,8 +67,8 @@ pub struct HostChanged {
 pub struct LinkChanged {
     /// The peer.
     pub peer: PeerId,
-    /// Direct, relayed or down.
-    pub state: LinkState,
+    /// Direct (lan, internet, mapped), relayed (by a member, by a service) or down.
+    pub link: Link,
 }
 
 /// A store entry changed, here or from the network (read it with [`super::NetStore`]).

@@ -15,7 +15,7 @@ use super::replicate::Registry;
 use super::{NetConfig, NetPeer, NetRemote, NetState, Step};
 use crate::snapshot::delta::{EntityState, Snapshot};
 use crate::transport::TransportError;
-use crate::{JoinPhase, LinkState, PeerId, Scope, SessionEvent};
+use crate::{JoinPhase, Link, PeerId, Scope, SessionEvent};
 
 /// The shared store entry in which the host tells its schema's fingerprint.
 pub(super) const SCHEMA_KEY: &str = "netcode.schema";
@@ -162,8 +162,8 @@ fn receive(mut net: ResMut<NetPeer>, registry: Res<Registry>, mut book: ResMut<B
                     .map_or(Duration::ZERO, |t| now.saturating_sub(t));
                 w.host.write(HostChanged { old, new, epoch, pause });
             }
-            &SessionEvent::LinkChanged { peer, state } => {
-                w.link.write(LinkChanged { peer, state });
+            &SessionEvent::LinkChanged { peer, link } => {
+                w.link.write(LinkChanged { peer, link });
             }
             SessionEvent::StoreChanged { scope, key } if !key.starts_with(RESERVED_PREFIX) => {
                 w.store.write(StoreChanged {
@@ -252,7 +252,7 @@ fn update_state(
     // Silent: declared down, or nothing heard for a moment (a session of two waits
     // `pair_suspect_after` before declaring its other member down).
     let silent = |p: &PeerId| {
-        session.link_state(*p) == LinkState::Down
+        session.link(*p) == Link::Down
             || session
                 .last_heard(*p)
                 .is_none_or(|t| now.saturating_sub(t) >= SILENT_AFTER)

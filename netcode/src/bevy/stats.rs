@@ -7,7 +7,7 @@ use bevy_app::{App, PreUpdate};
 use bevy_ecs::prelude::*;
 
 use super::{NetConfig, NetPeer, Step};
-use crate::{LinkState, PeerId};
+use crate::{Link, PeerId};
 
 /// Time constant of the byte-rate smoothing.
 const RATE_SMOOTHING: Duration = Duration::from_secs(1);
@@ -28,8 +28,8 @@ pub struct PeerNetStats {
     pub loss: Option<f64>,
     /// Kilobits per second sent to it and received from it on the direct link, if linked.
     pub kbps: Option<(f64, f64)>,
-    /// Direct, relayed or down.
-    pub link: LinkState,
+    /// Direct (lan, internet, mapped), relayed (by a member, by a service) or down.
+    pub link: Link,
     /// Whether its seat is held for it (it dropped).
     pub away: bool,
 }
@@ -158,7 +158,7 @@ pub(super) fn refresh_stats(net: Res<NetPeer>, mut clock: ResMut<ByteClock>, mut
             rtt: session.rtt(m.id),
             loss: session.packet_loss(m.id),
             kbps: rates,
-            link: session.link_state(m.id),
+            link: session.link(m.id),
             away: !m.is_active(),
         });
     }

@@ -13,7 +13,7 @@ use super::*;
 use crate::sim::LinkConditions;
 use crate::snapshot::quant::Quant;
 use crate::transport::PeerOptions;
-use crate::{LeaveReason, LinkState, PeerId, Scope};
+use crate::{DirectPath, LeaveReason, Link, PeerId, Scope};
 
 #[derive(Component, Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 struct Pos {
@@ -180,7 +180,7 @@ fn a_guest_sees_every_replicated_component_of_the_hosts_entity() {
     assert!(distance(pos, host_pos) < 0.8, "{pos:?} vs {host_pos:?}");
     let stats = s.app(1).unwrap().world().resource::<NetStats>().clone();
     assert_eq!((stats.me, stats.host), (Some(guest_id), Some(host_id)));
-    assert_eq!(stats.peers[0].link, LinkState::Direct);
+    assert_eq!(stats.peers[0].link, Link::Direct(DirectPath::Lan));
     assert!(
         stats.bytes_down_per_sec > 0.0 && stats.peers[0].rtt.is_some(),
         "{stats:?}"

@@ -116,6 +116,11 @@ impl Links {
         self.links.contains_key(&peer)
     }
 
+    /// The address the link to `peer` sends to, while it is up.
+    pub(crate) fn addr_of(&self, peer: impl Into<LinkKey>) -> Option<SocketAddr> {
+        self.links.get(&peer.into()).map(|l| l.addr)
+    }
+
     /// Whether a dial to `peer` is under way or a link is up.
     pub(crate) fn is_linked_or_dialing(&self, peer: impl Into<LinkKey>) -> bool {
         let peer: LinkKey = peer.into();

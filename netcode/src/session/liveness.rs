@@ -8,9 +8,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::{DIGEST_AFTER_CHANGE, LinkPath, LinkState, Session, SessionEvent};
+use super::{DIGEST_AFTER_CHANGE, Session, SessionEvent};
 use crate::PeerId;
 use crate::protocol::Message;
+use crate::reach::{DirectPath, Link, Reach, Route};
 
 /// Weight of a new sample in the inter-arrival averages.
 const GAP_EWMA_WEIGHT: f64 = 0.1;
@@ -53,7 +54,7 @@ pub(crate) struct PeerState {
     pub(crate) down_since: Option<Duration>,
     /// Its roster incarnation when our link to it came up.
     pub(crate) link_incarnation: Option<u32>,
-    pub(crate) state: Option<LinkState>,
+    pub(crate) state: Option<Reach>,
     pub(crate) last_dial: Option<Duration>,
     pub(crate) last_push: Option<Duration>,
     /// When we last sent it our whole store on its request (while we host).
@@ -231,69 +232,68 @@ impl Session {
             })
     }
 
-    /// The path a link's traffic takes now, `None` while it is down: direct on a local
-    /// network or over the internet (by the address we reach the peer at), or relayed by a
-    /// member.
-    pub fn link_path(&self, peer: PeerId) -> Option<LinkPath> {
-        match self.link_state(peer) {
-            LinkState::Direct => self.roster.get(peer).map(|m| {
-                self.direct_paths
-                    .get(&m.addr)
-                    .copied()
-                    .unwrap_or_else(|| LinkPath::direct_to(m.addr))
-            }),
-            LinkState::Relayed => Some(LinkPath::Peer),
-            LinkState::Down => None,
-        }
+    /// How `peer` is reached now: the session's own reach of it put together with the
+    /// route NAT traversal reported under our own link (see [`crate::reach`]).
+    pub fn link(&self, peer: PeerId) -> Link {
+        self.link_with(peer, self.reach(peer))
     }
 
-    /// Forgets the traversal paths of addresses no active member has (members that left).
-    pub fn retain_direct_paths(&mut self) {
-        let active: std::collections::BTreeSet<SocketAddr> = self.roster.active().map(|m| m.addr).collect();
-        self.direct_paths.retain(|addr, _| active.contains(addr));
-    }
-
-    /// Tells the session which path a driver's NAT traversal chose under the direct link
-    /// to the member at session address `addr` (`Lan`, `Internet` or `Rendezvous`), or
-    /// that it chose none (`None`: the path follows from the address). A change of a
-    /// direct link's path is a [`SessionEvent::LinkChanged`].
-    pub fn set_direct_path(&mut self, addr: SocketAddr, path: Option<LinkPath>) {
-        let before = self.direct_paths.get(&addr).copied();
-        if before == path {
-            return;
-        }
-        match path {
-            Some(p) => self.direct_paths.insert(addr, p),
-            None => self.direct_paths.remove(&addr),
+    /// The link to `peer` with `reach`: on the route traversal reported for the address our
+    /// link sends to (else its session address), else direct to that address (`mapped`
+    /// when it is a port the member's router maps for it, as it announced).
+    fn link_with(&self, peer: PeerId, reach: Reach) -> Link {
+        let Some(session_addr) = self.roster.get(peer).map(|m| m.addr) else {
+            return Link::Down;
         };
+        let addr = self.links.addr_of(peer).unwrap_or(session_addr);
+        let route = (self.routes.get(&addr).or_else(|| self.routes.get(&session_addr)))
+            .copied()
+            .or_else(|| {
+                self.signalling
+                    .is_mapped(peer, addr)
+                    .then_some(Route::Direct(DirectPath::Mapped))
+            });
+        Link::of(reach, route, addr)
+    }
+
+    /// Tells the session that NAT traversal changed the route of our datagrams to the
+    /// member at session address `addr` (`None`: no path of its own, the datagrams go to
+    /// `addr`). A driver calls it on each change traversal reports, not each poll; a
+    /// change the member's link shows is a [`SessionEvent::LinkChanged`].
+    pub(crate) fn route_changed(&mut self, addr: SocketAddr, route: Option<Route>) {
         let member = self
             .roster
             .active()
-            .find(|m| m.addr == addr && m.id != self.me)
+            .find(|m| m.id != self.me && (m.addr == addr || self.links.addr_of(m.id) == Some(addr)))
             .map(|m| m.id);
-        if let Some(peer) = member
-            && self.link_state(peer) == LinkState::Direct
-        {
-            self.events.push_back(SessionEvent::LinkChanged {
-                peer,
-                state: LinkState::Direct,
-            });
+        let before = member.map(|p| self.link(p));
+        match route {
+            Some(r) => self.routes.insert(addr, r),
+            None => self.routes.remove(&addr),
+        };
+        if let (Some(peer), Some(before)) = (member, before) {
+            let link = self.link(peer);
+            let settled = self.peers.get(&peer).is_some_and(|st| st.state.is_some());
+            if link != before && settled {
+                self.events.push_back(SessionEvent::LinkChanged { peer, link });
+            }
         }
     }
 
-    /// Current link state of `peer`.
-    pub fn link_state(&self, peer: PeerId) -> LinkState {
+    /// What the session's own heartbeats say of `peer`: our link answers, a member
+    /// relays, or neither.
+    pub(crate) fn reach(&self, peer: PeerId) -> Reach {
         let Some(st) = self.peers.get(&peer) else {
-            return LinkState::Down;
+            return Reach::Down;
         };
         if st.down_since.is_some() {
-            LinkState::Down
+            Reach::Down
         } else if st.direct_ok(self.now, self.bounds_for(peer)) && self.links.is_linked(peer) {
-            LinkState::Direct
+            Reach::Own
         } else if st.relayed_ok(self.now, self.bounds_for(peer)) || self.relay_for(peer).is_some() {
-            LinkState::Relayed
+            Reach::Relayed
         } else {
-            LinkState::Down
+            Reach::Down
         }
     }
 
@@ -316,17 +316,19 @@ impl Session {
             let heard_lately = now.saturating_sub(st.last_any.unwrap_or(st.since)) < bounds.max * VOUCH_LIMIT_WINDOWS;
             let alive = settling || direct || relayed || (heard_lately && self.relay_for(peer).is_some());
             let state = if direct {
-                LinkState::Direct
+                Reach::Own
             } else if alive && !settling {
-                LinkState::Relayed
+                Reach::Relayed
             } else {
-                LinkState::Down
+                Reach::Down
             };
             let st = self.peers.get_mut(&peer).expect("inserted above");
             if st.state != Some(state) && !(settling && st.state.is_none()) {
                 st.state = Some(state);
-                self.events.push_back(SessionEvent::LinkChanged { peer, state });
+                let link = self.link_with(peer, state);
+                self.events.push_back(SessionEvent::LinkChanged { peer, link });
             }
+            let st = self.peers.get_mut(&peer).expect("inserted above");
             if !alive && st.down_since.is_none() {
                 log::debug!(
                     "{} loses {peer}: last direct {:?}, last any {:?}, window {:?}, linked {}",

@@ -31,6 +31,7 @@ use crate::config::SessionConfig;
 use crate::identity::SeatKey;
 use crate::link::{LinkKey, Links, Transmit};
 use crate::protocol::{Message, Refusal};
+use crate::reach::Route;
 use crate::roster::{Member, Roster};
 use crate::snapshot::replicate::Replication;
 use crate::store::{Scope, Store};
@@ -40,9 +41,7 @@ use dialing::Newest;
 pub(crate) use liveness::PeerState;
 pub use record::EventRecord;
 pub use signalling::MemberCandidates;
-pub use types::{
-    Credentials, JoinPhase, LeaveReason, LinkPath, LinkState, PeerSetup, SessionError, SessionEvent, SessionStats,
-};
+pub use types::{Credentials, JoinPhase, LeaveReason, PeerSetup, SessionError, SessionEvent, SessionStats};
 
 /// One heartbeat in this many carries the roster digest (anti-entropy needs no more).
 const DIGEST_EVERY: u64 = 4;
@@ -104,9 +103,9 @@ pub struct Session {
     /// Our suspects when we last looked (a new one is told to every peer at once).
     told_suspects: Vec<PeerId>,
     flood: flood::FloodGuard,
-    /// The paths a driver's NAT traversal chose under direct links, by session address
-    /// (see [`Session::set_direct_path`]).
-    direct_paths: BTreeMap<SocketAddr, LinkPath>,
+    /// The routes a driver's NAT traversal reported under our own links, by session
+    /// address (see [`Session::route_changed`]).
+    routes: BTreeMap<SocketAddr, Route>,
     /// Our candidates and the members' (NAT traversal's signalling through the mesh).
     signalling: signalling::Signalling,
     /// Whole stores on their way out, in pieces.
@@ -182,7 +181,7 @@ impl Session {
             heartbeats_sent: 0,
             told_suspects: Vec::new(),
             flood: flood::FloodGuard::default(),
-            direct_paths: BTreeMap::new(),
+            routes: BTreeMap::new(),
             signalling: signalling::Signalling::default(),
             transfers: transfer::Transfers::default(),
             receiving: None,
@@ -498,25 +497,4 @@ pub(crate) fn fresh_identity(rng: &mut StdRng) -> (PeerId, [u8; 32]) {
     let mut secret = [0u8; 32];
     rng.fill_bytes(&mut secret);
     (SeatKey::from_secret(&secret).peer(), secret)
-}
-
-#[cfg(test)]
-mod link_path_tests {
-    use super::LinkPath;
-
-    #[test]
-    fn a_direct_path_is_lan_on_local_addresses_and_internet_elsewhere() {
-        for (addr, path) in [
-            ("10.1.0.2:5000", LinkPath::Lan),
-            ("192.168.1.7:5000", LinkPath::Lan),
-            ("127.0.0.1:5000", LinkPath::Lan),
-            ("169.254.3.4:5000", LinkPath::Lan),
-            ("[fd00::1]:5000", LinkPath::Lan),
-            ("[fe80::1]:5000", LinkPath::Lan),
-            ("198.51.100.11:5000", LinkPath::Internet),
-            ("[2001:db8::1]:5000", LinkPath::Internet),
-        ] {
-            assert_eq!(LinkPath::direct_to(addr.parse().unwrap()), path, "{addr}");
-        }
-    }
 }

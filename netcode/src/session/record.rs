@@ -39,9 +39,12 @@ pub struct EventRecord {
     /// `host_changed`: the new host's epoch.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub epoch: Option<u64>,
-    /// `link_changed`: the link's state word ([`super::LinkState::word`]).
+    /// `link_changed`: the link's state word ([`crate::Link::word`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state: Option<&'static str>,
+    /// `link_changed`: the link's path word ([`crate::Link::path_word`]), absent while down.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<&'static str>,
 }
 
 impl EventRecord {
@@ -57,6 +60,7 @@ impl EventRecord {
             new: None,
             epoch: None,
             state: None,
+            path: None,
         }
     }
 
@@ -93,8 +97,9 @@ impl EventRecord {
                 epoch: Some(*epoch),
                 ..EventRecord::named("host_changed")
             },
-            SessionEvent::LinkChanged { peer, state } => EventRecord {
-                state: Some(state.word()),
+            SessionEvent::LinkChanged { peer, link } => EventRecord {
+                state: Some(link.word()),
+                path: link.path_word(),
                 ..about("link_changed", peer)
             },
             SessionEvent::PeerMisbehaved { peer, reason } => EventRecord {
@@ -119,7 +124,7 @@ fn leave_word(reason: LeaveReason) -> &'static str {
 mod tests {
     use super::*;
     use crate::PeerId;
-    use crate::session::LinkState;
+    use crate::{Link, Relayer};
 
     #[test]
     fn every_printed_event_has_its_word_and_fields() {
@@ -146,10 +151,13 @@ mod tests {
         assert_eq!(host.new.as_deref(), Some("000000000000000b"));
         let link = EventRecord::of(&SessionEvent::LinkChanged {
             peer: b,
-            state: LinkState::Relayed,
+            link: Link::Relayed(Relayer::Service),
         })
         .unwrap();
-        assert_eq!((link.event, link.state), ("link_changed", Some("relayed")));
+        assert_eq!(
+            (link.event, link.state, link.path),
+            ("link_changed", Some("relayed"), Some("service"))
+        );
         let left = EventRecord::of(&SessionEvent::PeerLeft {
             peer: b,
             reason: LeaveReason::Expelled,

@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use super::Session;
 use crate::PeerId;
 use crate::link::Channel;
-use crate::protocol::{Candidates, Message};
+use crate::protocol::{CandidateKind, Candidates, Message};
 
 /// Announcements from members kept until the driver takes them (the oldest go first).
 const MAX_HEARD: usize = 64;
@@ -38,6 +38,16 @@ pub(super) struct Signalling {
     /// Members told our current candidates, with the incarnation of theirs we told.
     told: BTreeMap<PeerId, u32>,
     heard: VecDeque<MemberCandidates>,
+    /// The ports each member's router maps for it, from its latest announcement (what
+    /// makes a direct link to one of them read `mapped`).
+    mapped: BTreeMap<PeerId, Vec<SocketAddr>>,
+}
+
+impl Signalling {
+    /// Whether `addr` is a port `peer`'s router maps for it (as it announced).
+    pub(super) fn is_mapped(&self, peer: PeerId, addr: SocketAddr) -> bool {
+        self.mapped.get(&peer).is_some_and(|m| m.contains(&addr))
+    }
 }
 
 impl Session {
@@ -102,6 +112,17 @@ impl Session {
             log::debug!("{}: candidates from {origin}, not an active member", self.me);
             return;
         };
+        let mapped: Vec<SocketAddr> = candidates
+            .addrs
+            .iter()
+            .filter(|c| c.kind == CandidateKind::Mapped)
+            .map(|c| c.addr)
+            .collect();
+        let roster = &self.roster;
+        self.signalling
+            .mapped
+            .retain(|p, _| roster.get(*p).is_some_and(|m| m.is_active()));
+        self.signalling.mapped.insert(origin, mapped);
         let heard = &mut self.signalling.heard;
         heard.retain(|h| h.peer != origin);
         if heard.len() >= MAX_HEARD {

@@ -38,8 +38,8 @@ fn relayed_trio() -> (Sim, usize, usize, usize) {
     sim.run_for_secs(8.0);
     let id_c = sim.session(c).unwrap().peer_id();
     assert_ne!(
-        sim.session(b).unwrap().link_state(id_c),
-        crate::LinkState::Direct,
+        sim.session(b).unwrap().link(id_c),
+        crate::Link::Direct(crate::DirectPath::Lan),
         "b has no link of its own to c"
     );
     for i in 0..4 {

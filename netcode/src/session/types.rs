@@ -12,68 +12,8 @@ use crate::config::SessionConfig;
 use crate::identity::SeatKey;
 use crate::key::SessionKey;
 use crate::protocol::Refusal;
+use crate::reach::Link;
 use crate::store::{Limit, Scope};
-
-/// How a peer is reached.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum LinkState {
-    /// Our own renet link carries its traffic.
-    Direct,
-    /// Its direct link is down; a third peer relays for us.
-    Relayed,
-    /// Unreachable.
-    Down,
-}
-
-/// The path a link's traffic takes (the companion of [`LinkState`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LinkPath {
-    /// Direct, to an address on a local network (private, link-local, unique-local IPv6 or
-    /// loopback).
-    Lan,
-    /// Direct, to a public address.
-    Internet,
-    /// Direct, to a port the member's router maps for it (PCP, NAT-PMP, UPnP-IGD).
-    Mapped,
-    /// Relayed by another member.
-    Peer,
-    /// Direct from the session's view, carried by the rendezvous service's relay (the last
-    /// resort of NAT traversal: see [`crate::traversal`]).
-    Rendezvous,
-}
-
-impl LinkState {
-    /// The state as a word: `direct`, `relayed` or `down` (for logs, status lines, HUDs).
-    pub fn word(self) -> &'static str {
-        match self {
-            LinkState::Direct => "direct",
-            LinkState::Relayed => "relayed",
-            LinkState::Down => "down",
-        }
-    }
-}
-
-impl LinkPath {
-    /// The path as a word: `lan`, `internet`, `mapped`, `peer` or `rendezvous`.
-    pub fn word(self) -> &'static str {
-        match self {
-            LinkPath::Lan => "lan",
-            LinkPath::Internet => "internet",
-            LinkPath::Mapped => "mapped",
-            LinkPath::Peer => "peer",
-            LinkPath::Rendezvous => "rendezvous",
-        }
-    }
-
-    /// The path of a direct link to `addr`.
-    pub fn direct_to(addr: std::net::SocketAddr) -> LinkPath {
-        let local = match addr.ip() {
-            std::net::IpAddr::V4(ip) => ip.is_private() || ip.is_link_local() || ip.is_loopback(),
-            std::net::IpAddr::V6(ip) => ip.is_loopback() || ip.is_unique_local() || ip.is_unicast_link_local(),
-        };
-        if local { LinkPath::Lan } else { LinkPath::Internet }
-    }
-}
 
 /// Why a peer left the roster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,12 +114,12 @@ pub enum SessionEvent {
         /// The new host's epoch.
         epoch: u64,
     },
-    /// How we reach a peer changed.
+    /// How we reach a peer changed (its state, or the path under it).
     LinkChanged {
         /// The peer.
         peer: PeerId,
-        /// Direct, relayed or down.
-        state: LinkState,
+        /// Direct (lan, internet, mapped), relayed (by a member, by a service) or down.
+        link: Link,
     },
     /// A store entry changed (locally or from the network).
     StoreChanged {

@@ -111,8 +111,8 @@ fn a_member_cannot_splice_a_link_between_two_others() {
     sim.cut(x, y);
     sim.run_for_secs(8.0);
     assert_ne!(
-        sim.session(x).unwrap().link_state(ids[y]),
-        crate::LinkState::Direct,
+        sim.session(x).unwrap().link(ids[y]),
+        crate::Link::Direct(crate::DirectPath::Lan),
         "relayed"
     );
     let events_before = sim.metrics.events.len();

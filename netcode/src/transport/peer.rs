@@ -10,13 +10,14 @@ use rand::rngs::StdRng;
 use super::mapping::start_port_mapping;
 use super::setup::{Setup, SetupPlan};
 use super::{Clock, LinkConditions, Seat, TransportError, UdpTransport};
+use crate::SessionConfig;
 use crate::invite::{Invite, MAX_ADDRS, MAX_RENDEZVOUS};
 use crate::portmap::{Mapping, PortMapConfig, PortMapper};
+use crate::reach::Reach;
 use crate::rendezvous::MAX_CANDIDATES;
 use crate::session::{Credentials, JoinPhase, PeerSetup, Session, SessionKey};
 use crate::stun::{NatMapping, StunClient, StunConfig};
 use crate::traversal::{Traversal, TraversalConfig};
-use crate::{LinkState, SessionConfig};
 
 /// How a [`Peer`] takes part.
 #[derive(Debug, Clone)]
@@ -284,17 +285,10 @@ impl Peer {
         super::signalling::exchange(&mut self.transport, &mut self.session, now);
         if let Some(t) = self.transport.traversal_mut() {
             let session = &mut self.session;
-            t.update(now, |p| session.link_state(p) == LinkState::Relayed);
-            let members: Vec<SocketAddr> = session
-                .roster()
-                .active()
-                .filter(|m| m.id != session.peer_id())
-                .map(|m| m.addr)
-                .collect();
-            for addr in members {
-                session.set_direct_path(addr, t.path(addr));
+            t.update(now, |p| session.reach(p) == Reach::Relayed);
+            for (addr, route) in t.route_changes() {
+                session.route_changed(addr, route);
             }
-            session.retain_direct_paths();
         }
         self.transport.send(Some(&mut self.session), now)?;
         if let Some(reason) = self.session.refusal() {

@@ -46,5 +46,5 @@ pub(super) fn exchange(transport: &mut UdpTransport, session: &mut Session, now:
     for m in session.take_candidates() {
         t.learn_member(&m, now);
     }
-    t.note_links(now, |p| session.link_state(p));
+    t.note_links(now, |p| session.reach(p));
 }

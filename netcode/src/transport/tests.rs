@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use super::*;
 use crate::invite::Invite;
-use crate::{Credentials, LinkState, PeerId, Scope, SessionKey};
+use crate::{Credentials, Link, PeerId, Relayer, Scope, SessionKey};
 
 fn loopback() -> PeerOptions {
     PeerOptions {
@@ -54,7 +54,7 @@ fn peers_that_cannot_reach_each_other_are_relayed() {
                 && s.roster().active().count() == 3
                 && s.roster()
                     .active()
-                    .all(|m| m.id == s.peer_id() || s.link_state(m.id) == LinkState::Direct)
+                    .all(|m| m.id == s.peer_id() || s.link(m.id).is_direct())
         })
     };
     assert!(poll_until(&mut [&mut host, &mut a, &mut c], 10, direct), "mesh formed");
@@ -63,7 +63,8 @@ fn peers_that_cannot_reach_each_other_are_relayed() {
     c.transport_mut().block(a_addr);
     let (a_id, c_id) = (a.session().peer_id(), c.session().peer_id());
     let relayed = |p: &[&mut Peer]| {
-        p[1].session().link_state(c_id) == LinkState::Relayed && p[2].session().link_state(a_id) == LinkState::Relayed
+        p[1].session().link(c_id) == Link::Relayed(Relayer::Member)
+            && p[2].session().link(a_id) == Link::Relayed(Relayer::Member)
     };
     assert!(poll_until(&mut [&mut host, &mut a, &mut c], 10, relayed), "relayed");
     c.session_mut()
@@ -194,7 +195,7 @@ fn a_member_restarted_on_its_old_address_rejoins_while_the_others_still_redial_i
     let lower = host_id < victim_id;
     let (seat, old_addr) = (victim.seat(), victim.local_addr());
     drop(victim); // Its socket closes; no goodbye.
-    let away = |p: &[&mut Peer]| p.iter().all(|x| x.session().link_state(victim_id) != LinkState::Direct);
+    let away = |p: &[&mut Peer]| p.iter().all(|x| !x.session().link(victim_id).is_direct());
     assert!(
         poll_until(&mut [&mut host, &mut survivor], 10, away),
         "the others notice"
@@ -207,7 +208,7 @@ fn a_member_restarted_on_its_old_address_rejoins_while_the_others_still_redial_i
     };
     let mut back = Peer::rejoin(&seat, options).unwrap();
     let rejoined = poll_until(&mut [&mut host, &mut survivor, &mut back], 8, |p| {
-        p[2].session().in_session() && p[0].session().link_state(victim_id) == LinkState::Direct
+        p[2].session().in_session() && p[0].session().link(victim_id).is_direct()
     });
     assert!(
         rejoined,

@@ -6,10 +6,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::{Remote, Traversal};
+use crate::PeerId;
 use crate::protocol::CandidateKind;
+use crate::reach::{DirectPath, Reach};
 use crate::session::MemberCandidates;
 use crate::stun::NatMapping;
-use crate::{LinkPath, LinkState, PeerId};
 
 /// How long after a member's candidates arrive the punch starts: time for the session's
 /// own dial on the member's session address to answer (a LAN, a host whose router maps
@@ -52,11 +53,11 @@ pub(super) fn quiet(r: &Remote, now: Duration) -> bool {
 }
 
 /// The kind of a direct path to `path`: a port the member's router maps, else by address.
-pub(super) fn path_kind(r: &Remote, path: SocketAddr) -> LinkPath {
+pub(super) fn path_kind(r: &Remote, path: SocketAddr) -> DirectPath {
     if r.mesh.as_ref().is_some_and(|a| a.mapped.contains(&path)) {
-        LinkPath::Mapped
+        DirectPath::Mapped
     } else {
-        LinkPath::direct_to(path)
+        DirectPath::to(path)
     }
 }
 
@@ -67,14 +68,14 @@ impl Traversal {
         self.nat = OwnNat { mapping, mapped };
     }
 
-    /// How the session reaches each member now (`link(peer)`): a member it hears directly
+    /// How the session reaches each member now (`reach(peer)`): a member it hears directly
     /// on its session address needs no probe, and a member still in the session is not
     /// forgotten though no datagram of its own arrives (a member relays for it).
-    pub fn note_links(&mut self, now: Duration, link: impl Fn(PeerId) -> LinkState) {
+    pub(crate) fn note_links(&mut self, now: Duration, reach: impl Fn(PeerId) -> Reach) {
         for r in self.remotes.values_mut() {
-            let state = link(r.peer);
-            r.session_direct = state == LinkState::Direct;
-            if state != LinkState::Down {
+            let state = reach(r.peer);
+            r.session_direct = state == Reach::Own;
+            if state != Reach::Down {
                 r.seen = now;
             }
         }
@@ -116,12 +117,6 @@ impl Traversal {
             m.peer,
             m.candidates
         );
-    }
-
-    /// The path our datagrams to member `peer` take, if traversal chose one: `Lan`,
-    /// `Internet`, `Mapped` or `Rendezvous` (the service relays).
-    pub fn route(&self, peer: PeerId) -> Option<LinkPath> {
-        self.path(*self.by_peer.get(&peer)?)
     }
 }
 

@@ -5,10 +5,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::super::{Traversal, TraversalConfig};
+use crate::PeerId;
 use crate::protocol::{Candidate, CandidateKind, Candidates};
+use crate::reach::{DirectPath, Reach, Route};
 use crate::session::MemberCandidates;
 use crate::stun::NatMapping;
-use crate::{LinkPath, LinkState, PeerId};
 
 const KEY: [u8; 32] = [9; 32];
 const SERVICE: &str = "203.0.113.1:7777";
@@ -72,7 +73,7 @@ fn announced(s: &Side) -> MemberCandidates {
 /// Runs both for `steps`: a datagram to the other's public address arrives from the
 /// sender's public address, anything else is lost. `link` is how the session reaches the
 /// other. Returns how many datagrams each sent.
-fn run(x: &mut Side, y: &mut Side, steps: u32, now: &mut Duration, link: LinkState) -> [usize; 2] {
+fn run(x: &mut Side, y: &mut Side, steps: u32, now: &mut Duration, link: Reach) -> [usize; 2] {
     let mut sent = [0; 2];
     for _ in 0..steps {
         *now += STEP;
@@ -113,10 +114,14 @@ fn members_punch_towards_what_they_announced_through_the_session() {
     let ei = NatMapping::EndpointIndependent;
     let (mut x, mut y, mut now) = pair(Reflexive, ei, Mapped, ei, false);
     // Nothing before the grace is over (the session's own dial may answer first).
-    assert_eq!(run(&mut x, &mut y, 19, &mut now, LinkState::Relayed), [0, 0]);
-    run(&mut x, &mut y, 5, &mut now, LinkState::Relayed);
-    assert_eq!(x.t.route(y.id), Some(LinkPath::Mapped), "y's router maps its port");
-    assert_eq!(y.t.route(x.id), Some(LinkPath::Internet));
+    assert_eq!(run(&mut x, &mut y, 19, &mut now, Reach::Relayed), [0, 0]);
+    run(&mut x, &mut y, 5, &mut now, Reach::Relayed);
+    assert_eq!(
+        x.t.path(y.lan),
+        Some(Route::Direct(DirectPath::Mapped)),
+        "y's router maps its port"
+    );
+    assert_eq!(y.t.path(x.lan), Some(Route::Direct(DirectPath::Internet)));
     // Session datagrams to y's session address go out on the path.
     x.t.send(y.lan, vec![7]);
     let mut wire = Vec::new();
@@ -129,8 +134,8 @@ fn a_member_the_session_reaches_directly_gets_no_probe() {
     use CandidateKind::*;
     let ei = NatMapping::EndpointIndependent;
     let (mut x, mut y, mut now) = pair(Reflexive, ei, Reflexive, ei, false);
-    assert_eq!(run(&mut x, &mut y, 500, &mut now, LinkState::Direct), [0, 0]);
-    assert_eq!(x.t.route(y.id), None);
+    assert_eq!(run(&mut x, &mut y, 500, &mut now, Reach::Own), [0, 0]);
+    assert_eq!(x.t.path(y.lan), None);
 }
 
 #[test]
@@ -139,16 +144,12 @@ fn two_symmetric_nats_without_a_mapped_port_relay_at_once() {
     let sym = NatMapping::EndpointDependent;
     let ei = NatMapping::EndpointIndependent;
     let (mut x, mut y, mut now) = pair(Reflexive, sym, Reflexive, sym, true);
-    run(&mut x, &mut y, 1, &mut now, LinkState::Down);
-    assert_eq!(
-        x.t.route(y.id),
-        Some(LinkPath::Rendezvous),
-        "no wait for a hopeless punch"
-    );
+    run(&mut x, &mut y, 1, &mut now, Reach::Down);
+    assert_eq!(x.t.path(y.lan), Some(Route::Service), "no wait for a hopeless punch");
     // One symmetric end, or a mapped port at either: the punch is given its time.
     for (yk, ym) in [(Reflexive, ei), (Mapped, sym)] {
         let (mut x, mut y, mut now) = pair(Reflexive, sym, yk, ym, true);
-        run(&mut x, &mut y, 1, &mut now, LinkState::Down);
-        assert_eq!(x.t.route(y.id), None, "{yk:?} {ym:?}");
+        run(&mut x, &mut y, 1, &mut now, Reach::Down);
+        assert_eq!(x.t.path(y.lan), None, "{yk:?} {ym:?}");
     }
 }

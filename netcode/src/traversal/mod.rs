@@ -28,8 +28,9 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::PeerId;
+use crate::reach::{DirectPath, Route};
 use crate::rendezvous::{Frame, Listed, MAX_CANDIDATES, RendezvousId, Request, SessionSigner, is_rendezvous};
-use crate::{LinkPath, PeerId};
 use probe::{Probe, ProbeKey, is_probe};
 
 /// Most members whose paths are tracked at once.
@@ -50,7 +51,7 @@ const LATCHED_PER_REMOTE: usize = 4;
 #[derive(Debug, Clone, Copy)]
 struct Direct {
     addr: SocketAddr,
-    kind: LinkPath,
+    kind: DirectPath,
     heard: Duration,
 }
 
@@ -127,6 +128,8 @@ pub struct Traversal {
     /// Our NAT's mapping behaviour and whether our router maps our port (see
     /// [`Traversal::set_nat`]).
     nat: mesh::OwnNat,
+    /// The route of each member as last reported (see [`Traversal::route_changes`]).
+    reported: BTreeMap<SocketAddr, Route>,
 }
 
 impl Traversal {
@@ -164,6 +167,7 @@ impl Traversal {
             relay_token: derived(nonce_seed, b"netcode relay token v1"),
             out: Vec::new(),
             stats: TraversalStats::default(),
+            reported: BTreeMap::new(),
             nat: mesh::OwnNat::default(),
         }
     }
@@ -239,15 +243,36 @@ impl Traversal {
         self.request(now, Request::Leave);
     }
 
-    /// The path our datagrams to the member at session address `addr` take, if traversal
-    /// chose one: `Lan`, `Internet` or `Rendezvous`.
-    pub fn path(&self, addr: SocketAddr) -> Option<LinkPath> {
-        let r = self.remotes.get(&addr)?;
-        match (r.direct, r.service) {
-            (Some(d), _) => Some(d.kind),
-            (None, Some(_)) => Some(LinkPath::Rendezvous),
-            (None, None) => None,
+    /// The route our datagrams to the member at session address `addr` take, if
+    /// traversal chose one: a direct path (`Lan`, `Internet`, `Mapped`) or the service's
+    /// relay.
+    pub(crate) fn path(&self, addr: SocketAddr) -> Option<Route> {
+        route_of(self.remotes.get(&addr)?)
+    }
+
+    /// The members whose route changed since the last call, with their route now
+    /// (`None`: no path of traversal's own, or forgotten). Traversal decides the routes;
+    /// a driver hands each change to [`crate::Session`], which reports the link.
+    pub(crate) fn route_changes(&mut self) -> Vec<(SocketAddr, Option<Route>)> {
+        let mut changes = Vec::new();
+        for (addr, r) in &self.remotes {
+            let route = route_of(r);
+            if self.reported.get(addr).copied() != route {
+                changes.push((*addr, route));
+            }
         }
+        for addr in self.reported.keys() {
+            if !self.remotes.contains_key(addr) {
+                changes.push((*addr, None));
+            }
+        }
+        for (addr, route) in &changes {
+            match route {
+                Some(r) => self.reported.insert(*addr, *r),
+                None => self.reported.remove(addr),
+            };
+        }
+        changes
     }
 
     /// Routes a session datagram to session address `to` onto the wire.
@@ -510,7 +535,7 @@ impl Traversal {
         }
         let better = match r.direct {
             None => true,
-            Some(d) => d.kind != LinkPath::Lan && kind == LinkPath::Lan,
+            Some(d) => d.kind != DirectPath::Lan && kind == DirectPath::Lan,
         };
         if !better {
             return;
@@ -560,6 +585,15 @@ impl Traversal {
 /// A number derived from `seed` for one use (`tag`): the first nonce and the relay token
 /// come from one seed through different hashes, so the nonces on the wire tell nothing of
 /// the token.
+/// The route of a member's datagrams: its direct path, else the service's relay.
+fn route_of(r: &Remote) -> Option<Route> {
+    match (r.direct, r.service) {
+        (Some(d), _) => Some(Route::Direct(d.kind)),
+        (None, Some(_)) => Some(Route::Service),
+        (None, None) => None,
+    }
+}
+
 fn derived(seed: u64, tag: &[u8]) -> u64 {
     use sha2::{Digest, Sha256};
     let hash = Sha256::new()

@@ -105,8 +105,8 @@ fn members_punch_and_take_the_path_that_answered() {
     let (mut x, mut y, mut now) = pair(Net::Internet);
     assert_eq!(x.t.path(y.addr), None);
     run(&mut x, &mut y, Net::Internet, 3, &mut now, false);
-    assert_eq!(x.t.path(y.addr), Some(LinkPath::Internet));
-    assert_eq!(y.t.path(x.addr), Some(LinkPath::Internet));
+    assert_eq!(x.t.path(y.addr), Some(Route::Direct(DirectPath::Internet)));
+    assert_eq!(y.t.path(x.addr), Some(Route::Direct(DirectPath::Internet)));
     x.t.send(y.addr, vec![1, 2, 3]);
     let mut wire = Vec::new();
     x.t.drain(&mut wire);
@@ -123,7 +123,7 @@ fn players_in_one_home_take_the_lan_path_and_what_waited_goes_out_on_it() {
     x.t.drain(&mut wire);
     assert!(wire.contains(&(y.addr, vec![9; 4])));
     run(&mut x, &mut y, Net::Lan, 3, &mut now, false);
-    assert_eq!(x.t.path(y.addr), Some(LinkPath::Lan));
+    assert_eq!(x.t.path(y.addr), Some(Route::Direct(DirectPath::Lan)));
     // The session sees the LAN sender as its session address.
     assert_eq!(y.t.receive(x.lan, &[7], now), Incoming::Session(x.addr));
     x.t.send(y.addr, vec![8]);
@@ -189,7 +189,7 @@ fn with_no_direct_path_the_service_relays_unless_a_member_does() {
             break;
         }
     }
-    assert_eq!(x.t.path(y.addr), Some(LinkPath::Rendezvous));
+    assert_eq!(x.t.path(y.addr), Some(Route::Service));
     x.t.send(y.addr, vec![0x42; 30]);
     let mut wire = Vec::new();
     x.t.drain(&mut wire);
@@ -208,10 +208,10 @@ fn with_no_direct_path_the_service_relays_unless_a_member_does() {
         y.t.receive(a(SERVICE), &relayed.encode().unwrap(), now),
         Incoming::Relayed(x.addr, vec![0x42; 30])
     );
-    assert_eq!(y.t.path(x.addr), Some(LinkPath::Rendezvous), "answers the same way");
+    assert_eq!(y.t.path(x.addr), Some(Route::Service), "answers the same way");
     // A direct path found later wins over the relay.
     run(&mut x, &mut y, Net::Internet, 150, &mut now, false);
-    assert_eq!(x.t.path(y.addr), Some(LinkPath::Internet));
+    assert_eq!(x.t.path(y.addr), Some(Route::Direct(DirectPath::Internet)));
 }
 
 #[test]
@@ -220,7 +220,7 @@ fn a_quiet_path_is_dropped_and_punched_again_and_keepalives_hold_a_live_one() {
     run(&mut x, &mut y, Net::Internet, 3, &mut now, false);
     // 20 s with nothing but keepalives: the path holds.
     run(&mut x, &mut y, Net::Internet, 2000, &mut now, true);
-    assert_eq!(x.t.path(y.addr), Some(LinkPath::Internet));
+    assert_eq!(x.t.path(y.addr), Some(Route::Direct(DirectPath::Internet)));
     let sent = x.t.stats().probes_sent;
     assert!(sent < 40, "keepalives every 2 s, not a flood: {sent}");
     // The path dies: after `path_timeout` it is dropped, and probing is fast again.
@@ -230,7 +230,7 @@ fn a_quiet_path_is_dropped_and_punched_again_and_keepalives_hold_a_live_one() {
     run(&mut x, &mut y, Net::Cut, 10, &mut now, true);
     assert!(x.t.stats().probes_sent > before, "punching again");
     run(&mut x, &mut y, Net::Internet, 20, &mut now, true);
-    assert_eq!(x.t.path(y.addr), Some(LinkPath::Internet));
+    assert_eq!(x.t.path(y.addr), Some(Route::Direct(DirectPath::Internet)));
 }
 
 #[test]
@@ -257,7 +257,7 @@ fn a_replayed_reply_from_elsewhere_does_not_take_the_path() {
             }
         }
     }
-    assert_eq!(x.t.path(y.addr), Some(LinkPath::Internet));
+    assert_eq!(x.t.path(y.addr), Some(Route::Direct(DirectPath::Internet)));
     // Replayed from a LAN address (which would win over an internet path), at once and
     // later: neither moves the path, nor keeps a dead one alive.
     let attacker = a("192.168.0.66:4000");
