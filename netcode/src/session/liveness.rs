@@ -272,11 +272,17 @@ impl Session {
             None => self.routes.remove(&addr),
         };
         if let (Some(peer), Some(before)) = (member, before) {
-            let link = self.link(peer);
-            let settled = self.peers.get(&peer).is_some_and(|st| st.state.is_some());
-            if link != before && settled {
-                self.events.push_back(SessionEvent::LinkChanged { peer, link });
-            }
+            self.link_may_have_changed(peer, before);
+        }
+    }
+
+    /// Reports `peer`'s link as a [`SessionEvent::LinkChanged`] when it is no longer
+    /// `before` (once its link was reported at all).
+    pub(super) fn link_may_have_changed(&mut self, peer: PeerId, before: Link) {
+        let link = self.link(peer);
+        let settled = self.peers.get(&peer).is_some_and(|st| st.state.is_some());
+        if link != before && settled {
+            self.events.push_back(SessionEvent::LinkChanged { peer, link });
         }
     }
 

@@ -122,7 +122,9 @@ impl Session {
         self.signalling
             .mapped
             .retain(|p, _| roster.get(*p).is_some_and(|m| m.is_active()));
+        let before = self.link(origin);
         self.signalling.mapped.insert(origin, mapped);
+        self.link_may_have_changed(origin, before);
         let heard = &mut self.signalling.heard;
         heard.retain(|h| h.peer != origin);
         if heard.len() >= MAX_HEARD {

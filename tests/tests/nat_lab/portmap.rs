@@ -80,6 +80,10 @@ fn a_host_whose_router_maps_its_port_is_joined_with_its_code_alone() {
         .unwrap_or_else(|| panic!("{}", guest.failure("the guest did not join")));
     eprintln!("joined {:?} after the code named the mapped port", started.elapsed());
     direct_both_ways(&mut host, &host_id, &mut guest, &guest_id);
+    // The guest dialed the port the host's router maps (once the host's candidates say so
+    // through the session, its link reads `mapped`); the host reaches the guest's NAT.
+    link_on(&mut guest, &[&host_id], "mapped");
+    link_on(&mut host, &[&guest_id], "internet");
 }
 
 /// `peer netcheck --port-mapping` on the game port in namespace `ns`: the report.
