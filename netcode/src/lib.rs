@@ -37,6 +37,7 @@ pub(crate) mod bounds;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod conditions;
+pub(crate) mod dht;
 pub mod config;
 pub mod identity;
 pub mod invite;

@@ -1,0 +1,8 @@
+//! Session discovery on the BitTorrent Mainline DHT (issue 24): sealed session records and
+//! joiners' knocks stored as BEP44 mutable items, keyed from the session key.
+//!
+//! The logic that decides what to publish and when is sans-IO; it speaks to the DHT client
+//! (its own socket and thread, see `docs/design.md`) through [`item::DhtRequest`] and
+//! [`item::DhtReply`] only.
+
+pub(crate) mod item;
