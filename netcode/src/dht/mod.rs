@@ -8,6 +8,13 @@
 // Until the transport drives it (issue 24 integration).
 #![cfg_attr(not(test), allow(dead_code))]
 
+#[cfg(test)]
+mod fake;
+pub(crate) mod find;
 pub(crate) mod item;
 pub(crate) mod keys;
+pub(crate) mod knocks;
+pub(crate) mod publish;
 pub(crate) mod record;
+#[cfg(test)]
+mod scenarios;
