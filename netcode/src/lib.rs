@@ -61,6 +61,15 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+/// The DHT's sealed values and their keys, for the fuzz targets (feature `test-util`).
+#[cfg(feature = "test-util")]
+pub mod dht_values {
+    pub use crate::dht::keys::DhtKeys;
+    pub use crate::dht::record::{
+        ItemKind, Knock, MAX_PLAIN, MemberRecord, NONCE_BYTES, OpenError, SessionRecord, seal_plain,
+    };
+}
+
 pub use config::SessionConfig;
 pub use link::Transmit;
 /// What a test peer's heartbeats say of whom it hears (feature `test-util`).

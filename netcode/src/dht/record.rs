@@ -181,6 +181,13 @@ fn seal(keys: &DhtKeys, kind: ItemKind, plain: &[u8], nonce: [u8; NONCE_BYTES]) 
     out
 }
 
+/// Seals any bytes as a member would seal a value of `kind`: for the fuzz targets, to reach
+/// the decoder behind the seal (feature `test-util`).
+#[cfg(feature = "test-util")]
+pub fn seal_plain(keys: &DhtKeys, kind: ItemKind, plain: &[u8], nonce: [u8; NONCE_BYTES]) -> Vec<u8> {
+    seal(keys, kind, plain, nonce)
+}
+
 fn open<T: DeserializeOwned>(keys: &DhtKeys, kind: ItemKind, bytes: &[u8]) -> Result<T, OpenError> {
     let min = NONCE_BYTES + TAG_BYTES;
     if bytes.len() < min {
@@ -257,10 +264,14 @@ impl SessionRecord {
         self
     }
 
+    /// The value before sealing (bincode).
+    pub fn encode(&self) -> Vec<u8> {
+        bincode::serde::encode_to_vec(self, config()).unwrap_or_default()
+    }
+
     /// The sealed value (fit it with [`SessionRecord::fitted`] first).
     pub fn seal(&self, keys: &DhtKeys, nonce: [u8; NONCE_BYTES]) -> Vec<u8> {
-        let plain = bincode::serde::encode_to_vec(self, config()).unwrap_or_default();
-        seal(keys, ItemKind::Record, &plain, nonce)
+        seal(keys, ItemKind::Record, &self.encode(), nonce)
     }
 
     /// Opens a value found under the record item: sealed by a member for this item, valid,
@@ -289,10 +300,14 @@ fn drop_last_local(candidates: &mut Candidates) {
 }
 
 impl Knock {
+    /// The value before sealing (bincode).
+    pub fn encode(&self) -> Vec<u8> {
+        bincode::serde::encode_to_vec(self, config()).unwrap_or_default()
+    }
+
     /// The sealed value.
     pub fn seal(&self, keys: &DhtKeys, nonce: [u8; NONCE_BYTES]) -> Vec<u8> {
-        let plain = bincode::serde::encode_to_vec(self, config()).unwrap_or_default();
-        seal(keys, ItemKind::Knock, &plain, nonce)
+        seal(keys, ItemKind::Knock, &self.encode(), nonce)
     }
 
     /// Opens a value found under the knock item: sealed by a key holder for this item,
