@@ -415,9 +415,54 @@ fn stun_seeds(out: &Path) {
     }
 }
 
+/// Session records and knocks for `dht_record`: control byte 0/1 (record/knock) with the
+/// encoded value (the target seals it), 2/3 with the value sealed as a member seals it.
+fn dht_seeds(out: &Path) {
+    use netcode::dht_values::{DhtKeys, Knock, MemberRecord, SessionRecord};
+    use netcode::protocol::{Candidate, CandidateKind, Candidates};
+    use netcode::stun::NatMapping;
+
+    let keys = DhtKeys::derive(&SessionKey { id: 7, key: [7; 32] });
+    let candidates = |n: u8| Candidates {
+        addrs: vec![
+            Candidate {
+                addr: SocketAddr::from(([203, 0, 113, n], 5000)),
+                kind: CandidateKind::Reflexive,
+            },
+            Candidate {
+                addr: "[fd00::1]:5000".parse().unwrap(),
+                kind: CandidateKind::Local,
+            },
+        ],
+        mapping: NatMapping::EndpointIndependent,
+    };
+    let record = SessionRecord {
+        host: PeerId(1),
+        epoch: 3,
+        members: (1..=3)
+            .map(|n| MemberRecord {
+                id: PeerId(u64::from(n)),
+                candidates: candidates(n),
+            })
+            .collect(),
+        published_at: 1_800_000_000_000,
+    };
+    let knock = Knock {
+        candidates: candidates(9),
+        at: 1_800_000_000_000,
+        nonce: [5; 16],
+    };
+    let with = |control: u8, bytes: Vec<u8>| [vec![control], bytes].concat();
+    write(out, "dht_record", "record", &with(0, record.encode()));
+    write(out, "dht_record", "knock", &with(1, knock.encode()));
+    write(out, "dht_record", "record-sealed", &with(2, record.seal(&keys, [1; 12])));
+    write(out, "dht_record", "knock-sealed", &with(3, knock.seal(&keys, [2; 12])));
+}
+
 fn main() {
     let out = std::env::args().nth(1).unwrap_or_else(|| "fuzz/corpus".into());
     let out = Path::new(&out);
+    dht_seeds(out);
     let schema = schema();
 
     for (name, msg) in messages() {

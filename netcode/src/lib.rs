@@ -38,6 +38,7 @@ pub(crate) mod bounds;
 pub mod cli;
 pub mod conditions;
 pub mod config;
+pub(crate) mod dht;
 pub mod identity;
 pub mod invite;
 pub(crate) mod key;
@@ -60,6 +61,15 @@ pub mod traversal;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+
+/// The DHT's sealed values and their keys, for the fuzz targets (feature `test-util`).
+#[cfg(feature = "test-util")]
+pub mod dht_values {
+    pub use crate::dht::keys::DhtKeys;
+    pub use crate::dht::record::{
+        ItemKind, Knock, MAX_PLAIN, MemberRecord, NONCE_BYTES, OpenError, SessionRecord, seal_plain,
+    };
+}
 
 pub use config::SessionConfig;
 pub use link::Transmit;

@@ -1,0 +1,20 @@
+//! Session discovery on the BitTorrent Mainline DHT (issue 24): sealed session records and
+//! joiners' knocks stored as BEP44 mutable items, keyed from the session key.
+//!
+//! The logic that decides what to publish and when is sans-IO; it speaks to the DHT client
+//! (its own socket and thread, see `docs/design.md`) through [`item::DhtRequest`] and
+//! [`item::DhtReply`] only.
+
+// Until the transport drives it (issue 24 integration).
+#![cfg_attr(not(test), allow(dead_code))]
+
+#[cfg(test)]
+mod fake;
+pub(crate) mod find;
+pub(crate) mod item;
+pub(crate) mod keys;
+pub(crate) mod knocks;
+pub(crate) mod publish;
+pub(crate) mod record;
+#[cfg(test)]
+mod scenarios;
