@@ -37,8 +37,8 @@ pub(crate) mod bounds;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod conditions;
-pub(crate) mod dht;
 pub mod config;
+pub mod dht;
 pub mod identity;
 pub mod invite;
 pub(crate) mod key;

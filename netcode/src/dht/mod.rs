@@ -5,4 +5,12 @@
 //! (its own socket and thread, see `docs/design.md`) through [`item::DhtRequest`] and
 //! [`item::DhtReply`] only.
 
+mod check;
+pub mod client;
 pub(crate) mod item;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testnet;
+
+pub use check::DhtReport;
+pub(crate) use check::check;
+pub use client::{DhtClient, DhtConfig, DhtError, DhtStats, PUBLIC_BOOTSTRAP};
