@@ -24,9 +24,16 @@ impl DhtTestnet {
     /// requests after `request_timeout`. The first knows nobody; each later one joins
     /// through the ones before it, so that every node is in some table.
     pub fn start(n: usize, bind: Ipv4Addr, request_timeout: Duration) -> io::Result<DhtTestnet> {
+        DhtTestnet::start_on(&vec![bind; n.max(1)], request_timeout)
+    }
+
+    /// A node on each of `addrs` (one address each: BEP42 then keeps them all, whatever
+    /// the range), as [`DhtTestnet::start`] does.
+    pub fn start_on(addrs: &[Ipv4Addr], request_timeout: Duration) -> io::Result<DhtTestnet> {
+        let n = addrs.len();
         let mut nodes: Vec<Dht> = Vec::with_capacity(n);
         let mut bootstrap: Vec<String> = Vec::with_capacity(n);
-        for _ in 0..n.max(1) {
+        for &bind in addrs {
             let mut builder = Dht::builder();
             builder
                 .server_mode()
