@@ -51,7 +51,7 @@ fn netcheck_tells_whether_the_lab_dht_answers() {
             "{v}"
         );
         let nodes = d["nodes"].as_u64().unwrap_or(0);
-        assert!(nodes >= 2 && nodes <= u64::from(DHT_NODES), "{who}: {v}");
+        assert!((2..=u64::from(DHT_NODES)).contains(&nodes), "{who}: {v}");
         // Measured from a port-restricted home on the lab's addresses (the same namespaces
         // by hand, `peer netcheck` 3 times): 2.09, 0.07 and 2.11 s; a lookup waits out one
         // 2 s request timeout when a testnet node hands out a client that never answers.
