@@ -196,6 +196,12 @@ pub(crate) fn menu_args(m: &Menu, choice: &MenuChoice) -> Result<(NetArgs, Start
             online: matches!(choice, MenuChoice::HostOnline),
             port_mapping: false,
             no_port_mapping: false,
+            // DHT nodes of the environment, if any (they replace the public ones of
+            // online play).
+            dht_bootstrap: std::env::var("NETCODE_DHT_BOOTSTRAP")
+                .map(|v| v.split(',').map(str::to_string).collect())
+                .unwrap_or_default(),
+            no_dht: false,
         },
         lan: matches!(choice, MenuChoice::HostLan),
         lan_port: netcode::lan::DEFAULT_LAN_PORT,

@@ -56,8 +56,11 @@ pub struct NetArgs {
     pub lan_port: u16,
 }
 
-/// Options of `game netcheck`.
+/// Options of `game netcheck`. No argument group of its own: it would be named
+/// `NetcheckArgs` like the flattened `netcode::cli::NetcheckArgs`'s, and clap's debug
+/// check refuses two groups of one name (`game netcheck` panicked in debug builds).
 #[derive(Debug, Clone, Args)]
+#[group(skip)]
 pub struct NetcheckArgs {
     /// What to ask: the port, the STUN servers, the router, the rendezvous services.
     #[command(flatten)]

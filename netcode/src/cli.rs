@@ -8,12 +8,15 @@
 //! --stun HOST:PORT ...        (repeatable, or NETCODE_STUN=a,b)
 //! --online                    public STUN servers and port mapping
 //! --port-mapping | --no-port-mapping
+//! --dht-bootstrap HOST:PORT ...  (repeatable, or NETCODE_DHT_BOOTSTRAP=a,b)
+//! --no-dht
 //! ```
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use clap::Args;
 
+use crate::dht::DhtConfig;
 use crate::invite::Invite;
 use crate::stun::StunConfig;
 use crate::transport::{NetcheckOptions, PeerOptions, TransportError, resolve_rendezvous, stun_servers};
@@ -44,6 +47,19 @@ pub struct OnlineArgs {
     /// Never ask the home router for a port mapping, even with `--online`.
     #[arg(long)]
     pub no_port_mapping: bool,
+    /// Mainline DHT node (HOST:PORT) to join the DHT through; repeat it, or list several
+    /// comma-separated in NETCODE_DHT_BOOTSTRAP. Replaces the public bootstrap nodes of
+    /// `--online`.
+    #[arg(
+        long = "dht-bootstrap",
+        value_name = "HOST:PORT",
+        env = "NETCODE_DHT_BOOTSTRAP",
+        value_delimiter = ','
+    )]
+    pub dht_bootstrap: Vec<String>,
+    /// Never use the Mainline DHT, even with `--online` or `--dht-bootstrap`.
+    #[arg(long)]
+    pub no_dht: bool,
 }
 
 impl OnlineArgs {
@@ -70,6 +86,26 @@ impl OnlineArgs {
         (self.online || self.port_mapping) && !self.no_port_mapping
     }
 
+    /// The DHT the player chose: none with `--no-dht`; the nodes of `--dht-bootstrap` when
+    /// given; the public ones ([`crate::dht::PUBLIC_BOOTSTRAP`]) only with `--online`;
+    /// else none (nothing goes to the public DHT unless online play was chosen). Names are
+    /// not resolved here ([`crate::dht::DhtClient::new`] does).
+    pub fn dht(&self) -> Option<DhtConfig> {
+        let given: Vec<String> = self
+            .dht_bootstrap
+            .iter()
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        match (self.no_dht, given.is_empty(), self.online) {
+            (true, _, _) => None,
+            (false, false, _) => Some(DhtConfig::with_bootstrap(given)),
+            (false, true, true) => Some(DhtConfig::public()),
+            (false, true, false) => None,
+        }
+    }
+
     /// `options` with these flags' rendezvous services, STUN servers and port mapping.
     pub fn peer_options(&self, options: PeerOptions) -> Result<PeerOptions, TransportError> {
         let mut options = options;
@@ -87,6 +123,7 @@ impl OnlineArgs {
             stun: self.stun_config()?,
             port_mapping: self.port_mapping(),
             rendezvous: self.rendezvous_services()?,
+            dht: self.dht(),
             ..NetcheckOptions::default()
         })
     }
@@ -197,6 +234,8 @@ mod tests {
             ..OnlineArgs::default()
         };
         assert_eq!(blank.rendezvous_services().unwrap(), Vec::<SocketAddr>::new());
+        assert_eq!(none.dht(), None, "no DHT unless chosen");
+        assert_eq!(none.netcheck_options("127.0.0.1:0".parse().unwrap()).unwrap().dht, None);
         let bad = OnlineArgs {
             rendezvous: Some("no port".into()),
             ..OnlineArgs::default()
@@ -205,5 +244,55 @@ mod tests {
             bad.rendezvous_services(),
             Err(TransportError::BadRendezvous { .. })
         ));
+    }
+
+    #[test]
+    fn the_dht_is_the_one_named_the_public_one_only_online_and_none_with_no_dht() {
+        // Only addresses and the public list's names: nothing is resolved or sent here.
+        let named = parse(&["--dht-bootstrap", "10.0.0.1:6881", "--dht-bootstrap", "10.0.0.2:6881"]).unwrap();
+        let config = named.dht().expect("a DHT");
+        assert_eq!(config.bootstrap, ["10.0.0.1:6881", "10.0.0.2:6881"]);
+        assert_eq!(config.port, 0, "its own socket, any free port");
+        let online_named = OnlineArgs {
+            online: true,
+            ..named.clone()
+        };
+        assert_eq!(
+            online_named.dht(),
+            Some(config),
+            "the named nodes replace the public ones"
+        );
+        let online = OnlineArgs {
+            online: true,
+            ..OnlineArgs::default()
+        };
+        let public = online.dht().expect("the public DHT with --online");
+        assert_eq!(public.bootstrap, crate::dht::PUBLIC_BOOTSTRAP);
+        for off in [
+            OnlineArgs {
+                no_dht: true,
+                ..online.clone()
+            },
+            OnlineArgs {
+                no_dht: true,
+                ..named.clone()
+            },
+        ] {
+            assert_eq!(off.dht(), None, "--no-dht wins");
+        }
+        assert!(parse(&["--no-dht"]).unwrap().no_dht);
+        let blank = OnlineArgs {
+            dht_bootstrap: vec![" ".into()],
+            ..OnlineArgs::default()
+        };
+        assert_eq!(blank.dht(), None, "a blank entry names nothing");
+        assert_eq!(
+            named
+                .netcheck_options("127.0.0.1:0".parse().unwrap())
+                .unwrap()
+                .dht
+                .map(|d| d.bootstrap),
+            Some(vec!["10.0.0.1:6881".to_string(), "10.0.0.2:6881".to_string()])
+        );
     }
 }

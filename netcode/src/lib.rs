@@ -38,7 +38,7 @@ pub(crate) mod bounds;
 pub mod cli;
 pub mod conditions;
 pub mod config;
-pub(crate) mod dht;
+pub mod dht;
 pub mod identity;
 pub mod invite;
 pub(crate) mod key;

@@ -11,7 +11,8 @@
 //! Its parts: this file holds the lab itself (namespaces, veth pairs, the internet bridge),
 //! the programs run in it and the scenarios' steps; `lab_home.rs` the homes (routers, their
 //! NAT, machines); `lab_services.rs` the servers on the internet (the rendezvous service,
-//! coturn); `lab_portmap.rs` miniupnpd on a home's router.
+//! coturn); `lab_portmap.rs` miniupnpd on a home's router; `lab_dht.rs` the lab's own
+//! Mainline DHT (the `dht-testnet` program).
 
 use std::net::Ipv4Addr;
 use std::process::Command;
@@ -257,12 +258,15 @@ impl Drop for Lab {
     }
 }
 
+#[path = "lab_dht.rs"]
+mod dht;
 #[path = "lab_home.rs"]
 mod home;
 #[path = "lab_portmap.rs"]
 mod portmap;
 #[path = "lab_services.rs"]
 mod services;
+pub use dht::{DHT_FIRST, DHT_NODES, DhtNet, dht_program};
 pub use portmap::{Miniupnpd, PORTMAP_NET, PORTMAP_WAN};
 use services::read_in_background;
 pub use services::{Service, service_addr, service_stat, stun_args};

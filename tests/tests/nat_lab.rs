@@ -8,7 +8,7 @@
 //! Needs root, iptables, coturn and miniupnpd (`.ci/run` runs as root and installs them when missing).
 //! A harness of its own (`harness = false`, libtest-mimic) decides at run time: where the
 //! lab cannot run, every test is reported `ignored`, with the reason beside its name and
-//! in a notice, and the summary says `0 passed; ...; 29 ignored`; under CI (`CI` set, as
+//! in a notice, and the summary says `0 passed; ...; 30 ignored`; under CI (`CI` set, as
 //! `.ci/run` does) the tests run anyway and fail with the reason, so that CI cannot pass
 //! a lab it did not run. `NETCODE_LAB=off` makes the lab unavailable, to try that.
 //!
@@ -19,7 +19,8 @@
 //! reflexive address and its router's mapping behaviour; in `portmap`, miniupnpd mapping
 //! the game port of a home (PCP, NAT-PMP, UPnP-IGD) beside a router without it; in `alone`,
 //! joins with the invite code alone (no service): a symmetric host whose router maps ports
-//! is reached directly, one whose router does not gets a join error saying what would help.
+//! is reached directly, one whose router does not gets a join error saying what would help;
+//! in `dht`, netcheck asks the lab's own Mainline DHT (`dht-testnet`) from a home.
 
 use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -128,6 +129,9 @@ mod portmap;
 #[path = "nat_lab/alone.rs"]
 mod alone;
 
+#[path = "nat_lab/dht.rs"]
+mod dht;
+
 /// This file's tests, as the harness lists them.
 const TESTS: &[(&str, fn())] = &[
     (
@@ -160,6 +164,7 @@ const PROGRAMS: &[(&str, &[&str])] = &[
     ("netcode-rendezvous", &["-p", "netcode-rendezvous"]),
     ("examples/peer", &["-p", "netcode", "--example", "peer"]),
     ("game", &["-p", "game"]),
+    ("dht-testnet", &["-p", "netcode-tests", "--bin", "dht-testnet"]),
 ];
 
 /// Runs `test` on a thread of its own and fails it when it panics or runs longer than
@@ -200,6 +205,7 @@ fn main() -> std::process::ExitCode {
         stun::TESTS,
         portmap::TESTS,
         alone::TESTS,
+        dht::TESTS,
     ]
     .concat()
     .into_iter()

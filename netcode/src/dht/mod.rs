@@ -8,6 +8,8 @@
 // Until the transport drives it (issue 24 integration).
 #![cfg_attr(not(test), allow(dead_code))]
 
+mod check;
+pub mod client;
 #[cfg(test)]
 mod fake;
 pub(crate) mod find;
@@ -18,3 +20,9 @@ pub(crate) mod publish;
 pub(crate) mod record;
 #[cfg(test)]
 mod scenarios;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testnet;
+
+pub use check::DhtReport;
+pub(crate) use check::check;
+pub use client::{DhtClient, DhtConfig, DhtError, DhtStats, PUBLIC_BOOTSTRAP};

@@ -541,6 +541,7 @@ mod service_check;
 mod setup;
 mod signalling;
 
+pub use crate::dht::DhtReport;
 pub use crate::session::JoinPhase;
 pub use driver::Driver;
 pub use netcheck::{Advice, NetReport, NetcheckOptions, PortMapReport, StunReport, netcheck};

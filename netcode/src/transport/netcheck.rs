@@ -2,8 +2,9 @@
 //! game's would be (the STUN part of the connectivity report of issue 23): the local
 //! addresses, what each STUN server saw, the NAT's mapping behaviour, the port-mapping
 //! protocol the home router speaks and the external address it mapped, whether each
-//! rendezvous service the player named answers and its round trip, and one line of advice
-//! in plain words.
+//! rendezvous service the player named answers and its round trip, whether the Mainline
+//! DHT answers (from a DHT node of its own, see `crate::dht`) and how long a lookup took,
+//! and one line of advice in plain words.
 
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -15,6 +16,7 @@ use serde::Serialize;
 
 use super::service_check::{RendezvousReport, ServiceCheck};
 use super::{Clock, LinkConditions, TransportError, UdpTransport, mapping::start_port_mapping, peer::candidates};
+use crate::dht::{DhtConfig, DhtReport};
 use crate::portmap::{PortMapConfig, Protocol};
 use crate::stun::{NatMapping, StunClient, StunConfig, StunOutcome};
 
@@ -37,6 +39,9 @@ pub struct NetcheckOptions {
     pub rendezvous: Vec<SocketAddr>,
     /// How long to wait for a rendezvous service's answer. Default: 3 s.
     pub rendezvous_timeout: Duration,
+    /// The DHT to ask whether it answers (online play or `--dht-bootstrap`). Default:
+    /// none (the report says it was not asked).
+    pub dht: Option<DhtConfig>,
 }
 
 impl Default for NetcheckOptions {
@@ -47,6 +52,7 @@ impl Default for NetcheckOptions {
             port_mapping: false,
             rendezvous: Vec::new(),
             rendezvous_timeout: Duration::from_secs(3),
+            dht: None,
         }
     }
 }
@@ -71,6 +77,8 @@ pub enum Advice {
     OneServer,
     /// A rendezvous service the player named did not answer.
     ServiceSilent,
+    /// The DHT was asked and no node answered.
+    DhtSilent,
 }
 
 impl fmt::Display for Advice {
@@ -91,6 +99,9 @@ impl fmt::Display for Advice {
             Advice::OneServer => "only one STUN server answered: name two to tell how your router maps",
             Advice::ServiceSilent => {
                 "a rendezvous service you named did not answer: is it running, and is its address right?"
+            }
+            Advice::DhtSilent => {
+                "no DHT node answered: this machine may be offline or UDP blocked, or the --dht-bootstrap nodes are down or wrong; joins will need an address in the code or a rendezvous service"
             }
         })
     }
@@ -133,6 +144,8 @@ pub struct NetReport {
     pub port_mapping: Option<PortMapReport>,
     /// Each rendezvous service asked, in order.
     pub rendezvous: Vec<RendezvousReport>,
+    /// Whether the Mainline DHT answers.
+    pub dht: DhtReport,
     /// What follows, in a word ([`Advice`]'s `Display` says it in plain words).
     pub advice: Advice,
 }
@@ -167,6 +180,18 @@ impl fmt::Display for NetReport {
                 _ => writeln!(f, "rendezvous {}: no answer", r.service)?,
             }
         }
+        let d = &self.dht;
+        let through = d.bootstrap.join(", ");
+        match (d.asked, &d.error, d.lookup_ms) {
+            (false, _, _) => writeln!(f, "DHT: not asked (--online, or --dht-bootstrap HOST:PORT)")?,
+            (true, Some(e), _) => writeln!(f, "DHT: does not start: {e}")?,
+            (true, None, Some(ms)) if d.answered => writeln!(
+                f,
+                "DHT: {} nodes answered a lookup in {ms} ms (through {through})",
+                d.nodes
+            )?,
+            (true, None, _) => writeln!(f, "DHT: no node answered (through {through})")?,
+        }
         write!(f, "advice: {}", self.advice)
     }
 }
@@ -176,6 +201,11 @@ impl fmt::Display for NetReport {
 /// [`NetcheckOptions::rendezvous_timeout`], 3 s by default), and reports.
 pub fn netcheck(options: &NetcheckOptions) -> Result<NetReport, TransportError> {
     let mut transport = UdpTransport::bind(options.bind, LinkConditions::perfect())?;
+    // The DHT lookup runs on a node (and socket) of its own, beside the STUN questions.
+    let dht = options
+        .dht
+        .clone()
+        .map(|config| std::thread::spawn(move || crate::dht::check(&config)));
     let local_addr = transport.local_addr();
     let clock = Clock::default();
     let servers: Vec<SocketAddr> = options
@@ -233,6 +263,12 @@ pub fn netcheck(options: &NetcheckOptions) -> Result<NetReport, TransportError> 
     if report.rendezvous.iter().any(|r| !r.answered) {
         report.advice = Advice::ServiceSilent;
     }
+    if let Some(lookup) = dht {
+        report.dht = lookup.join().unwrap_or_else(|_| DhtReport::not_asked());
+        if report.dht.silent() {
+            report.advice = Advice::DhtSilent;
+        }
+    }
     Ok(report)
 }
 
@@ -269,6 +305,7 @@ fn report(local: Vec<SocketAddr>, stun: &StunClient) -> NetReport {
         mapping,
         port_mapping: None,
         rendezvous: Vec::new(),
+        dht: DhtReport::not_asked(),
         advice,
     }
 }
