@@ -8,13 +8,17 @@
 //!
 //! Try a bad network with `--sim-latency 100 --sim-jitter 20 --sim-loss 0.1`. Kill it with
 //! `kill -9` and start it again with the same `--seat` file: it takes its old seat back.
+//! `RUST_LOG=netcode=debug` prints the library's log on stderr.
 
 use clap::Parser;
 
 #[path = "support/peer_main.rs"]
 mod peer_main;
+#[path = "support/stderr_log.rs"]
+mod stderr_log;
 
 fn main() {
+    stderr_log::init();
     let cli = peer_main::PeerCli::parse();
     if let Err(e) = peer_main::run(cli) {
         eprintln!("peer: {e}");

@@ -112,6 +112,7 @@ impl OnlineArgs {
         options.traversal.rendezvous = self.rendezvous_services()?;
         options.stun = self.stun_config()?;
         options.port_mapping = self.port_mapping();
+        options.dht = self.dht();
         Ok(options)
     }
 

@@ -338,6 +338,9 @@ fn status(peer: &Peer, heard: &mut BTreeMap<PeerId, (u32, Instant)>) {
                 "mapped": peer.mapped().map(|m| m.external.to_string()),
                 "mapping_protocol": peer.mapped().map(|m| m.protocol.name()),
                 "portmap_ignored": peer.transport().portmap().map(|p| p.stats().ignored),
-                "portmap_granted": peer.transport().portmap().map(|p| p.stats().granted) }),
+                "portmap_granted": peer.transport().portmap().map(|p| p.stats().granted),
+                "dht": peer.dht_counts().map(|d| json!({ "puts": d.puts, "gets": d.gets, "knocks": d.knocks,
+                    "forged": d.forged, "stale_or_replayed": d.stale_or_replayed,
+                    "per_minute": ((d.puts + d.gets) as f64 / d.minutes.max(1e-9) * 10.0).round() / 10.0 })) }),
     );
 }

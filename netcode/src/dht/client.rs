@@ -204,7 +204,8 @@ struct Counters {
 #[derive(Debug)]
 pub struct DhtClient {
     requests: Sender<DhtRequest>,
-    replies: Receiver<DhtReply>,
+    /// (In a mutex so that the client is `Sync`: a Bevy resource holds it.)
+    replies: Mutex<Receiver<DhtReply>>,
     /// For replies made at once (a value too large).
     reply_tx: Sender<DhtReply>,
     counters: Arc<Counters>,
@@ -241,7 +242,7 @@ impl DhtClient {
         }
         Ok(DhtClient {
             requests,
-            replies,
+            replies: Mutex::new(replies),
             reply_tx,
             counters,
             started: Instant::now(),
@@ -270,7 +271,8 @@ impl DhtClient {
 
     /// The replies of the requests done since the last call (never blocks).
     pub(crate) fn poll_replies(&self) -> Vec<DhtReply> {
-        self.replies.try_iter().collect()
+        let replies = self.replies.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        replies.try_iter().collect()
     }
 
     /// Queries sent so far.

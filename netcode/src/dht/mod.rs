@@ -5,9 +5,6 @@
 //! (its own socket and thread, see `docs/design.md`) through [`item::DhtRequest`] and
 //! [`item::DhtReply`] only.
 
-// Until the transport drives it (issue 24 integration).
-#![cfg_attr(not(test), allow(dead_code))]
-
 mod check;
 pub mod client;
 #[cfg(test)]

@@ -38,19 +38,31 @@ pub(super) struct Signalling {
     /// Members told our current candidates, with the incarnation of theirs we told.
     told: BTreeMap<PeerId, u32>,
     heard: VecDeque<MemberCandidates>,
-    /// The ports each member's router maps for it, from its latest announcement (what
-    /// makes a direct link to one of them read `mapped`).
-    mapped: BTreeMap<PeerId, Vec<SocketAddr>>,
+    /// Each member's latest announcement (its mapped ports make a direct link to one of
+    /// them read `mapped`; the DHT record lists them).
+    announced: BTreeMap<PeerId, Candidates>,
 }
 
 impl Signalling {
     /// Whether `addr` is a port `peer`'s router maps for it (as it announced).
     pub(super) fn is_mapped(&self, peer: PeerId, addr: SocketAddr) -> bool {
-        self.mapped.get(&peer).is_some_and(|m| m.contains(&addr))
+        self.announced.get(&peer).is_some_and(|c| {
+            c.addrs
+                .iter()
+                .any(|a| a.addr == addr && a.kind == CandidateKind::Mapped)
+        })
     }
 }
 
 impl Session {
+    /// What `peer` last announced of its candidates, if it did (our own for our id).
+    pub(crate) fn announced(&self, peer: PeerId) -> Option<&Candidates> {
+        if peer == self.me {
+            return self.signalling.own.as_ref();
+        }
+        self.signalling.announced.get(&peer)
+    }
+
     /// Sets our own candidates (interface addresses, the reflexive address a STUN server
     /// saw, the port the router maps) and NAT mapping behaviour: announced to every member
     /// when they change (none is sent while they are empty).
@@ -112,18 +124,12 @@ impl Session {
             log::debug!("{}: candidates from {origin}, not an active member", self.me);
             return;
         };
-        let mapped: Vec<SocketAddr> = candidates
-            .addrs
-            .iter()
-            .filter(|c| c.kind == CandidateKind::Mapped)
-            .map(|c| c.addr)
-            .collect();
         let roster = &self.roster;
         self.signalling
-            .mapped
+            .announced
             .retain(|p, _| roster.get(*p).is_some_and(|m| m.is_active()));
         let before = self.link(origin);
-        self.signalling.mapped.insert(origin, mapped);
+        self.signalling.announced.insert(origin, candidates.clone());
         self.link_may_have_changed(origin, before);
         let heard = &mut self.signalling.heard;
         heard.retain(|h| h.peer != origin);

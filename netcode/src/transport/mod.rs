@@ -49,6 +49,9 @@ pub enum TransportError {
         /// What the addresses tried tell about why, and what would help.
         hint: JoinHint,
     },
+    /// The DHT client could not start (a bad bootstrap node, its socket).
+    #[error(transparent)]
+    Dht(#[from] crate::dht::DhtError),
     /// A member refused us.
     #[error("the session refused us: {0}")]
     Refused(Refusal),
@@ -139,6 +142,25 @@ pub enum JoinHint {
         /// The members the service listed.
         listed: usize,
     },
+    /// The DHT was asked for the session, but no DHT node answered.
+    #[error(
+        "no node of the BitTorrent DHT answered: check your connection (game netcheck --online), or join \
+         through a rendezvous service (--rendezvous)"
+    )]
+    DhtSilent,
+    /// The DHT answered, but holds no record of this session.
+    #[error(
+        "the DHT holds no record of this session: it may have ended (nobody is left to publish it), or \
+         the code is not this session's"
+    )]
+    DhtNothingFound,
+    /// The DHT named the session's members and we knocked, but none answered through the
+    /// routers.
+    #[error(
+        "the DHT named the session's players, but none answered through the routers: a router that maps \
+         ports (--port-mapping) on either side, or a rendezvous service (--rendezvous), would help"
+    )]
+    DhtUnanswered,
 }
 
 /// A question a joiner asks the rendezvous services.
@@ -531,6 +553,7 @@ impl Clock {
 }
 
 mod conditions;
+mod dht;
 mod driver;
 mod mapping;
 mod netcheck;
@@ -543,6 +566,7 @@ mod signalling;
 
 pub use crate::dht::DhtReport;
 pub use crate::session::JoinPhase;
+pub use dht::DhtCounts;
 pub use driver::Driver;
 pub use netcheck::{Advice, NetReport, NetcheckOptions, PortMapReport, StunReport, netcheck};
 pub use peer::{Peer, PeerOptions, resolve_rendezvous};

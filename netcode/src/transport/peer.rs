@@ -7,10 +7,12 @@ use std::time::Duration;
 use rand::RngExt;
 use rand::rngs::StdRng;
 
+use super::dht::{DhtCounts, DhtDriver};
 use super::mapping::start_port_mapping;
 use super::setup::{Setup, SetupPlan};
 use super::{Clock, LinkConditions, Seat, TransportError, UdpTransport};
 use crate::SessionConfig;
+use crate::dht::DhtConfig;
 use crate::invite::{Invite, MAX_ADDRS, MAX_RENDEZVOUS};
 use crate::portmap::{Mapping, PortMapConfig, PortMapper};
 use crate::reach::Reach;
@@ -18,6 +20,10 @@ use crate::rendezvous::MAX_CANDIDATES;
 use crate::session::{Credentials, JoinPhase, PeerSetup, Session, SessionKey};
 use crate::stun::{NatMapping, StunClient, StunConfig};
 use crate::traversal::{Traversal, TraversalConfig};
+
+/// How often a peer with the DHT on looks for the DHT client's replies when nothing else
+/// is due.
+const DHT_REPLY_CHECK: Duration = Duration::from_millis(50);
 
 /// How a [`Peer`] takes part.
 #[derive(Debug, Clone)]
@@ -61,6 +67,12 @@ pub struct PeerOptions {
     /// in the background, renewed at half the lease, deleted on leave and when the peer is
     /// dropped. Default: false (`game --online` and `--port-mapping` turn it on).
     pub port_mapping: bool,
+    /// Discovery on the BitTorrent Mainline DHT (its own socket): members publish the
+    /// session's sealed record there (the host writes it), a joiner looks it up and knocks,
+    /// and the host's router is opened towards the knock. Default: `None` (nothing is sent
+    /// to the DHT; `game --online` uses the public bootstrap nodes, `--dht-bootstrap`
+    /// names others).
+    pub dht: Option<DhtConfig>,
 }
 
 impl Default for PeerOptions {
@@ -76,6 +88,7 @@ impl Default for PeerOptions {
             rendezvous_timeout: Duration::from_secs(3),
             stun: StunConfig::default(),
             port_mapping: false,
+            dht: None,
         }
     }
 }
@@ -93,6 +106,8 @@ pub struct Peer {
     rendezvous: Vec<SocketAddr>,
     /// The setup's state machine (`transport::setup`).
     setup: Setup,
+    /// Discovery on the DHT, when configured (`transport::dht`).
+    dht: Option<DhtDriver>,
 }
 
 /// A bound socket, its clock, and what a session is set up with, before it starts.
@@ -129,6 +144,7 @@ impl Peer {
             join_timeout: options.join_timeout,
         };
         let setup = Setup::start(plan, &mut session, &mut o.transport, now);
+        let dht = start_dht(&options, &key, None, now)?;
         Ok(Peer {
             session,
             transport: o.transport,
@@ -136,6 +152,7 @@ impl Peer {
             session_key: key,
             rendezvous: o.rendezvous,
             setup,
+            dht,
         })
     }
 
@@ -189,7 +206,7 @@ impl Peer {
                 fallback.push(*a);
             }
         }
-        if services.is_empty() && fallback.is_empty() {
+        if services.is_empty() && fallback.is_empty() && options.dht.is_none() {
             return Err(TransportError::NobodyListed);
         }
         let now = o.clock.now();
@@ -203,6 +220,7 @@ impl Peer {
             join_timeout: options.join_timeout,
         };
         let setup = Setup::start(plan, &mut session, &mut o.transport, now);
+        let dht = start_dht(&options, &invite.session, Some(options.join_timeout), now)?;
         Ok(Peer {
             session,
             transport: o.transport,
@@ -210,6 +228,7 @@ impl Peer {
             session_key: invite.session.clone(),
             rendezvous: o.rendezvous,
             setup,
+            dht,
         })
     }
 
@@ -280,6 +299,15 @@ impl Peer {
         }
         self.transport.receive(Some(&mut self.session), now)?;
         share_reflexive(&mut self.transport);
+        if let Some(d) = self.dht.as_mut() {
+            let news = d.step(&self.session, &mut self.transport, now);
+            if !news.contacts.is_empty() {
+                self.setup.more_contacts(&mut self.session, news.contacts);
+            }
+            if let Some(failure) = news.failed {
+                self.setup.dht_gave_up(failure);
+            }
+        }
         self.setup.step(&mut self.session, &mut self.transport, now)?;
         self.session.update(now);
         super::signalling::exchange(&mut self.transport, &mut self.session, now);
@@ -315,7 +343,19 @@ impl Peer {
     /// sooner).
     pub fn poll_timeout(&self) -> Duration {
         let session = self.session.poll_timeout();
-        self.transport.next_release().map_or(session, |r| r.min(session))
+        // The DHT client answers from its own threads: look again at least every 50 ms
+        // while a DHT step is due or a reply may come.
+        let dht = self.dht.as_ref().map(|d| {
+            let soon = self.clock.now() + DHT_REPLY_CHECK;
+            d.poll_timeout().map_or(soon, |t| t.min(soon))
+        });
+        let due = dht.map_or(session, |d| d.min(session));
+        self.transport.next_release().map_or(due, |r| r.min(due))
+    }
+
+    /// What discovery on the DHT did so far (queries, knocks, refused values), when it is on.
+    pub fn dht_counts(&self) -> Option<DhtCounts> {
+        self.dht.as_ref().map(DhtDriver::counts)
     }
 
     /// Waits until a datagram arrives or [`Peer::poll_timeout`] (at most `limit`), instead
@@ -437,6 +477,9 @@ impl Peer {
     pub fn leave(&mut self) {
         let now = self.clock.now();
         if self.setup.running() && !self.session.in_session() {
+            if let Some(d) = self.dht.as_mut() {
+                d.cancel();
+            }
             let listed = self.setup.cancel();
             self.session.leave(now);
             if let Some(t) = self.transport.traversal_mut().filter(|_| listed) {
@@ -452,6 +495,20 @@ impl Peer {
         }
         self.transport.release_mapping();
     }
+}
+
+/// The DHT driver of `options` (none without a `DhtConfig`); a joiner's looks up
+/// and knocks for `join_timeout`.
+fn start_dht(
+    options: &PeerOptions,
+    key: &SessionKey,
+    join_timeout: Option<Duration>,
+    now: Duration,
+) -> Result<Option<DhtDriver>, TransportError> {
+    let Some(cfg) = options.dht.clone() else {
+        return Ok(None);
+    };
+    Ok(Some(DhtDriver::start(cfg, key, join_timeout, now)?))
 }
 
 /// Resolves a rendezvous service's `HOST:PORT` (an address or a name), an IPv4 address

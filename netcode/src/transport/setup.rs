@@ -13,6 +13,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::{JoinHint, RendezvousQuestion, TransportError, UdpTransport};
+use crate::dht::find::FindFailure;
 use crate::portmap::PortMapper;
 use crate::session::{JoinPhase, Session};
 use crate::stun::{NatMapping, StunClient};
@@ -76,6 +77,8 @@ pub(super) struct Setup {
     reported: Option<JoinPhase>,
     /// Whether a join request went to the services (they list us: a cancel tells them).
     asked_members: bool,
+    /// Why the DHT lookup gave up, if it did (for the error's hint).
+    dht_failure: Option<FindFailure>,
 }
 
 impl Setup {
@@ -105,6 +108,7 @@ impl Setup {
             now,
             reported: None,
             asked_members: false,
+            dht_failure: None,
         };
         setup.report(session, transport);
         setup
@@ -125,6 +129,37 @@ impl Setup {
     pub(super) fn cancel(&mut self) -> bool {
         self.stage = Stage::Cancelled;
         self.asked_members
+    }
+
+    /// Contacts found another way while joining (the DHT's record): tried first, and the
+    /// admission's wait starts again from now.
+    pub(super) fn more_contacts(&mut self, session: &mut Session, contacts: Vec<SocketAddr>) {
+        let me = session.local_addr();
+        let fresh: Vec<SocketAddr> = contacts.into_iter().filter(|a| *a != me).collect();
+        match &mut self.stage {
+            Stage::Admitting { deadline, tried } => {
+                let new: Vec<SocketAddr> = fresh.iter().copied().filter(|a| !tried.contains(a)).collect();
+                if new.is_empty() {
+                    return;
+                }
+                tried.splice(0..0, new.iter().copied());
+                *deadline = (*deadline).max(self.now + self.plan.join_timeout);
+                session.add_contacts(new, self.now);
+            }
+            Stage::Done | Stage::Cancelled => {}
+            _ => {
+                for a in fresh.into_iter().rev() {
+                    if !self.plan.fallback.contains(&a) {
+                        self.plan.fallback.insert(0, a);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The DHT lookup gave up: the reason goes into the error's hint if nobody answers.
+    pub(super) fn dht_gave_up(&mut self, failure: FindFailure) {
+        self.dht_failure = Some(failure);
     }
 
     /// Stops asking anything (a host that leaves before its address settled).
@@ -373,7 +408,15 @@ impl Setup {
         let paths = transport.traversal().map_or(0, |t| t.stats().paths_chosen);
         let listed = transport.traversal().and_then(Traversal::listed).map_or(0, <[_]>::len);
         let by_addresses = JoinHint::for_addresses(tried, services);
-        if by_addresses == JoinHint::HomeNetworkOnly {
+        let dht = match self.dht_failure {
+            Some(FindFailure::DhtSilent { .. }) => Some(JoinHint::DhtSilent),
+            Some(FindFailure::NothingFound { .. }) => Some(JoinHint::DhtNothingFound),
+            Some(FindFailure::NotAnswered { .. }) => Some(JoinHint::DhtUnanswered),
+            None => None,
+        };
+        if let Some(hint) = dht.filter(|_| paths == 0) {
+            hint
+        } else if by_addresses == JoinHint::HomeNetworkOnly {
             by_addresses
         } else if mapping == NatMapping::EndpointDependent && !mapped && paths == 0 {
             JoinHint::SymmetricWithoutMapping

@@ -81,6 +81,18 @@ impl Traversal {
         }
     }
 
+    /// Sends an empty datagram to each of `addrs` (a joiner's candidates, from its knock
+    /// on the DHT): our router then lets in what the joiner sends from there (it dials us
+    /// already). Not a probe: a probe would make the joiner's traversal take our public
+    /// address for a path to our session address and hand our answers to its session
+    /// under that address, which its dial to our public address does not expect. The
+    /// receiver drops it ([`Traversal::receive`]).
+    pub(crate) fn punch_towards(&mut self, addrs: &[SocketAddr]) {
+        for a in addrs {
+            self.out.push((*a, Vec::new()));
+        }
+    }
+
     /// Learns the candidates a member announced through the session (its own: the
     /// session checked that) and starts punching towards them, after [`MESH_GRACE`],
     /// unless a direct path is known already.

@@ -308,6 +308,10 @@ impl Traversal {
 
     /// Looks at a datagram from the socket.
     pub fn receive(&mut self, from: SocketAddr, bytes: &[u8], now: Duration) -> Incoming {
+        if bytes.is_empty() {
+            // A punch (`punch_towards`): it only opened the sender's router.
+            return Incoming::Consumed;
+        }
         if is_probe(bytes) {
             match self.probes.open(bytes) {
                 Some(p) if p.session == self.session && p.sender != self.me => self.on_probe(from, p, now),
