@@ -227,6 +227,7 @@ fn invites() -> Vec<Invite> {
             rendezvous: Vec::new(),
             public: addrs(&["198.51.100.11:40001"]),
             session: SessionKey { id: 1, key: [7; 32] },
+            dht: false,
         },
         Invite {
             addrs: addrs(&["127.0.0.1:40001", "[::1]:9", "[2001:db8::1]:65535"]),
@@ -236,12 +237,14 @@ fn invites() -> Vec<Invite> {
                 id: u64::MAX,
                 key: [0xa5; 32],
             },
+            dht: false,
         },
         Invite {
             addrs: addrs(&["1.2.3.4:1"; 8]),
             rendezvous: Vec::new(),
             public: Vec::new(),
             session: SessionKey { id: 0, key: [0; 32] },
+            dht: false,
         },
     ]
 }

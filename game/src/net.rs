@@ -164,10 +164,14 @@ impl NetArgs {
             _ => None,
         };
         let peer = match (seat, start) {
-            (Some(seat), _) => NetPeer::rejoin(&seat, options),
+            (Some(seat), _) => {
+                let dht = self.online.dht_for(&seat.invite);
+                NetPeer::rejoin(&seat, PeerOptions { dht, ..options })
+            }
             (None, Start::Join(code)) => {
                 let invite = Invite::decode(code).map_err(|e| e.to_string())?;
-                NetPeer::join(&invite, options)
+                let dht = self.online.dht_for(&invite);
+                NetPeer::join(&invite, PeerOptions { dht, ..options })
             }
             (None, Start::Host) => NetPeer::host(options),
         };

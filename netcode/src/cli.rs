@@ -106,6 +106,14 @@ impl OnlineArgs {
         }
     }
 
+    /// The DHT a joiner of `invite` uses: [`OnlineArgs::dht`], else the public nodes when
+    /// the code says its session is on the DHT (its host played online: a joiner follows
+    /// what the code says), never with `--no-dht`.
+    pub fn dht_for(&self, invite: &Invite) -> Option<DhtConfig> {
+        self.dht()
+            .or_else(|| (invite.dht && !self.no_dht).then(DhtConfig::public))
+    }
+
     /// `options` with these flags' rendezvous services, STUN servers and port mapping.
     pub fn peer_options(&self, options: PeerOptions) -> Result<PeerOptions, TransportError> {
         let mut options = options;
@@ -245,6 +253,31 @@ mod tests {
             bad.rendezvous_services(),
             Err(TransportError::BadRendezvous { .. })
         ));
+    }
+
+    #[test]
+    fn a_joiner_follows_a_code_that_says_its_session_is_on_the_dht() {
+        // Only the public list's names are compared: nothing is resolved or sent here.
+        let code = |dht| Invite {
+            addrs: vec!["10.0.0.1:5000".parse().unwrap()],
+            rendezvous: Vec::new(),
+            public: Vec::new(),
+            session: crate::SessionKey { id: 1, key: [1; 32] },
+            dht,
+        };
+        let none = OnlineArgs::default();
+        assert_eq!(none.dht_for(&code(false)), None, "a code not on the DHT: nothing asked");
+        let public = none
+            .dht_for(&code(true))
+            .expect("the public DHT: the host played online");
+        assert_eq!(public.bootstrap, crate::dht::PUBLIC_BOOTSTRAP);
+        let off = OnlineArgs {
+            no_dht: true,
+            ..OnlineArgs::default()
+        };
+        assert_eq!(off.dht_for(&code(true)), None, "--no-dht wins");
+        let named = parse(&["--dht-bootstrap", "10.0.0.9:6881"]).unwrap();
+        assert_eq!(named.dht_for(&code(true)).unwrap().bootstrap, ["10.0.0.9:6881"]);
     }
 
     #[test]

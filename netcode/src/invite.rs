@@ -30,6 +30,10 @@ const VERSION: u8 = 1;
 const VERSION_RENDEZVOUS: u8 = 2;
 /// The format version byte of a code that names public addresses of its first member.
 const VERSION_PUBLIC: u8 = 3;
+/// The format version byte of a code that says its session is published on the DHT.
+const VERSION_FLAGS: u8 = 4;
+/// Flag bit of a version 4 code: the session's members publish it on the Mainline DHT.
+const FLAG_DHT: u8 = 1;
 /// Most public addresses a code may name.
 pub const MAX_PUBLIC: usize = 4;
 /// Most addresses a code may list.
@@ -93,6 +97,9 @@ pub struct Invite {
     pub public: Vec<SocketAddr>,
     /// The session's id and key.
     pub session: SessionKey,
+    /// Whether the session's members publish it on the BitTorrent Mainline DHT (the host
+    /// played online): a joiner then also looks it up there (unless told `--no-dht`).
+    pub dht: bool,
 }
 
 impl fmt::Debug for Invite {
@@ -102,6 +109,7 @@ impl fmt::Debug for Invite {
             .field("rendezvous", &self.rendezvous)
             .field("public", &self.public)
             .field("session", &self.session)
+            .field("dht", &self.dht)
             .finish()
     }
 }
@@ -116,7 +124,9 @@ impl Invite {
         } else {
             &self.public[..self.public.len().min(MAX_PUBLIC)]
         };
-        let version = if !public.is_empty() {
+        let version = if self.dht {
+            VERSION_FLAGS
+        } else if !public.is_empty() {
             VERSION_PUBLIC
         } else if !rendezvous.is_empty() {
             VERSION_RENDEZVOUS
@@ -130,8 +140,11 @@ impl Invite {
         if version != VERSION {
             write_addrs(&mut bytes, rendezvous);
         }
-        if version == VERSION_PUBLIC {
+        if version >= VERSION_PUBLIC {
             write_addrs(&mut bytes, public);
+        }
+        if version == VERSION_FLAGS {
+            bytes.push(FLAG_DHT);
         }
         let sum = checksum(&bytes);
         bytes.extend_from_slice(&sum);
@@ -156,7 +169,7 @@ impl Invite {
         }
         let mut r = Reader(payload);
         let version = r.take(1)?[0];
-        if ![VERSION, VERSION_RENDEZVOUS, VERSION_PUBLIC].contains(&version) {
+        if ![VERSION, VERSION_RENDEZVOUS, VERSION_PUBLIC, VERSION_FLAGS].contains(&version) {
             return Err(InviteError::Version(version));
         }
         let id = u64::from_le_bytes(r.take(8)?.try_into().expect("8 bytes"));
@@ -172,15 +185,18 @@ impl Invite {
             }
             services
         };
-        let public = if version == VERSION_PUBLIC {
+        let public = if version >= VERSION_PUBLIC {
             let public = r.addrs()?;
-            if public.is_empty() || public.len() > MAX_PUBLIC {
+            // Version 3 exists for its public addresses; version 4 may have none.
+            if (version == VERSION_PUBLIC && public.is_empty()) || public.len() > MAX_PUBLIC {
                 return Err(InviteError::Public(public.len()));
             }
             public
         } else {
             Vec::new()
         };
+        // Unknown flag bits are for later versions of the format: ignored.
+        let dht = version == VERSION_FLAGS && r.take(1)?[0] & FLAG_DHT != 0;
         let least = usize::from(rendezvous.is_empty() || !public.is_empty());
         if addrs.len() < least || addrs.len() > MAX_ADDRS {
             return Err(InviteError::Addresses(addrs.len()));
@@ -193,6 +209,7 @@ impl Invite {
             rendezvous,
             public,
             session: SessionKey { id, key },
+            dht,
         })
     }
 }
@@ -327,6 +344,7 @@ mod tests {
                 id: 0x1234_5678_9abc_def0,
                 key: [7; 32],
             },
+            dht: false,
         }
     }
 
@@ -374,6 +392,22 @@ mod tests {
             public: public.clone(),
             ..invite()
         };
+        // Version 4: the session is on the DHT, with or without public addresses.
+        for on_dht in [
+            Invite { dht: true, ..invite() },
+            Invite {
+                dht: true,
+                ..direct.clone()
+            },
+        ] {
+            let code = on_dht.encode();
+            assert_eq!(Invite::decode(&code).unwrap(), on_dht);
+            assert!(Invite::decode(&code).unwrap().dht);
+        }
+        assert!(
+            !Invite::decode(&direct.encode()).unwrap().dht,
+            "older codes are not on the DHT"
+        );
         let code = direct.encode();
         assert_eq!(Invite::decode(&code).unwrap(), direct);
         let both = Invite {

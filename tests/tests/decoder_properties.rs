@@ -139,6 +139,7 @@ fn invite() -> impl Strategy<Value = Invite> {
                 rendezvous: rendezvous.into_iter().map(socket).collect(),
                 public: public.into_iter().map(socket).collect(),
                 session: SessionKey { id, key },
+                dht: false,
             }
         })
 }

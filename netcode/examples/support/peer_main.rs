@@ -173,10 +173,16 @@ pub fn run(cli: PeerCli) -> Result<(), String> {
         _ => None,
     };
     let mut peer = match (&saved, &code) {
-        (Some(seat), _) => Peer::rejoin(seat, options),
+        (Some(seat), _) => {
+            let dht = args.online.dht_for(&seat.invite);
+            Peer::rejoin(seat, PeerOptions { dht, ..options })
+        }
         (None, Some(code)) => Invite::decode(code)
             .map_err(netcode::transport::TransportError::from)
-            .and_then(|invite| Peer::join(&invite, options)),
+            .and_then(|invite| {
+                let dht = args.online.dht_for(&invite);
+                Peer::join(&invite, PeerOptions { dht, ..options })
+            }),
         (None, None) => Peer::host(options),
     }
     .map_err(|e| e.to_string())?;

@@ -20,6 +20,7 @@ fn joining_shows_its_phase_and_a_cancel_returns_offline() {
         rendezvous: vec![silent.local_addr().unwrap()],
         public: Vec::new(),
         session: SessionKey { id: 5, key: [4; 32] },
+        dht: false,
     };
     let options = PeerOptions {
         bind: "127.0.0.1:0".parse().unwrap(),

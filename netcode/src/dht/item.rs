@@ -56,6 +56,24 @@ pub(crate) enum DhtRequest {
     },
 }
 
+impl DhtRequest {
+    /// Its id (a driver that shares one client between two users marks theirs).
+    pub(crate) fn id_mut(&mut self) -> &mut u64 {
+        match self {
+            DhtRequest::Put { id, .. } | DhtRequest::Get { id, .. } => id,
+        }
+    }
+}
+
+impl DhtReply {
+    /// Its id (the request's).
+    pub(crate) fn id_mut(&mut self) -> &mut u64 {
+        match self {
+            DhtReply::Put { id, .. } | DhtReply::Got { id, .. } => id,
+        }
+    }
+}
+
 /// Why a put did not store its value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum PutFailure {

@@ -13,7 +13,7 @@ use rand::RngExt;
 use super::UdpTransport;
 use super::signalling::own_candidates;
 use crate::dht::find::{FindFailure, Finder, FinderEvent};
-use crate::dht::item::{DhtReply, DhtRequest};
+use crate::dht::item::DhtReply;
 use crate::dht::keys::DhtKeys;
 use crate::dht::publish::{Publisher, PublisherEvent, SessionFacts};
 use crate::dht::record::MemberRecord;
@@ -91,10 +91,10 @@ impl DhtDriver {
     pub(super) fn step(&mut self, session: &Session, transport: &mut UdpTransport, now: Duration) -> DhtNews {
         let unix_ms = unix_ms();
         for reply in self.client.poll_replies() {
-            match (finder_id(&reply), self.finder.as_mut()) {
-                (Some(id), Some(f)) => f.handle_reply(with_reply_id(reply, id), now, unix_ms),
-                (Some(_), None) => {}
-                (None, _) => self.publisher.handle_reply(reply, now, unix_ms),
+            match (for_finder(reply), self.finder.as_mut()) {
+                (Ok(reply), Some(f)) => f.handle_reply(reply, now, unix_ms),
+                (Ok(_), None) => {}
+                (Err(reply), _) => self.publisher.handle_reply(reply, now, unix_ms),
             }
         }
         let own = own_candidates(transport);
@@ -117,8 +117,9 @@ impl DhtDriver {
                 f.set_candidates(knock.clone(), now);
                 self.knocking_with = Some(knock);
             }
-            while let Some(r) = f.poll_request(now, unix_ms) {
-                self.client.submit(with_request_id(r, FINDER));
+            while let Some(mut r) = f.poll_request(now, unix_ms) {
+                *r.id_mut() |= FINDER;
+                self.client.submit(r);
             }
             while let Some(event) = f.poll_event() {
                 match event {
@@ -276,40 +277,54 @@ fn unix_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-fn with_request_id(r: DhtRequest, bit: u64) -> DhtRequest {
-    match r {
-        DhtRequest::Put {
-            id,
-            item,
-            seq,
-            cas,
-            value,
-        } => DhtRequest::Put {
-            id: id | bit,
-            item,
-            seq,
-            cas,
-            value,
-        },
-        DhtRequest::Get { id, item, newer_than } => DhtRequest::Get {
-            id: id | bit,
-            item,
-            newer_than,
-        },
+/// The finder's own id of a reply to one of its requests (`FINDER` set), with that id.
+fn for_finder(mut reply: DhtReply) -> Result<DhtReply, DhtReply> {
+    let id = reply.id_mut();
+    if *id & FINDER == 0 {
+        return Err(reply);
     }
+    *id &= !FINDER;
+    Ok(reply)
 }
 
-/// The finder's own id of a reply to one of its requests.
-fn finder_id(reply: &DhtReply) -> Option<u64> {
-    let id = match reply {
-        DhtReply::Put { id, .. } | DhtReply::Got { id, .. } => *id,
-    };
-    (id & FINDER != 0).then_some(id & !FINDER)
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dht::item::DhtRequest;
 
-fn with_reply_id(reply: DhtReply, id: u64) -> DhtReply {
-    match reply {
-        DhtReply::Put { outcome, took, .. } => DhtReply::Put { id, outcome, took },
-        DhtReply::Got { found, took, .. } => DhtReply::Got { id, found, took },
+    #[test]
+    fn the_finders_replies_are_told_from_the_publishers() {
+        let got = |id| DhtReply::Got {
+            id,
+            found: None,
+            took: Duration::ZERO,
+        };
+        assert_eq!(for_finder(got(7 | FINDER)), Ok(got(7)));
+        assert_eq!(for_finder(got(7)), Err(got(7)));
+        let mut asked = DhtRequest::Get {
+            id: 3,
+            item: crate::dht::keys::DhtKeys::derive(&SessionKey { id: 1, key: [2; 32] }).record,
+            newer_than: None,
+        };
+        *asked.id_mut() |= FINDER;
+        assert_eq!(*asked.id_mut(), 3 | FINDER);
+    }
+
+    #[test]
+    fn a_joiner_dials_a_members_mapped_then_reflexive_then_local_addresses() {
+        let c = |addr: &str, kind| Candidate {
+            addr: addr.parse().unwrap(),
+            kind,
+        };
+        let candidates = Candidates {
+            addrs: vec![
+                c("10.0.0.2:5000", CandidateKind::Local),
+                c("198.51.100.7:5000", CandidateKind::Reflexive),
+                c("198.51.100.7:6000", CandidateKind::Mapped),
+            ],
+            mapping: NatMapping::Unknown,
+        };
+        let order: Vec<String> = reachable_first(&candidates).iter().map(ToString::to_string).collect();
+        assert_eq!(order, ["198.51.100.7:6000", "198.51.100.7:5000", "10.0.0.2:5000"]);
     }
 }

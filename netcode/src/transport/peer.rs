@@ -446,6 +446,7 @@ impl Peer {
             rendezvous: self.rendezvous.clone(),
             public,
             session: self.session_key.clone(),
+            dht: self.dht.is_some(),
         }
     }
 
@@ -463,6 +464,7 @@ impl Peer {
                 rendezvous: self.rendezvous.clone(),
                 public: Vec::new(),
                 session: self.session_key.clone(),
+                dht: self.dht.is_some(),
             },
             credentials: self.session.credentials(),
         }

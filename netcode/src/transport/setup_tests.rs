@@ -33,6 +33,7 @@ fn invite_through(svc: SocketAddr) -> Invite {
         rendezvous: vec![svc],
         public: Vec::new(),
         session: SessionKey { id: 77, key: [9; 32] },
+        dht: false,
     }
 }
 

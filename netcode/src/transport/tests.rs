@@ -145,6 +145,7 @@ fn seats_round_trip_as_text() {
             rendezvous: vec!["203.0.113.9:7777".parse().unwrap()],
             public: Vec::new(),
             session: SessionKey { id: 9, key: [3; 32] },
+            dht: false,
         },
         credentials: Credentials {
             peer: crate::identity::SeatKey::from_secret(&[0x5a; 32]).peer(),
