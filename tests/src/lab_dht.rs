@@ -78,3 +78,11 @@ impl Lab {
         DhtNet { service, bootstrap }
     }
 }
+
+impl Lab {
+    /// The `dht-stranger` program in namespace `ns` (see its doc), read as JSON lines.
+    pub fn dht_stranger(&self, ns: &str, args: &[&str]) -> netcode_procs::PeerProc {
+        let bin = workspace_program("dht-stranger", &["-p", "netcode-tests", "--bin", "dht-stranger"]);
+        self.program(ns, &bin, args)
+    }
+}

@@ -132,6 +132,9 @@ mod alone;
 #[path = "nat_lab/dht.rs"]
 mod dht;
 
+#[path = "nat_lab/dht_play.rs"]
+mod dht_play;
+
 /// This file's tests, as the harness lists them.
 const TESTS: &[(&str, fn())] = &[
     (
@@ -165,6 +168,7 @@ const PROGRAMS: &[(&str, &[&str])] = &[
     ("examples/peer", &["-p", "netcode", "--example", "peer"]),
     ("game", &["-p", "game"]),
     ("dht-testnet", &["-p", "netcode-tests", "--bin", "dht-testnet"]),
+    ("dht-stranger", &["-p", "netcode-tests", "--bin", "dht-stranger"]),
 ];
 
 /// Runs `test` on a thread of its own and fails it when it panics or runs longer than
@@ -206,6 +210,7 @@ fn main() -> std::process::ExitCode {
         portmap::TESTS,
         alone::TESTS,
         dht::TESTS,
+        dht_play::TESTS,
     ]
     .concat()
     .into_iter()

@@ -423,6 +423,15 @@ pub(crate) fn probe(config: &DhtConfig) -> Result<(usize, Duration), DhtError> {
 /// `mainline`'s default one).
 fn start_node(config: &DhtConfig) -> Result<Dht, DhtError> {
     let bootstrap = config.resolve()?;
+    if config.port != 0 {
+        // `mainline` 8.0.1 may panic instead of returning a bind error (its actor thread
+        // ends before it is asked whether it started): a port that is taken is told here.
+        std::net::UdpSocket::bind((config.bind, config.port)).map_err(|source| DhtError::Bind {
+            bind: config.bind,
+            port: config.port,
+            source,
+        })?;
+    }
     Dht::builder()
         .bootstrap(&bootstrap)
         .bind_address(config.bind)

@@ -69,3 +69,118 @@ impl DhtTestnet {
         self.nodes.is_empty()
     }
 }
+
+/// What the lab's stranger does to a session's items on a DHT (feature `test-util`).
+///
+/// A DHT node that stores a session's items sees their public keys, salts, sequence
+/// numbers and sealed values: [`Stranger::record`] and [`Stranger::knock`] fetch exactly
+/// that. Writing at an item takes its signing key, which only the session key gives: a
+/// stranger without it cannot write there at all (a code with another key finds nothing,
+/// which the lab shows with the `peer` program). To exercise the members' own checks
+/// behind the signature, [`Stranger::put_knock`] signs as a key holder would: the lab puts
+/// a captured knock back (a replay) and a value sealed with another session's key (a
+/// forgery), and the host must ignore and count both.
+#[derive(Debug)]
+pub struct Stranger {
+    client: super::DhtClient,
+    keys: super::keys::DhtKeys,
+    next_id: u64,
+}
+
+/// How long a stranger waits for one request's answer.
+const STRANGER_WAIT: Duration = Duration::from_secs(30);
+
+impl Stranger {
+    /// A DHT client on `config` that acts on the items of `session`.
+    pub fn new(config: super::DhtConfig, session: &crate::key::SessionKey) -> Result<Self, super::DhtError> {
+        Ok(Self {
+            client: super::DhtClient::new(config)?,
+            keys: super::keys::DhtKeys::derive(session),
+            next_id: 0,
+        })
+    }
+
+    /// The session record as the DHT holds it: its sequence number and sealed bytes.
+    pub fn record(&mut self) -> Option<(i64, Vec<u8>)> {
+        let item = self.keys.record.clone();
+        self.get(item)
+    }
+
+    /// The newest knock as the DHT holds it.
+    pub fn knock(&mut self) -> Option<(i64, Vec<u8>)> {
+        let item = self.keys.knock.clone();
+        self.get(item)
+    }
+
+    /// Puts `value` at the knock item with sequence number `seq`, signed as a key holder
+    /// would; whether the DHT took it.
+    pub fn put_knock(&mut self, seq: i64, value: Vec<u8>) -> bool {
+        let id = self.id();
+        let item = self.keys.knock.clone();
+        self.client.submit(super::item::DhtRequest::Put {
+            id,
+            item,
+            seq,
+            cas: None,
+            value,
+        });
+        match self.wait(id) {
+            Some(super::item::DhtReply::Put { outcome, .. }) => outcome.is_ok(),
+            _ => false,
+        }
+    }
+
+    /// A knock dated now, naming `addr`, sealed with the key of another session: what a
+    /// stranger who guessed the format but not the key would plant.
+    pub fn forged_knock(&self, addr: std::net::SocketAddr) -> Vec<u8> {
+        let other = crate::key::SessionKey { id: 1, key: [0x5a; 32] };
+        let knock = super::record::Knock {
+            candidates: crate::protocol::Candidates {
+                addrs: vec![crate::protocol::Candidate {
+                    addr,
+                    kind: crate::protocol::CandidateKind::Reflexive,
+                }],
+                mapping: crate::stun::NatMapping::Unknown,
+            },
+            at: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            nonce: [0x5a; 16],
+        };
+        knock.seal(
+            &super::keys::DhtKeys::derive(&other),
+            [0x5a; super::record::NONCE_BYTES],
+        )
+    }
+
+    fn id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    fn get(&mut self, item: super::item::ItemKey) -> Option<(i64, Vec<u8>)> {
+        let id = self.id();
+        self.client.submit(super::item::DhtRequest::Get {
+            id,
+            item,
+            newer_than: None,
+        });
+        match self.wait(id) {
+            Some(super::item::DhtReply::Got { found, .. }) => found,
+            _ => None,
+        }
+    }
+
+    fn wait(&self, id: u64) -> Option<super::item::DhtReply> {
+        let started = std::time::Instant::now();
+        while started.elapsed() < STRANGER_WAIT {
+            for mut reply in self.client.poll_replies() {
+                if *reply.id_mut() == id {
+                    return Some(reply);
+                }
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+}

@@ -9,6 +9,12 @@
 //! the session address: the member's server accepts it, and the netcode client falls back
 //! to the session address if the public one never answers (a joiner in the same home,
 //! where the router does not loop traffic back to its own public address).
+//!
+//! A joiner's dial of a contact is the exception: the join tries each of the code's
+//! addresses in turn, a contact timeout each (3 s by default), shorter than the netcode
+//! client's wait before it falls back (the link timeout, 5 s). So a contact's token names
+//! the dialed address first: the turn of the code's home-network address reaches a host
+//! in the same home (the NAT lab showed a friend in the host's home never getting in).
 
 use std::net::SocketAddr;
 
@@ -27,7 +33,7 @@ impl Links {
             self.token_expire_secs,
             self.me.0,
             self.link_timeout_secs,
-            self.token_addresses(addr),
+            self.token_addresses(addr, peer == LinkKey::Contact),
             None,
             &self.key,
         ) {
@@ -78,10 +84,14 @@ impl Links {
     }
 
     /// The server addresses of a connect token for a dial to `addr`, in the order the
-    /// netcode client tries them.
-    pub(super) fn token_addresses(&self, addr: SocketAddr) -> Vec<SocketAddr> {
+    /// netcode client tries them: `addr` first when `dialed_first`.
+    pub(super) fn token_addresses(&self, addr: SocketAddr, dialed_first: bool) -> Vec<SocketAddr> {
         if let Some(public) = self.public.get(&addr) {
-            return vec![*public, addr];
+            return if dialed_first {
+                vec![addr, *public]
+            } else {
+                vec![*public, addr]
+            };
         }
         match self.public.iter().find(|(_, p)| **p == addr) {
             Some((session, _)) => vec![addr, *session],
@@ -103,10 +113,14 @@ mod tests {
         let cfg = SessionConfig::default();
         let mut links = Links::new(PeerId(1), at("10.0.2.2:5000"), [3; 32], 9, &cfg, Duration::ZERO);
         let (session, public) = (at("10.0.1.2:5000"), at("198.51.100.11:5000"));
-        assert_eq!(links.token_addresses(session), vec![session]);
+        assert_eq!(links.token_addresses(session, false), vec![session]);
         links.add_public(session, public);
-        assert_eq!(links.token_addresses(session), vec![public, session]);
-        assert_eq!(links.token_addresses(public), vec![public, session]);
-        assert_eq!(links.token_addresses(at("10.0.3.3:5000")), vec![at("10.0.3.3:5000")]);
+        assert_eq!(links.token_addresses(session, false), vec![public, session]);
+        assert_eq!(links.token_addresses(public, false), vec![public, session]);
+        let other = at("10.0.3.3:5000");
+        assert_eq!(links.token_addresses(other, false), vec![other]);
+        // A joiner's contact: the address it dials first, whichever of the two.
+        assert_eq!(links.token_addresses(session, true), vec![session, public]);
+        assert_eq!(links.token_addresses(public, true), vec![public, session]);
     }
 }

@@ -129,7 +129,13 @@ impl Session {
             .announced
             .retain(|p, _| roster.get(*p).is_some_and(|m| m.is_active()));
         let before = self.link(origin);
-        self.signalling.announced.insert(origin, candidates.clone());
+        let first = self.signalling.announced.insert(origin, candidates.clone()).is_none();
+        if first && self.signalling.told.remove(&origin).is_some() {
+            // We announced ours to it before it announced its own: when it was still being
+            // admitted, a relay may have had no link to it yet and dropped ours. Once more,
+            // now that it speaks (once per member: it has ours, or hears them now).
+            log::debug!("{}: {origin} announced first; ours go to it again", self.me);
+        }
         self.link_may_have_changed(origin, before);
         let heard = &mut self.signalling.heard;
         heard.retain(|h| h.peer != origin);

@@ -49,6 +49,9 @@ pub struct DhtCounts {
 pub(super) struct DhtNews {
     /// Addresses of the session's members, the host's first (from a record found).
     pub contacts: Vec<SocketAddr>,
+    /// Each member's home-network address with the address the internet reaches it at
+    /// (mapped, else reflexive): a dial to either names both in its token.
+    pub aliases: Vec<(SocketAddr, SocketAddr)>,
     /// The lookup gave up.
     pub failed: Option<FindFailure>,
 }
@@ -132,7 +135,14 @@ impl DhtDriver {
                             record.members.len()
                         );
                         for m in &record.members {
-                            news.contacts.extend(reachable_first(&m.candidates));
+                            let addrs = reachable_first(&m.candidates);
+                            let local = m.candidates.addrs.iter().find(|c| c.kind == CandidateKind::Local);
+                            if let (Some(local), Some(public)) = (local, addrs.first())
+                                && local.addr != *public
+                            {
+                                news.aliases.push((local.addr, *public));
+                            }
+                            news.contacts.extend(addrs);
                         }
                     }
                     FinderEvent::Failed(failure) => {

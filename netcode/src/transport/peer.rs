@@ -206,6 +206,10 @@ impl Peer {
                 fallback.push(*a);
             }
         }
+        // Each address gets a contact timeout of its own, in turn: a host on our own
+        // network answers there at once, while its public address would not loop back.
+        let ours = own_networks();
+        fallback.sort_by_key(|a| !on_networks(&ours, *a));
         if services.is_empty() && fallback.is_empty() && options.dht.is_none() {
             return Err(TransportError::NobodyListed);
         }
@@ -301,7 +305,16 @@ impl Peer {
         share_reflexive(&mut self.transport);
         if let Some(d) = self.dht.as_mut() {
             let news = d.step(&self.session, &mut self.transport, now);
+            for (local, public) in news.aliases {
+                self.session.add_public(local, public);
+            }
             if !news.contacts.is_empty() {
+                // Our router lets in only what answers something we sent: an empty datagram
+                // to each contact now lets the host's punch (once it read our knock) in,
+                // and with it the news of which contact to dial (`contact_opened`).
+                if let Some(t) = self.transport.traversal_mut() {
+                    t.punch_towards(&news.contacts);
+                }
                 self.setup.more_contacts(&mut self.session, news.contacts);
             }
             if let Some(failure) = news.failed {
@@ -316,6 +329,9 @@ impl Peer {
             t.update(now, |p| session.reach(p) == Reach::Relayed);
             for (addr, route) in t.route_changes() {
                 session.route_changed(addr, route);
+            }
+            for addr in t.take_punched() {
+                session.contact_opened(addr);
             }
         }
         self.transport.send(Some(&mut self.session), now)?;
@@ -569,6 +585,27 @@ pub(super) fn candidates(local: SocketAddr) -> Vec<SocketAddr> {
     out
 }
 
+/// This machine's IPv4 networks: each interface's address and netmask, loopback aside.
+fn own_networks() -> Vec<(Ipv4Addr, Ipv4Addr)> {
+    if_addrs::get_if_addrs()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|i| !i.is_loopback())
+        .filter_map(|i| match i.addr {
+            if_addrs::IfAddr::V4(v4) => Some((v4.ip, v4.netmask)),
+            if_addrs::IfAddr::V6(_) => None,
+        })
+        .collect()
+}
+
+/// Whether `addr` is on one of `networks`.
+fn on_networks(networks: &[(Ipv4Addr, Ipv4Addr)], addr: SocketAddr) -> bool {
+    let IpAddr::V4(ip) = addr.ip() else { return false };
+    networks
+        .iter()
+        .any(|(own, mask)| u32::from(*own) & u32::from(*mask) == u32::from(ip) & u32::from(*mask))
+}
+
 /// The address others reach a socket bound at `local` by: `local` itself when it is a
 /// concrete address; else the bound port on the address this machine uses to reach the
 /// internet; on a network with no default route (a LAN party without internet), on the
@@ -596,4 +633,22 @@ fn lan_address() -> Option<IpAddr> {
         .filter(|i| !i.is_loopback())
         .map(|i| i.ip())
         .find(IpAddr::is_ipv4)
+}
+
+#[cfg(test)]
+mod network_tests {
+    use super::*;
+
+    #[test]
+    fn an_address_on_our_own_network_is_told_apart() {
+        let home = [(Ipv4Addr::new(10, 1, 0, 3), Ipv4Addr::new(255, 255, 255, 0))];
+        let at = |s: &str| -> SocketAddr { s.parse().unwrap() };
+        assert!(on_networks(&home, at("10.1.0.2:5000")));
+        assert!(!on_networks(&home, at("10.1.1.2:5000")));
+        assert!(!on_networks(&home, at("198.51.100.11:5000")));
+        assert!(!on_networks(&home, at("[2001:db8::1]:5000")));
+        let mut contacts = vec![at("198.51.100.11:5000"), at("10.1.0.2:5000")];
+        contacts.sort_by_key(|a| !on_networks(&home, *a));
+        assert_eq!(contacts, vec![at("10.1.0.2:5000"), at("198.51.100.11:5000")]);
+    }
 }

@@ -35,6 +35,8 @@ use probe::{Probe, ProbeKey, is_probe};
 
 /// Most members whose paths are tracked at once.
 const MAX_REMOTES: usize = 64;
+/// Senders of punches kept until the driver takes them.
+const MAX_PUNCHED: usize = 8;
 /// Most candidate addresses kept per member (registered ones, the observed one, latched).
 const MAX_CANDIDATES_PER_REMOTE: usize = 16;
 /// Datagrams kept per member while no path is known, sent again once one is.
@@ -130,6 +132,8 @@ pub struct Traversal {
     nat: mesh::OwnNat,
     /// The route of each member as last reported (see [`Traversal::route_changes`]).
     reported: BTreeMap<SocketAddr, Route>,
+    /// Where empty datagrams came from since [`Traversal::take_punched`] (a few at most).
+    punched: Vec<SocketAddr>,
 }
 
 impl Traversal {
@@ -168,6 +172,7 @@ impl Traversal {
             out: Vec::new(),
             stats: TraversalStats::default(),
             reported: BTreeMap::new(),
+            punched: Vec::new(),
             nat: mesh::OwnNat::default(),
         }
     }
@@ -250,6 +255,12 @@ impl Traversal {
         route_of(self.remotes.get(&addr)?)
     }
 
+    /// Where punches (empty datagrams, [`Traversal::punch_towards`]) came from since the
+    /// last call: a member that read our knock on the DHT opened its router there.
+    pub(crate) fn take_punched(&mut self) -> Vec<SocketAddr> {
+        std::mem::take(&mut self.punched)
+    }
+
     /// The members whose route changed since the last call, with their route now
     /// (`None`: no path of traversal's own, or forgotten). Traversal decides the routes;
     /// a driver hands each change to [`crate::Session`], which reports the link.
@@ -309,7 +320,10 @@ impl Traversal {
     /// Looks at a datagram from the socket.
     pub fn receive(&mut self, from: SocketAddr, bytes: &[u8], now: Duration) -> Incoming {
         if bytes.is_empty() {
-            // A punch (`punch_towards`): it only opened the sender's router.
+            // A punch (`punch_towards`): it opened the sender's router for us.
+            if !self.punched.contains(&from) && self.punched.len() < MAX_PUNCHED {
+                self.punched.push(from);
+            }
             return Incoming::Consumed;
         }
         if is_probe(bytes) {

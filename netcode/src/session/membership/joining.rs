@@ -57,6 +57,7 @@ impl Session {
         if first && let Some(addr) = contacts.first().copied() {
             *next = 1;
             *started = self.now;
+            log::debug!("{}: joining: asking {addr} first", self.me);
             self.links.dial(LinkKey::Contact, addr);
         }
     }
@@ -111,6 +112,33 @@ impl Session {
         }
     }
 
+    /// Notes that the member known at `session` (its home-network address) is reached
+    /// from the internet at `public`, as a DHT record says: a dial to either names both
+    /// in its token, so that the member's server takes it (see `link/dial.rs`).
+    pub(crate) fn add_public(&mut self, session: SocketAddr, public: SocketAddr) {
+        self.links.add_public(session, public);
+    }
+
+    /// A member opened its router for us at `addr` (it punched towards us after reading
+    /// our knock on the DHT): when `addr` is one of our contacts and not the one dialed now,
+    /// it is dialed now (the turn of each contact is a contact timeout long, and the
+    /// punch comes a few seconds into the join, while another contact has its turn).
+    pub(crate) fn contact_opened(&mut self, addr: SocketAddr) {
+        let Phase::Joining { contacts, next, .. } = &mut self.phase else {
+            return;
+        };
+        let Some(i) = contacts.iter().position(|c| *c == addr) else {
+            return;
+        };
+        let dialing = (*next + contacts.len() - 1) % contacts.len();
+        if i == dialing || self.links.is_linked(LinkKey::Contact) {
+            return;
+        }
+        *next = i;
+        log::debug!("{}: joining: {addr} opened its router for us", self.me);
+        self.next_contact();
+    }
+
     /// Gives up on the current contact and dials the next one.
     pub(in crate::session) fn next_contact(&mut self) {
         let Phase::Joining {
@@ -130,6 +158,7 @@ impl Session {
             started: self.now,
             rejoin,
         };
+        log::debug!("{}: joining: no answer in time, asking {addr}", self.me);
         self.links.dial(LinkKey::Contact, addr);
     }
 
