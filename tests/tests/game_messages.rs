@@ -38,8 +38,22 @@ fn messages_go_each_way_with_the_senders_id() {
     let mut sim = playing(81, 0.0);
     let (host_i, a, b) = roles(&sim);
     let (host_peer, pa, pb) = (id(&sim, host_i), id(&sim, a), id(&sim, b));
-    send(&mut sim, a, Target::Host, Channel::ReliableOrdered, 1, b"to host".to_vec());
-    send(&mut sim, host_i, Target::All, Channel::ReliableUnordered, 2, b"to all".to_vec());
+    send(
+        &mut sim,
+        a,
+        Target::Host,
+        Channel::ReliableOrdered,
+        1,
+        b"to host".to_vec(),
+    );
+    send(
+        &mut sim,
+        host_i,
+        Target::All,
+        Channel::ReliableUnordered,
+        2,
+        b"to all".to_vec(),
+    );
     send(&mut sim, a, Target::Peer(pb), Channel::Unreliable, 3, b"to b".to_vec());
     sim.run_for_secs(0.5);
     let at_host = received(&mut sim, host_i);
@@ -76,8 +90,22 @@ fn order_is_kept_per_sender_on_the_reliable_ordered_channel_through_loss() {
     let mut sim = playing(82, 0.1);
     let (host_i, a, b) = roles(&sim);
     for n in 0..200u32 {
-        send(&mut sim, a, Target::Host, Channel::ReliableOrdered, 7, n.to_le_bytes().to_vec());
-        send(&mut sim, b, Target::Host, Channel::ReliableOrdered, 7, n.to_le_bytes().to_vec());
+        send(
+            &mut sim,
+            a,
+            Target::Host,
+            Channel::ReliableOrdered,
+            7,
+            n.to_le_bytes().to_vec(),
+        );
+        send(
+            &mut sim,
+            b,
+            Target::Host,
+            Channel::ReliableOrdered,
+            7,
+            n.to_le_bytes().to_vec(),
+        );
         if n % 10 == 0 {
             sim.run_for_secs(0.02);
         }
@@ -134,16 +162,38 @@ fn a_message_is_relayed_when_the_direct_link_is_down() {
     sim.cut(a, b);
     sim.run_for_secs(2.0);
     assert_eq!(sim.session(a).unwrap().link(pb), Link::Relayed(Relayer::Member));
-    let relayed_before: u64 = sim.live_indices().iter().map(|i| sim.session(*i).unwrap().stats().relayed_messages).sum();
+    let relayed_before: u64 = sim
+        .live_indices()
+        .iter()
+        .map(|i| sim.session(*i).unwrap().stats().relayed_messages)
+        .sum();
     for n in 0..20u8 {
         send(&mut sim, a, Target::Peer(pb), Channel::ReliableOrdered, 9, vec![n]);
     }
     sim.run_for_secs(1.0);
     let got = received(&mut sim, b);
-    let from_a: Vec<u8> = got.iter().filter(|m| m.kind == 9 && m.from == pa).map(|m| m.bytes[0]).collect();
+    let from_a: Vec<u8> = got
+        .iter()
+        .filter(|m| m.kind == 9 && m.from == pa)
+        .map(|m| m.bytes[0])
+        .collect();
     assert_eq!(from_a, (0..20).collect::<Vec<_>>(), "through the relay, in order");
-    let relayed: u64 = sim.live_indices().iter().map(|i| sim.session(*i).unwrap().stats().relayed_messages).sum();
+    let relayed: u64 = sim
+        .live_indices()
+        .iter()
+        .map(|i| sim.session(*i).unwrap().stats().relayed_messages)
+        .sum();
     assert!(relayed >= relayed_before + 20, "{relayed_before} -> {relayed}");
+    // An unreliable one too.
+    send(&mut sim, a, Target::Peer(pb), Channel::Unreliable, 10, vec![1]);
+    sim.run_for_secs(0.2);
+    assert_eq!(
+        received(&mut sim, b)
+            .iter()
+            .filter(|m| m.kind == 10 && m.from == pa)
+            .count(),
+        1
+    );
 }
 
 #[test]
@@ -170,7 +220,11 @@ fn a_relaying_member_cannot_send_a_message_in_anothers_name() {
     if let Message::Forward { origin, .. } = &mut fwd {
         *origin = victim;
     }
-    assert!(sim.session_mut(rogue_i).unwrap().send_raw(host_peer, fwd.encode().unwrap()));
+    assert!(
+        sim.session_mut(rogue_i)
+            .unwrap()
+            .send_raw(host_peer, fwd.encode().unwrap())
+    );
     sim.run_for_secs(1.0);
     assert!(
         received(&mut sim, host_i).iter().all(|m| m.from != victim),
@@ -204,9 +258,20 @@ fn a_reliable_message_to_a_host_that_crashes_reaches_the_next_host() {
     sim.run_for_secs(5.0);
     assert_eq!(host(&sim), next, "migrated");
     let got = received(&mut sim, next_i);
-    let numbers: Vec<u8> = got.iter().filter(|m| m.from == from && m.kind == 1).map(|m| m.bytes[0]).collect();
-    assert_eq!(numbers, vec![1, 2, 3, 4, 5], "the unacknowledged ones, in order, at the new host");
-    assert!(got.iter().all(|m| m.kind != 2), "an unreliable one is lost with the host");
+    let numbers: Vec<u8> = got
+        .iter()
+        .filter(|m| m.from == from && m.kind == 1)
+        .map(|m| m.bytes[0])
+        .collect();
+    assert_eq!(
+        numbers,
+        vec![1, 2, 3, 4, 5],
+        "the unacknowledged ones, in order, at the new host"
+    );
+    assert!(
+        got.iter().all(|m| m.kind != 2),
+        "an unreliable one is lost with the host"
+    );
     let stats = sim.session(sender).unwrap().stats();
     assert_eq!(stats.messages_resent, 5);
     // The new host acknowledges them: nothing is sent a third time.
@@ -268,5 +333,8 @@ fn a_flood_of_messages_is_limited_and_the_flooder_expelled() {
     // measured with seed 88, the bound 10 000 is 1.2x that).
     let burst = netcode::SessionConfig::default().max_message_burst;
     let bound = burst + limit * secs;
-    assert!((delivered as f64) <= bound, "{delivered} delivered in {secs:.1} s, bound {bound}");
+    assert!(
+        (delivered as f64) <= bound,
+        "{delivered} delivered in {secs:.1} s, bound {bound}"
+    );
 }

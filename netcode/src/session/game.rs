@@ -189,9 +189,7 @@ impl Session {
 
     /// `origin` acknowledges our reliable messages to it as host.
     pub(super) fn on_game_ack(&mut self, origin: PeerId, seqs: &[u64]) {
-        self.game
-            .unacked
-            .retain(|u| !(u.to == origin && seqs.contains(&u.seq)));
+        self.game.unacked.retain(|u| !(u.to == origin && seqs.contains(&u.seq)));
     }
 
     /// Each update: the acknowledgements we owe go out, and the reliable messages to a

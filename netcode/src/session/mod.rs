@@ -39,8 +39,8 @@ use crate::store::{Scope, Store};
 
 pub use crate::key::{SessionKey, protocol_id};
 use dialing::Newest;
-pub(crate) use liveness::PeerState;
 pub use game::{GameMessage, MAX_INBOX, MAX_UNACKED, MessageError, Target};
+pub(crate) use liveness::PeerState;
 pub use record::EventRecord;
 pub use signalling::MemberCandidates;
 pub use types::{Credentials, JoinPhase, LeaveReason, PeerSetup, SessionError, SessionEvent, SessionStats};
