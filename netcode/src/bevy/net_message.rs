@@ -3,7 +3,8 @@
 //! types a game declares ([`NetMessageAppExt::register_store`]). Both enter the schema
 //! fingerprint checked at join.
 
-use std::collections::BTreeMap;
+use std::any::TypeId;
+use std::collections::{BTreeMap, HashMap};
 use std::marker::PhantomData;
 
 use bevy_app::{App, PreUpdate};
@@ -58,6 +59,12 @@ pub enum SendError {
         /// The target.
         peer: PeerId,
     },
+    /// The type was not registered with [`NetMessageAppExt::add_net_message`].
+    #[error("{message} is not registered as a game message (add_net_message)")]
+    Unregistered {
+        /// The message's type.
+        message: &'static str,
+    },
     /// The value does not encode (a serde error of the type's own).
     #[error("a {message} does not encode")]
     Encode {
@@ -75,6 +82,8 @@ pub enum SendError {
 pub(super) struct Declared {
     /// Each message type's name and channel, by kind.
     messages: Vec<(&'static str, Channel)>,
+    /// Each message type's kind.
+    kinds: HashMap<TypeId, u16>,
     /// Each store type's key prefix and name.
     stores: Vec<(String, &'static str)>,
 }
@@ -113,11 +122,10 @@ fn short(name: &str) -> &str {
     name.rsplit("::").next().unwrap_or(name)
 }
 
-/// The kind and channel of `M`.
+/// The kind of `M`.
 #[derive(Resource)]
 struct KindOf<M> {
     kind: u16,
-    channel: Channel,
     _type: PhantomData<fn() -> M>,
 }
 
@@ -127,7 +135,7 @@ struct Arrived(BTreeMap<u16, Vec<(PeerId, Vec<u8>)>>);
 
 /// Registers game message types and store types.
 pub trait NetMessageAppExt {
-    /// Registers `M` as a game message sent on `channel`: send it with [`NetSender<M>`],
+    /// Registers `M` as a game message sent on `channel`: send it with [`NetSender`],
     /// read it as [`FromPeer<M>`] messages. Kinds are numbered in registration order, so
     /// every peer registers the same types in the same order (checked at join:
     /// [`super::NetError::SchemaMismatch`]).
@@ -163,9 +171,9 @@ impl NetMessageAppExt for App {
         let mut declared = self.world_mut().resource_mut::<Declared>();
         let kind = u16::try_from(declared.messages.len()).unwrap_or_else(|_| panic!("more than 65 536 message types"));
         declared.messages.push((name, channel));
+        declared.kinds.insert(TypeId::of::<M>(), kind);
         self.insert_resource(KindOf::<M> {
             kind,
-            channel,
             _type: PhantomData,
         })
         .add_message::<FromPeer<M>>()
@@ -240,41 +248,48 @@ fn decode<M: NetMessage>(bytes: &[u8]) -> Option<M> {
     }
 }
 
-/// Sends game messages of type `M` (registered with
-/// [`NetMessageAppExt::add_net_message`]) on its channel: to the host, to everyone, or to
-/// one member. A message to the host while this peer hosts, or to this peer, arrives here
-/// as a [`FromPeer<M>`] next frame.
+/// Sends game messages of any registered type ([`NetMessageAppExt::add_net_message`]),
+/// each on its type's channel: to the host, to everyone, or to one member. A message to
+/// the host while this peer hosts, or to this peer, arrives here as a [`FromPeer`] next
+/// frame. (It holds the [`NetPeer`] mutably, as [`super::NetStore`] does: a system that
+/// needs both hands what it sends to a system of its own.)
 #[derive(SystemParam)]
-pub struct NetSender<'w, M: NetMessage> {
+pub struct NetSender<'w> {
     peer: Option<ResMut<'w, NetPeer>>,
-    kind: Res<'w, KindOf<M>>,
+    declared: Res<'w, Declared>,
 }
 
-impl<M: NetMessage> NetSender<'_, M> {
+impl NetSender<'_> {
     /// To the host of the moment; a reliable one reaches whoever hosts next if the host
     /// changes before it acknowledged it (`docs/design.md`, "Game messages").
-    pub fn to_host(&mut self, message: &M) -> Result<(), SendError> {
+    pub fn to_host<M: NetMessage>(&mut self, message: &M) -> Result<(), SendError> {
         self.send(Target::Host, message)
     }
 
     /// To every other member.
-    pub fn to_all(&mut self, message: &M) -> Result<(), SendError> {
+    pub fn to_all<M: NetMessage>(&mut self, message: &M) -> Result<(), SendError> {
         self.send(Target::All, message)
     }
 
     /// To one member.
-    pub fn to_peer(&mut self, peer: PeerId, message: &M) -> Result<(), SendError> {
+    pub fn to_peer<M: NetMessage>(&mut self, peer: PeerId, message: &M) -> Result<(), SendError> {
         self.send(Target::Peer(peer), message)
     }
 
     /// To `target`.
-    pub fn send(&mut self, target: Target, message: &M) -> Result<(), SendError> {
+    pub fn send<M: NetMessage>(&mut self, target: Target, message: &M) -> Result<(), SendError> {
         let name = std::any::type_name::<M>();
+        let kind = *self
+            .declared
+            .kinds
+            .get(&TypeId::of::<M>())
+            .ok_or(SendError::Unregistered { message: name })?;
+        let channel = self.declared.messages[usize::from(kind)].1;
         let bytes = bincode::serde::encode_to_vec(message, bincode::config::standard())
             .map_err(|source| SendError::Encode { message: name, source })?;
         let peer = self.peer.as_mut().ok_or(SendError::Offline)?;
         peer.session_mut()
-            .send_message(target, self.kind.channel, self.kind.kind, bytes)
+            .send_message(target, channel, kind, bytes)
             .map_err(|e| match e {
                 MessageError::TooLarge { size, max } => SendError::TooLarge {
                     message: name,

@@ -70,14 +70,14 @@ fn session(seed: u64) -> TestSession {
     s
 }
 
-/// Runs `f` with a [`NetSender<M>`] in app `i`.
-fn send<M: NetMessage, T>(s: &mut TestSession, i: usize, f: impl FnOnce(&mut NetSender<M>) -> T) -> T {
+/// Runs `f` with a [`NetSender`] in app `i`.
+fn send<T>(s: &mut TestSession, i: usize, f: impl FnOnce(&mut NetSender) -> T) -> T {
     with_sender(s.app_mut(i).unwrap().world_mut(), f)
 }
 
-fn with_sender<M: NetMessage, T>(world: &mut World, f: impl FnOnce(&mut NetSender<M>) -> T) -> T {
-    let mut state = SystemState::<NetSender<M>>::new(world);
-    let mut sender = state.get_mut(world).expect("the message type is registered");
+fn with_sender<T>(world: &mut World, f: impl FnOnce(&mut NetSender) -> T) -> T {
+    let mut state = SystemState::<NetSender>::new(world);
+    let mut sender = state.get_mut(world).expect("the plugin is added");
     let out = f(&mut sender);
     state.apply(world);
     out
@@ -91,9 +91,9 @@ fn chats(s: &TestSession, i: usize) -> Vec<(PeerId, Chat)> {
 fn messages_go_each_way_with_the_senders_id() {
     let mut s = session(31);
     let (host, g0, g1) = (peer_id(&s, 0), peer_id(&s, 1), peer_id(&s, 2));
-    send(&mut s, 1, |m: &mut NetSender<Chat>| m.to_host(&Chat("hi host".into()))).unwrap();
-    send(&mut s, 0, |m: &mut NetSender<Chat>| m.to_all(&Chat("hi all".into()))).unwrap();
-    send(&mut s, 1, move |m: &mut NetSender<Fire>| {
+    send(&mut s, 1, |m: &mut NetSender| m.to_host(&Chat("hi host".into()))).unwrap();
+    send(&mut s, 0, |m: &mut NetSender| m.to_all(&Chat("hi all".into()))).unwrap();
+    send(&mut s, 1, move |m: &mut NetSender| {
         m.to_peer(g1, &Fire { n: 1, angle: 0.5 })
     })
     .unwrap();
@@ -105,7 +105,7 @@ fn messages_go_each_way_with_the_senders_id() {
     assert_eq!(fire, &vec![(g0, Fire { n: 1, angle: 0.5 })]);
     assert!(s.app(0).unwrap().world().resource::<Got<Fire>>().0.is_empty());
     // The host's message to the host: here, next frame.
-    send(&mut s, 0, |m: &mut NetSender<Chat>| m.to_host(&Chat("me".into()))).unwrap();
+    send(&mut s, 0, |m: &mut NetSender| m.to_host(&Chat("me".into()))).unwrap();
     s.step();
     assert_eq!(chats(&s, 0).last(), Some(&(host, Chat("me".into()))));
 }
@@ -125,7 +125,7 @@ fn order_is_kept_on_a_reliable_ordered_channel() {
     s.join(app(), "guest").unwrap();
     assert!(s.run_until(Duration::from_secs(10), |s| s.state(1) == Some(NetState::Member)));
     for round in 0..10 {
-        send(&mut s, 1, move |m: &mut NetSender<Chat>| {
+        send(&mut s, 1, move |m: &mut NetSender| {
             for n in 0..10 {
                 m.to_host(&Chat(format!("{}", round * 10 + n))).unwrap();
             }
@@ -142,13 +142,15 @@ fn order_is_kept_on_a_reliable_ordered_channel() {
 fn a_message_too_big_or_without_a_session_is_a_typed_error() {
     let mut s = session(33);
     let too_big = Big(vec![7; MAX_GAME_MESSAGE_BYTES]);
-    let err = send(&mut s, 1, move |m: &mut NetSender<Big>| m.to_host(&too_big)).unwrap_err();
+    let err = send(&mut s, 1, move |m: &mut NetSender| m.to_host(&too_big)).unwrap_err();
     assert!(
         matches!(err, SendError::TooLarge { size, max, .. } if size > max && max == MAX_GAME_MESSAGE_BYTES),
         "{err}"
     );
+    let err = send(&mut s, 1, |m: &mut NetSender| m.to_all(&7u8)).unwrap_err();
+    assert!(matches!(err, SendError::Unregistered { message: "u8" }), "{err}");
     let stranger = PeerId(99);
-    let err = send(&mut s, 1, move |m: &mut NetSender<Chat>| {
+    let err = send(&mut s, 1, move |m: &mut NetSender| {
         m.to_peer(stranger, &Chat("?".into()))
     })
     .unwrap_err();
@@ -158,10 +160,7 @@ fn a_message_too_big_or_without_a_session_is_a_typed_error() {
     );
     // An app without a session.
     let mut lone = app();
-    let err = with_sender(lone.world_mut(), |m: &mut NetSender<Chat>| {
-        m.to_all(&Chat("anyone?".into()))
-    })
-    .unwrap_err();
+    let err = with_sender(lone.world_mut(), |m: &mut NetSender| m.to_all(&Chat("anyone?".into()))).unwrap_err();
     assert!(matches!(err, SendError::Offline), "{err}");
 }
 
@@ -179,7 +178,7 @@ fn a_kind_that_does_not_decode_is_dropped_and_the_next_one_arrives() {
     session
         .send_message(Target::Host, Channel::ReliableOrdered, 40, vec![1])
         .unwrap();
-    send(&mut s, 1, |m: &mut NetSender<Chat>| m.to_host(&Chat("after".into()))).unwrap();
+    send(&mut s, 1, |m: &mut NetSender| m.to_host(&Chat("after".into()))).unwrap();
     s.run(Duration::from_millis(500));
     assert_eq!(chats(&s, 0), vec![(g0, Chat("after".into()))]);
     assert_eq!(s.state(0), Some(NetState::Hosting));
