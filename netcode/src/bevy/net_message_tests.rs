@@ -235,3 +235,28 @@ struct Errors(Vec<NetError>);
 fn errors(mut seen: ResMut<Errors>, mut r: MessageReader<NetError>) {
     seen.0.extend(r.read().cloned());
 }
+
+#[test]
+fn a_message_goes_through_a_relay_when_the_direct_link_is_cut() {
+    let mut s = session(37);
+    let (g0, g1) = (peer_id(&s, 1), peer_id(&s, 2));
+    let addr = |s: &TestSession, i: usize| s.app(i).unwrap().world().resource::<NetPeer>().local_addr();
+    let (a, b) = (addr(&s, 1), addr(&s, 2));
+    s.net.with_network(|n| n.cut(a, b));
+    assert!(s.run_until(Duration::from_secs(5), |s| {
+        s.app(1).unwrap().world().resource::<NetPeer>().session().link(g1)
+            == crate::Link::Relayed(crate::Relayer::Member)
+    }));
+    send(&mut s, 1, move |m: &mut NetSender| {
+        m.to_peer(g1, &Chat("via host".into()))
+    })
+    .unwrap();
+    send(&mut s, 1, move |m: &mut NetSender| {
+        m.to_peer(g1, &Fire { n: 2, angle: 1.0 })
+    })
+    .unwrap();
+    s.run(Duration::from_millis(300));
+    assert_eq!(chats(&s, 2), vec![(g0, Chat("via host".into()))]);
+    let fire = &s.app(2).unwrap().world().resource::<Got<Fire>>().0;
+    assert_eq!(fire, &vec![(g0, Fire { n: 2, angle: 1.0 })], "an unreliable one too");
+}

@@ -23,6 +23,7 @@ pub const MAX_UNACKED: usize = 1024;
 
 /// Who a game message is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Target {
     /// The host of the moment (this peer itself when it hosts: delivered here at once).
     /// Reliable ones reach whoever hosts next if the host changes before it acknowledges.
@@ -47,6 +48,7 @@ pub struct GameMessage {
 
 /// Why a game message was not sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum MessageError {
     /// Its bytes are over [`MAX_GAME_MESSAGE_BYTES`].
     #[error("a game message of {size} bytes is over the limit of {max}")]
