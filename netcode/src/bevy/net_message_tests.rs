@@ -260,3 +260,27 @@ fn a_message_goes_through_a_relay_when_the_direct_link_is_cut() {
     let fire = &s.app(2).unwrap().world().resource::<Got<Fire>>().0;
     assert_eq!(fire, &vec![(g0, Fire { n: 2, angle: 1.0 })], "an unreliable one too");
 }
+
+#[test]
+fn a_message_to_a_host_that_crashes_reaches_the_next_host() {
+    let mut s = session(38);
+    let (g0, g1) = (peer_id(&s, 1), peer_id(&s, 2));
+    // Both guests tell the host; it crashes before either message leaves.
+    send(&mut s, 1, |m: &mut NetSender| m.to_host(&Chat("from g0".into()))).unwrap();
+    send(&mut s, 2, |m: &mut NetSender| m.to_host(&Chat("from g1".into()))).unwrap();
+    s.crash(0);
+    assert!(s.run_until(Duration::from_secs(5), |s| {
+        (1..=2).any(|i| s.state(i) == Some(NetState::Hosting))
+    }));
+    s.run(Duration::from_millis(500));
+    let new_host = (1..=2).find(|i| s.state(*i) == Some(NetState::Hosting)).unwrap();
+    let mut got = chats(&s, new_host);
+    got.sort_by_key(|(from, _)| *from == g1);
+    assert_eq!(
+        got,
+        vec![(g0, Chat("from g0".into())), (g1, Chat("from g1".into()))],
+        "both, at the new host (its own too)"
+    );
+    let other = 3 - new_host;
+    assert!(chats(&s, other).is_empty(), "nothing at the member that does not host");
+}
