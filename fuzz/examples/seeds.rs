@@ -216,6 +216,15 @@ fn messages() -> Vec<(&'static str, Message)> {
             "forward",
             Message::signed_forward(&member, 7, PeerId(3), 77, true, [0, 1], inner),
         ),
+        (
+            "game",
+            Message::Game {
+                kind: 3,
+                seq: Some(12),
+                bytes: b"fire".to_vec(),
+            },
+        ),
+        ("game-ack", Message::GameAck { seqs: vec![1, 2, 40] }),
     ]
 }
 

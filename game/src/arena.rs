@@ -5,18 +5,23 @@
 //! through a host migration and a rejoining player finds its score.
 //!
 //! Store entries (shared, written by the host): [`ROUND_KEY`] ([`Round`]),
-//! [`RESULT_KEY`] ([`RoundResult`], the winner banner), `score:PEER` (`u32`, a player's
-//! points this round) and `knock:PEER` ([`Knock`], a knockback that player applies).
+//! [`RESULT_KEY`] ([`RoundResult`], the winner banner) and `score:PEER` (`u32`, a player's
+//! points this round): state, which a migration hands over and a rejoin restores.
+//!
+//! Game messages (events, sent by the host as they happen): a [`Knock`] to the player a
+//! dash hit, which applies it to its own disc, and a [`Verdict`] (a pickup, a hit) to
+//! every other player, which reports it as a [`GameEvent`] as the host does.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bevy::prelude::*;
-use netcode::PeerId;
 use netcode::bevy::{
-    MAX_ENTITY_ID, NetOwned, NetRemote, NetShared, NetStore, Newest, ReplicateAppExt, in_session, is_host,
+    FromPeer, MAX_ENTITY_ID, NetMessageAppExt, NetOwned, NetRemote, NetSender, NetShared, NetStore, Newest,
+    ReplicateAppExt, in_session, is_host,
 };
 use netcode::snapshot::quant::Quant;
+use netcode::{Channel, PeerId};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -115,11 +120,9 @@ pub struct RoundResult {
     pub scores: Vec<(PeerId, u32)>,
 }
 
-/// A knockback the host asks a player to apply (once per `seq`).
+/// A knockback the host tells the player a dash hit to apply (a game message, reliable).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Knock {
-    /// Increases with every hit on that player.
-    pub seq: u64,
     /// Velocity to add.
     pub dx: f32,
     /// Velocity to add.
@@ -128,13 +131,30 @@ pub struct Knock {
 
 /// Store key of a player's score.
 pub fn score_key(peer: PeerId) -> String {
-    format!("score:{peer}")
+    format!("{SCORE_PREFIX}{peer}")
 }
 
-/// Store key of a player's knockback.
-fn knock_key(peer: PeerId) -> String {
-    format!("knock:{peer}")
+/// What the host judged, told to every other player as it happens (a game message,
+/// reliable).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Verdict {
+    /// `peer` collected an orb.
+    Pickup {
+        /// The collector.
+        peer: PeerId,
+    },
+    /// A dash hit: `by` stole a point from `victim`.
+    Hit {
+        /// The dasher.
+        by: PeerId,
+        /// The player hit.
+        victim: PeerId,
+    },
 }
+
+/// The prefix of the score entries' keys (declared with `register_store`, so part of the
+/// schema checked at join).
+const SCORE_PREFIX: &str = "score:";
 
 /// A player's score this round.
 pub fn score(store: &NetStore, peer: PeerId) -> u32 {
@@ -144,9 +164,9 @@ pub fn score(store: &NetStore, peer: PeerId) -> u32 {
 /// What the game shows or plays.
 #[derive(Message, Debug, Clone, PartialEq)]
 pub enum GameEvent {
-    /// Someone collected an orb (on the host).
+    /// Someone collected an orb (on every peer: the host tells the others).
     Pickup { peer: PeerId },
-    /// A dash hit: `by` stole a point from `victim` (on the host).
+    /// A dash hit: `by` stole a point from `victim` (on every peer, as a pickup).
     Hit { by: PeerId, victim: PeerId },
     /// A round ended with these scores (highest first), on every peer.
     RoundEnd { round: u32, scores: Vec<(PeerId, u32)> },
@@ -182,7 +202,6 @@ pub struct ArenaRules {
 struct Local {
     rng: StdRng,
     hits: BTreeMap<(PeerId, PeerId), Duration>,
-    knocks_seen: u64,
     last_result_round: Option<u32>,
     /// The next shared id for an orb (ids are not reused, so no receiver sees an orb
     /// slide from a taken one's place).
@@ -209,6 +228,12 @@ impl Plugin for ArenaPlugin {
         let pos = Quant::new(-HALF, HALF, POSITION_STEP).expect("valid range");
         app.replicate_with::<Player>(&[("x", pos), ("y", pos)])
             .replicate_with::<Orb>(&[("x", pos), ("y", pos)])
+            .add_net_message::<Knock>(Channel::ReliableOrdered)
+            .add_net_message::<Verdict>(Channel::ReliableOrdered)
+            .register_store::<Round>(ROUND_KEY)
+            .register_store::<RoundResult>(RESULT_KEY)
+            .register_store::<u32>(SCORE_PREFIX)
+            .init_resource::<Told>()
             .insert_resource(ArenaRules {
                 round_len: self.round_len,
             })
@@ -219,10 +244,11 @@ impl Plugin for ArenaPlugin {
                 Update,
                 (
                     spawn_self,
-                    apply_knock,
+                    (apply_knock, hear_verdicts),
                     move_self,
                     round_clock.run_if(is_host),
                     judge.run_if(is_host),
+                    tell.run_if(is_host),
                     round_results,
                 )
                     .chain()
@@ -249,26 +275,76 @@ fn spawn_self(mut commands: Commands, store: NetStore, own: Query<(), (With<Play
     commands.insert_resource(Local {
         rng: StdRng::seed_from_u64(me.0 ^ u64::from(u32::MAX)),
         hits: BTreeMap::new(),
-        knocks_seen: 0,
         last_result_round: None,
         next_orb: 0,
     });
 }
 
-/// Applies a knockback the host asked of us (once per hit).
-fn apply_knock(store: NetStore, local: Option<ResMut<Local>>, mut own: Query<&mut Motion, With<NetOwned>>) {
-    let (Some(me), Some(mut local), Ok(mut motion)) = (store.me(), local, own.single_mut()) else {
-        return;
-    };
-    let Some(knock) = store.shared::<Knock>(&knock_key(me)) else {
-        return;
-    };
-    if knock.seq > local.knocks_seen && knock.dx.is_finite() && knock.dy.is_finite() {
-        local.knocks_seen = knock.seq;
-        motion.knock = [
-            knock.dx.clamp(-KNOCK_SPEED, KNOCK_SPEED),
-            knock.dy.clamp(-KNOCK_SPEED, KNOCK_SPEED),
-        ];
+/// The host of the moment, as this peer follows it.
+fn host_now(net: &Option<Res<netcode::bevy::NetPeer>>) -> Option<PeerId> {
+    net.as_ref().and_then(|n| n.session().current_host())
+}
+
+/// Applies a knockback the host sent us (from anyone else, ignored: only the host
+/// judges hits).
+fn apply_knock(
+    net: Option<Res<netcode::bevy::NetPeer>>,
+    mut knocks: MessageReader<FromPeer<Knock>>,
+    mut own: Query<&mut Motion, With<NetOwned>>,
+) {
+    let host = host_now(&net);
+    for FromPeer { from, message: knock } in knocks.read() {
+        if Some(*from) != host || !knock.dx.is_finite() || !knock.dy.is_finite() {
+            debug!("arena: a knockback from {from}, who does not host, ignored");
+            continue;
+        }
+        if let Ok(mut motion) = own.single_mut() {
+            motion.knock = [
+                knock.dx.clamp(-KNOCK_SPEED, KNOCK_SPEED),
+                knock.dy.clamp(-KNOCK_SPEED, KNOCK_SPEED),
+            ];
+        }
+    }
+}
+
+/// Reports what the host judged (its own verdicts it reports itself, in [`judge`]).
+fn hear_verdicts(
+    net: Option<Res<netcode::bevy::NetPeer>>,
+    mut verdicts: MessageReader<FromPeer<Verdict>>,
+    mut events: MessageWriter<GameEvent>,
+) {
+    let host = host_now(&net);
+    for FromPeer { from, message } in verdicts.read() {
+        if Some(*from) != host {
+            debug!("arena: a verdict from {from}, who does not host, ignored");
+            continue;
+        }
+        events.write(match *message {
+            Verdict::Pickup { peer } => GameEvent::Pickup { peer },
+            Verdict::Hit { by, victim } => GameEvent::Hit { by, victim },
+        });
+    }
+}
+
+/// What the host's judgement tells the players this frame (sent by [`tell`]: a system
+/// cannot hold the store and a sender at once).
+#[derive(Resource, Default)]
+struct Told {
+    knocks: Vec<(PeerId, Knock)>,
+    verdicts: Vec<Verdict>,
+}
+
+/// Sends the knockbacks to the players hit and the verdicts to everyone.
+fn tell(mut told: ResMut<Told>, mut net: NetSender) {
+    for (victim, knock) in told.knocks.drain(..) {
+        if let Err(e) = net.to_peer(victim, &knock) {
+            debug!("arena: knockback for {victim} not sent: {e}");
+        }
+    }
+    for verdict in told.verdicts.drain(..) {
+        if let Err(e) = net.to_all(&verdict) {
+            debug!("arena: verdict not sent: {e}");
+        }
     }
 }
 
@@ -379,6 +455,7 @@ fn judge(
     mut commands: Commands,
     mut store: NetStore,
     local: Option<ResMut<Local>>,
+    mut told: ResMut<Told>,
     players: Query<Judged, InPlay>,
     orbs: Query<(Entity, &NetShared, &Orb)>,
     mut events: MessageWriter<GameEvent>,
@@ -411,6 +488,7 @@ fn judge(
             commands.entity(entity).despawn();
             written(store.set_shared(&score_key(*peer), &(score(&store, *peer) + 1)));
             events.write(GameEvent::Pickup { peer: *peer });
+            told.verdicts.push(Verdict::Pickup { peer: *peer });
         }
     }
     for (a, pa) in players.iter().filter(|(_, p)| p.dashing) {
@@ -420,17 +498,21 @@ fn judge(
                 continue;
             }
             local.hits.insert((*a, *b), now);
-            hit(
-                &mut store,
-                *a,
+            let dir = if d > 1e-3 {
+                [(pb.x - pa.x) / d, (pb.y - pa.y) / d]
+            } else {
+                [1.0, 0.0]
+            };
+            hit(&mut store, *a, *b);
+            told.knocks.push((
                 *b,
-                if d > 1e-3 {
-                    [(pb.x - pa.x) / d, (pb.y - pa.y) / d]
-                } else {
-                    [1.0, 0.0]
+                Knock {
+                    dx: dir[0] * KNOCK_SPEED,
+                    dy: dir[1] * KNOCK_SPEED,
                 },
-            );
+            ));
             events.write(GameEvent::Hit { by: *a, victim: *b });
+            told.verdicts.push(Verdict::Hit { by: *a, victim: *b });
         }
     }
     let on_field = orbs.iter().map(|(_, s, _)| s.id + 1).max().unwrap_or(0);
@@ -446,20 +528,14 @@ fn judge(
     }
 }
 
-/// A dash hit: the dasher steals a point and the victim is knocked along `dir`.
-fn hit(store: &mut NetStore, by: PeerId, victim: PeerId, dir: [f32; 2]) {
+/// A dash hit: the dasher steals a point (the victim's knockback is a message, see
+/// [`tell`]).
+fn hit(store: &mut NetStore, by: PeerId, victim: PeerId) {
     let points = score(store, victim);
     if points > 0 {
         written(store.set_shared(&score_key(victim), &(points - 1)));
         written(store.set_shared(&score_key(by), &(score(store, by) + 1)));
     }
-    let seq = store.shared::<Knock>(&knock_key(victim)).map_or(0, |k| k.seq) + 1;
-    let knock = Knock {
-        seq,
-        dx: dir[0] * KNOCK_SPEED,
-        dy: dir[1] * KNOCK_SPEED,
-    };
-    written(store.set_shared(&knock_key(victim), &knock));
 }
 
 /// Every peer reports each round's end once; a result older than our arrival is not news.

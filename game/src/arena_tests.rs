@@ -202,27 +202,80 @@ fn a_dash_into_a_player_knocks_it_back_on_its_own_screen() {
             dash: true,
         };
     }
+    // Everything the victim hears of the host's judgement.
+    world(&mut s, 1).init_resource::<Heard>();
+    s.app_mut(1).unwrap().add_systems(Update, hear.after(ArenaSet::Play));
     s.step();
     *world(&mut s, 0).resource_mut::<PlayerInput>() = PlayerInput::default();
     s.run(Duration::from_secs(1));
     let after = own(&mut s, 1);
-    let knock = {
-        let w = world(&mut s, 1);
-        let net = w.resource::<NetPeer>();
-        let key = knock_key(net.session().peer_id());
-        net.session()
-            .store()
-            .get(netcode::Scope::Shared, &key)
-            .map(<[u8]>::to_vec)
-    };
-    let knock: Knock = knock
-        .and_then(|b| bincode::serde::decode_from_slice(&b, bincode::config::standard()).ok())
-        .map(|(k, _)| k)
-        .expect("the host wrote a knockback");
-    assert_eq!(knock.seq, 1, "one hit");
-    assert!(knock.dx > 0.0, "along the dash: {knock:?}");
+    let (host, victim) = (peer_of(&mut s, 0), peer_of(&mut s, 1));
+    let heard = &world(&mut s, 1).resource::<Heard>().0;
+    let hits: Vec<_> = heard.iter().filter(|e| matches!(e, GameEvent::Hit { .. })).collect();
+    assert_eq!(
+        hits,
+        vec![&GameEvent::Hit { by: host, victim }],
+        "the host's verdict, heard by the victim once"
+    );
+    let store = world(&mut s, 1).resource::<NetPeer>().session().store().clone();
+    assert!(
+        store
+            .scope(netcode::Scope::Shared)
+            .all(|(k, _)| !k.starts_with("knock:")),
+        "a knockback is a message, not a store entry"
+    );
     assert!(
         after.x > before.x + 1.0,
         "the victim was pushed on its own screen: {before:?} -> {after:?}"
     );
+}
+
+/// The pickups and hits one app heard.
+#[derive(Resource, Default)]
+struct Heard(Vec<GameEvent>);
+
+fn hear(mut heard: ResMut<Heard>, mut events: MessageReader<GameEvent>) {
+    heard.0.extend(
+        events
+            .read()
+            .filter(|e| !matches!(e, GameEvent::RoundEnd { .. }))
+            .cloned(),
+    );
+}
+
+fn peer_of(s: &mut TestSession, i: usize) -> PeerId {
+    world(s, i).resource::<NetPeer>().session().peer_id()
+}
+
+#[test]
+fn a_knockback_from_a_player_who_does_not_host_is_ignored() {
+    let plain = || {
+        let mut app = App::new();
+        app.add_plugins((MinimalPlugins, NetcodePlugin, ArenaPlugin { round_len: ROUND }))
+            .insert_resource(TimeUpdateStrategy::ManualDuration(TEST_FRAME));
+        app
+    };
+    let mut s = TestSession::new(12, LinkConditions::default());
+    s.host(plain(), "host");
+    s.join(plain(), "rogue").expect("joins");
+    s.join(plain(), "victim").expect("joins");
+    assert!(s.run_until(WAIT, |s| (1..3).all(|i| s.state(i) == Some(NetState::Member))));
+    s.run(Duration::from_secs(1));
+    let victim = peer_of(&mut s, 2);
+    let at = |s: &mut TestSession| {
+        let w = world(s, 2);
+        *w.query_filtered::<&Player, With<NetOwned>>()
+            .single(w)
+            .expect("our player")
+    };
+    let before = at(&mut s);
+    let world1 = world(&mut s, 1);
+    let mut state = bevy::ecs::system::SystemState::<NetSender>::new(world1);
+    state
+        .get_mut(world1)
+        .expect("the plugin runs")
+        .to_peer(victim, &Knock { dx: 20.0, dy: 20.0 })
+        .expect("sent");
+    s.run(Duration::from_secs(1));
+    assert_eq!(at(&mut s), before, "not pushed by a player who does not host");
 }

@@ -1,7 +1,8 @@
 //! A headless Bevy app on netcode's plugin: each peer moves its own square in a circle
 //! (an owned, replicated entity); the host keeps a shared counter in the store and a
 //! shared marker entity; when the host quits, another peer takes over both
-//! (`OnEnter(NetState::Hosting)`).
+//! (`OnEnter(NetState::Hosting)`). A member greets the host with a game message when it
+//! is in; the host answers everyone with another.
 //!
 //! ```text
 //! cargo run -p netcode --features bevy --example bevy_minimal -- host
@@ -12,9 +13,11 @@ use std::time::Duration;
 
 use bevy::app::ScheduleRunnerPlugin;
 use bevy::prelude::*;
+use bevy::time::common_conditions::on_timer;
+use netcode::Channel;
 use netcode::bevy::{
-    DEFAULT_TICK_HZ, HostChanged, NetError, NetOwned, NetPeer, NetRemote, NetShared, NetState, NetStore, NetcodePlugin,
-    ReplicateAppExt, StoreChanged, is_host,
+    DEFAULT_TICK_HZ, FromPeer, HostChanged, NetError, NetMessageAppExt, NetOwned, NetPeer, NetRemote, NetSender,
+    NetShared, NetState, NetStore, NetcodePlugin, ReplicateAppExt, StoreChanged, is_host,
 };
 use netcode::invite::Invite;
 use netcode::transport::PeerOptions;
@@ -25,6 +28,13 @@ use serde::{Deserialize, Serialize};
 struct Square {
     x: f32,
     y: f32,
+}
+
+/// A game message: any serde type, registered with its channel.
+#[derive(Serialize, Deserialize)]
+enum Chat {
+    Hello,
+    Welcome(netcode::PeerId),
 }
 
 /// Seconds the session has run, counted by whoever hosts (shared store entry).
@@ -42,12 +52,8 @@ fn main() -> AppExit {
             return AppExit::error();
         }
     };
-    let peer = match peer {
-        Ok(peer) => peer,
-        Err(e) => {
-            eprintln!("{e}");
-            return AppExit::error();
-        }
+    let Ok(peer) = peer.inspect_err(|e| eprintln!("{e}")) else {
+        return AppExit::error();
     };
     if let Some(invite) = peer.invite().filter(|_| peer.session().is_host()) {
         println!("hosting; join with:\n  cargo run -p netcode --features bevy --example bevy_minimal -- join {invite}");
@@ -60,14 +66,24 @@ fn main() -> AppExit {
         )
         .add_plugins(NetcodePlugin)
         .replicate::<Square>()
+        .add_net_message::<Chat>(Channel::ReliableOrdered)
         .insert_resource(peer)
         .add_systems(Startup, |mut commands: Commands| {
             commands.spawn((Square { x: 0.0, y: 0.0 }, NetOwned { id: 0 }));
         })
         .add_systems(OnEnter(NetState::Hosting), take_over)
+        .add_systems(OnEnter(NetState::Member), |mut net: NetSender| {
+            net.to_host(&Chat::Hello).unwrap_or_else(|e| eprintln!("{e}"));
+        })
         .add_systems(
             Update,
-            (move_square, count_uptime.run_if(is_host), print_news, print_remote),
+            (
+                move_square,
+                count_uptime.run_if(is_host).run_if(on_timer(Duration::from_secs(1))),
+                chat,
+                print_news,
+                print_remote.run_if(on_timer(Duration::from_secs(1))),
+            ),
         )
         .run()
 }
@@ -92,14 +108,21 @@ fn move_square(time: Res<Time>, mut squares: Query<&mut Square, With<NetOwned>>)
 }
 
 /// The host counts whole seconds in the store; the count survives a host change.
-fn count_uptime(time: Res<Time>, mut last: Local<f32>, mut store: NetStore) {
-    if time.elapsed_secs() - *last < 1.0 {
-        return;
-    }
-    *last = time.elapsed_secs();
+fn count_uptime(mut store: NetStore) {
     let uptime = store.shared::<u32>(UPTIME).unwrap_or(0) + 1;
-    if let Err(e) = store.set_shared(UPTIME, &uptime) {
-        eprintln!("{e}");
+    store.set_shared(UPTIME, &uptime).unwrap_or_else(|e| eprintln!("{e}"));
+}
+
+/// The host welcomes whoever greets it, to everyone; everyone prints what it hears.
+fn chat(mut heard: MessageReader<FromPeer<Chat>>, mut net: NetSender) {
+    for FromPeer { from, message } in heard.read() {
+        match message {
+            Chat::Hello => {
+                println!("{from} says hello");
+                net.to_all(&Chat::Welcome(*from)).unwrap_or_else(|e| eprintln!("{e}"));
+            }
+            Chat::Welcome(peer) => println!("{from} welcomes {peer}"),
+        }
     }
 }
 
@@ -122,11 +145,7 @@ fn print_news(
 }
 
 /// Once a second: the remote squares we see.
-fn print_remote(time: Res<Time>, mut next: Local<f32>, squares: Query<(&NetRemote, &Square)>) {
-    if time.elapsed_secs() < *next {
-        return;
-    }
-    *next = time.elapsed_secs() + 1.0;
+fn print_remote(squares: Query<(&NetRemote, &Square)>) {
     for (r, s) in &squares {
         let owner = r.owner.map_or("shared".to_string(), |o| o.to_string());
         println!("  {owner}#{} at ({:6.2}, {:6.2})", r.id, s.x, s.y);

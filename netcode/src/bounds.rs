@@ -41,6 +41,11 @@ pub const STORE_CAPACITY: Capacity = Capacity {
 pub const STORE_PIECE_BYTES: usize = 32 * 1024;
 /// Largest encoded snapshot stream in one message, in bytes.
 pub const MAX_SNAPSHOT_BYTES: usize = 64 * 1024;
+/// Largest game message (`Session::send_message`), in bytes: an event, not a level (bulk
+/// state belongs in the store or the snapshots). Renet slices it into 1200-byte pieces.
+pub const MAX_GAME_MESSAGE_BYTES: usize = 16 * 1024;
+/// Most game message acknowledgements in one [`crate::protocol::Message::GameAck`].
+pub const MAX_GAME_ACKS: usize = 1024;
 /// Most hops a relayed message may take.
 pub const MAX_HOPS: u8 = 2;
 

@@ -72,14 +72,14 @@ pub mod dht_values {
 }
 
 pub use config::SessionConfig;
-pub use link::Transmit;
+pub use link::{Channel, Transmit};
 pub use reach::{DirectPath, Link, Relayer};
 /// What a test peer's heartbeats say of whom it hears (feature `test-util`).
 #[cfg(any(test, feature = "test-util"))]
 pub use session::Testimony;
 pub use session::{
-    Credentials, EventRecord, JoinPhase, LeaveReason, PeerSetup, Session, SessionError, SessionEvent, SessionKey,
-    SessionStats,
+    Credentials, EventRecord, GameMessage, JoinPhase, LeaveReason, MessageError, PeerSetup, Session, SessionError,
+    SessionEvent, SessionKey, SessionStats, Target,
 };
 pub use store::{Scope, Store};
 

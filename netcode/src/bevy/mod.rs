@@ -12,6 +12,9 @@
 //!   other peer sees them as [`NetRemote`] entities, interpolated, with the newest state
 //!   received beside it in [`Newest`]. Any number of replicated components per entity;
 //!   quantisation per field with [`ReplicateAppExt::replicate_with`].
+//! - **Game messages by type.** [`NetMessageAppExt::add_net_message`] registers any serde
+//!   type on a [`crate::Channel`]; [`NetSender`] sends it to the host, to everyone or to
+//!   one member, and it arrives as [`FromPeer`] messages carrying the sender's id.
 //! - **The replicated store** as a system param, [`NetStore`]: typed serde values, shared
 //!   (written by the host) or one peer's own; [`StoreChanged`] when an entry changes.
 //! - **The session as Bevy [`States`]**: [`NetState`] is `Offline`, `Joining`, `Member`,
@@ -64,6 +67,9 @@ mod diagnostics;
 #[cfg(test)]
 mod joining_tests;
 mod messages;
+mod net_message;
+#[cfg(test)]
+mod net_message_tests;
 mod replicate;
 mod session;
 mod stats;
@@ -87,12 +93,14 @@ use crate::invite::Invite;
 use crate::snapshot::interp::InterpConfig;
 use crate::transport::{Driver, Peer, PeerOptions, Seat};
 
+pub use crate::session::Target;
 #[cfg(feature = "bevy_diagnostic")]
 pub use diagnostics::NetDiagnostics;
 pub use messages::{
     HostChanged, LinkChanged, NetError, NetEvent, PeerAway, PeerJoined, PeerLeft, PeerRejoined, SelfJoined,
     StoreChanged,
 };
+pub use net_message::{FromPeer, NetMessage, NetMessageAppExt, NetSender, SendError};
 pub use replicate::{MAX_ENTITY_ID, NetOwned, NetRemote, NetShared, Newest, ReplicateAppExt, Replicated};
 pub use stats::{NetHistory, NetStats, PeerHistory, PeerNetStats, Sample};
 pub use store::NetStore;
@@ -306,6 +314,7 @@ impl Plugin for NetcodePlugin {
                 (Step::Begin, Step::Collect, Step::Flush).chain().in_set(NetSet::Send),
             );
         session::build(app);
+        net_message::build(app);
         replicate::build(app);
         stats::build(app);
         timeline::build(app);

@@ -11,6 +11,7 @@ use bevy_ecs::system::SystemParam;
 use bevy_state::prelude::{NextState, State};
 
 use super::messages::*;
+use super::net_message::Declared;
 use super::replicate::Registry;
 use super::{NetConfig, NetPeer, NetRemote, NetState, Step};
 use crate::snapshot::delta::{EntityState, Snapshot};
@@ -186,16 +187,18 @@ fn receive(mut net: ResMut<NetPeer>, registry: Res<Registry>, mut book: ResMut<B
     book.apply_shared = !hosting && shared.is_some() && shared != book.shared_floor && !book.mismatch;
 }
 
-/// The host tells its schema's fingerprint; a member whose schema differs leaves with
+/// The host tells its schema's fingerprint (the replicated components, the message and
+/// store types); a member whose schema differs leaves with
 /// [`NetError::SchemaMismatch`] instead of misreading snapshots.
 fn check_schema(
     mut net: ResMut<NetPeer>,
     registry: Res<Registry>,
+    declared: Res<Declared>,
     config: Res<NetConfig>,
     mut book: ResMut<Book>,
     mut errors: MessageWriter<NetError>,
 ) {
-    let ours = registry.fingerprint(config.tick_hz);
+    let ours = declared.fingerprint(registry.fingerprint(config.tick_hz));
     let session = net.session();
     if !session.in_session() || book.mismatch {
         return;

@@ -21,9 +21,9 @@ use crate::roster::{Roster, RosterDigest};
 use crate::store::{Entry, Scope, Store};
 
 pub use crate::bounds::{
-    Capacity, MAX_HOPS, MAX_KEY_BYTES, MAX_MEMBERS, MAX_MESSAGE_BYTES, MAX_NAME_BYTES, MAX_SNAPSHOT_BYTES,
-    MAX_STORE_ENTRIES, MAX_VALUE_BYTES, OWN_CAPACITY, ProtocolError, SHARED_CAPACITY, STORE_CAPACITY,
-    STORE_PIECE_BYTES,
+    Capacity, MAX_GAME_ACKS, MAX_GAME_MESSAGE_BYTES, MAX_HOPS, MAX_KEY_BYTES, MAX_MEMBERS, MAX_MESSAGE_BYTES,
+    MAX_NAME_BYTES, MAX_SNAPSHOT_BYTES, MAX_STORE_ENTRIES, MAX_VALUE_BYTES, OWN_CAPACITY, ProtocolError,
+    SHARED_CAPACITY, STORE_CAPACITY, STORE_PIECE_BYTES,
 };
 pub(crate) use crate::bounds::{check, check_name};
 
@@ -179,6 +179,18 @@ pub enum Message {
     /// signalling channel of NAT traversal). Taken only as the sender's own: from its
     /// proven link, or in a forward it signed; a relay cannot plant another's.
     Candidates(Candidates),
+    /// A game's own message (`docs/design.md`, "Game messages"): `kind` is the game's
+    /// registered type number, `bytes` its encoding (at most [`MAX_GAME_MESSAGE_BYTES`]).
+    /// `seq` is set on a reliable message to the host: the receiver acknowledges it with a
+    /// [`Message::GameAck`], and the sender sends it again to the next host until one does.
+    Game {
+        kind: u16,
+        seq: Option<u64>,
+        bytes: Vec<u8>,
+    },
+    /// The receiver of [`Message::Game`]s with a `seq` acknowledges them (at most
+    /// [`MAX_GAME_ACKS`] in one).
+    GameAck { seqs: Vec<u64> },
 }
 
 fn config() -> impl bincode::config::Config {
@@ -246,6 +258,8 @@ impl Message {
                 )
             }
             Message::Candidates(c) => c.validate(),
+            Message::Game { bytes, .. } => check(bytes.len() <= MAX_GAME_MESSAGE_BYTES, "game message too large"),
+            Message::GameAck { seqs } => check(seqs.len() <= MAX_GAME_ACKS, "too many acknowledgements"),
             Message::Forward { ttl, inner, .. } => {
                 check(*ttl <= MAX_HOPS, "too many hops")?;
                 check(inner.len() <= MAX_MESSAGE_BYTES, "forwarded message too large")

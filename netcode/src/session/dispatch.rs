@@ -224,7 +224,10 @@ impl Session {
     }
 
     pub(super) fn handle_message(&mut self, link: PeerId, origin: PeerId, msg: Message, direct: bool) {
-        if !matches!(msg, Message::Heartbeat { .. } | Message::Update { .. }) {
+        if !matches!(
+            msg,
+            Message::Heartbeat { .. } | Message::Update { .. } | Message::Game { .. }
+        ) {
             log::trace!("{} {:?} <- {origin} via {link}: {msg:?}", self.me, self.now);
         }
         self.heard(origin, &msg, direct);
@@ -283,6 +286,8 @@ impl Session {
             }
             Message::Leave => self.on_leave(origin),
             Message::Candidates(c) => self.on_candidates(origin, c),
+            Message::Game { kind, seq, bytes } => self.on_game(origin, kind, seq, bytes),
+            Message::GameAck { seqs } => self.on_game_ack(origin, &seqs),
             msg @ Message::Forward { .. } => {
                 if !direct {
                     return self.misbehaved(link, "nested forward".into());

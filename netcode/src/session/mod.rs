@@ -9,6 +9,7 @@ mod dialing;
 mod dispatch;
 mod flood;
 mod forwarding;
+mod game;
 mod liveness;
 mod membership;
 mod queries;
@@ -38,6 +39,7 @@ use crate::store::{Scope, Store};
 
 pub use crate::key::{SessionKey, protocol_id};
 use dialing::Newest;
+pub use game::{GameMessage, MAX_INBOX, MAX_UNACKED, MessageError, Target};
 pub(crate) use liveness::PeerState;
 pub use record::EventRecord;
 pub use signalling::MemberCandidates;
@@ -112,6 +114,8 @@ pub struct Session {
     transfers: transfer::Transfers,
     /// The pieces our welcome announced, while they arrive.
     receiving: Option<transfer::Receiving>,
+    /// The game's own messages: received, waiting for an acknowledgement, owed one.
+    game: game::GameMessages,
     /// What our heartbeats say of whom we hear (tests play a member that lies).
     #[cfg(any(test, feature = "test-util"))]
     testimony: Testimony,
@@ -185,6 +189,7 @@ impl Session {
             signalling: signalling::Signalling::default(),
             transfers: transfer::Transfers::default(),
             receiving: None,
+            game: game::GameMessages::default(),
             #[cfg(any(test, feature = "test-util"))]
             testimony: Testimony::Honest,
         }
@@ -430,6 +435,7 @@ impl Session {
                 self.redial();
                 self.reunite();
                 self.flush_backlog();
+                self.game_duties();
                 self.announce_candidates();
                 if self.store_dirty && self.is_host() {
                     self.store_dirty = false;

@@ -105,7 +105,7 @@ impl Session {
                 // counts). A member's writes and heartbeats ride the send cadence.
                 let urgent = match msg {
                     Message::Update { .. } => self.is_host(),
-                    Message::Heartbeat { .. } => false,
+                    Message::Heartbeat { .. } | Message::GameAck { .. } => false,
                     Message::Forward { reliable, .. } => *reliable,
                     _ => true,
                 };

@@ -246,6 +246,13 @@ pub struct SessionStats {
     pub store_pieces_sent: u64,
     /// Store pieces received (see `store_pieces_sent`).
     pub store_pieces_received: u64,
+    /// Reliable game messages to the host sent again to the next host, because the one
+    /// they went to lost the role before acknowledging them (`Session::send_message`).
+    pub messages_resent: u64,
+    /// Game messages dropped here: received ones the game did not take in time (over
+    /// `MAX_INBOX`), and messages to the host no longer kept for a next host (over
+    /// `MAX_UNACKED`).
+    pub messages_dropped: u64,
 }
 
 /// How one peer takes part: its tuning, its display name, its listen address, the session.
