@@ -97,7 +97,7 @@ fn count_uptime(time: Res<Time>, mut last: Local<f32>, mut store: NetStore) {
         return;
     }
     *last = time.elapsed_secs();
-    let uptime = store.shared::<u32>(UPTIME).unwrap_or(0) + 1;
+    let uptime = store.shared::<u32>(UPTIME).ok().flatten().unwrap_or(0) + 1;
     if let Err(e) = store.set_shared(UPTIME, &uptime) {
         eprintln!("{e}");
     }
@@ -113,7 +113,10 @@ fn print_news(
     host.read()
         .for_each(|m| println!("{} hosts now (after {:?})", m.new, m.pause));
     if changed.read().any(|c| c.key == UPTIME) {
-        println!("uptime {} s", store.shared::<u32>(UPTIME).unwrap_or(0));
+        match store.shared::<u32>(UPTIME) {
+            Ok(uptime) => println!("uptime {} s", uptime.unwrap_or(0)),
+            Err(e) => eprintln!("{e}"),
+        }
     }
     for e in errors.read() {
         eprintln!("{e}");
