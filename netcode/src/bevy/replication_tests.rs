@@ -204,3 +204,56 @@ fn interpolation_is_chosen_per_component() {
         "a linear angle swings the long way: {bearings:?}"
     );
 }
+
+#[test]
+fn references_in_shared_entities_survive_a_host_migration() {
+    let mut s = TestSession::new(33, LinkConditions::default());
+    s.host(app(), "host");
+    for name in ["a", "b"] {
+        s.join(app(), name).unwrap();
+    }
+    assert!(s.run_until(Duration::from_secs(5), |s| {
+        (1..3).all(|i| s.state(i) == Some(NetState::Member))
+    }));
+    let a_id = s.peer_id(1).unwrap();
+    let a_player = world(&mut s, 1).spawn((Spot(1.0), NetOwned { id: 1 })).id();
+    s.run(Duration::from_millis(500));
+    let a_marker = NetRemote {
+        owner: Some(a_id),
+        id: 1,
+    };
+    let a_on_host = find(&mut s, 0, a_marker).expect("the host sees a's player");
+    let chase = |target| Chases {
+        target,
+        speed: 2,
+        fallback: Entity::PLACEHOLDER,
+    };
+    world(&mut s, 0).spawn((chase(a_on_host), NetShared { id: 5 }));
+    s.run(Duration::from_millis(500));
+    s.crash(0);
+    assert!(s.run_until(Duration::from_secs(5), |s| {
+        (1..3).any(|i| s.state(i) == Some(NetState::Hosting))
+    }));
+    // The new host publishes the orb from its own entity; the other follows its stream.
+    s.run(Duration::from_secs(1));
+    let new_host = (1..3).find(|i| s.state(*i) == Some(NetState::Hosting)).unwrap();
+    let orb_on = |s: &mut TestSession, i: usize| {
+        let w = world(s, i);
+        let shared = w
+            .query::<(&NetShared, &Chases)>()
+            .iter(w)
+            .find(|(n, _)| n.id == 5)
+            .map(|(_, c)| *c);
+        let remote = w
+            .query::<(&NetRemote, &Chases)>()
+            .iter(w)
+            .find(|(r, _)| **r == NetRemote { owner: None, id: 5 })
+            .map(|(_, c)| *c);
+        shared.or(remote).expect("the orb")
+    };
+    let b_has = find(&mut s, 2, a_marker).expect("b sees a's player");
+    assert_eq!(orb_on(&mut s, 1), chase(a_player), "a's own player, on a");
+    assert_eq!(orb_on(&mut s, 2), chase(b_has), "a's player as b sees it, on b");
+    let w = world(&mut s, new_host);
+    assert_eq!(w.query::<&NetShared>().iter(w).count(), 1, "the new host owns the orb");
+}
