@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use bevy::prelude::*;
 use netcode::bevy::{
-    FromPeer, MAX_ENTITY_ID, NetMessageAppExt, NetOwned, NetRemote, NetSender, NetShared, NetStore, Newest,
-    ReplicateAppExt, in_session, is_host,
+    FromPeer, MAX_ENTITY_ID, NetError, NetMessageAppExt, NetOwned, NetRemote, NetSender, NetShared, NetStore,
+    NetStoreRead, Newest, ReplicateAppExt, in_session, is_host,
 };
 use netcode::snapshot::quant::Quant;
 use netcode::{Channel, PeerId};
@@ -156,9 +156,19 @@ pub enum Verdict {
 /// schema checked at join).
 const SCORE_PREFIX: &str = "score:";
 
-/// A player's score this round.
-pub fn score(store: &NetStore, peer: PeerId) -> u32 {
-    store.shared(&score_key(peer)).unwrap_or(0)
+/// A player's score this round, from its store entry (`store.shared(&score_key(peer))`):
+/// 0 until the host writes one.
+pub fn points(entry: Result<Option<u32>, NetError>) -> u32 {
+    read(entry).unwrap_or(0)
+}
+
+/// A store entry's value; one that does not decode (a peer of another version) is
+/// logged once and read as absent.
+pub fn read<T>(entry: Result<Option<T>, NetError>) -> Option<T> {
+    entry.unwrap_or_else(|e| {
+        warn_once!("arena: {e}");
+        None
+    })
 }
 
 /// What the game shows or plays.
@@ -259,7 +269,7 @@ impl Plugin for ArenaPlugin {
 }
 
 /// Spawns our player once we are in (at a place drawn from our id).
-fn spawn_self(mut commands: Commands, store: NetStore, own: Query<(), (With<Player>, With<NetOwned>)>) {
+fn spawn_self(mut commands: Commands, store: NetStoreRead, own: Query<(), (With<Player>, With<NetOwned>)>) {
     let Some(me) = store.me() else { return };
     if !own.is_empty() {
         return;
@@ -399,7 +409,7 @@ fn written(result: Result<(), netcode::bevy::NetError>) {
 fn round_clock(mut store: NetStore, rules: Res<ArenaRules>) {
     let Some(now) = store.now() else { return };
     let ms = now.as_millis() as u64;
-    let Some(round) = store.shared::<Round>(ROUND_KEY) else {
+    let Some(round) = read(store.shared::<Round>(ROUND_KEY)) else {
         let len_ms = rules.round_len.as_millis() as u64;
         written(store.set_shared(
             ROUND_KEY,
@@ -418,7 +428,10 @@ fn round_clock(mut store: NetStore, rules: Res<ArenaRules>) {
         .session()
         .map(|s| s.roster().active().map(|m| m.id).collect())
         .unwrap_or_default();
-    let mut scores: Vec<(PeerId, u32)> = members.into_iter().map(|p| (p, score(&store, p))).collect();
+    let mut scores: Vec<(PeerId, u32)> = members
+        .into_iter()
+        .map(|p| (p, points(store.shared(&score_key(p)))))
+        .collect();
     scores.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     written(store.set_shared(
         RESULT_KEY,
@@ -463,7 +476,7 @@ fn judge(
     let (Some(now), Some(me), Some(mut local)) = (store.now(), store.me(), local) else {
         return;
     };
-    if !store.shared::<Round>(ROUND_KEY).is_some_and(|r| r.running(now)) {
+    if !read(store.shared::<Round>(ROUND_KEY)).is_some_and(|r| r.running(now)) {
         return; // Intermission: nobody scores.
     }
     let active: Vec<PeerId> = store
@@ -486,7 +499,8 @@ fn judge(
         {
             let (entity, ..) = field.remove(i);
             commands.entity(entity).despawn();
-            written(store.set_shared(&score_key(*peer), &(score(&store, *peer) + 1)));
+            let points = points(store.shared(&score_key(*peer)));
+            written(store.set_shared(&score_key(*peer), &(points + 1)));
             events.write(GameEvent::Pickup { peer: *peer });
             told.verdicts.push(Verdict::Pickup { peer: *peer });
         }
@@ -531,17 +545,18 @@ fn judge(
 /// A dash hit: the dasher steals a point (the victim's knockback is a message, see
 /// [`tell`]).
 fn hit(store: &mut NetStore, by: PeerId, victim: PeerId) {
-    let points = score(store, victim);
-    if points > 0 {
-        written(store.set_shared(&score_key(victim), &(points - 1)));
-        written(store.set_shared(&score_key(by), &(score(store, by) + 1)));
+    let victim_points = points(store.shared(&score_key(victim)));
+    if victim_points > 0 {
+        written(store.set_shared(&score_key(victim), &(victim_points - 1)));
+        let by_points = points(store.shared(&score_key(by)));
+        written(store.set_shared(&score_key(by), &(by_points + 1)));
     }
 }
 
 /// Every peer reports each round's end once; a result older than our arrival is not news.
-fn round_results(store: NetStore, local: Option<ResMut<Local>>, mut events: MessageWriter<GameEvent>) {
+fn round_results(store: NetStoreRead, local: Option<ResMut<Local>>, mut events: MessageWriter<GameEvent>) {
     let Some(mut local) = local else { return };
-    let result = store.shared::<RoundResult>(RESULT_KEY);
+    let result = read(store.shared::<RoundResult>(RESULT_KEY));
     let round = result.as_ref().map_or(0, |r| r.round);
     match local.last_result_round {
         None => local.last_result_round = Some(round),

@@ -6,9 +6,8 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use bevy::prelude::*;
-use bevy::time::TimeUpdateStrategy;
 use netcode::PeerId;
-use netcode::bevy::testing::{TEST_FRAME, TestSession};
+use netcode::bevy::testing::TestSession;
 use netcode::bevy::{NetOwned, NetPeer, NetRemote, NetShared, NetState, NetcodePlugin};
 use netcode::sim::LinkConditions;
 
@@ -29,11 +28,10 @@ fn record(mut seen: ResMut<Seen>, mut events: MessageReader<GameEvent>) {
     }
 }
 
-/// A headless game peer with a bot, on the virtual clock.
+/// A headless game peer with a bot (`TestSession` runs its `Time` on the virtual clock).
 fn bot_app(round_len: Duration) -> App {
     let mut app = App::new();
     app.add_plugins((MinimalPlugins, NetcodePlugin, ArenaPlugin { round_len }))
-        .insert_resource(TimeUpdateStrategy::ManualDuration(TEST_FRAME))
         .init_resource::<Seen>()
         .add_systems(Update, crate::bot::steer.in_set(ArenaSet::Input))
         .add_systems(Update, record.after(ArenaSet::Play));
@@ -175,8 +173,7 @@ fn a_dash_into_a_player_knocks_it_back_on_its_own_screen() {
     // No bots: nobody moves unless the test says so.
     let plain = || {
         let mut app = App::new();
-        app.add_plugins((MinimalPlugins, NetcodePlugin, ArenaPlugin { round_len: ROUND }))
-            .insert_resource(TimeUpdateStrategy::ManualDuration(TEST_FRAME));
+        app.add_plugins((MinimalPlugins, NetcodePlugin, ArenaPlugin { round_len: ROUND }));
         app
     };
     let mut s = TestSession::new(11, LinkConditions::default());
@@ -251,8 +248,7 @@ fn peer_of(s: &mut TestSession, i: usize) -> PeerId {
 fn a_knockback_from_a_player_who_does_not_host_is_ignored() {
     let plain = || {
         let mut app = App::new();
-        app.add_plugins((MinimalPlugins, NetcodePlugin, ArenaPlugin { round_len: ROUND }))
-            .insert_resource(TimeUpdateStrategy::ManualDuration(TEST_FRAME));
+        app.add_plugins((MinimalPlugins, NetcodePlugin, ArenaPlugin { round_len: ROUND }));
         app
     };
     let mut s = TestSession::new(12, LinkConditions::default());

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bevy::app::ScheduleRunnerPlugin;
 use bevy::ecs::schedule::SingleThreadedExecutor;
 use bevy::prelude::*;
-use netcode::bevy::{HostChanged, NetError, NetEvent, NetPeer, NetStore, NetcodePlugin};
+use netcode::bevy::{HostChanged, NetError, NetEvent, NetPeer, NetStoreRead, NetcodePlugin};
 use netcode::{PeerId, Session, SessionEvent};
 use serde_json::{Value, json};
 
@@ -180,7 +180,7 @@ fn report_rounds(net: Res<NetPeer>, mut events: MessageReader<GameEvent>) {
 }
 
 /// A `status` line every second while in the session.
-fn status(mut run: ResMut<Run>, store: NetStore, orbs: Query<(), With<Orb>>) {
+fn status(mut run: ResMut<Run>, store: NetStoreRead, orbs: Query<(), With<Orb>>) {
     let Some(session) = store.session().filter(|s| s.in_session()) else {
         return;
     };
@@ -191,12 +191,11 @@ fn status(mut run: ResMut<Run>, store: NetStore, orbs: Query<(), With<Orb>>) {
     let scores: Vec<_> = session
         .roster()
         .active()
-        .map(|m| (m.id, arena::score(&store, m.id)))
+        .map(|m| (m.id, arena::points(store.shared(&arena::score_key(m.id)))))
         .collect();
     let now_ms = store.now().unwrap_or_default().as_millis() as u64;
-    let (round, left) = store
-        .shared::<Round>(ROUND_KEY)
-        .map_or((0, 0), |r| (r.n, r.ends_ms.saturating_sub(now_ms)));
+    let (round, left) =
+        arena::read(store.shared::<Round>(ROUND_KEY)).map_or((0, 0), |r| (r.n, r.ends_ms.saturating_sub(now_ms)));
     let avg = run.work.as_secs_f64() * 1000.0 / f64::from(run.worked_frames.max(1));
     (run.work, run.worked_frames) = (Duration::ZERO, 0);
     emit(json!({ "event": "status", "peer": session.peer_id().to_string(),

@@ -8,7 +8,7 @@ use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
 use netcode::SessionEvent;
 use netcode::bevy::{
-    HostChanged, NetError, NetEvent, NetPeer, NetState, NetStats, NetStore, PeerAway, PeerJoined, PeerLeft,
+    HostChanged, NetError, NetEvent, NetPeer, NetState, NetStats, NetStoreRead, PeerAway, PeerJoined, PeerLeft,
     PeerRejoined, SelfJoined,
 };
 
@@ -233,12 +233,12 @@ fn news(
 }
 
 /// The sounds of our own play: a dash, a point won or lost.
-fn sounds(mut hud: ResMut<Hud>, store: NetStore, input: Res<PlayerInput>, mut cues: ResMut<Cues>) {
+fn sounds(mut hud: ResMut<Hud>, store: NetStoreRead, input: Res<PlayerInput>, mut cues: ResMut<Cues>) {
     if input.dash {
         cues.0.push(Cue::Dash);
     }
     let Some(me) = store.me() else { return };
-    let score = arena::score(&store, me);
+    let score = arena::points(store.shared(&arena::score_key(me)));
     match hud.last_score.replace(score) {
         Some(before) if score > before => cues.0.push(Cue::Pickup),
         Some(before) if score < before && score > 0 => cues.0.push(Cue::Hit),
@@ -261,7 +261,7 @@ fn texts(
     time: Res<Time>,
     mut hud: ResMut<Hud>,
     stats: Res<NetStats>,
-    store: NetStore,
+    store: NetStoreRead,
     state: Res<State<NetState>>,
     mut t: Texts,
 ) {
@@ -305,7 +305,7 @@ fn set(text: &mut Text, content: String) {
 }
 
 /// One row per member, best score first: host mark, name, score, ping and link.
-fn scoreboard(stats: &NetStats, store: &NetStore) -> String {
+fn scoreboard(stats: &NetStats, store: &NetStoreRead) -> String {
     let Some(s) = store.session() else {
         return String::new();
     };
@@ -314,7 +314,7 @@ fn scoreboard(stats: &NetStats, store: &NetStore) -> String {
         .members
         .iter()
         .map(|m| {
-            let score = arena::score(store, m.id);
+            let score = arena::points(store.shared(&arena::score_key(m.id)));
             let crown = if s.current_host() == Some(m.id) {
                 "[host] "
             } else {
@@ -339,9 +339,9 @@ fn scoreboard(stats: &NetStats, store: &NetStore) -> String {
 }
 
 /// The round clock, or the wait before the next round.
-fn clock(store: &NetStore) -> String {
+fn clock(store: &NetStoreRead) -> String {
     let now_ms = store.now().unwrap_or_default().as_millis() as u64;
-    match store.shared::<Round>(ROUND_KEY) {
+    match arena::read(store.shared::<Round>(ROUND_KEY)) {
         Some(r) => {
             let left = r.ends_ms.saturating_sub(now_ms) / 1000;
             let len = r.len_ms / 1000;

@@ -109,7 +109,7 @@ fn move_square(time: Res<Time>, mut squares: Query<&mut Square, With<NetOwned>>)
 
 /// The host counts whole seconds in the store; the count survives a host change.
 fn count_uptime(mut store: NetStore) {
-    let uptime = store.shared::<u32>(UPTIME).unwrap_or(0) + 1;
+    let uptime = store.shared::<u32>(UPTIME).ok().flatten().unwrap_or(0) + 1;
     store.set_shared(UPTIME, &uptime).unwrap_or_else(|e| eprintln!("{e}"));
 }
 
@@ -136,7 +136,10 @@ fn print_news(
     host.read()
         .for_each(|m| println!("{} hosts now (after {:?})", m.new, m.pause));
     if changed.read().any(|c| c.key == UPTIME) {
-        println!("uptime {} s", store.shared::<u32>(UPTIME).unwrap_or(0));
+        match store.shared::<u32>(UPTIME) {
+            Ok(uptime) => println!("uptime {} s", uptime.unwrap_or(0)),
+            Err(e) => eprintln!("{e}"),
+        }
     }
     for e in errors.read() {
         eprintln!("{e}");

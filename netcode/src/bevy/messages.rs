@@ -124,10 +124,12 @@ pub enum NetError {
         why: String,
     },
     /// An entry holds bytes that do not decode as the type asked for.
-    #[error("store entry {key:?} does not decode: {why}")]
+    #[error("store entry {key:?} does not decode as {ty}: {why}")]
     Decode {
         /// The entry.
         key: String,
+        /// The type asked for (`std::any::type_name`).
+        ty: &'static str,
         /// Why.
         why: String,
     },

@@ -66,11 +66,16 @@
 mod diagnostics;
 #[cfg(test)]
 mod joining_tests;
+#[cfg(test)]
+mod lifecycle_tests;
 mod messages;
 mod net_message;
 #[cfg(test)]
 mod net_message_tests;
 mod replicate;
+mod replication;
+#[cfg(test)]
+mod replication_tests;
 mod session;
 mod stats;
 mod store;
@@ -102,8 +107,9 @@ pub use messages::{
 };
 pub use net_message::{FromPeer, NetMessage, NetMessageAppExt, NetSender, SendError};
 pub use replicate::{MAX_ENTITY_ID, NetOwned, NetRemote, NetShared, Newest, ReplicateAppExt, Replicated};
+pub use replication::{Interpolation, Replication, entity_ref};
 pub use stats::{NetHistory, NetStats, PeerHistory, PeerNetStats, Sample};
-pub use store::NetStore;
+pub use store::{NetStore, NetStoreRead};
 pub use timeline::{MIGRATIONS_KEPT, Migration, MigrationTimeline};
 
 /// The session on its network: insert it once the driver is ready (after

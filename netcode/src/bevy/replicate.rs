@@ -8,15 +8,17 @@ use std::time::Duration;
 use bevy_app::{App, PostUpdate, PreUpdate};
 use bevy_ecs::component::Mutable;
 use bevy_ecs::prelude::*;
+use bevy_ecs::system::SystemParam;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
+use super::replication::{self, Blend, Interpolation, Replication, Values, WireRef};
 use super::session::{Book, Outbox};
 use super::{NetConfig, NetPeer, NetcodePlugin, Step};
 use crate::snapshot::delta::{EntityState, Schema, Snapshot};
 use crate::snapshot::flat::{self, FieldInfo};
-use crate::snapshot::interp::{InterpConfig, Interpolate, InterpolationBuffer};
+use crate::snapshot::interp::{InterpConfig, InterpolationBuffer};
 use crate::snapshot::quant::Quant;
 use crate::{PeerId, Session};
 
@@ -68,10 +70,14 @@ pub struct NetRemote {
 pub struct Newest<C>(pub C);
 
 /// Registers replicated components.
+///
+/// A component's `Entity` fields marked `#[entities]` (and written with
+/// [`super::entity_ref`]) arrive as the receiver's entity of the same network identity:
+/// see [`super::entity_ref`] for how to write such a field.
 pub trait ReplicateAppExt {
     /// Registers `C` with the default quantisation of each field
     /// ([`flat::default_quant`]: floats to 1/1000 within ±1e6, integers, bools and
-    /// fieldless enums exactly).
+    /// fieldless enums exactly), interpolated linearly.
     ///
     /// # Panics
     ///
@@ -89,7 +95,21 @@ pub trait ReplicateAppExt {
     /// # Panics
     ///
     /// As [`ReplicateAppExt::replicate`], and when a path names no field of `C`.
-    fn replicate_with<C: Replicated>(&mut self, quantise: &[(&str, Quant)]) -> &mut Self;
+    fn replicate_with<C: Replicated>(&mut self, quantise: &[(&str, Quant)]) -> &mut Self {
+        let replication = quantise
+            .iter()
+            .fold(Replication::new(), |r, (path, q)| r.quantise(path, *q));
+        self.replicate_as::<C>(replication)
+    }
+
+    /// Registers `C` to travel and be shown as `replication` says: quantisation per
+    /// field, and its [`Interpolation`] (linear, snapped to the newest state, or the
+    /// game's own blend).
+    ///
+    /// # Panics
+    ///
+    /// As [`ReplicateAppExt::replicate_with`].
+    fn replicate_as<C: Replicated>(&mut self, replication: Replication<C>) -> &mut Self;
 }
 
 /// One registered type.
@@ -138,12 +158,29 @@ impl Registry {
     }
 }
 
-/// The kind of `C` and which of its fields are discrete (snapped, not blended).
+/// The kind of `C`, its leaves (its own, then its entity references), and how it is
+/// shown.
 #[derive(Resource)]
 struct KindOf<C> {
     kind: u8,
+    /// Which leaves are discrete (snapped, not blended).
     discrete: Arc<[bool]>,
-    _type: PhantomData<fn() -> C>,
+    /// Leaves of `C` itself.
+    leaves: usize,
+    /// Entity references it holds.
+    slots: usize,
+    interpolation: Interpolation<C>,
+    blend: Option<Blend>,
+}
+
+impl<C: Replicated> KindOf<C> {
+    fn values(&self, values: Vec<f32>) -> Values {
+        Values {
+            values,
+            discrete: self.discrete.clone(),
+            blend: self.blend.clone(),
+        }
+    }
 }
 
 /// The remote entities by (owner, id).
@@ -162,7 +199,7 @@ pub(super) fn build(app: &mut App) {
 }
 
 impl ReplicateAppExt for App {
-    fn replicate_with<C: Replicated>(&mut self, quantise: &[(&str, Quant)]) -> &mut Self {
+    fn replicate_as<C: Replicated>(&mut self, replication: Replication<C>) -> &mut Self {
         let name = std::any::type_name::<C>();
         assert!(
             self.is_plugin_added::<NetcodePlugin>(),
@@ -171,10 +208,13 @@ impl ReplicateAppExt for App {
         if self.world().contains_resource::<KindOf<C>>() {
             return self;
         }
-        let fields = flat::shape::<C>().unwrap_or_else(|e| panic!("{name} cannot be replicated: {e}"));
+        let mut fields = flat::shape::<C>().unwrap_or_else(|e| panic!("{name} cannot be replicated: {e}"));
         assert!(!fields.is_empty(), "{name} has no fields to replicate");
+        let leaves = fields.len();
+        let slots = replication::slots::<C>(leaves);
+        fields.extend(replication::ref_fields(slots));
         let mut quants: Vec<Quant> = fields.iter().map(|f| flat::default_quant(&f.leaf)).collect();
-        for (path, q) in quantise {
+        for (path, q) in &replication.quantise {
             let Some(i) = fields.iter().position(|f| f.path == *path) else {
                 let known: Vec<&str> = fields.iter().map(|f| f.path.as_str()).collect();
                 panic!("{name} has no field {path:?} (its fields: {known:?})");
@@ -186,10 +226,17 @@ impl ReplicateAppExt for App {
         let kind = u8::try_from(registry.kinds.len()).unwrap_or_else(|_| panic!("more than 256 replicated types"));
         registry.kinds.push(Kind { name, fields, quants });
         registry.rebuild();
+        let blend = match replication.interpolation {
+            Interpolation::With(f) => Some(replication::blend_of(f, leaves)),
+            _ => None,
+        };
         self.insert_resource(KindOf::<C> {
             kind,
             discrete,
-            _type: PhantomData,
+            leaves,
+            slots,
+            interpolation: replication.interpolation,
+            blend,
         })
         .add_systems(PreUpdate, apply_remote::<C>.in_set(Step::Apply))
         .add_systems(PostUpdate, collect::<C>.in_set(Step::Collect))
@@ -206,40 +253,13 @@ fn split_key(key: u32) -> (u32, u8) {
     (key >> KIND_BITS, (key & ((1 << KIND_BITS) - 1)) as u8)
 }
 
-/// Field values, blended field by field (discrete fields snap to the nearer state).
-#[derive(Clone)]
-struct Values {
-    values: Vec<f32>,
-    discrete: Arc<[bool]>,
-}
-
-impl Interpolate for Values {
-    fn interpolate(&self, other: &Self, t: f32) -> Self {
-        let values = self
-            .values
-            .iter()
-            .zip(&other.values)
-            .enumerate()
-            .map(|(i, (a, b))| {
-                if self.discrete.get(i).copied().unwrap_or(true) {
-                    if t < 0.5 { *a } else { *b }
-                } else {
-                    a + (b - a) * t
-                }
-            })
-            .collect();
-        Values {
-            values,
-            discrete: self.discrete.clone(),
-        }
-    }
-}
-
 /// The interpolation state of one remote component.
 #[derive(Component)]
 struct Track<C> {
     buffer: InterpolationBuffer<Values>,
     cfg: InterpConfig,
+    /// The newest state received (shown at once by [`Interpolation::Snap`]).
+    newest: Option<Values>,
     /// The peer whose stream the samples came from (the host, for shared entities).
     source: Option<PeerId>,
     last_tick: Option<u32>,
@@ -251,6 +271,7 @@ impl<C> Track<C> {
         Track {
             buffer: InterpolationBuffer::new(cfg.clone()),
             cfg: cfg.clone(),
+            newest: None,
             source: None,
             last_tick: None,
             _type: PhantomData,
@@ -269,8 +290,17 @@ impl<C> Track<C> {
         }
         self.source = Some(source);
         self.last_tick = Some(tick);
+        self.newest = Some(values.clone());
         self.buffer.push(sent, now, values, false);
         true
+    }
+
+    /// The state to show now: interpolated, or the newest for [`Interpolation::Snap`].
+    fn shown(&self, interpolation: &Interpolation<C>, now: Duration) -> Option<Values> {
+        match interpolation {
+            Interpolation::Snap => self.newest.clone(),
+            _ => self.buffer.sample(now),
+        }
     }
 }
 
@@ -354,6 +384,32 @@ fn sync_remote(
     }
 }
 
+/// The entities here by network identity: the remote ones, and this peer's own and
+/// (while it hosts) shared ones, for resolving entity references.
+#[derive(SystemParam)]
+struct Identities<'w, 's> {
+    index: Res<'w, RemoteIndex>,
+    owned: Query<'w, 's, (Entity, &'static NetOwned)>,
+    shared: Query<'w, 's, (Entity, &'static NetShared)>,
+}
+
+impl Identities<'_, '_> {
+    /// A resolver of references for this frame (`None` when `C` holds none).
+    fn resolver(&self, me: PeerId, hosting: bool, slots: usize) -> impl Fn(WireRef) -> Option<Entity> + '_ {
+        let mine: HashMap<(Option<PeerId>, u32), Entity> = if slots == 0 {
+            HashMap::new()
+        } else {
+            let owned = self.owned.iter().map(|(e, o)| ((Some(me), o.id), e));
+            let shared = self.shared.iter().filter(|_| hosting).map(|(e, s)| ((None, s.id), e));
+            owned.chain(shared).collect()
+        };
+        move |r: WireRef| {
+            let target = r.target()?;
+            mine.get(&target).or_else(|| self.index.0.get(&target)).copied()
+        }
+    }
+}
+
 /// Updates the components `C` of the [`NetRemote`] entities from the streams.
 #[allow(clippy::too_many_arguments, clippy::type_complexity)]
 fn apply_remote<C: Replicated>(
@@ -363,7 +419,7 @@ fn apply_remote<C: Replicated>(
     registry: Res<Registry>,
     kind: Res<KindOf<C>>,
     book: Res<Book>,
-    index: Res<RemoteIndex>,
+    ids: Identities,
     mut tracked: Query<(&mut C, &mut Newest<C>, &mut Track<C>), With<NetRemote>>,
 ) {
     if !config.receive_state {
@@ -372,6 +428,8 @@ fn apply_remote<C: Replicated>(
     let session = net.session();
     let now = net.now();
     let tick_hz = config.tick_hz.max(1.0);
+    let resolve = ids.resolver(session.peer_id(), session.is_host(), kind.slots);
+    let decode = |values: &[f32]| replication::decode::<C>(values, kind.leaves, kind.slots, &resolve);
     for (owner, source, snapshot) in streams(session, &book) {
         let sent = Duration::from_secs_f64(f64::from(snapshot.tick) / tick_hz);
         for (&key, state) in &snapshot.entities {
@@ -379,19 +437,16 @@ fn apply_remote<C: Replicated>(
             if k != kind.kind || state.kind != kind.kind {
                 continue;
             }
-            let Some(&entity) = index.0.get(&(owner, id)) else {
+            let Some(&entity) = ids.index.0.get(&(owner, id)) else {
                 continue;
             };
             let Ok(values) = registry.schema.values(state) else {
                 continue;
             };
-            let Ok(value) = flat::from_values::<C>(&values) else {
+            let Ok(value) = decode(&values) else {
                 continue;
             };
-            let values = Values {
-                values,
-                discrete: kind.discrete.clone(),
-            };
+            let values = kind.values(values);
             if let Ok((_, mut newest, mut track)) = tracked.get_mut(entity) {
                 if track.push(source, snapshot.tick, sent, now, values) {
                     newest.0 = value;
@@ -406,37 +461,59 @@ fn apply_remote<C: Replicated>(
         }
     }
     for (mut component, _, track) in &mut tracked {
-        if let Some(sample) = track.buffer.sample(now)
-            && let Ok(value) = flat::from_values::<C>(&sample.values)
+        if let Some(shown) = track.shown(&kind.interpolation, now)
+            && let Ok(value) = decode(&shown.values)
         {
             *component = value;
         }
     }
 }
 
-/// One entity's component as a snapshot entry.
-fn entry<C: Replicated>(registry: &Registry, kind: u8, id: u32, component: &C) -> Option<(u32, EntityState)> {
-    let key = entry_key(id, kind)?;
-    let values = flat::to_values(component).ok()?;
-    registry.schema.entity(kind, &values).ok().map(|e| (key, e))
+/// One entity's component as a snapshot entry (its references named by `identity`).
+fn entry<C: Replicated>(
+    registry: &Registry,
+    kind: &KindOf<C>,
+    id: u32,
+    component: &C,
+    identity: impl FnMut(Entity) -> WireRef,
+) -> Option<(u32, EntityState)> {
+    let key = entry_key(id, kind.kind)?;
+    let values = replication::encode(component, kind.slots, identity).ok()?;
+    registry.schema.entity(kind.kind, &values).ok().map(|e| (key, e))
 }
+
+/// The markers that give an entity its network identity.
+type Marks = (
+    Option<&'static NetOwned>,
+    Option<&'static NetShared>,
+    Option<&'static NetRemote>,
+);
 
 /// Gathers the [`NetOwned`] and (as host) [`NetShared`] entities of `C` for this
 /// frame's snapshots.
+#[allow(clippy::too_many_arguments)]
 fn collect<C: Replicated>(
+    net: Res<NetPeer>,
     registry: Res<Registry>,
     kind: Res<KindOf<C>>,
     mut outbox: ResMut<Outbox>,
     mut warned: ResMut<Warned>,
     own: Query<(&NetOwned, &C)>,
     shared: Query<(&NetShared, &C)>,
+    marks: Query<Marks>,
 ) {
     if outbox.tick.is_none() {
         return;
     }
+    let me = net.session().peer_id();
+    let identity = |e: Entity| {
+        marks
+            .get(e)
+            .map_or(WireRef::default(), |(o, s, r)| WireRef::of(me, o, s, r))
+    };
     let mut failed = false;
     for (owned, component) in &own {
-        match entry(&registry, kind.kind, owned.id, component) {
+        match entry(&registry, &kind, owned.id, component, identity) {
             Some((key, e)) => {
                 outbox.own.insert(key, e);
             }
@@ -445,7 +522,7 @@ fn collect<C: Replicated>(
     }
     if outbox.shared_due {
         for (s, component) in &shared {
-            match entry(&registry, kind.kind, s.id, component) {
+            match entry(&registry, &kind, s.id, component, identity) {
                 Some((key, e)) => {
                     outbox.shared.insert(key, e);
                 }

@@ -1,4 +1,5 @@
-//! The replicated store as a typed system param.
+//! The replicated store as typed system params: [`NetStore`] reads and writes,
+//! [`NetStoreRead`] only reads (so systems that only read run in parallel).
 
 use bevy_ecs::prelude::*;
 use bevy_ecs::system::SystemParam;
@@ -14,14 +15,119 @@ use crate::{PeerId, Scope, Session};
 /// either shared (written by the host of the moment, kept through migrations) or one
 /// peer's own (kept while its seat is held). Values travel as bincode.
 ///
-/// Reads give `None` without a session or entry, and [`NetError::Decode`] when the
-/// entry holds another type. Writes fail with a typed [`NetError`]. A [`super::StoreChanged`]
-/// message follows every change, here or from the network.
+/// Reads give `Ok(None)` without a session or entry, and [`NetError::Decode`] (naming
+/// the key and the type asked for) when the entry holds bytes that do not decode as that
+/// type. Writes fail with a typed [`NetError`]. A [`super::StoreChanged`] message follows
+/// every change, here or from the network.
+///
+/// It takes the [`NetPeer`] mutably: a system that only reads takes [`NetStoreRead`].
 #[derive(SystemParam)]
 pub struct NetStore<'w> {
     peer: Option<ResMut<'w, NetPeer>>,
     changed: MessageWriter<'w, StoreChanged>,
 }
+
+/// Read-only access to the replicated store: the reads of [`NetStore`], over
+/// `Res<NetPeer>`, so systems holding it run beside each other and beside `Res<NetPeer>`.
+#[derive(SystemParam)]
+pub struct NetStoreRead<'w> {
+    peer: Option<Res<'w, NetPeer>>,
+}
+
+/// The reads both params share, over the peer they hold.
+mod read {
+    use super::*;
+
+    pub(super) fn get<T: DeserializeOwned>(
+        peer: Option<&NetPeer>,
+        scope: Scope,
+        key: &str,
+    ) -> Result<Option<T>, NetError> {
+        let Some(bytes) = peer.and_then(|p| p.session().store().get(scope, key)) else {
+            return Ok(None);
+        };
+        match bincode::serde::decode_from_slice(bytes, bincode::config::standard()) {
+            Ok((value, used)) if used == bytes.len() => Ok(Some(value)),
+            Ok((_, used)) => Err(NetError::Decode {
+                key: key.to_owned(),
+                ty: std::any::type_name::<T>(),
+                why: format!("{} bytes left over after {used}", bytes.len() - used),
+            }),
+            Err(e) => Err(NetError::Decode {
+                key: key.to_owned(),
+                ty: std::any::type_name::<T>(),
+                why: e.to_string(),
+            }),
+        }
+    }
+
+    pub(super) fn keys(peer: Option<&NetPeer>, scope: Scope) -> Vec<String> {
+        let Some(peer) = peer else {
+            return Vec::new();
+        };
+        peer.session()
+            .store()
+            .scope(scope)
+            .filter(|(k, _)| !k.starts_with(RESERVED_PREFIX))
+            .map(|(k, _)| k.to_owned())
+            .collect()
+    }
+}
+
+/// The read methods, the same on [`NetStore`] and [`NetStoreRead`].
+macro_rules! reads {
+    ($param:ident) => {
+        impl $param<'_> {
+            fn peer(&self) -> Option<&NetPeer> {
+                self.peer.as_deref()
+            }
+
+            /// Whether this peer hosts (only the host writes shared entries).
+            pub fn is_host(&self) -> bool {
+                self.peer().is_some_and(|p| p.session().is_host())
+            }
+
+            /// Session time now, once there is a session.
+            pub fn now(&self) -> Option<std::time::Duration> {
+                self.peer().map(|p| p.now())
+            }
+
+            /// The session, for its roster and figures.
+            pub fn session(&self) -> Option<&Session> {
+                self.peer().map(|p| p.session())
+            }
+
+            /// This peer's id, once there is a session.
+            pub fn me(&self) -> Option<PeerId> {
+                self.peer().map(|p| p.session().peer_id())
+            }
+
+            /// The entry of `scope` under `key`, decoded as `T`: `Ok(None)` when there is
+            /// no such entry (or no session), [`NetError::Decode`] when it is not a `T`.
+            pub fn get<T: DeserializeOwned>(&self, scope: Scope, key: &str) -> Result<Option<T>, NetError> {
+                read::get(self.peer(), scope, key)
+            }
+
+            /// The shared entry under `key` (see [`Self::get`]).
+            pub fn shared<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, NetError> {
+                self.get(Scope::Shared, key)
+            }
+
+            /// `peer`'s own entry under `key` (see [`Self::get`]).
+            pub fn own<T: DeserializeOwned>(&self, peer: PeerId, key: &str) -> Result<Option<T>, NetError> {
+                self.get(Scope::Peer(peer), key)
+            }
+
+            /// The keys of `scope`'s entries (the plugin's own keys left out).
+            pub fn keys(&self, scope: Scope) -> Vec<String> {
+                read::keys(self.peer(), scope)
+            }
+        }
+    };
+}
+
+reads!(NetStore);
+reads!(NetStoreRead);
 
 fn encode<T: Serialize>(key: &str, value: &T) -> Result<Vec<u8>, NetError> {
     bincode::serde::encode_to_vec(value, bincode::config::standard()).map_err(|e| NetError::Encode {
@@ -39,67 +145,6 @@ fn check_key(key: &str) -> Result<(), NetError> {
 }
 
 impl NetStore<'_> {
-    /// Whether this peer hosts (only the host writes shared entries).
-    pub fn is_host(&self) -> bool {
-        self.peer.as_ref().is_some_and(|p| p.session().is_host())
-    }
-
-    /// Session time now, once there is a session.
-    pub fn now(&self) -> Option<std::time::Duration> {
-        self.peer.as_ref().map(|p| p.now())
-    }
-
-    /// The session, for its roster and figures (a system with a `NetStore` cannot also
-    /// take `Res<NetPeer>`).
-    pub fn session(&self) -> Option<&Session> {
-        self.peer.as_ref().map(|p| p.session())
-    }
-
-    /// This peer's id, once there is a session.
-    pub fn me(&self) -> Option<PeerId> {
-        self.peer.as_ref().map(|p| p.session().peer_id())
-    }
-
-    /// The entry of `scope` under `key`, decoded as `T`.
-    pub fn get<T: DeserializeOwned>(&self, scope: Scope, key: &str) -> Result<Option<T>, NetError> {
-        let Some(peer) = self.peer.as_ref() else {
-            return Ok(None);
-        };
-        let Some(bytes) = peer.session().store().get(scope, key) else {
-            return Ok(None);
-        };
-        bincode::serde::decode_from_slice(bytes, bincode::config::standard())
-            .map(|(value, _)| Some(value))
-            .map_err(|e| NetError::Decode {
-                key: key.to_owned(),
-                why: e.to_string(),
-            })
-    }
-
-    /// The shared entry under `key`; `None` when absent or of another type (see
-    /// [`NetStore::get`] for the error).
-    pub fn shared<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
-        self.get(Scope::Shared, key).ok().flatten()
-    }
-
-    /// `peer`'s own entry under `key`; `None` when absent or of another type.
-    pub fn own<T: DeserializeOwned>(&self, peer: PeerId, key: &str) -> Option<T> {
-        self.get(Scope::Peer(peer), key).ok().flatten()
-    }
-
-    /// The keys of `scope`'s entries (the plugin's own keys left out).
-    pub fn keys(&self, scope: Scope) -> Vec<String> {
-        let Some(peer) = self.peer.as_ref() else {
-            return Vec::new();
-        };
-        peer.session()
-            .store()
-            .scope(scope)
-            .filter(|(k, _)| !k.starts_with(RESERVED_PREFIX))
-            .map(|(k, _)| k.to_owned())
-            .collect()
-    }
-
     /// Writes a shared entry (the host only: [`crate::SessionError::NotHost`] otherwise).
     pub fn set_shared<T: Serialize>(&mut self, key: &str, value: &T) -> Result<(), NetError> {
         check_key(key)?;

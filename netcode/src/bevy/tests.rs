@@ -16,30 +16,30 @@ use crate::transport::PeerOptions;
 use crate::{DirectPath, LeaveReason, Link, PeerId, Scope};
 
 #[derive(Component, Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-struct Pos {
-    x: f32,
-    y: f32,
+pub(super) struct Pos {
+    pub(super) x: f32,
+    pub(super) y: f32,
 }
 
 #[derive(Component, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-enum Mood {
+pub(super) enum Mood {
     Calm,
     Angry,
 }
 
 #[derive(Component, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-struct Health(u8);
+pub(super) struct Health(pub(super) u8);
 
 /// Everything the plugin told one app.
 #[derive(Resource, Default)]
-struct Seen {
-    self_joined: Vec<SelfJoined>,
-    peer_joined: Vec<PeerJoined>,
-    peer_left: Vec<PeerLeft>,
-    host_changed: Vec<HostChanged>,
-    store: Vec<StoreChanged>,
-    errors: Vec<NetError>,
-    entered_hosting: u32,
+pub(super) struct Seen {
+    pub(super) self_joined: Vec<SelfJoined>,
+    pub(super) peer_joined: Vec<PeerJoined>,
+    pub(super) peer_left: Vec<PeerLeft>,
+    pub(super) host_changed: Vec<HostChanged>,
+    pub(super) store: Vec<StoreChanged>,
+    pub(super) errors: Vec<NetError>,
+    pub(super) entered_hosting: u32,
 }
 
 fn record(
@@ -76,7 +76,7 @@ fn quant() -> Quant {
     Quant::new(-50.0, 50.0, 0.01).unwrap()
 }
 
-fn app() -> App {
+pub(super) fn app() -> App {
     let mut app = App::new();
     app.add_plugins((::bevy::MinimalPlugins, NetcodePlugin))
         .replicate_with::<Pos>(&[("x", quant()), ("y", quant())])
@@ -101,9 +101,9 @@ fn peer_id(session: &TestSession, i: usize) -> PeerId {
 }
 
 /// A remote entity and the components it has.
-type Remote = (NetRemote, Option<Pos>, Option<Mood>, Option<Health>);
+pub(super) type Remote = (NetRemote, Option<Pos>, Option<Mood>, Option<Health>);
 
-fn remotes(app: &mut App) -> Vec<Remote> {
+pub(super) fn remotes(app: &mut App) -> Vec<Remote> {
     let mut q = app
         .world_mut()
         .query::<(&NetRemote, Option<&Pos>, Option<&Mood>, Option<&Health>)>();
@@ -120,7 +120,7 @@ fn distance(a: Pos, b: Pos) -> f32 {
 }
 
 /// A host and `guests` guests on the in-memory network, all admitted.
-fn session(seed: u64, guests: usize) -> TestSession {
+pub(super) fn session(seed: u64, guests: usize) -> TestSession {
     let mut s = TestSession::new(seed, LinkConditions::default());
     s.host(app(), "host");
     for i in 0..guests {
@@ -243,11 +243,18 @@ fn the_store_is_typed_and_announces_changes() {
     let guest = s.app_mut(1).unwrap().world_mut();
     let mut state = bevy_ecs::system::SystemState::<NetStore>::new(guest);
     let mut store = state.get_mut(guest).unwrap();
-    assert_eq!(store.shared::<Round>("round"), Some(round));
-    assert!(matches!(
-        store.get::<String>(Scope::Shared, "round"),
-        Err(NetError::Decode { .. })
-    ));
+    assert_eq!(store.shared::<Round>("round"), Ok(Some(round)));
+    assert_eq!(store.shared::<Round>("no such key"), Ok(None));
+    // Another type than the one written: an error naming the key and the type.
+    let error = store.get::<[u64; 4]>(Scope::Shared, "round").unwrap_err();
+    assert!(
+        matches!(&error, NetError::Decode { key, ty, .. } if key == "round" && *ty == "[u64; 4]"),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().contains("\"round\" does not decode as [u64; 4]"),
+        "{error}"
+    );
     assert_eq!(
         store.set_shared("round", &0u32),
         Err(NetError::Store(crate::SessionError::NotHost))
@@ -258,8 +265,8 @@ fn the_store_is_typed_and_announces_changes() {
     let host = s.app_mut(0).unwrap().world_mut();
     let mut state = bevy_ecs::system::SystemState::<NetStore>::new(host);
     assert_eq!(
-        state.get_mut(host).unwrap().own::<String>(guest_id, "name").as_deref(),
-        Some("juno")
+        state.get_mut(host).unwrap().own::<String>(guest_id, "name"),
+        Ok(Some("juno".to_string()))
     );
     let mine = &s.app(0).unwrap().world().resource::<Seen>().store;
     assert!(
@@ -278,6 +285,45 @@ fn the_store_is_typed_and_announces_changes() {
         "{changes:?}"
     );
     assert!(!changes.iter().any(|c| c.key.starts_with("netcode.")), "{changes:?}");
+}
+
+#[test]
+fn a_read_only_store_reads_the_same_and_shares_the_peer() {
+    let mut s = session(12, 1);
+    let guest_id = peer_id(&s, 1);
+    let world = s.app_mut(1).unwrap().world_mut();
+    let mut state = bevy_ecs::system::SystemState::<NetStore>::new(world);
+    state
+        .get_mut(world)
+        .unwrap()
+        .set_own("name", &"juno".to_string())
+        .unwrap();
+    state.apply(world);
+    let mut state = bevy_ecs::system::SystemState::<NetStoreRead>::new(world);
+    let read = state.get(world).unwrap();
+    assert_eq!(read.own::<String>(guest_id, "name"), Ok(Some("juno".into())));
+    assert_eq!(read.me(), Some(guest_id));
+    assert!(!read.is_host());
+    assert_eq!(read.keys(Scope::Peer(guest_id)), vec!["name".to_string()]);
+    assert!(matches!(
+        read.own::<u64>(guest_id, "name"),
+        Err(NetError::Decode { ty: "u64", .. })
+    ));
+    // Readers do not exclude each other, nor `Res<NetPeer>`; the writer excludes both.
+    let access = |world: &mut World, system: &mut dyn System<In = (), Out = ()>| system.initialize(world);
+    let mut readers = [
+        Box::new(IntoSystem::into_system(|_: NetStoreRead| {})) as Box<dyn System<In = (), Out = ()>>,
+        Box::new(IntoSystem::into_system(|_: NetStoreRead, _: Res<NetPeer>| {})),
+        Box::new(IntoSystem::into_system(|_: NetStore| {})),
+    ];
+    let [a, b, writer] = &mut readers;
+    let (a, b, writer) = (
+        access(world, &mut **a),
+        access(world, &mut **b),
+        access(world, &mut **writer),
+    );
+    assert!(a.is_compatible(&b));
+    assert!(!writer.is_compatible(&a) && !writer.is_compatible(&b));
 }
 
 /// Three apps; the host, holding a shared entity, crashes.
