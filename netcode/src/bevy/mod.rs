@@ -62,6 +62,8 @@
 #[cfg(feature = "bevy_diagnostic")]
 mod diagnostics;
 #[cfg(test)]
+mod error_tests;
+#[cfg(test)]
 mod joining_tests;
 mod messages;
 mod replicate;

@@ -44,8 +44,9 @@ pub(super) struct Book {
     pub(super) apply_shared: bool,
     /// Set when a new peer was attached: the remote entities of the old one go.
     pub(super) fresh: bool,
-    /// The last poll failure reported.
-    error: Option<NetError>,
+    /// The last poll failure reported, as it reads (a failure is reported again only when
+    /// it changes).
+    error: Option<String>,
     /// Since when no other member has been reachable.
     cut_off_since: Option<Duration>,
     /// Whether the host's schema differs from ours (we left).
@@ -108,10 +109,11 @@ fn report(book: &mut Book, result: Result<(), TransportError>, errors: &mut Mess
         Ok(()) => book.error = None,
         Err(e) => {
             let error = NetError::from(e);
-            if book.error.as_ref() != Some(&error) {
-                log::warn!("netcode: {error}");
-                errors.write(error.clone());
-                book.error = Some(error);
+            let text = error.to_string();
+            if book.error.as_ref() != Some(&text) {
+                log::warn!("netcode: {text}");
+                errors.write(error);
+                book.error = Some(text);
             }
         }
     }
@@ -215,8 +217,8 @@ fn check_schema(
     if let Some(theirs) = theirs.filter(|t| *t != ours) {
         let error = NetError::SchemaMismatch { ours, theirs };
         log::warn!("netcode: {error}");
-        errors.write(error.clone());
-        book.error = Some(error);
+        book.error = Some(error.to_string());
+        errors.write(error);
         book.mismatch = true;
         net.leave();
     }

@@ -26,7 +26,7 @@ pub struct NetStore<'w> {
 fn encode<T: Serialize>(key: &str, value: &T) -> Result<Vec<u8>, NetError> {
     bincode::serde::encode_to_vec(value, bincode::config::standard()).map_err(|e| NetError::Encode {
         key: key.to_owned(),
-        why: e.to_string(),
+        source: std::sync::Arc::new(e),
     })
 }
 
@@ -72,7 +72,7 @@ impl NetStore<'_> {
             .map(|(value, _)| Some(value))
             .map_err(|e| NetError::Decode {
                 key: key.to_owned(),
-                why: e.to_string(),
+                source: std::sync::Arc::new(e),
             })
     }
 

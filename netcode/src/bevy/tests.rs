@@ -233,10 +233,10 @@ fn the_store_is_typed_and_announces_changes() {
     let mut state = bevy_ecs::system::SystemState::<NetStore>::new(host);
     let mut store = state.get_mut(host).unwrap();
     store.set_shared("round", &round).unwrap();
-    assert_eq!(
+    assert!(matches!(
         store.set_shared("netcode.schema", &1u8),
-        Err(NetError::ReservedKey("netcode.schema".into()))
-    );
+        Err(NetError::ReservedKey(key)) if key == "netcode.schema"
+    ));
     host = s.app_mut(0).unwrap().world_mut();
     state.apply(host);
     s.run(Duration::from_millis(500));
@@ -248,10 +248,10 @@ fn the_store_is_typed_and_announces_changes() {
         store.get::<String>(Scope::Shared, "round"),
         Err(NetError::Decode { .. })
     ));
-    assert_eq!(
+    assert!(matches!(
         store.set_shared("round", &0u32),
         Err(NetError::Store(crate::SessionError::NotHost))
-    );
+    ));
     store.set_own("name", &"juno".to_string()).unwrap();
     assert_eq!(store.keys(Scope::Shared), vec!["round".to_string()]);
     s.run(Duration::from_millis(500));
@@ -462,7 +462,7 @@ fn a_join_nobody_answers_is_reported_once() {
         s.net.advance(Duration::from_millis(16));
     }
     let errors = &apps[0].world().resource::<Seen>().errors;
-    assert!(matches!(errors[..], [NetError::JoinTimedOut(_)]), "{errors:?}");
+    assert!(matches!(errors[..], [NetError::JoinTimedOut { .. }]), "{errors:?}");
     assert!(apps[0].world().contains_resource::<NetPeer>(), "the game decides");
 }
 
@@ -526,7 +526,7 @@ fn over_udp_a_failed_join_is_reported_once() {
     guest.insert_resource(NetPeer::new(Peer::join(&invite, options).unwrap()));
     run_real(&mut [&mut host, &mut guest], 1.0, |_| false);
     let errors = &guest.world().resource::<Seen>().errors;
-    assert!(matches!(errors[..], [NetError::JoinTimedOut(_)]), "{errors:?}");
+    assert!(matches!(errors[..], [NetError::JoinTimedOut { .. }]), "{errors:?}");
     assert!(
         errors[0].to_string().contains("no member of the session answered"),
         "{errors:?}"

@@ -60,7 +60,7 @@ pub enum TransportError {
     Session(#[from] SessionError),
     /// A saved seat file does not parse.
     #[error("saved seat is invalid: {0}")]
-    Seat(String),
+    Seat(SeatError),
     /// No rendezvous service answered (it is down, unreachable, or the address is wrong).
     #[error(
         "the rendezvous service at {} did not answer {question} within {secs} s (is it running, and is the address right?)",
@@ -75,12 +75,12 @@ pub enum TransportError {
         question: RendezvousQuestion,
     },
     /// A rendezvous service's address does not parse or resolve.
-    #[error("rendezvous service {text:?} is not a HOST:PORT that resolves: {why}")]
+    #[error("rendezvous service {text:?} is not a HOST:PORT that resolves: {source}")]
     BadRendezvous {
         /// What was given.
         text: String,
-        /// Why it does not resolve.
-        why: String,
+        /// Why it does not resolve (`AddrNotAvailable`: it resolves to no address).
+        source: io::Error,
     },
     /// A STUN server's `HOST:PORT` does not parse or resolve.
     #[error("STUN server {text:?} is not a HOST:PORT that resolves: {source}")]
@@ -198,7 +198,7 @@ impl JoinHint {
 }
 
 /// Addresses as a comma-separated list.
-fn list(addrs: &[SocketAddr]) -> String {
+pub(crate) fn list(addrs: &[SocketAddr]) -> String {
     addrs.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
 }
 
@@ -571,7 +571,7 @@ pub use driver::Driver;
 pub use netcheck::{Advice, NetReport, NetcheckOptions, PortMapReport, StunReport, netcheck};
 pub use peer::{Peer, PeerOptions, resolve_rendezvous};
 pub use resolve::stun_servers;
-pub use seat::Seat;
+pub use seat::{Seat, SeatError};
 pub use service_check::RendezvousReport;
 
 #[cfg(test)]

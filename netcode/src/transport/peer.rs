@@ -1,6 +1,7 @@
 //! [`Peer`]: a session on its socket, with its clock and, with a rendezvous service, NAT
 //! traversal.
 
+use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::Duration;
 
@@ -517,17 +518,17 @@ fn start_dht(
 /// first (peers bind IPv4 sockets by default).
 pub fn resolve_rendezvous(text: &str) -> Result<SocketAddr, TransportError> {
     use std::net::ToSocketAddrs;
-    let bad = |why: String| TransportError::BadRendezvous {
+    let bad = |source| TransportError::BadRendezvous {
         text: text.to_string(),
-        why,
+        source,
     };
-    let found: Vec<SocketAddr> = text.trim().to_socket_addrs().map_err(|e| bad(e.to_string()))?.collect();
+    let found: Vec<SocketAddr> = text.trim().to_socket_addrs().map_err(bad)?.collect();
     found
         .iter()
         .find(|a| a.is_ipv4())
         .or(found.first())
         .copied()
-        .ok_or_else(|| bad("no address".into()))
+        .ok_or_else(|| bad(io::ErrorKind::AddrNotAvailable.into()))
 }
 
 /// Adds the address the router mapped and the reflexive address the STUN client learned
