@@ -14,7 +14,7 @@
 //! use netcode::sim::{Sim, SimConfig};
 //!
 //! // Four peers on a simulated network; the host crashes; a survivor takes over.
-//! let mut sim = Sim::new(SimConfig { peers: 4, seed: 7, ..SimConfig::default() });
+//! let mut sim = Sim::new(SimConfig::default().peers(4).seed(7));
 //! sim.run_for_secs(2.0);
 //! let host = sim.consensus_host().expect("one host");
 //! sim.crash_peer(host);
@@ -71,7 +71,7 @@ pub mod dht_values {
     };
 }
 
-pub use config::SessionConfig;
+pub use config::{ConfigError, SessionConfig};
 pub use link::Transmit;
 pub use reach::{DirectPath, Link, Relayer};
 /// What a test peer's heartbeats say of whom it hears (feature `test-util`).

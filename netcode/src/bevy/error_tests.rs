@@ -149,3 +149,46 @@ fn a_bad_code_is_an_invite_error_and_nothing_else_is() {
     );
     assert!(!timed_out.to_string().contains("invalid"), "{timed_out}");
 }
+
+#[test]
+fn a_net_config_that_cannot_work_is_reported_and_undone() {
+    let (mut app, _) = failing_app();
+    app.update();
+    {
+        let mut config = app.world_mut().resource_mut::<NetConfig>();
+        config.tick_hz = 30.0;
+        config.send_hz = 20.0;
+    }
+    app.update();
+    assert!(app.world().resource::<Errors>().0.is_empty(), "a valid change is kept");
+    app.world_mut().resource_mut::<NetConfig>().send_hz = 0.0;
+    app.update();
+    let errors = &app.world().resource::<Errors>().0;
+    assert!(
+        matches!(
+            errors[..],
+            [NetError::Config(crate::ConfigError::TooLow { field: "send_hz", .. })]
+        ),
+        "{errors:?}"
+    );
+    let config = app.world().resource::<NetConfig>();
+    assert_eq!(
+        (config.tick_hz, config.send_hz),
+        (30.0, 20.0),
+        "the last valid one is back"
+    );
+    app.world_mut().resource_mut::<NetConfig>().tick_hz = 10.0;
+    app.update();
+    let errors = &app.world().resource::<Errors>().0;
+    assert!(
+        matches!(
+            errors[1],
+            NetError::Config(crate::ConfigError::Below {
+                field: "tick_hz",
+                floor: "send_hz",
+                ..
+            })
+        ),
+        "{errors:?}"
+    );
+}

@@ -8,6 +8,7 @@ use bevy_ecs::prelude::*;
 use bincode::error::{DecodeError, EncodeError};
 use thiserror::Error;
 
+use crate::config::ConfigError;
 use crate::invite::InviteError;
 use crate::protocol::Refusal;
 use crate::transport::{JoinHint, TransportError};
@@ -159,6 +160,10 @@ pub enum NetError {
     /// No session: the game has not inserted a [`super::NetPeer`].
     #[error("no session")]
     NoSession,
+    /// A configuration that cannot work: the peer's options (when it was made), or a
+    /// [`super::NetConfig`] the game set (refused: the plugin keeps the last valid one).
+    #[error("invalid configuration: {0}")]
+    Config(ConfigError),
 }
 
 impl From<TransportError> for NetError {
@@ -169,6 +174,7 @@ impl From<TransportError> for NetError {
             TransportError::JoinTimedOut { addrs, secs, hint } => NetError::JoinTimedOut { addrs, secs, hint },
             TransportError::Refused(reason) => NetError::Refused(reason),
             TransportError::Invite(e) => NetError::Invite(e),
+            TransportError::Session(SessionError::Config(e)) | TransportError::Config(e) => NetError::Config(e),
             TransportError::Session(e) => NetError::Session(e),
             other => NetError::Network(Arc::new(other)),
         }

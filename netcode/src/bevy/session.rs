@@ -78,6 +78,7 @@ pub(super) fn build(app: &mut App) {
                 .in_set(Step::Poll)
                 .in_set(Received),
         )
+        .add_systems(PreUpdate, check_config.before(super::NetSet::Receive))
         .add_systems(
             PreUpdate,
             forget_peer
@@ -101,6 +102,27 @@ fn attach(net: &mut NetPeer, book: &mut Book, registry: &Registry) {
         };
     }
     net.session_mut().set_schema(registry.schema.clone());
+}
+
+/// Checks each change of [`NetConfig`], once: a configuration that cannot work is
+/// reported as [`NetError::Config`] and replaced by the last valid one (the default at
+/// first), so that no system ever runs on it.
+fn check_config(
+    mut config: ResMut<NetConfig>,
+    mut valid: Local<Option<NetConfig>>,
+    mut errors: MessageWriter<NetError>,
+) {
+    if !config.is_changed() {
+        return;
+    }
+    match config.validate() {
+        Ok(()) => *valid = Some(config.clone()),
+        Err(e) => {
+            log::warn!("netcode: NetConfig refused: {e}");
+            errors.write(NetError::Config(e));
+            *config.bypass_change_detection() = valid.clone().unwrap_or_default();
+        }
+    }
 }
 
 /// Reports a poll failure once (until the poll succeeds or fails differently).
@@ -314,9 +336,9 @@ fn begin_send(
     if !config.send_state || !net.session().in_session() || book.mismatch {
         return;
     }
-    let tick_hz = config.tick_hz.max(1.0);
-    let tick = (net.now().saturating_sub(book.start).as_secs_f64() * tick_hz) as u32;
-    let every = (tick_hz / config.send_hz.clamp(1.0, tick_hz)).round().max(1.0) as u32;
+    // Both rates were checked when set (`NetConfig::validate`): 1 <= send_hz <= tick_hz.
+    let tick = (net.now().saturating_sub(book.start).as_secs_f64() * config.tick_hz) as u32;
+    let every = (config.tick_hz / config.send_hz).round() as u32;
     if book.last_tick.is_some_and(|t| tick < t.saturating_add(every)) {
         return;
     }

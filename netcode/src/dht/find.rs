@@ -26,6 +26,7 @@ pub const KNOCK_REPEAT: Duration = Duration::from_secs(5);
 
 /// Why a join through the DHT gave up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum FindFailure {
     /// The DHT answered, but holds no usable record under the invite's key: nobody in the
     /// session publishes (it ended, or no member is online), or the code is not a session's.

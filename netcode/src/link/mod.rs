@@ -91,7 +91,7 @@ impl Links {
             protocol_id,
             conn_config: connection_config(config),
             token_expire_secs: config.token_expire.as_secs(),
-            link_timeout_secs: i32::try_from(config.link_timeout.as_secs()).unwrap_or(i32::MAX).max(1),
+            link_timeout_secs: i32::try_from(config.link_timeout.as_secs()).unwrap_or(i32::MAX),
             server,
             dials: BTreeMap::new(),
             fresh_dials: BTreeSet::new(),

@@ -30,6 +30,7 @@ const RECV_BUFFER_BYTES: usize = 2048;
 
 /// Errors of the real transport.
 #[derive(Debug, Error)]
+#[non_exhaustive]
 pub enum TransportError {
     /// The socket failed.
     #[error("network error: {0}")]
@@ -58,6 +59,9 @@ pub enum TransportError {
     /// The session API refused a call.
     #[error(transparent)]
     Session(#[from] SessionError),
+    /// The options cannot work (checked once, when the peer is made).
+    #[error("invalid peer options: {0}")]
+    Config(#[from] crate::config::ConfigError),
     /// A saved seat file does not parse.
     #[error("saved seat is invalid: {0}")]
     Seat(SeatError),
@@ -557,6 +561,7 @@ mod dht;
 mod driver;
 mod mapping;
 mod netcheck;
+mod options;
 mod peer;
 mod resolve;
 mod seat;
@@ -569,7 +574,8 @@ pub use crate::session::JoinPhase;
 pub use dht::DhtCounts;
 pub use driver::Driver;
 pub use netcheck::{Advice, NetReport, NetcheckOptions, PortMapReport, StunReport, netcheck};
-pub use peer::{Peer, PeerOptions, resolve_rendezvous};
+pub use options::PeerOptions;
+pub use peer::{Peer, resolve_rendezvous};
 pub use resolve::stun_servers;
 pub use seat::{Seat, SeatError};
 pub use service_check::RendezvousReport;
