@@ -44,6 +44,7 @@ pub mod invite;
 pub(crate) mod key;
 pub mod lan;
 pub(crate) mod link;
+mod log_tag;
 pub(crate) mod loss;
 pub mod portmap;
 pub mod protocol;
@@ -73,6 +74,7 @@ pub mod dht_values {
 
 pub use config::{ConfigError, SessionConfig};
 pub use link::Transmit;
+pub use log_tag::LogTag;
 pub use reach::{DirectPath, Link, Relayer};
 /// What a test peer's heartbeats say of whom it hears (feature `test-util`).
 #[cfg(any(test, feature = "test-util"))]

@@ -126,14 +126,14 @@ fn check_config(
 }
 
 /// Reports a poll failure once (until the poll succeeds or fails differently).
-fn report(book: &mut Book, result: Result<(), TransportError>, errors: &mut MessageWriter<NetError>) {
+fn report(net: &NetPeer, book: &mut Book, result: Result<(), TransportError>, errors: &mut MessageWriter<NetError>) {
     match result {
         Ok(()) => book.error = None,
         Err(e) => {
             let error = NetError::from(e);
             let text = error.to_string();
             if book.error.as_ref() != Some(&text) {
-                log::warn!("netcode: {text}");
+                log::warn!("{} {text}", net.session().log_tag());
                 errors.write(error);
                 book.error = Some(text);
             }
@@ -160,7 +160,7 @@ struct Writers<'w> {
 fn receive(mut net: ResMut<NetPeer>, registry: Res<Registry>, mut book: ResMut<Book>, mut w: Writers) {
     attach(&mut net, &mut book, &registry);
     let result = net.poll();
-    report(&mut book, result, &mut w.error);
+    report(&net, &mut book, result, &mut w.error);
     let now = net.now();
     while let Some(event) = net.session_mut().poll_event() {
         match &event {
@@ -238,7 +238,7 @@ fn check_schema(
     }
     if let Some(theirs) = theirs.filter(|t| *t != ours) {
         let error = NetError::SchemaMismatch { ours, theirs };
-        log::warn!("netcode: {error}");
+        log::warn!("{} {error}", net.session().log_tag());
         book.error = Some(error.to_string());
         errors.write(error);
         book.mismatch = true;
@@ -370,5 +370,5 @@ fn publish(mut net: ResMut<NetPeer>, mut book: ResMut<Book>, mut outbox: ResMut<
 /// Polls again, so that what was published leaves this frame.
 fn flush(mut net: ResMut<NetPeer>, mut book: ResMut<Book>, mut errors: MessageWriter<NetError>) {
     let result = net.poll();
-    report(&mut book, result, &mut errors);
+    report(&net, &mut book, result, &mut errors);
 }

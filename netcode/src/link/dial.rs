@@ -33,7 +33,7 @@ impl Links {
         ) {
             Ok(t) => t,
             Err(e) => {
-                log::warn!("cannot make a connect token for {peer}: {e}");
+                log::warn!("{} cannot make a connect token for {peer}: {e}", self.tag);
                 self.events.push_back(LinkEvent::DialFailed(peer));
                 return;
             }
@@ -44,7 +44,7 @@ impl Links {
                 self.fresh_dials.insert(peer);
             }
             Err(e) => {
-                log::warn!("cannot dial {peer}: {e}");
+                log::warn!("{} cannot dial {peer}: {e}", self.tag);
                 self.events.push_back(LinkEvent::DialFailed(peer));
             }
         }

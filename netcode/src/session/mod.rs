@@ -68,6 +68,8 @@ enum Phase {
 pub struct Session {
     cfg: SessionConfig,
     me: PeerId,
+    /// What starts this session's log lines (its id and ours).
+    tag: crate::LogTag,
     name: String,
     addr: SocketAddr,
     secret: [u8; 32],
@@ -141,6 +143,7 @@ impl Session {
             public,
         } = setup;
         let mut links = Links::new(me, addr, session.key, protocol_id(session.id), &cfg, now);
+        links.set_log_tag(crate::LogTag::new(session.id, me));
         for (member, at) in public {
             links.add_public(member, at);
         }
@@ -154,6 +157,7 @@ impl Session {
         Session {
             cfg,
             me,
+            tag: crate::LogTag::new(session.id, me),
             name,
             addr,
             secret,

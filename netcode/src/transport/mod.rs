@@ -214,6 +214,8 @@ pub(crate) fn list(addrs: &[SocketAddr]) -> String {
 pub struct UdpTransport {
     socket: UdpSocket,
     local: SocketAddr,
+    /// What starts its log lines: the session's tag, once a peer set it.
+    tag: crate::LogTag,
     /// Destinations whose datagrams are dropped (see [`UdpTransport::block`]).
     blocked: BTreeSet<SocketAddr>,
     conditioner: Option<Conditioner>,
@@ -238,6 +240,7 @@ impl UdpTransport {
         Ok(UdpTransport {
             socket,
             local,
+            tag: crate::LogTag::default(),
             blocked: BTreeSet::new(),
             conditioner: Conditioner::new(conditions),
             traversal: None,
@@ -255,8 +258,17 @@ impl UdpTransport {
         self.local
     }
 
+    /// Starts its log lines, and its traversal's, with the session's tag.
+    pub(crate) fn set_log_tag(&mut self, tag: crate::LogTag) {
+        self.tag = tag;
+        if let Some(t) = self.traversal.as_mut() {
+            t.set_log_tag(tag);
+        }
+    }
+
     /// Routes datagrams through `traversal` from now on.
-    pub fn set_traversal(&mut self, traversal: Traversal) {
+    pub fn set_traversal(&mut self, mut traversal: Traversal) {
+        traversal.set_log_tag(self.tag);
         self.traversal = Some(traversal);
     }
 
@@ -414,7 +426,7 @@ impl UdpTransport {
                 // A full socket buffer or an unreachable peer loses a datagram, as the
                 // network would: liveness and resends deal with it.
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::ConnectionRefused) => {}
-                Err(e) => log::debug!("send to {to} failed: {e}"),
+                Err(e) => log::debug!("{} send to {to} failed: {e}", self.tag),
             }
         }
         Ok(())
@@ -467,7 +479,7 @@ impl UdpTransport {
         }
         for (to, bytes) in wire {
             if let Err(e) = self.socket.send_to(&bytes, to) {
-                log::debug!("port mapping: the deletion to {to} failed: {e}");
+                log::debug!("{} port mapping: the deletion to {to} failed: {e}", self.tag);
             }
         }
     }
@@ -498,7 +510,7 @@ impl UdpTransport {
             if !self.blocked.contains(&to)
                 && let Err(e) = self.socket.send_to(&bytes, to)
             {
-                log::debug!("the last word to {to} failed: {e}");
+                log::debug!("{} the last word to {to} failed: {e}", self.tag);
             }
         }
     }

@@ -182,6 +182,7 @@ impl Peer {
         let own = candidates(local);
         transport.set_traversal(Traversal::new(cfg, &session.key, credentials.peer, own, nonce_seed));
         let addr = options.advertise.unwrap_or_else(|| advertised(local));
+        transport.set_log_tag(crate::LogTag::new(session.id, credentials.peer));
         if let Some(t) = transport.traversal_mut() {
             t.set_addr(addr);
         }

@@ -100,6 +100,8 @@ pub struct Traversal {
     session: RendezvousId,
     probes: ProbeKey,
     me: PeerId,
+    /// What starts our log lines (see [`Traversal::set_log_tag`]).
+    tag: crate::LogTag,
     /// Our session address, once known.
     addr: Option<SocketAddr>,
     candidates: Vec<SocketAddr>,
@@ -133,6 +135,11 @@ pub struct Traversal {
 }
 
 impl Traversal {
+    /// Starts our log lines with the session's tag ([`crate::Session::log_tag`]).
+    pub(crate) fn set_log_tag(&mut self, tag: crate::LogTag) {
+        self.tag = tag;
+    }
+
     /// Traversal for peer `me` of the session whose key is `session_key`, with our
     /// `candidates` (interface addresses with the game socket's port); `nonce_seed` makes
     /// this process's nonces unlike another's (any random number).
@@ -150,6 +157,7 @@ impl Traversal {
             probes: ProbeKey::new(session_key),
             cfg,
             me,
+            tag: crate::LogTag::default(),
             addr: None,
             candidates,
             observed: None,
@@ -202,7 +210,7 @@ impl Traversal {
     /// full.
     pub fn add_candidate(&mut self, addr: SocketAddr) {
         if !self.candidates.contains(&addr) && self.candidates.len() < MAX_CANDIDATES {
-            log::debug!("{}: candidate {addr} added", self.me);
+            log::debug!("{} candidate {addr} added", self.tag);
             self.candidates.push(addr);
         }
     }
@@ -315,7 +323,7 @@ impl Traversal {
         if is_probe(bytes) {
             match self.probes.open(bytes) {
                 Some(p) if p.session == self.session && p.sender != self.me => self.on_probe(from, p, now),
-                _ => log::debug!("{from}: a probe that does not open"),
+                _ => log::debug!("{} {from}: a probe that does not open", self.tag),
             }
             return Incoming::Consumed;
         }
@@ -383,7 +391,7 @@ impl Traversal {
         if let Some(d) = r.direct
             && now.saturating_sub(d.heard) > cfg.path_timeout
         {
-            log::debug!("path to {addr} at {} went quiet: punching again", d.addr);
+            log::debug!("{} path to {addr} at {} went quiet: punching again", self.tag, d.addr);
             r.direct = None;
             r.punch_since = now;
             r.next_probe = now;
@@ -395,7 +403,7 @@ impl Traversal {
             && self.primary.is_some()
             && !member_relays(r.peer)
         {
-            log::debug!("no direct path to {addr}: the rendezvous service relays");
+            log::debug!("{} no direct path to {addr}: the rendezvous service relays", self.tag);
             r.service = Some(now);
             r.pending.clear();
             self.stats.paths_chosen += 1;
@@ -522,7 +530,7 @@ impl Traversal {
                         }
                         self.choose(addr, from, now);
                     }
-                    _ => log::debug!("{from}: a reply to no probe of ours"),
+                    _ => log::debug!("{} {from}: a reply to no probe of ours", self.tag),
                 }
             }
         }
@@ -545,7 +553,7 @@ impl Traversal {
             return;
         }
         self.by_path.insert(path, addr);
-        log::debug!("path to {addr}: {path} ({kind:?})");
+        log::debug!("{} path to {addr}: {path} ({kind:?})", self.tag);
         r.direct = Some(Direct {
             addr: path,
             kind,
