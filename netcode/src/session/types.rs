@@ -161,7 +161,7 @@ pub enum SessionError {
     #[error("entry too large: {0}")]
     TooLarge(&'static str),
     /// The write would take a scope, or the whole store, past its capacity
-    /// (`protocol::SHARED_CAPACITY`, `OWN_CAPACITY`, `STORE_CAPACITY`): nothing was written.
+    /// (`limits::SHARED_CAPACITY`, `OWN_CAPACITY`, `STORE_CAPACITY`): nothing was written.
     /// Overwriting an entry with a value no larger, or deleting one, still works.
     #[error("store full: the write would take {0} past its capacity")]
     StoreFull(Limit),
