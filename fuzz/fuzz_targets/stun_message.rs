@@ -32,10 +32,7 @@ fuzz_target!(|data: &[u8]| {
     let server: SocketAddr = "198.51.100.1:3478".parse().expect("address");
     let stranger: SocketAddr = "192.0.2.9:3478".parse().expect("address");
     let mut client = StunClient::new(
-        StunConfig {
-            servers: vec![server],
-            ..StunConfig::default()
-        },
+        StunConfig::default().servers(vec![server]),
         u64::from(control),
     );
     client.start(Duration::ZERO);

@@ -95,10 +95,7 @@ fuzz_target!(|data: &[u8]| {
     let session = SessionSigner::new(&SESSION_KEY).id();
     let service = source(0);
     let me_addr: SocketAddr = "10.0.0.1:4000".parse().expect("address");
-    let cfg = TraversalConfig {
-        rendezvous: vec![service],
-        ..TraversalConfig::default()
-    };
+    let cfg = TraversalConfig::default().rendezvous(vec![service]);
     let mut t = Traversal::new(cfg, &SESSION_KEY, ME, vec![me_addr], 7);
     t.set_addr(me_addr);
     t.ask_observed();

@@ -378,12 +378,7 @@ fn build_app(args: Args) -> App {
         loss: args.loss,
         ..Default::default()
     };
-    let sim = Sim::new(SimConfig {
-        peers: args.peers,
-        seed: args.seed,
-        link,
-        ..Default::default()
-    });
+    let sim = Sim::new(SimConfig::default().peers(args.peers).seed(args.seed).link(link));
     let window = Window {
         title: format!("netcode session: {} peers, seed {}", args.peers, args.seed),
         resolution: (1280, 720).into(),

@@ -121,13 +121,13 @@ pub enum Start {
 
 impl NetArgs {
     fn options(&self) -> Result<PeerOptions, String> {
-        let options = PeerOptions {
-            name: self.name.clone(),
-            bind: SocketAddr::new(self.bind, self.port),
-            conditions: LinkConditions::from_millis(self.sim_latency, self.sim_jitter, self.sim_loss)
-                .map_err(|e| format!("--sim-{e}"))?,
-            ..PeerOptions::default()
-        };
+        let options = PeerOptions::default()
+            .name(self.name.clone())
+            .bind(SocketAddr::new(self.bind, self.port))
+            .conditions(
+                LinkConditions::from_millis(self.sim_latency, self.sim_jitter, self.sim_loss)
+                    .map_err(|e| format!("--sim-{e}"))?,
+            );
         self.online.peer_options(options).map_err(|e| e.to_string())
     }
 
@@ -166,12 +166,12 @@ impl NetArgs {
         let peer = match (seat, start) {
             (Some(seat), _) => {
                 let dht = self.online.dht_for(&seat.invite);
-                NetPeer::rejoin(&seat, PeerOptions { dht, ..options })
+                NetPeer::rejoin(&seat, options.dht(dht))
             }
             (None, Start::Join(code)) => {
                 let invite = Invite::decode(code).map_err(|e| e.to_string())?;
                 let dht = self.online.dht_for(&invite);
-                NetPeer::join(&invite, PeerOptions { dht, ..options })
+                NetPeer::join(&invite, options.dht(dht))
             }
             (None, Start::Host) => NetPeer::host(options),
         };

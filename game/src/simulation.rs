@@ -346,11 +346,7 @@ mod tests {
     /// host crash and a restart, and the simulator saw no write go missing.
     #[test]
     fn scores_climb_and_survive_a_host_crash() {
-        let sim = Sim::new(SimConfig {
-            peers: 3,
-            seed: 11,
-            ..SimConfig::default()
-        });
+        let sim = Sim::new(SimConfig::default().peers(3).seed(11));
         let mut state = SimState::new(sim, 11);
         run(&mut state, 3);
         let peers = state.sim.live_peers();

@@ -45,7 +45,7 @@ fn main() -> AppExit {
     let peer = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["host"] => NetPeer::host(PeerOptions::default()),
         ["join", code] => Invite::decode(code)
-            .map_err(|e| NetError::Network(e.to_string()))
+            .map_err(NetError::from)
             .and_then(|invite| NetPeer::join(&invite, PeerOptions::default())),
         _ => {
             eprintln!("usage: bevy_minimal host | bevy_minimal join CODE");

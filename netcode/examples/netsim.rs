@@ -336,24 +336,20 @@ fn run_seed(
     seed: u64,
 ) -> (Report, Vec<f64>, Vec<f64>, Vec<f64>) {
     let arena = args.scene == "arena";
-    let session = SessionConfig {
-        heartbeat_interval: Duration::from_secs_f64(1.0 / args.send_rate),
-        side_heartbeat_interval: Duration::from_secs_f64(1.0 / args.side_rate),
-        shared_interval: Duration::from_secs_f64(1.0 / args.shared_rate),
-        ..SessionConfig::default()
-    };
-    let cfg = SimConfig {
-        peers: args.peers,
-        seed,
-        link: link.clone(),
-        session,
-        scene: if arena {
+    let session = SessionConfig::default()
+        .heartbeat_interval(Duration::from_secs_f64(1.0 / args.send_rate))
+        .side_heartbeat_interval(Duration::from_secs_f64(1.0 / args.side_rate))
+        .shared_interval(Duration::from_secs_f64(1.0 / args.shared_rate));
+    let cfg = SimConfig::default()
+        .peers(args.peers)
+        .seed(seed)
+        .link(link.clone())
+        .session(session)
+        .scene(if arena {
             Scene::Arena { objects: args.objects }
         } else {
             Scene::Store
-        },
-        ..SimConfig::default()
-    };
+        });
     let started = Instant::now();
     let mut sim = Sim::new(cfg);
     let mut printed = 0;

@@ -35,16 +35,16 @@ fn main() -> Result<(), String> {
     if !(args.secs.is_finite() && args.secs > 0.0) {
         return Err("--secs must be a positive number".into());
     }
-    let mut sim = Sim::new(SimConfig {
-        peers: args.peers,
-        seed: args.seed,
-        link: LinkConditions {
-            latency: Duration::from_millis(20),
-            ..LinkConditions::default()
-        },
-        scene: Scene::Store,
-        ..SimConfig::default()
-    });
+    let mut sim = Sim::new(
+        SimConfig::default()
+            .peers(args.peers)
+            .seed(args.seed)
+            .link(LinkConditions {
+                latency: Duration::from_millis(20),
+                ..LinkConditions::default()
+            })
+            .scene(Scene::Store),
+    );
     sim.run_for_secs(5.0);
     for j in 2..args.peers {
         sim.cut(0, j);

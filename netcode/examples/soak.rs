@@ -77,20 +77,20 @@ struct Figures {
 
 /// One seed: returns what it measured and the invariant violations found.
 fn run(args: &Args, seed: u64) -> (Figures, Vec<String>) {
-    let mut sim = Sim::new(SimConfig {
-        peers: args.peers,
-        seed,
-        link: LinkConditions {
-            latency: std::time::Duration::from_millis(30),
-            jitter: std::time::Duration::from_millis(10),
-            loss: args.loss,
-            burst_loss: args.burst_loss,
-            burst_len: 15.0,
-            ..LinkConditions::default()
-        },
-        scene: Scene::Store,
-        ..SimConfig::default()
-    });
+    let mut sim = Sim::new(
+        SimConfig::default()
+            .peers(args.peers)
+            .seed(seed)
+            .link(LinkConditions {
+                latency: std::time::Duration::from_millis(30),
+                jitter: std::time::Duration::from_millis(10),
+                loss: args.loss,
+                burst_loss: args.burst_loss,
+                burst_len: 15.0,
+                ..LinkConditions::default()
+            })
+            .scene(Scene::Store),
+    );
     let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed);
     sim.run_for_secs(FORM_SECS);
     let end = args.minutes * 60.0 - SETTLE_SECS;

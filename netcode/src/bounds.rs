@@ -61,6 +61,7 @@ pub struct Capacity {
 
 /// Errors of the wire layer.
 #[derive(Debug, Error)]
+#[non_exhaustive]
 pub enum ProtocolError {
     /// The bytes are not a valid message.
     #[error("undecodable message: {0}")]

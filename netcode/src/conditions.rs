@@ -14,6 +14,7 @@ pub const MAX_DELAY: Duration = Duration::from_secs(10);
 
 /// A value of [`LinkConditions`] out of its range.
 #[derive(Debug, Clone, PartialEq, Error)]
+#[non_exhaustive]
 pub enum ConditionsError {
     /// A probability outside 0..=1 (or not a number).
     #[error("{field} must be a probability within 0..=1, got {value}")]

@@ -51,6 +51,7 @@ const FAMILY_V6: u8 = 6;
 
 /// Why a string is not an invite code. Displayed as `invite code is invalid: ...`.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum InviteError {
     /// It does not start with [`PREFIX`].
     #[error("invite code is invalid: it should start with `{PREFIX}`")]

@@ -33,6 +33,7 @@ const MAX_GAMES: usize = 32;
 
 /// Why LAN discovery failed.
 #[derive(Debug, Error)]
+#[non_exhaustive]
 pub enum LanError {
     /// A socket failed (for a listener: most often, another program holds the port).
     #[error("LAN discovery: {0}")]

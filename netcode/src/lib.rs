@@ -14,7 +14,7 @@
 //! use netcode::sim::{Sim, SimConfig};
 //!
 //! // Four peers on a simulated network; the host crashes; a survivor takes over.
-//! let mut sim = Sim::new(SimConfig { peers: 4, seed: 7, ..SimConfig::default() });
+//! let mut sim = Sim::new(SimConfig::default().peers(4).seed(7));
 //! sim.run_for_secs(2.0);
 //! let host = sim.consensus_host().expect("one host");
 //! sim.crash_peer(host);
@@ -31,6 +31,21 @@
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
 
+/// Declares a function public with the `test-util` feature (tests that play a misbehaving
+/// peer and the fuzz targets reach the wire model through it) and crate-private without,
+/// so that a game never sees it.
+macro_rules! test_hook {
+    ($(#[$m:meta])* fn $name:ident $($rest:tt)*) => {
+        #[cfg(any(test, feature = "test-util"))]
+        $(#[$m])*
+        pub fn $name $($rest)*
+        #[cfg(not(any(test, feature = "test-util")))]
+        $(#[$m])*
+        pub(crate) fn $name $($rest)*
+    };
+}
+pub(crate) use test_hook;
+
 #[cfg(feature = "bevy")]
 pub mod bevy;
 pub(crate) mod bounds;
@@ -44,9 +59,16 @@ pub mod invite;
 pub(crate) mod key;
 pub mod lan;
 pub(crate) mod link;
+mod log_tag;
 pub(crate) mod loss;
 pub mod portmap;
+/// The wire model (messages, bounds, the heartbeat frame): public only with the `test-util`
+/// feature, for tests that play a misbehaving peer and for the fuzz targets; a game never
+/// sees it (what it needs is re-exported: [`Refusal`] and the bounds in [`limits`]).
+#[cfg(any(test, feature = "test-util"))]
 pub mod protocol;
+#[cfg(not(any(test, feature = "test-util")))]
+pub(crate) mod protocol;
 pub mod reach;
 pub mod rendezvous;
 pub mod roster;
@@ -71,8 +93,19 @@ pub mod dht_values {
     };
 }
 
-pub use config::SessionConfig;
+pub use config::{ConfigError, SessionConfig};
 pub use link::{Channel, Transmit};
+pub use log_tag::LogTag;
+pub use protocol::Refusal;
+
+/// The protocol's bounds a game meets: names, store keys and values, members, and the
+/// store's capacities (a write past them fails with a typed error).
+pub mod limits {
+    pub use crate::bounds::{
+        Capacity, MAX_GAME_MESSAGE_BYTES, MAX_KEY_BYTES, MAX_MEMBERS, MAX_NAME_BYTES, MAX_STORE_ENTRIES,
+        MAX_VALUE_BYTES, OWN_CAPACITY, ProtocolError, SHARED_CAPACITY, STORE_CAPACITY,
+    };
+}
 pub use reach::{DirectPath, Link, Relayer};
 /// What a test peer's heartbeats say of whom it hears (feature `test-util`).
 #[cfg(any(test, feature = "test-util"))]

@@ -259,6 +259,7 @@ const VARINT_LONG: u8 = 251;
 
 /// Why bytes are not a rendezvous frame, or a request is refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum RendezvousError {
     /// Not a rendezvous frame at all (no magic): a netcode packet or noise.
     #[error("not a rendezvous frame")]

@@ -155,13 +155,15 @@ impl Roster {
         bincode::serde::encode_to_vec(body, bincode::config::standard()).unwrap_or_default()
     }
 
-    /// Signs the roster as it stands with `key`, for session `session_id`, unless `key`
-    /// signed exactly this roster already.
-    pub fn sign(&mut self, key: &SeatKey, session_id: u64) {
-        if !self.signed_by(&key.public(), session_id) {
-            let body = self.signed_body();
-            let sig = key.sign_statement(Statement::Roster, session_id, &body);
-            self.signature = Some(sig);
+    crate::test_hook! {
+        /// Signs the roster as it stands with `key`, for session `session_id`, unless `key`
+        /// signed exactly this roster already.
+        fn sign(&mut self, key: &SeatKey, session_id: u64) {
+            if !self.signed_by(&key.public(), session_id) {
+                let body = self.signed_body();
+                let sig = key.sign_statement(Statement::Roster, session_id, &body);
+                self.signature = Some(sig);
+            }
         }
     }
 
@@ -179,27 +181,33 @@ impl Roster {
             .map(|i| &self.members[i])
     }
 
-    /// Looks a member up, mutably.
-    pub fn get_mut(&mut self, id: PeerId) -> Option<&mut Member> {
-        match self.members.binary_search_by_key(&id, |m| m.id) {
-            Ok(i) => Some(&mut self.members[i]),
-            Err(_) => None,
+    crate::test_hook! {
+        /// Looks a member up, mutably.
+        fn get_mut(&mut self, id: PeerId) -> Option<&mut Member> {
+            match self.members.binary_search_by_key(&id, |m| m.id) {
+                Ok(i) => Some(&mut self.members[i]),
+                Err(_) => None,
+            }
         }
     }
 
-    /// Inserts or replaces a member, keeping the list sorted.
-    pub fn upsert(&mut self, member: Member) {
-        match self.members.binary_search_by_key(&member.id, |m| m.id) {
-            Ok(i) => self.members[i] = member,
-            Err(i) => self.members.insert(i, member),
+    crate::test_hook! {
+        /// Inserts or replaces a member, keeping the list sorted.
+        fn upsert(&mut self, member: Member) {
+            match self.members.binary_search_by_key(&member.id, |m| m.id) {
+                Ok(i) => self.members[i] = member,
+                Err(i) => self.members.insert(i, member),
+            }
         }
     }
 
-    /// Removes a member.
-    pub fn remove(&mut self, id: PeerId) -> Option<Member> {
-        match self.members.binary_search_by_key(&id, |m| m.id) {
-            Ok(i) => Some(self.members.remove(i)),
-            Err(_) => None,
+    crate::test_hook! {
+        /// Removes a member.
+        fn remove(&mut self, id: PeerId) -> Option<Member> {
+            match self.members.binary_search_by_key(&id, |m| m.id) {
+                Ok(i) => Some(self.members.remove(i)),
+                Err(_) => None,
+            }
         }
     }
 

@@ -103,8 +103,8 @@ impl Usage {
     }
 }
 
-/// Which limit a write would cross (see [`crate::protocol::SHARED_CAPACITY`],
-/// [`crate::protocol::OWN_CAPACITY`], [`crate::protocol::STORE_CAPACITY`]).
+/// Which limit a write would cross (see [`crate::limits::SHARED_CAPACITY`],
+/// [`crate::limits::OWN_CAPACITY`], [`crate::limits::STORE_CAPACITY`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Limit {
     /// The shared scope's.
@@ -372,15 +372,17 @@ impl Store {
         self.entries.into_iter().map(|((s, k), e)| (s, k, e))
     }
 
-    /// Merges one entry into this copy, last writer wins by version (seals are not checked
-    /// here: a session checks them on every path that merges what a peer sent); returns
-    /// whether it changed the store.
-    pub fn merge_entry(&mut self, scope: Scope, key: String, entry: Entry) -> bool {
-        match self.entries.get(&(scope, key.clone())) {
-            Some(current) if !entry.wins_over(current) => false,
-            _ => {
-                self.insert(scope, key, entry);
-                true
+    crate::test_hook! {
+        /// Merges one entry into this copy, last writer wins by version (seals are not
+        /// checked here: a session checks them on every path that merges what a peer sent);
+        /// returns whether it changed the store. Public with `test-util` only.
+        fn merge_entry(&mut self, scope: Scope, key: String, entry: Entry) -> bool {
+            match self.entries.get(&(scope, key.clone())) {
+                Some(current) if !entry.wins_over(current) => false,
+                _ => {
+                    self.insert(scope, key, entry);
+                    true
+                }
             }
         }
     }

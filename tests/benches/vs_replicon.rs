@@ -427,12 +427,10 @@ fn run_replicon(secs: f64, latency: Duration) -> Measured {
 /// Every stream of ours at the replicon send rate: heartbeats on every link (the own
 /// stream rides on them) and the shared stream.
 fn equal_rate() -> SessionConfig {
-    SessionConfig {
-        heartbeat_interval: EQUAL_RATE_INTERVAL,
-        side_heartbeat_interval: EQUAL_RATE_INTERVAL,
-        shared_interval: EQUAL_RATE_INTERVAL,
-        ..SessionConfig::default()
-    }
+    SessionConfig::default()
+        .heartbeat_interval(EQUAL_RATE_INTERVAL)
+        .side_heartbeat_interval(EQUAL_RATE_INTERVAL)
+        .shared_interval(EQUAL_RATE_INTERVAL)
 }
 
 /// What every peer's session counted so far: bytes received, own and shared stream
@@ -447,14 +445,14 @@ fn counters(sim: &Sim) -> Vec<[u64; 3]> {
 }
 
 fn run_ours(secs: f64, latency: Duration, session: SessionConfig) -> Measured {
-    let mut sim = Sim::new(SimConfig {
-        peers: PLAYERS,
-        link: netcode_tests::link(latency.as_millis() as u64, 0, 0.0),
-        session,
-        tick: SIM_STEP,
-        scene: Scene::Arena { objects: OBJECTS },
-        ..SimConfig::default()
-    });
+    let mut sim = Sim::new(
+        SimConfig::default()
+            .peers(PLAYERS)
+            .link(netcode_tests::link(latency.as_millis() as u64, 0, 0.0))
+            .session(session)
+            .tick(SIM_STEP)
+            .scene(Scene::Arena { objects: OBJECTS }),
+    );
     netcode_tests::form(&mut sim, 10.0);
     sim.run_for_secs(WARMUP_SECS);
     let (before, datagrams) = (counters(&sim), sim.network_mut().stats().delivered);

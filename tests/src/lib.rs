@@ -21,13 +21,13 @@ pub fn link(latency_ms: u64, jitter_ms: u64, loss: f64) -> LinkConditions {
 /// A simulation of `peers` peers running the store workload on [`link`]s.
 pub fn sim(peers: usize, seed: u64, latency_ms: u64, jitter_ms: u64, loss: f64) -> Sim {
     let link = link(latency_ms, jitter_ms, loss);
-    Sim::new(SimConfig {
-        peers,
-        seed,
-        link,
-        scene: Scene::Store,
-        ..SimConfig::default()
-    })
+    Sim::new(
+        SimConfig::default()
+            .peers(peers)
+            .seed(seed)
+            .link(link)
+            .scene(Scene::Store),
+    )
 }
 
 /// Runs until every started peer is in the session, or panics after `limit_secs`.

@@ -322,7 +322,7 @@ proptest! {
     ) {
         let server: SocketAddr = "198.51.100.2:3478".parse().unwrap();
         let stranger: SocketAddr = "203.0.113.9:3478".parse().unwrap();
-        let mut client = StunClient::new(StunConfig { servers: vec![server], ..StunConfig::default() }, 5);
+        let mut client = StunClient::new(StunConfig::default().servers(vec![server]), 5);
         client.start(Duration::ZERO);
         for (from_server, bytes) in datagrams {
             let from = if from_server { server } else { stranger };

@@ -12,16 +12,16 @@ use netcode_tests::{assert_healthy, link};
 /// `loss` independent loss and `burst_loss` bursts (the issue's `netsim` scenario, with a
 /// 30 s split), heals, runs to 60 s; returns the simulation.
 fn split_in_halves(peers: usize, seed: u64, loss: f64, burst_loss: f64) -> Sim {
-    let mut sim = Sim::new(SimConfig {
-        peers,
-        seed,
-        link: netcode::sim::LinkConditions {
-            burst_loss,
-            ..link(50, 30, loss)
-        },
-        scene: Scene::Store,
-        ..SimConfig::default()
-    });
+    let mut sim = Sim::new(
+        SimConfig::default()
+            .peers(peers)
+            .seed(seed)
+            .link(netcode::sim::LinkConditions {
+                burst_loss,
+                ..link(50, 30, loss)
+            })
+            .scene(Scene::Store),
+    );
     sim.run_until(Duration::from_secs(10));
     let (a, b): (Vec<usize>, Vec<usize>) = (0..peers).partition(|i| *i < peers / 2);
     sim.partition(&[a, b]);

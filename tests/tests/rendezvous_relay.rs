@@ -55,15 +55,10 @@ fn service() -> Service {
 }
 
 fn options(service: SocketAddr, name: &str) -> PeerOptions {
-    PeerOptions {
-        name: name.into(),
-        bind: "127.0.0.1:0".parse().unwrap(),
-        traversal: TraversalConfig {
-            rendezvous: vec![service],
-            ..TraversalConfig::default()
-        },
-        ..PeerOptions::default()
-    }
+    PeerOptions::default()
+        .name(name.into())
+        .bind("127.0.0.1:0".parse().unwrap())
+        .traversal(TraversalConfig::default().rendezvous(vec![service]))
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -142,12 +137,12 @@ fn netcheck_tells_which_rendezvous_service_answers_and_its_round_trip() {
     let silent = UdpSocket::bind("127.0.0.1:0").expect("binds");
     let silent_addr = silent.local_addr().expect("address");
     let started = Instant::now();
-    let report = netcheck(&NetcheckOptions {
-        bind: "127.0.0.1:0".parse().unwrap(),
-        rendezvous: vec![svc.addr, silent_addr],
-        rendezvous_timeout: Duration::from_millis(500),
-        ..NetcheckOptions::default()
-    })
+    let report = netcheck(
+        &NetcheckOptions::default()
+            .bind("127.0.0.1:0".parse().unwrap())
+            .rendezvous(vec![svc.addr, silent_addr])
+            .rendezvous_timeout(Duration::from_millis(500)),
+    )
     .expect("checks");
     let took = started.elapsed();
     svc.stop.store(true, Ordering::Relaxed);
@@ -178,11 +173,7 @@ fn netcheck_tells_which_rendezvous_service_answers_and_its_round_trip() {
     assert_eq!(json["rendezvous"][1]["answered"], false, "{json}");
     assert_eq!(json["advice"], "service-silent", "{json}");
     // Only the services named are asked: none named, none reported.
-    let none = netcheck(&NetcheckOptions {
-        bind: "127.0.0.1:0".parse().unwrap(),
-        ..NetcheckOptions::default()
-    })
-    .expect("checks");
+    let none = netcheck(&NetcheckOptions::default().bind("127.0.0.1:0".parse().unwrap())).expect("checks");
     assert!(none.rendezvous.is_empty());
     assert_eq!(none.advice, Advice::NoServer);
 }

@@ -15,13 +15,13 @@ const OBJECTS: usize = 16;
 const NETCODE_MAX_PACKET_BYTES: usize = 1300;
 
 fn arena_sim(peers: usize, seed: u64, loss: f64) -> Sim {
-    Sim::new(SimConfig {
-        peers,
-        seed,
-        link: link(30, 10, loss),
-        scene: Scene::Arena { objects: OBJECTS },
-        ..SimConfig::default()
-    })
+    Sim::new(
+        SimConfig::default()
+            .peers(peers)
+            .seed(seed)
+            .link(link(30, 10, loss))
+            .scene(Scene::Arena { objects: OBJECTS }),
+    )
 }
 
 fn now_tick(sim: &Sim) -> u32 {
@@ -151,13 +151,13 @@ fn new_host_continues_the_shared_entities() {
 #[test]
 fn a_world_larger_than_a_datagram_is_spread_over_ticks() {
     let objects = 600;
-    let mut sim = Sim::new(SimConfig {
-        peers: 3,
-        seed: 44,
-        link: link(30, 0, 0.0),
-        scene: Scene::Arena { objects },
-        ..SimConfig::default()
-    });
+    let mut sim = Sim::new(
+        SimConfig::default()
+            .peers(3)
+            .seed(44)
+            .link(link(30, 0, 0.0))
+            .scene(Scene::Arena { objects }),
+    );
     form(&mut sim, 5.0);
     sim.run_for_secs(3.0);
     let h = host(&sim);
@@ -188,16 +188,13 @@ fn a_budget_over_the_datagram_is_seen_as_sliced_heartbeats() {
     // The check above can fail: an own-stream budget over one datagram and a stream that
     // changes everywhere every tick make heartbeats that go through renet's slicing, and
     // the counter sees them.
-    let mut sim = Sim::new(SimConfig {
-        peers: 2,
-        seed: 45,
-        link: link(30, 0, 0.0),
-        session: netcode::SessionConfig {
-            own_budget_bytes: 3_000,
-            ..netcode::SessionConfig::default()
-        },
-        ..SimConfig::default()
-    });
+    let mut sim = Sim::new(
+        SimConfig::default()
+            .peers(2)
+            .seed(45)
+            .link(link(30, 0, 0.0))
+            .session(netcode::SessionConfig::default().own_budget_bytes(3_000)),
+    );
     form(&mut sim, 5.0);
     let schema = arena::schema();
     for i in sim.live_indices() {
@@ -231,13 +228,13 @@ const SAME_RATE_SHARE: f64 = 0.59;
 fn the_arena_costs_under_three_fifths_of_naive_snapshots_at_the_same_rates() {
     // The benchmark scene of the issue (netsim --scene arena --peers 8 --loss 0.05 --jitter 20
     // --duration 60): 8 peers, 64 objects.
-    let mut sim = Sim::new(SimConfig {
-        peers: 8,
-        seed: 1,
-        link: link(20, 20, 0.05),
-        scene: Scene::Arena { objects: 64 },
-        ..SimConfig::default()
-    });
+    let mut sim = Sim::new(
+        SimConfig::default()
+            .peers(8)
+            .seed(1)
+            .link(link(20, 20, 0.05))
+            .scene(Scene::Arena { objects: 64 }),
+    );
     form(&mut sim, 5.0);
     sim.run_for_secs(60.0);
     let r = sim.report(Duration::from_secs(1));
@@ -297,13 +294,13 @@ fn a_late_joiner_gets_the_whole_world_reliably_then_deltas() {
     // Under heavy loss a spread unreliable world would take many rounds to arrive whole;
     // the reliable full snapshot brings every object at once.
     let objects = 600;
-    let mut sim = Sim::new(SimConfig {
-        peers: 3,
-        seed: 46,
-        link: link(30, 5, 0.2),
-        scene: Scene::Arena { objects },
-        ..SimConfig::default()
-    });
+    let mut sim = Sim::new(
+        SimConfig::default()
+            .peers(3)
+            .seed(46)
+            .link(link(30, 5, 0.2))
+            .scene(Scene::Arena { objects }),
+    );
     form(&mut sim, 10.0);
     sim.run_for_secs(1.0);
     let late = sim.add_peer();

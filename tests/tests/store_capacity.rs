@@ -6,7 +6,8 @@
 
 use std::time::Duration;
 
-use netcode::protocol::{Message, OWN_CAPACITY, SHARED_CAPACITY, STORE_CAPACITY};
+use netcode::limits::{OWN_CAPACITY, SHARED_CAPACITY, STORE_CAPACITY};
+use netcode::protocol::Message;
 use netcode::sim::{FILL_ENTRY_BYTES, Sim};
 use netcode::store::{Entry, Limit, Store, Version};
 use netcode::{PeerId, Scope, SessionError, SessionEvent};

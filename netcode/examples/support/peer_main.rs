@@ -114,14 +114,14 @@ impl PeerArgs {
                 self.join_timeout
             ));
         }
-        let options = PeerOptions {
-            name: self.name.clone(),
-            bind: std::net::SocketAddr::new(self.bind, self.port),
-            conditions: LinkConditions::from_millis(self.sim_latency, self.sim_jitter, self.sim_loss)
-                .map_err(|e| format!("--sim-{e}"))?,
-            join_timeout: Duration::from_secs_f64(self.join_timeout),
-            ..PeerOptions::default()
-        };
+        let options = PeerOptions::default()
+            .name(self.name.clone())
+            .bind(std::net::SocketAddr::new(self.bind, self.port))
+            .conditions(
+                LinkConditions::from_millis(self.sim_latency, self.sim_jitter, self.sim_loss)
+                    .map_err(|e| format!("--sim-{e}"))?,
+            )
+            .join_timeout(Duration::from_secs_f64(self.join_timeout));
         self.online.peer_options(options).map_err(|e| e.to_string())
     }
 }
@@ -175,13 +175,13 @@ pub fn run(cli: PeerCli) -> Result<(), String> {
     let mut peer = match (&saved, &code) {
         (Some(seat), _) => {
             let dht = args.online.dht_for(&seat.invite);
-            Peer::rejoin(seat, PeerOptions { dht, ..options })
+            Peer::rejoin(seat, options.dht(dht))
         }
         (None, Some(code)) => Invite::decode(code)
             .map_err(netcode::transport::TransportError::from)
             .and_then(|invite| {
                 let dht = args.online.dht_for(&invite);
-                Peer::join(&invite, PeerOptions { dht, ..options })
+                Peer::join(&invite, options.dht(dht))
             }),
         (None, None) => Peer::host(options),
     }

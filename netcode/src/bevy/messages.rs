@@ -1,12 +1,17 @@
 //! The messages the plugin sends, and its error type.
 
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bevy_ecs::prelude::*;
+use bincode::error::{DecodeError, EncodeError};
 use thiserror::Error;
 
+use crate::config::ConfigError;
+use crate::invite::InviteError;
 use crate::protocol::Refusal;
-use crate::transport::TransportError;
+use crate::transport::{JoinHint, TransportError};
 use crate::{LeaveReason, Link, PeerId, Scope, SessionError, SessionEvent};
 
 /// This peer is in the session: the host accepted it, or it created the session.
@@ -86,18 +91,39 @@ pub struct StoreChanged {
 pub struct NetEvent(pub SessionEvent);
 
 /// What went wrong, as a message (sent once per distinct failure) and as the error of
-/// [`super::NetStore`]'s calls.
-#[derive(Message, Debug, Clone, PartialEq, Eq, Error)]
+/// [`super::NetStore`]'s calls. Every cause is kept typed: match on the variant, and on
+/// the [`TransportError`] inside [`NetError::Network`].
+#[derive(Message, Debug, Clone, Error)]
+#[non_exhaustive]
 pub enum NetError {
-    /// Nobody let us in in time.
-    #[error("{0}")]
-    JoinTimedOut(String),
+    /// Nobody let us in in time (see [`TransportError::JoinTimedOut`]).
+    #[error(
+        "no member of the session answered at {} within {secs} s: {hint}",
+        crate::transport::list(addrs)
+    )]
+    JoinTimedOut {
+        /// The addresses tried, in order.
+        addrs: Vec<SocketAddr>,
+        /// How long we tried.
+        secs: u64,
+        /// What the addresses tried tell about why, and what would help.
+        hint: JoinHint,
+    },
     /// A member refused us.
     #[error("the session refused us: {0}")]
     Refused(Refusal),
-    /// The network failed (the socket, a rendezvous service).
-    #[error("{0}")]
-    Network(String),
+    /// The invite code does not decode (said only of a code: nothing else is reported
+    /// as an invalid code).
+    #[error(transparent)]
+    Invite(#[from] InviteError),
+    /// The session refused a call of the driver (a seat whose secret does not match its
+    /// id, a join with no contact): not a store write, which fails with [`NetError::Store`].
+    #[error(transparent)]
+    Session(SessionError),
+    /// The network failed (the socket, a rendezvous service, the DHT, a STUN server, a
+    /// saved seat): the transport's error, whole (shared, as an `io::Error` cannot be cloned).
+    #[error(transparent)]
+    Network(Arc<TransportError>),
     /// The host's game registers other replicated components than ours: we left.
     #[error(
         "this game replicates other components than the host's (schema {ours:016x}, the host's {theirs:016x}): \
@@ -116,35 +142,43 @@ pub enum NetError {
     #[error("store key {0:?} is reserved for the plugin")]
     ReservedKey(String),
     /// A value does not encode.
-    #[error("store value of {key:?} does not encode: {why}")]
+    #[error("store value of {key:?} does not encode: {source}")]
     Encode {
         /// The entry.
         key: String,
         /// Why.
-        why: String,
+        source: Arc<EncodeError>,
     },
     /// An entry holds bytes that do not decode as the type asked for.
-    #[error("store entry {key:?} does not decode as {ty}: {why}")]
+    #[error("store entry {key:?} does not decode as {ty}: {source}")]
     Decode {
         /// The entry.
         key: String,
         /// The type asked for (`std::any::type_name`).
         ty: &'static str,
         /// Why.
-        why: String,
+        source: Arc<DecodeError>,
     },
     /// No session: the game has not inserted a [`super::NetPeer`].
     #[error("no session")]
     NoSession,
+    /// A configuration that cannot work: the peer's options (when it was made), or a
+    /// [`super::NetConfig`] the game set (refused: the plugin keeps the last valid one).
+    #[error("invalid configuration: {0}")]
+    Config(ConfigError),
 }
 
 impl From<TransportError> for NetError {
+    /// Keeps the kind: a join that timed out, a refusal, a bad code and a session error
+    /// have their own variants; every other failure is [`NetError::Network`], whole.
     fn from(e: TransportError) -> Self {
         match e {
-            TransportError::JoinTimedOut { .. } => NetError::JoinTimedOut(e.to_string()),
+            TransportError::JoinTimedOut { addrs, secs, hint } => NetError::JoinTimedOut { addrs, secs, hint },
             TransportError::Refused(reason) => NetError::Refused(reason),
-            TransportError::Session(e) => NetError::Store(e),
-            other => NetError::Network(other.to_string()),
+            TransportError::Invite(e) => NetError::Invite(e),
+            TransportError::Session(SessionError::Config(e)) | TransportError::Config(e) => NetError::Config(e),
+            TransportError::Session(e) => NetError::Session(e),
+            other => NetError::Network(Arc::new(other)),
         }
     }
 }

@@ -65,6 +65,8 @@
 #[cfg(feature = "bevy_diagnostic")]
 mod diagnostics;
 #[cfg(test)]
+mod error_tests;
+#[cfg(test)]
 mod joining_tests;
 #[cfg(test)]
 mod lifecycle_tests;
@@ -192,6 +194,7 @@ impl DerefMut for NetPeer {
 /// What the plugin does each frame. Every field's default is in its doc; change it at
 /// any time (`tick_hz` only before the session starts: every peer must use the same).
 #[derive(Resource, Debug, Clone)]
+#[non_exhaustive]
 pub struct NetConfig {
     /// Snapshot ticks per second: a snapshot's tick counts these since the peer started,
     /// and receivers time their interpolation by it. Part of the schema every peer must
@@ -231,11 +234,38 @@ impl Default for NetConfig {
     }
 }
 
+impl NetConfig {
+    /// Checks the configuration: rates are finite and at least one per second, the send
+    /// rate is not above the tick rate, intervals are above zero, and the interpolation's
+    /// tuning holds ([`InterpConfig::validate`]). The plugin checks each change of the
+    /// resource, once; a change that fails is reported as [`NetError::Config`] and undone.
+    pub fn validate(&self) -> Result<(), crate::ConfigError> {
+        use crate::config::{above_zero, at_least, not_below};
+        at_least("tick_hz", self.tick_hz, 1.0)?;
+        at_least("send_hz", self.send_hz, 1.0)?;
+        not_below("tick_hz", self.tick_hz, "send_hz", self.send_hz)?;
+        above_zero("history_every", self.history_every)?;
+        self.interp.validate()
+    }
+}
+
+crate::config::setters!(NetConfig {
+    tick_hz: f64,
+    send_hz: f64,
+    send_state: bool,
+    receive_state: bool,
+    interp: InterpConfig,
+    reconnecting_after: Duration,
+    history_every: Duration,
+    history_span: Duration,
+});
+
 /// Default of [`NetConfig::tick_hz`] and [`NetConfig::send_hz`].
 pub use crate::snapshot::DEFAULT_TICK_HZ;
 
 /// Where this peer stands in a session, as Bevy state.
 #[derive(States, Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum NetState {
     /// No [`NetPeer`], or the session was left.
     #[default]

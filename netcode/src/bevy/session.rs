@@ -45,8 +45,9 @@ pub(super) struct Book {
     pub(super) apply_shared: bool,
     /// Set when a new peer was attached: the remote entities of the old one go.
     pub(super) fresh: bool,
-    /// The last poll failure reported.
-    error: Option<NetError>,
+    /// The last poll failure reported, as it reads (a failure is reported again only when
+    /// it changes).
+    error: Option<String>,
     /// Since when no other member has been reachable.
     cut_off_since: Option<Duration>,
     /// Whether the host's schema differs from ours (we left).
@@ -78,6 +79,7 @@ pub(super) fn build(app: &mut App) {
                 .in_set(Step::Poll)
                 .in_set(Received),
         )
+        .add_systems(PreUpdate, check_config.before(super::NetSet::Receive))
         .add_systems(
             PreUpdate,
             forget_peer
@@ -103,16 +105,38 @@ fn attach(net: &mut NetPeer, book: &mut Book, registry: &Registry) {
     net.session_mut().set_schema(registry.schema.clone());
 }
 
+/// Checks each change of [`NetConfig`], once: a configuration that cannot work is
+/// reported as [`NetError::Config`] and replaced by the last valid one (the default at
+/// first), so that no system ever runs on it.
+fn check_config(
+    mut config: ResMut<NetConfig>,
+    mut valid: Local<Option<NetConfig>>,
+    mut errors: MessageWriter<NetError>,
+) {
+    if !config.is_changed() {
+        return;
+    }
+    match config.validate() {
+        Ok(()) => *valid = Some(config.clone()),
+        Err(e) => {
+            log::warn!("netcode: NetConfig refused: {e}");
+            errors.write(NetError::Config(e));
+            *config.bypass_change_detection() = valid.clone().unwrap_or_default();
+        }
+    }
+}
+
 /// Reports a poll failure once (until the poll succeeds or fails differently).
-fn report(book: &mut Book, result: Result<(), TransportError>, errors: &mut MessageWriter<NetError>) {
+fn report(net: &NetPeer, book: &mut Book, result: Result<(), TransportError>, errors: &mut MessageWriter<NetError>) {
     match result {
         Ok(()) => book.error = None,
         Err(e) => {
             let error = NetError::from(e);
-            if book.error.as_ref() != Some(&error) {
-                log::warn!("netcode: {error}");
-                errors.write(error.clone());
-                book.error = Some(error);
+            let text = error.to_string();
+            if book.error.as_ref() != Some(&text) {
+                log::warn!("{} {text}", net.session().log_tag());
+                errors.write(error);
+                book.error = Some(text);
             }
         }
     }
@@ -137,7 +161,7 @@ struct Writers<'w> {
 fn receive(mut net: ResMut<NetPeer>, registry: Res<Registry>, mut book: ResMut<Book>, mut w: Writers) {
     attach(&mut net, &mut book, &registry);
     let result = net.poll();
-    report(&mut book, result, &mut w.error);
+    report(&net, &mut book, result, &mut w.error);
     let now = net.now();
     while let Some(event) = net.session_mut().poll_event() {
         match &event {
@@ -217,9 +241,9 @@ fn check_schema(
     }
     if let Some(theirs) = theirs.filter(|t| *t != ours) {
         let error = NetError::SchemaMismatch { ours, theirs };
-        log::warn!("netcode: {error}");
-        errors.write(error.clone());
-        book.error = Some(error);
+        log::warn!("{} {error}", net.session().log_tag());
+        book.error = Some(error.to_string());
+        errors.write(error);
         book.mismatch = true;
         net.leave();
     }
@@ -315,9 +339,9 @@ fn begin_send(
     if !config.send_state || !net.session().in_session() || book.mismatch {
         return;
     }
-    let tick_hz = config.tick_hz.max(1.0);
-    let tick = (net.now().saturating_sub(book.start).as_secs_f64() * tick_hz) as u32;
-    let every = (tick_hz / config.send_hz.clamp(1.0, tick_hz)).round().max(1.0) as u32;
+    // Both rates were checked when set (`NetConfig::validate`): 1 <= send_hz <= tick_hz.
+    let tick = (net.now().saturating_sub(book.start).as_secs_f64() * config.tick_hz) as u32;
+    let every = (config.tick_hz / config.send_hz).round() as u32;
     if book.last_tick.is_some_and(|t| tick < t.saturating_add(every)) {
         return;
     }
@@ -349,5 +373,5 @@ fn publish(mut net: ResMut<NetPeer>, mut book: ResMut<Book>, mut outbox: ResMut<
 /// Polls again, so that what was published leaves this frame.
 fn flush(mut net: ResMut<NetPeer>, mut book: ResMut<Book>, mut errors: MessageWriter<NetError>) {
     let result = net.poll();
-    report(&mut book, result, &mut errors);
+    report(&net, &mut book, result, &mut errors);
 }

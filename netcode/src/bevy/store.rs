@@ -51,12 +51,15 @@ mod read {
             Ok((_, used)) => Err(NetError::Decode {
                 key: key.to_owned(),
                 ty: std::any::type_name::<T>(),
-                why: format!("{} bytes left over after {used}", bytes.len() - used),
+                source: std::sync::Arc::new(bincode::error::DecodeError::OtherString(format!(
+                    "{} bytes left over after {used}",
+                    bytes.len() - used
+                ))),
             }),
             Err(e) => Err(NetError::Decode {
                 key: key.to_owned(),
                 ty: std::any::type_name::<T>(),
-                why: e.to_string(),
+                source: std::sync::Arc::new(e),
             }),
         }
     }
@@ -132,7 +135,7 @@ reads!(NetStoreRead);
 fn encode<T: Serialize>(key: &str, value: &T) -> Result<Vec<u8>, NetError> {
     bincode::serde::encode_to_vec(value, bincode::config::standard()).map_err(|e| NetError::Encode {
         key: key.to_owned(),
-        why: e.to_string(),
+        source: std::sync::Arc::new(e),
     })
 }
 

@@ -233,18 +233,18 @@ fn the_store_is_typed_and_announces_changes() {
     let mut state = bevy_ecs::system::SystemState::<NetStore>::new(host);
     let mut store = state.get_mut(host).unwrap();
     store.set_shared("round", &round).unwrap();
-    assert_eq!(
+    assert!(matches!(
         store.set_shared("netcode.schema", &1u8),
-        Err(NetError::ReservedKey("netcode.schema".into()))
-    );
+        Err(NetError::ReservedKey(key)) if key == "netcode.schema"
+    ));
     host = s.app_mut(0).unwrap().world_mut();
     state.apply(host);
     s.run(Duration::from_millis(500));
     let guest = s.app_mut(1).unwrap().world_mut();
     let mut state = bevy_ecs::system::SystemState::<NetStore>::new(guest);
     let mut store = state.get_mut(guest).unwrap();
-    assert_eq!(store.shared::<Round>("round"), Ok(Some(round)));
-    assert_eq!(store.shared::<Round>("no such key"), Ok(None));
+    assert_eq!(store.shared::<Round>("round").unwrap(), Some(round));
+    assert_eq!(store.shared::<Round>("no such key").unwrap(), None);
     // Another type than the one written: an error naming the key and the type.
     let error = store.get::<[u64; 4]>(Scope::Shared, "round").unwrap_err();
     assert!(
@@ -255,18 +255,18 @@ fn the_store_is_typed_and_announces_changes() {
         error.to_string().contains("\"round\" does not decode as [u64; 4]"),
         "{error}"
     );
-    assert_eq!(
+    assert!(matches!(
         store.set_shared("round", &0u32),
         Err(NetError::Store(crate::SessionError::NotHost))
-    );
+    ));
     store.set_own("name", &"juno".to_string()).unwrap();
     assert_eq!(store.keys(Scope::Shared), vec!["round".to_string()]);
     s.run(Duration::from_millis(500));
     let host = s.app_mut(0).unwrap().world_mut();
     let mut state = bevy_ecs::system::SystemState::<NetStore>::new(host);
     assert_eq!(
-        state.get_mut(host).unwrap().own::<String>(guest_id, "name"),
-        Ok(Some("juno".to_string()))
+        state.get_mut(host).unwrap().own::<String>(guest_id, "name").unwrap(),
+        Some("juno".to_string())
     );
     let mine = &s.app(0).unwrap().world().resource::<Seen>().store;
     assert!(
@@ -301,7 +301,7 @@ fn a_read_only_store_reads_the_same_and_shares_the_peer() {
     state.apply(world);
     let mut state = bevy_ecs::system::SystemState::<NetStoreRead>::new(world);
     let read = state.get(world).unwrap();
-    assert_eq!(read.own::<String>(guest_id, "name"), Ok(Some("juno".into())));
+    assert_eq!(read.own::<String>(guest_id, "name").unwrap(), Some("juno".into()));
     assert_eq!(read.me(), Some(guest_id));
     assert!(!read.is_host());
     assert_eq!(read.keys(Scope::Peer(guest_id)), vec!["name".to_string()]);
@@ -508,7 +508,7 @@ fn a_join_nobody_answers_is_reported_once() {
         s.net.advance(Duration::from_millis(16));
     }
     let errors = &apps[0].world().resource::<Seen>().errors;
-    assert!(matches!(errors[..], [NetError::JoinTimedOut(_)]), "{errors:?}");
+    assert!(matches!(errors[..], [NetError::JoinTimedOut { .. }]), "{errors:?}");
     assert!(apps[0].world().contains_resource::<NetPeer>(), "the game decides");
 }
 
@@ -572,7 +572,7 @@ fn over_udp_a_failed_join_is_reported_once() {
     guest.insert_resource(NetPeer::new(Peer::join(&invite, options).unwrap()));
     run_real(&mut [&mut host, &mut guest], 1.0, |_| false);
     let errors = &guest.world().resource::<Seen>().errors;
-    assert!(matches!(errors[..], [NetError::JoinTimedOut(_)]), "{errors:?}");
+    assert!(matches!(errors[..], [NetError::JoinTimedOut { .. }]), "{errors:?}");
     assert!(
         errors[0].to_string().contains("no member of the session answered"),
         "{errors:?}"

@@ -64,6 +64,13 @@ impl Default for DhtConfig {
     }
 }
 
+crate::config::setters!(DhtConfig {
+    bootstrap: Vec<String>,
+    request_timeout: Duration,
+    bind: Ipv4Addr,
+    port: u16,
+});
+
 impl DhtConfig {
     /// The default configuration with `bootstrap` as the bootstrap nodes.
     pub fn with_bootstrap(bootstrap: Vec<String>) -> Self {
@@ -135,6 +142,7 @@ impl DhtConfig {
 
 /// Why the DHT client did not start.
 #[derive(Debug, Error)]
+#[non_exhaustive]
 pub enum DhtError {
     /// The configuration names no bootstrap node.
     #[error("no DHT bootstrap node was given (--dht-bootstrap HOST:PORT, or --online for the public ones)")]

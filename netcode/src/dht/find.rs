@@ -26,6 +26,7 @@ pub const KNOCK_REPEAT: Duration = Duration::from_secs(5);
 
 /// Why a join through the DHT gave up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum FindFailure {
     /// The DHT answered, but holds no usable record under the invite's key: nobody in the
     /// session publishes (it ended, or no member is online), or the code is not a session's.
@@ -87,9 +88,16 @@ pub struct Finder {
     replies: u64,
     events: VecDeque<FinderEvent>,
     stats: DhtStats,
+    /// What starts its log lines (see [`Finder::set_log_tag`]).
+    tag: crate::LogTag,
 }
 
 impl Finder {
+    /// Starts its log lines with the session's tag ([`crate::Session::log_tag`]).
+    pub(crate) fn set_log_tag(&mut self, tag: crate::LogTag) {
+        self.tag = tag;
+    }
+
     /// Starts looking for the session whose keys are `keys` at `now`, knocking with
     /// `candidates` (ours: the game socket's), giving up after `timeout`; `seed` seeds the
     /// nonces (draw it at random).
@@ -117,6 +125,7 @@ impl Finder {
             replies: 0,
             events: VecDeque::new(),
             stats: DhtStats::default(),
+            tag: crate::LogTag::default(),
         }
     }
 
@@ -225,7 +234,7 @@ impl Finder {
                     Err(PutFailure::NoNodes | PutFailure::TooLarge) => self.no_nodes = true,
                 }
             }
-            _ => log::debug!("dht: a reply to no request of the finder's"),
+            _ => log::debug!("{} dht: a reply to no request of the finder's", self.tag),
         }
         self.check_deadline(now);
     }
@@ -245,7 +254,7 @@ impl Finder {
                 }
             }
             Err(error) => {
-                log::debug!("dht: a session record (seq {seq}) is refused: {error}");
+                log::debug!("{} dht: a session record (seq {seq}) is refused: {error}", self.tag);
                 self.stats.refused(&error);
             }
         }
@@ -269,7 +278,7 @@ impl Finder {
             },
             None => FindFailure::DhtSilent { secs },
         };
-        log::info!("dht: join given up: {failure}");
+        log::info!("{} dht: join given up: {failure}", self.tag);
         self.events.push_back(FinderEvent::Failed(failure));
     }
 

@@ -24,6 +24,8 @@ const REMEMBERED_JOINS: usize = 64;
 /// The host's reader of the knock item.
 #[derive(Debug, Default)]
 pub(crate) struct KnockReader {
+    /// What starts its log lines (its publisher's tag).
+    pub(super) tag: crate::LogTag,
     in_flight: Option<(u64, Duration)>,
     next_poll: Duration,
     fast_until: Duration,
@@ -88,14 +90,19 @@ impl KnockReader {
         let knock = match Knock::open(keys, value, unix_ms) {
             Ok(knock) => knock,
             Err(error) => {
-                log::debug!("dht: a knock (seq {seq}) is refused: {error}");
+                log::debug!("{} dht: a knock (seq {seq}) is refused: {error}", self.tag);
                 stats.refused(&error);
                 return None;
             }
         };
         if let Some((_, at, candidates)) = self.joins.iter_mut().find(|(nonce, ..)| *nonce == knock.nonce) {
             if knock.at <= *at {
-                log::debug!("dht: a knock replayed (dated {} ms, seen {} ms)", knock.at, at);
+                log::debug!(
+                    "{} dht: a knock replayed (dated {} ms, seen {} ms)",
+                    self.tag,
+                    knock.at,
+                    at
+                );
                 stats.replayed += 1;
                 return None;
             }

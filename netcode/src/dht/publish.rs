@@ -126,11 +126,19 @@ pub struct Publisher {
     yielded: bool,
     newest_ms: Option<u64>,
     knocks: KnockReader,
+    /// What starts its log lines (see [`Publisher::set_log_tag`]).
+    tag: crate::LogTag,
     events: VecDeque<PublisherEvent>,
     stats: DhtStats,
 }
 
 impl Publisher {
+    /// Starts its log lines with the session's tag ([`crate::Session::log_tag`]).
+    pub(crate) fn set_log_tag(&mut self, tag: crate::LogTag) {
+        self.tag = tag;
+        self.knocks.tag = tag;
+    }
+
     /// A publisher for the session whose keys are `keys`; `seed` seeds the seals' nonces
     /// (draw it at random).
     pub fn new(keys: DhtKeys, seed: u64) -> Self {
@@ -149,6 +157,7 @@ impl Publisher {
             yielded: false,
             newest_ms: None,
             knocks: KnockReader::default(),
+            tag: crate::LogTag::default(),
             events: VecDeque::new(),
             stats: DhtStats::default(),
         }
@@ -303,7 +312,7 @@ impl Publisher {
                 };
                 self.written(outcome, now, seq, generation, (members, bytes, published_at));
             }
-            _ => log::debug!("dht: a reply to no request of ours ({id})"),
+            _ => log::debug!("{} dht: a reply to no request of ours ({id})", self.tag),
         }
     }
 
@@ -318,7 +327,10 @@ impl Publisher {
                 Some((record.epoch, record.host))
             }
             Err(error) => {
-                log::debug!("dht: the stored session record (seq {seq}) is refused: {error}");
+                log::debug!(
+                    "{} dht: the stored session record (seq {seq}) is refused: {error}",
+                    self.tag
+                );
                 self.stats.refused(&error);
                 None
             }
@@ -328,7 +340,10 @@ impl Publisher {
         if let Some((epoch, host)) = owner
             && (epoch > facts.epoch || (epoch == facts.epoch && host != facts.host))
         {
-            log::info!("dht: the session record names host {host} at epoch {epoch}: not overwriting it");
+            log::info!(
+                "{} dht: the session record names host {host} at epoch {epoch}: not overwriting it",
+                self.tag
+            );
             self.yielded = true;
             self.events.push_back(PublisherEvent::Superseded { epoch, host });
         }
@@ -352,12 +367,18 @@ impl Publisher {
                 self.events.push_back(PublisherEvent::Published { seq, members, bytes });
             }
             Err(PutFailure::CasMismatch | PutFailure::NewerExists) => {
-                log::debug!("dht: another writer got there first (seq {seq}): reading again");
+                log::debug!(
+                    "{} dht: another writer got there first (seq {seq}): reading again",
+                    self.tag
+                );
                 self.stats.lost_races += 1;
                 self.view = View::Unknown;
             }
             Err(failure @ (PutFailure::NoNodes | PutFailure::TooLarge)) => {
-                log::debug!("dht: the session record was not stored ({failure:?}): again in {RETRY:?}");
+                log::debug!(
+                    "{} dht: the session record was not stored ({failure:?}): again in {RETRY:?}",
+                    self.tag
+                );
                 self.retry_at = now + RETRY;
             }
         }

@@ -78,6 +78,7 @@ pub struct Knock {
 
 /// Why a value from the DHT was not accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum OpenError {
     /// Shorter than a nonce and a tag.
     #[error("{len} bytes, shorter than any sealed value ({min})")]

@@ -39,7 +39,7 @@ impl Links {
         ) {
             Ok(t) => t,
             Err(e) => {
-                log::warn!("cannot make a connect token for {peer}: {e}");
+                log::warn!("{} cannot make a connect token for {peer}: {e}", self.tag);
                 self.events.push_back(LinkEvent::DialFailed(peer));
                 return;
             }
@@ -50,7 +50,7 @@ impl Links {
                 self.fresh_dials.insert(peer);
             }
             Err(e) => {
-                log::warn!("cannot dial {peer}: {e}");
+                log::warn!("{} cannot dial {peer}: {e}", self.tag);
                 self.events.push_back(LinkEvent::DialFailed(peer));
             }
         }

@@ -34,6 +34,8 @@ pub use wire::{Channel, Transmit};
 /// All links of one peer.
 pub(crate) struct Links {
     me: PeerId,
+    /// What starts its log lines (the session sets it).
+    tag: crate::LogTag,
     local_addr: SocketAddr,
     key: [u8; NETCODE_KEY_BYTES],
     protocol_id: u64,
@@ -69,6 +71,11 @@ pub(crate) struct Links {
 }
 
 impl Links {
+    /// Starts its log lines with the session's tag.
+    pub(crate) fn set_log_tag(&mut self, tag: crate::LogTag) {
+        self.tag = tag;
+    }
+
     pub(crate) fn new(
         me: PeerId,
         local_addr: SocketAddr,
@@ -86,12 +93,13 @@ impl Links {
         });
         Links {
             me,
+            tag: crate::LogTag::default(),
             local_addr,
             key,
             protocol_id,
             conn_config: connection_config(config),
             token_expire_secs: config.token_expire.as_secs(),
-            link_timeout_secs: i32::try_from(config.link_timeout.as_secs()).unwrap_or(i32::MAX).max(1),
+            link_timeout_secs: i32::try_from(config.link_timeout.as_secs()).unwrap_or(i32::MAX),
             server,
             dials: BTreeMap::new(),
             fresh_dials: BTreeSet::new(),
@@ -430,7 +438,8 @@ impl Links {
             .collect();
         for peer in broken {
             log::debug!(
-                "renet connection to {peer} broke: {:?}",
+                "{} renet connection to {peer} broke: {:?}",
+                self.tag,
                 self.links[&peer].conn.disconnect_reason()
             );
             self.disconnect(peer);
@@ -498,7 +507,7 @@ impl Links {
                 true
             }
             Err(e) => {
-                log::debug!("cannot seal datagram for {peer}: {e}");
+                log::debug!("{} cannot seal datagram for {peer}: {e}", self.tag);
                 false
             }
         }
@@ -571,7 +580,7 @@ impl Links {
                 };
                 match sealed {
                     Ok((addr, bytes)) => out.extend(std::iter::repeat_n((addr, bytes), copies)),
-                    Err(e) => log::debug!("cannot seal packet for {peer} at {}: {e}", link.addr),
+                    Err(e) => log::debug!("{} cannot seal packet for {peer} at {}: {e}", self.tag, link.addr),
                 }
             }
         }

@@ -30,6 +30,7 @@ const PROTOCOL_UDP: u8 = 17;
 
 /// Why bytes are not a usable port-mapping answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum CodecError {
     /// Shorter than the answer it claims to be.
     #[error("{len} bytes: shorter than a {what} answer ({need})")]

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 /// The timing of the port-mapping client. Every field's default is in its doc.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PortMapConfig {
     /// Lease asked for. Default: 2 hours (RFC 6886's recommendation; routers often grant
     /// less, and the mapping is renewed at half of what they grant).
@@ -25,6 +26,12 @@ impl Default for PortMapConfig {
         }
     }
 }
+
+crate::config::setters!(PortMapConfig {
+    lifetime: Duration,
+    first_retransmit: Duration,
+    give_up_after: Duration,
+});
 
 /// The protocol a mapping was made with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

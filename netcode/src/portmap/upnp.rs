@@ -20,6 +20,7 @@ const DESCRIPTION: &str = "netcode game";
 
 /// Why an UPnP-IGD step failed.
 #[derive(Debug, Error)]
+#[non_exhaustive]
 pub enum UpnpError {
     /// No IGD answered the search at the gateway.
     #[error("no UPnP-IGD answered at the gateway: {0}")]

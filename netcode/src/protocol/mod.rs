@@ -21,9 +21,8 @@ use crate::roster::{Roster, RosterDigest};
 use crate::store::{Entry, Scope, Store};
 
 pub use crate::bounds::{
-    Capacity, MAX_GAME_ACKS, MAX_GAME_MESSAGE_BYTES, MAX_HOPS, MAX_KEY_BYTES, MAX_MEMBERS, MAX_MESSAGE_BYTES,
-    MAX_NAME_BYTES, MAX_SNAPSHOT_BYTES, MAX_STORE_ENTRIES, MAX_VALUE_BYTES, OWN_CAPACITY, ProtocolError,
-    SHARED_CAPACITY, STORE_CAPACITY, STORE_PIECE_BYTES,
+    MAX_GAME_ACKS, MAX_GAME_MESSAGE_BYTES, MAX_HOPS, MAX_KEY_BYTES, MAX_MEMBERS, MAX_MESSAGE_BYTES, MAX_NAME_BYTES,
+    MAX_SNAPSHOT_BYTES, MAX_VALUE_BYTES, ProtocolError, STORE_PIECE_BYTES,
 };
 pub(crate) use crate::bounds::{check, check_name};
 

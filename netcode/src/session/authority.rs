@@ -109,7 +109,7 @@ impl Session {
             Verdict::Refuse => {
                 log::debug!(
                     "{} refuses {key:?} sealed by {} in term {}",
-                    self.me,
+                    self.tag,
                     entry.seal.signer(),
                     entry.seal.term
                 );
@@ -125,7 +125,7 @@ impl Session {
         }
         if self.store.merge_overflows(scope, &key, &entry) {
             // Past what any honest replica holds (see `Store::merge_overflows`).
-            log::debug!("{} refuses {key:?} from {link}: the store would overflow", self.me);
+            log::debug!("{} refuses {key:?} from {link}: the store would overflow", self.tag);
             self.authority.refused_entries += 1;
             return false;
         }
@@ -211,7 +211,11 @@ impl Session {
             });
         }
         if !dropped.is_empty() {
-            log::debug!("{} drops {} shared entries no host vouches for", self.me, dropped.len());
+            log::debug!(
+                "{} drops {} shared entries no host vouches for",
+                self.tag,
+                dropped.len()
+            );
         }
         dropped.len()
     }

@@ -78,7 +78,7 @@ impl Session {
             .copied();
         if let Some((peer, addr)) = next {
             self.reunite_cursor = Some(peer);
-            log::debug!("{} looks for former member {peer} at {addr}", self.me);
+            log::debug!("{} looks for former member {peer} at {addr}", self.tag);
             self.links.dial(peer, addr);
         }
     }

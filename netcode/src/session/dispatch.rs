@@ -12,7 +12,7 @@ use super::PeerState;
 
 impl Session {
     pub(super) fn on_link_event(&mut self, ev: LinkEvent) {
-        log::trace!("{} {:?} link event {ev:?}", self.me, self.now);
+        log::trace!("{} {:?} link event {ev:?}", self.tag, self.now);
         match ev {
             LinkEvent::Connected(LinkKey::Contact) => {
                 // Our hello names the contact, whose id we learn from its own hello; the
@@ -108,7 +108,7 @@ impl Session {
                 Ok(msg) => self.on_contact_message(msg),
                 Err(e) => {
                     // No id to ban yet: drop the contact and try the next one.
-                    log::debug!("{} drops its contact: {e}", self.me);
+                    log::debug!("{} drops its contact: {e}", self.tag);
                     self.counters.rejected_messages += 1;
                     self.next_contact();
                 }
@@ -146,7 +146,7 @@ impl Session {
 
     /// Closes a link whose remote end did not prove the seat it claims.
     pub(super) fn refuse_link(&mut self, peer: PeerId, reason: &str) {
-        log::debug!("{} closes a link claiming to be {peer}: {reason}", self.me);
+        log::debug!("{} closes a link claiming to be {peer}: {reason}", self.tag);
         self.counters.refused_links += 1;
         self.links.disconnect(peer);
     }
@@ -184,7 +184,7 @@ impl Session {
                     let hello = self.hello_to(peer);
                     self.send_direct(LinkKey::Contact, Channel::ReliableOrdered, &hello);
                 } else {
-                    log::debug!("{} drops its contact: a hello that does not prove its seat", self.me);
+                    log::debug!("{} drops its contact: a hello that does not prove its seat", self.tag);
                     self.counters.refused_links += 1;
                     self.next_contact();
                 }
@@ -208,7 +208,7 @@ impl Session {
 
     /// Drops a peer that sent what no honest peer sends, without disturbing the others.
     pub(super) fn misbehaved(&mut self, peer: PeerId, reason: String) {
-        log::debug!("{} drops {peer}: {reason}", self.me);
+        log::debug!("{} drops {peer}: {reason}", self.tag);
         self.counters.rejected_messages += 1;
         self.links.disconnect(peer);
         self.banned.insert(peer, self.now + self.cfg.rejoin_grace);
@@ -228,7 +228,7 @@ impl Session {
             msg,
             Message::Heartbeat { .. } | Message::Update { .. } | Message::Game { .. }
         ) {
-            log::trace!("{} {:?} <- {origin} via {link}: {msg:?}", self.me, self.now);
+            log::trace!("{} {:?} <- {origin} via {link}: {msg:?}", self.tag, self.now);
         }
         self.heard(origin, &msg, direct);
         match msg {
@@ -373,7 +373,7 @@ impl Session {
     fn on_state(&mut self, origin: PeerId, heartbeat: Incoming<'_>) {
         let from_host = origin == self.roster.host;
         if let Err(e) = self.replication.incoming(origin, from_host, heartbeat, self.now) {
-            log::debug!("{} rejects a snapshot from {origin}: {e}", self.me);
+            log::debug!("{} rejects a snapshot from {origin}: {e}", self.tag);
             self.counters.rejected_messages += 1;
         }
     }
@@ -382,7 +382,7 @@ impl Session {
     fn on_full_shared(&mut self, origin: PeerId, snapshot: &[u8]) {
         let from_host = origin == self.roster.host;
         if let Err(e) = self.replication.incoming_full(origin, from_host, snapshot) {
-            log::debug!("{} rejects a full snapshot from {origin}: {e}", self.me);
+            log::debug!("{} rejects a full snapshot from {origin}: {e}", self.tag);
             self.counters.rejected_messages += 1;
         }
     }

@@ -37,13 +37,13 @@ pub(crate) struct FloodGuard {
 impl FloodGuard {
     /// Takes one token of `peer`'s bucket at `now`.
     pub(crate) fn admit(&mut self, peer: PeerId, now: Duration, cfg: &SessionConfig) -> Admit {
-        let burst = cfg.max_message_burst.max(1.0);
+        let burst = cfg.max_message_burst;
         let b = self.buckets.entry(peer).or_insert(Bucket {
             tokens: burst,
             last: now,
             over_since: None,
         });
-        let refill = now.saturating_sub(b.last).as_secs_f64() * cfg.max_messages_per_sec.max(1.0);
+        let refill = now.saturating_sub(b.last).as_secs_f64() * cfg.max_messages_per_sec;
         b.tokens = (b.tokens + refill).min(burst);
         b.last = now;
         if b.tokens >= 1.0 {

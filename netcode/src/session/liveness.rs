@@ -338,7 +338,7 @@ impl Session {
             if !alive && st.down_since.is_none() {
                 log::debug!(
                     "{} loses {peer}: last direct {:?}, last any {:?}, window {:?}, linked {}",
-                    self.me,
+                    self.tag,
                     st.last_direct,
                     st.last_any,
                     st.window(bounds),
@@ -347,7 +347,7 @@ impl Session {
                 self.declare_down(peer);
             } else if (direct || relayed) && st.down_since.is_some() {
                 st.down_since = None;
-                log::debug!("{} hears {peer} again", self.me);
+                log::debug!("{} hears {peer} again", self.tag);
             }
         }
     }
@@ -355,7 +355,7 @@ impl Session {
     fn declare_down(&mut self, peer: PeerId) {
         log::debug!(
             "{} declares {peer} down (epoch {}) at {:?}",
-            self.me,
+            self.tag,
             self.roster.epoch,
             self.now
         );

@@ -70,6 +70,8 @@ enum Phase {
 pub struct Session {
     cfg: SessionConfig,
     me: PeerId,
+    /// What starts this session's log lines (its id and ours).
+    tag: crate::LogTag,
     name: String,
     addr: SocketAddr,
     secret: [u8; 32],
@@ -145,6 +147,7 @@ impl Session {
             public,
         } = setup;
         let mut links = Links::new(me, addr, session.key, protocol_id(session.id), &cfg, now);
+        links.set_log_tag(crate::LogTag::new(session.id, me));
         for (member, at) in public {
             links.add_public(member, at);
         }
@@ -158,6 +161,7 @@ impl Session {
         Session {
             cfg,
             me,
+            tag: crate::LogTag::new(session.id, me),
             name,
             addr,
             secret,
@@ -196,14 +200,16 @@ impl Session {
     }
 
     /// Creates a new session with this peer, a new seat, as its first member and host
-    /// ([`Session::host_with`] for a seat drawn by the caller).
-    pub fn host(setup: PeerSetup, now: Duration) -> Self {
+    /// ([`Session::host_with`] for a seat drawn by the caller). Fails only with an
+    /// invalid configuration ([`SessionError::Config`]).
+    pub fn host(setup: PeerSetup, now: Duration) -> Result<Self, SessionError> {
         Self::host_with(setup, Credentials::generate(), now)
     }
 
     /// Creates a new session hosted by the seat whose `credentials` the caller drew
     /// ([`Credentials::generate`]).
-    pub fn host_with(setup: PeerSetup, credentials: Credentials, now: Duration) -> Self {
+    pub fn host_with(setup: PeerSetup, credentials: Credentials, now: Duration) -> Result<Self, SessionError> {
+        setup.config.validate()?;
         let Credentials { peer: me, secret } = credentials;
         let addr = setup.addr;
         let mut s = Session::new(setup, me, secret, now, Phase::Member);
@@ -232,7 +238,7 @@ impl Session {
             peer: me,
             rejoined: false,
         });
-        s
+        Ok(s)
     }
 
     /// Joins an existing session as a new seat through any of its members (`contacts`,
@@ -274,6 +280,7 @@ impl Session {
         rejoin: bool,
         now: Duration,
     ) -> Result<Self, SessionError> {
+        setup.config.validate()?;
         if !rejoin {
             credentials.check()?;
         }
@@ -493,7 +500,7 @@ impl Session {
 
     fn compute_heartbeat_interval(&self) -> Duration {
         let links = self.roster.active().count().saturating_sub(1).max(1) as f64;
-        let budget = Duration::from_secs_f64(links / self.cfg.heartbeat_budget_pps.max(1.0));
+        let budget = Duration::from_secs_f64(links / self.cfg.heartbeat_budget_pps);
         self.cfg.heartbeat_interval.max(budget)
     }
 }

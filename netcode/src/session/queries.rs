@@ -18,6 +18,12 @@ impl Session {
         self.me
     }
 
+    /// What starts this session's log lines: the session and this peer, by the first
+    /// bytes of their ids (for a game's own logs of the same session).
+    pub fn log_tag(&self) -> crate::LogTag {
+        self.tag
+    }
+
     /// The credentials to keep for a rejoin after a crash.
     pub fn credentials(&self) -> Credentials {
         Credentials {

@@ -76,7 +76,7 @@ impl Session {
         if !fresh {
             log::debug!(
                 "{} refuses a replayed or stale forward from {origin} via {link}",
-                self.me
+                self.tag
             );
             self.counters.refused_forwards += 1;
             return;
@@ -110,12 +110,12 @@ impl Session {
                     _ => true,
                 };
                 if !self.links.send(peer, channel, bytes, urgent) {
-                    log::debug!("{} could not queue a message for {peer} at {:?}", self.me, self.now);
+                    log::debug!("{} could not queue a message for {peer} at {:?}", self.tag, self.now);
                     self.counters.unsent_messages += 1;
                 }
             }
             Err(e) => {
-                log::warn!("{} cannot encode a message for {peer}: {e}", self.me);
+                log::warn!("{} cannot encode a message for {peer}: {e}", self.tag);
                 self.counters.unsent_messages += 1;
             }
         }
@@ -315,7 +315,7 @@ impl Session {
                 }
             }
             Err(e) => {
-                log::warn!("{} cannot encode a heartbeat for {peer}: {e}", self.me);
+                log::warn!("{} cannot encode a heartbeat for {peer}: {e}", self.tag);
                 self.counters.unsent_messages += 1;
             }
         }

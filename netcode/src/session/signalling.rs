@@ -72,12 +72,12 @@ impl Session {
         }
         if candidates.validate().is_err() {
             log::warn!(
-                "{}: our own candidates break the protocol's bounds: not announced",
-                self.me
+                "{} our own candidates break the protocol's bounds: not announced",
+                self.tag
             );
             return;
         }
-        log::debug!("{}: our candidates now {:?}", self.me, candidates);
+        log::debug!("{} our candidates now {:?}", self.tag, candidates);
         self.signalling.own = Some(candidates);
         self.signalling.told.clear();
     }
@@ -106,7 +106,7 @@ impl Session {
         self.signalling.told.retain(|p, _| active.contains(p));
         let msg = Message::Candidates(own);
         for (peer, incarnation) in due {
-            log::debug!("{} announces its candidates to {peer}", self.me);
+            log::debug!("{} announces its candidates to {peer}", self.tag);
             self.send_to(peer, Channel::ReliableOrdered, &msg);
             self.signalling.told.insert(peer, incarnation);
         }
@@ -121,7 +121,7 @@ impl Session {
             .filter(|m| m.is_active() && m.id != self.me)
             .map(|m| m.addr)
         else {
-            log::debug!("{}: candidates from {origin}, not an active member", self.me);
+            log::debug!("{} candidates from {origin}, not an active member", self.tag);
             return;
         };
         let roster = &self.roster;

@@ -214,7 +214,7 @@ impl Session {
         if self.now < r.last + self.cfg.contact_timeout && self.links.is_linked(r.from) {
             return;
         }
-        log::debug!("{} got no more store pieces from {}: asks the host", self.me, r.from);
+        log::debug!("{} got no more store pieces from {}: asks the host", self.tag, r.from);
         self.receiving = None;
         self.events.push_back(SessionEvent::Joined {
             peer: self.me,

@@ -8,7 +8,7 @@ use thiserror::Error;
 
 use super::fresh_identity;
 use crate::PeerId;
-use crate::config::SessionConfig;
+use crate::config::{ConfigError, SessionConfig};
 use crate::identity::SeatKey;
 use crate::key::SessionKey;
 use crate::protocol::Refusal;
@@ -17,6 +17,7 @@ use crate::store::{Limit, Scope};
 
 /// Why a peer left the roster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum LeaveReason {
     /// It said goodbye.
     Graceful,
@@ -73,6 +74,7 @@ impl std::fmt::Display for JoinPhase {
 
 /// What a session reports to the game.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SessionEvent {
     /// This peer is in the session.
     Joined {
@@ -143,7 +145,8 @@ pub enum SessionEvent {
 }
 
 /// Errors of the session API.
-#[derive(Debug, Clone, Error, PartialEq, Eq)]
+#[derive(Debug, Clone, Error, PartialEq)]
+#[non_exhaustive]
 pub enum SessionError {
     /// Only the host writes shared entries.
     #[error("only the host writes shared entries")]
@@ -158,7 +161,7 @@ pub enum SessionError {
     #[error("entry too large: {0}")]
     TooLarge(&'static str),
     /// The write would take a scope, or the whole store, past its capacity
-    /// (`protocol::SHARED_CAPACITY`, `OWN_CAPACITY`, `STORE_CAPACITY`): nothing was written.
+    /// (`limits::SHARED_CAPACITY`, `OWN_CAPACITY`, `STORE_CAPACITY`): nothing was written.
     /// Overwriting an entry with a value no larger, or deleting one, still works.
     #[error("store full: the write would take {0} past its capacity")]
     StoreFull(Limit),
@@ -168,6 +171,9 @@ pub enum SessionError {
     /// The credentials' secret does not own their peer id (a damaged seat file).
     #[error("the seat's secret does not match its peer id")]
     SeatMismatch,
+    /// The session's configuration cannot work (checked once, when the session is made).
+    #[error("invalid session configuration: {0}")]
+    Config(#[from] ConfigError),
 }
 
 /// What a peer needs to take its seat back after a crash.

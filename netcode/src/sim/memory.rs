@@ -14,6 +14,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
 use super::{LinkConditions, NetStats, SimNetwork};
+use crate::config::ConfigError;
 use crate::session::{Credentials, PeerSetup, Session, SessionKey};
 use crate::transport::{Driver, TransportError};
 use crate::{SessionConfig, Transmit};
@@ -54,11 +55,16 @@ impl MemoryNet {
     /// A network whose links all behave as `link`, seeded for reproducibility; its peers
     /// run sessions with the default [`SessionConfig`].
     pub fn new(seed: u64, link: LinkConditions) -> Self {
-        Self::with_config(seed, link, SessionConfig::default())
+        Self::build(seed, link, SessionConfig::default())
     }
 
-    /// A network whose peers' sessions are tuned by `config`.
-    pub fn with_config(seed: u64, link: LinkConditions, config: SessionConfig) -> Self {
+    /// A network whose peers' sessions are tuned by `config` (checked here, once).
+    pub fn with_config(seed: u64, link: LinkConditions, config: SessionConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        Ok(Self::build(seed, link, config))
+    }
+
+    fn build(seed: u64, link: LinkConditions, config: SessionConfig) -> Self {
         let mut rng = StdRng::seed_from_u64(seed);
         let mut key = [0u8; 32];
         rng.fill(&mut key[..]);
@@ -122,7 +128,8 @@ impl MemoryNet {
     /// Creates the session: a peer that hosts it.
     pub fn host(&self, name: &str) -> MemoryPeer {
         let (addr, setup, mut rng, now) = self.open(name);
-        let session = Session::host_with(setup, Credentials::draw(&mut rng), now);
+        let session = Session::host_with(setup, Credentials::draw(&mut rng), now)
+            .expect("the configuration was checked when the network was made");
         MemoryPeer::new(self.clone(), session, addr, None)
     }
 

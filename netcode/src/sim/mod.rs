@@ -33,6 +33,7 @@ use std::time::Duration;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
+use crate::config::{ConfigError, setters};
 use crate::session::{Credentials, PeerSetup, Session, SessionError, SessionKey};
 use crate::store::Scope;
 use crate::{PeerId, SessionConfig};
@@ -45,8 +46,10 @@ pub use writes::{LostWrite, WriteOutcome};
 #[cfg(any(test, feature = "test-util"))]
 pub use scenes::{CLOCK_KEY, FILL_ENTRY_BYTES, PICKUP_PREFIX, SCORE_KEY, Scene, read_u64};
 
-/// Setup of a simulation. Every field's default is in its doc.
+/// Setup of a simulation. Every field's default is in its doc; build one with the
+/// setters: `SimConfig::default().peers(4).seed(7)`.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct SimConfig {
     /// Peers started at the beginning. Default: 4.
     pub peers: usize,
@@ -78,6 +81,25 @@ impl Default for SimConfig {
             #[cfg(any(test, feature = "test-util"))]
             scene: Scene::Idle,
         }
+    }
+}
+
+setters!(SimConfig {
+    peers: usize,
+    seed: u64,
+    link: LinkConditions,
+    session: SessionConfig,
+    tick: Duration,
+    join_spacing: Duration,
+});
+
+#[cfg(any(test, feature = "test-util"))]
+impl SimConfig {
+    /// Sets `scene` (see the field).
+    #[must_use]
+    pub fn scene(mut self, scene: Scene) -> Self {
+        self.scene = scene;
+        self
     }
 }
 
@@ -136,7 +158,21 @@ pub struct Sim {
 
 impl Sim {
     /// Starts a simulation: peer 0 creates the session, the others join through it.
+    ///
+    /// # Panics
+    ///
+    /// With a session configuration that cannot work; [`Sim::try_new`] returns its
+    /// [`ConfigError`] instead.
     pub fn new(cfg: SimConfig) -> Self {
+        match Self::try_new(cfg) {
+            Ok(sim) => sim,
+            Err(e) => panic!("Sim::new: {e}"),
+        }
+    }
+
+    /// A simulation of `cfg`, or why its session configuration cannot work.
+    pub fn try_new(cfg: SimConfig) -> Result<Self, ConfigError> {
+        cfg.session.validate()?;
         let mut rng = StdRng::seed_from_u64(cfg.seed);
         let mut key = [0u8; 32];
         rng.fill(&mut key[..]);
@@ -161,7 +197,7 @@ impl Sim {
             let at = sim.cfg.join_spacing * i as u32;
             sim.schedule_node(at);
         }
-        sim
+        Ok(sim)
     }
 
     fn fresh_addr(&mut self) -> SocketAddr {
@@ -263,7 +299,8 @@ impl Sim {
         let mut rng = StdRng::seed_from_u64(self.rng.random());
         let setup = self.setup(i, addr);
         let session = if i == 0 && self.nodes.iter().all(|n| n.session.is_none()) {
-            let s = Session::host_with(setup, Credentials::draw(&mut rng), self.now);
+            let s = Session::host_with(setup, Credentials::draw(&mut rng), self.now)
+                .expect("the configuration was checked in Sim::try_new");
             self.metrics.first_term(s.roster().epoch, s.peer_id());
             Some(s)
         } else {

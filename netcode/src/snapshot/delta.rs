@@ -17,6 +17,7 @@ pub const MAX_ENTITIES: usize = 4096;
 
 /// Errors of snapshot decoding; none is applied, every one is counted by the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum SnapshotError {
     /// The bytes are not a well-formed snapshot of this schema.
     #[error(transparent)]

@@ -28,6 +28,7 @@ impl<const N: usize> Interpolate for [f32; N] {
 
 /// Tuning of an [`InterpolationBuffer`]. Every field's default is in its doc.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct InterpConfig {
     /// Least presentation delay. Default: 20 ms.
     pub min_delay: Duration,
@@ -52,6 +53,31 @@ impl Default for InterpConfig {
         }
     }
 }
+
+impl InterpConfig {
+    /// Checks the tuning once, when it is given: the least delay is not above the
+    /// largest, the jitter factor is a finite number of at least 0, at least two samples
+    /// are kept.
+    pub fn validate(&self) -> Result<(), crate::ConfigError> {
+        use crate::config::{at_least, count, not_below};
+        not_below(
+            "max_delay",
+            self.max_delay.as_secs_f64(),
+            "min_delay",
+            self.min_delay.as_secs_f64(),
+        )?;
+        at_least("jitter_factor", self.jitter_factor, 0.0)?;
+        count("capacity", self.capacity, 2, usize::MAX)
+    }
+}
+
+crate::config::setters!(InterpConfig {
+    min_delay: Duration,
+    max_delay: Duration,
+    jitter_factor: f64,
+    max_extrapolation: Duration,
+    capacity: usize,
+});
 
 #[derive(Debug, Clone)]
 struct Sample<T> {

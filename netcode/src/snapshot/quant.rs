@@ -13,6 +13,7 @@ pub const MAX_BITS: u32 = 32;
 /// Errors of quantised decoding: every one means the bytes did not come from an honest
 /// encoder with the same schema.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum QuantError {
     /// The input ended in the middle of a field.
     #[error("snapshot truncated")]

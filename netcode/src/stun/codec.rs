@@ -44,6 +44,7 @@ pub type TransactionId = [u8; 12];
 
 /// Why bytes are not a usable answer to a binding request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum StunError {
     /// Shorter than a header.
     #[error("{len} bytes: shorter than a STUN header ({HEADER_BYTES})")]

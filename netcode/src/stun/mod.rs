@@ -48,6 +48,7 @@ pub const MAX_STUN_SERVERS: usize = 8;
 
 /// Which STUN servers to ask, and when to ask again. Every field's default is in its doc.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct StunConfig {
     /// Servers to ask (at most [`MAX_STUN_SERVERS`] are used). Default: none (nothing is
     /// sent to any address the player did not give).
@@ -68,6 +69,12 @@ impl Default for StunConfig {
         }
     }
 }
+
+crate::config::setters!(StunConfig {
+    servers: Vec<SocketAddr>,
+    first_retransmit: Duration,
+    give_up_after: Duration,
+});
 
 /// How the NAT in front of the socket maps it, told by comparing what servers at
 /// different addresses saw (RFC 4787's mapping behaviour).

@@ -93,6 +93,10 @@ impl DhtDriver {
     /// acted on (a knock is probed at once); what the setup needs comes back.
     pub(super) fn step(&mut self, session: &Session, transport: &mut UdpTransport, now: Duration) -> DhtNews {
         let unix_ms = unix_ms();
+        self.publisher.set_log_tag(session.log_tag());
+        if let Some(f) = self.finder.as_mut() {
+            f.set_log_tag(session.log_tag());
+        }
         for reply in self.client.poll_replies() {
             match (for_finder(reply), self.finder.as_mut()) {
                 (Ok(reply), Some(f)) => f.handle_reply(reply, now, unix_ms),
@@ -128,8 +132,8 @@ impl DhtDriver {
                 match event {
                     FinderEvent::Found(record) => {
                         log::debug!(
-                            "{}: the DHT names host {} (epoch {}) and {} member(s)",
-                            session.peer_id(),
+                            "{} the DHT names host {} (epoch {}) and {} member(s)",
+                            session.log_tag(),
                             record.host,
                             record.epoch,
                             record.members.len()
@@ -146,7 +150,7 @@ impl DhtDriver {
                         }
                     }
                     FinderEvent::Failed(failure) => {
-                        log::debug!("{}: the DHT lookup gave up: {failure:?}", session.peer_id());
+                        log::debug!("{} the DHT lookup gave up: {failure:?}", session.log_tag());
                         news.failed = Some(failure);
                     }
                 }
@@ -198,21 +202,21 @@ impl DhtDriver {
             PublisherEvent::Knock { candidates, .. } => {
                 self.knocks += 1;
                 let addrs: Vec<SocketAddr> = candidates.addrs.iter().map(|c| c.addr).collect();
-                log::debug!("{}: a joiner knocked on the DHT from {addrs:?}", session.peer_id());
+                log::debug!("{} a joiner knocked on the DHT from {addrs:?}", session.log_tag());
                 if let Some(t) = transport.traversal_mut() {
                     t.punch_towards(&addrs);
                 }
             }
             PublisherEvent::Superseded { epoch, host } => {
                 log::debug!(
-                    "{}: the DHT holds host {host}'s record of epoch {epoch}",
-                    session.peer_id()
+                    "{} the DHT holds host {host}'s record of epoch {epoch}",
+                    session.log_tag()
                 );
             }
             PublisherEvent::Published { seq, members, bytes } => {
                 log::debug!(
-                    "{}: published the session on the DHT (seq {seq}, {members} member(s), {bytes} bytes)",
-                    session.peer_id()
+                    "{} published the session on the DHT (seq {seq}, {members} member(s), {bytes} bytes)",
+                    session.log_tag()
                 );
             }
         }

@@ -30,6 +30,7 @@ const RECV_BUFFER_BYTES: usize = 2048;
 
 /// Errors of the real transport.
 #[derive(Debug, Error)]
+#[non_exhaustive]
 pub enum TransportError {
     /// The socket failed.
     #[error("network error: {0}")]
@@ -58,9 +59,12 @@ pub enum TransportError {
     /// The session API refused a call.
     #[error(transparent)]
     Session(#[from] SessionError),
+    /// The options cannot work (checked once, when the peer is made).
+    #[error("invalid peer options: {0}")]
+    Config(#[from] crate::config::ConfigError),
     /// A saved seat file does not parse.
     #[error("saved seat is invalid: {0}")]
-    Seat(String),
+    Seat(SeatError),
     /// No rendezvous service answered (it is down, unreachable, or the address is wrong).
     #[error(
         "the rendezvous service at {} did not answer {question} within {secs} s (is it running, and is the address right?)",
@@ -75,12 +79,12 @@ pub enum TransportError {
         question: RendezvousQuestion,
     },
     /// A rendezvous service's address does not parse or resolve.
-    #[error("rendezvous service {text:?} is not a HOST:PORT that resolves: {why}")]
+    #[error("rendezvous service {text:?} is not a HOST:PORT that resolves: {source}")]
     BadRendezvous {
         /// What was given.
         text: String,
-        /// Why it does not resolve.
-        why: String,
+        /// Why it does not resolve (`AddrNotAvailable`: it resolves to no address).
+        source: io::Error,
     },
     /// A STUN server's `HOST:PORT` does not parse or resolve.
     #[error("STUN server {text:?} is not a HOST:PORT that resolves: {source}")]
@@ -198,7 +202,7 @@ impl JoinHint {
 }
 
 /// Addresses as a comma-separated list.
-fn list(addrs: &[SocketAddr]) -> String {
+pub(crate) fn list(addrs: &[SocketAddr]) -> String {
     addrs.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
 }
 
@@ -210,6 +214,8 @@ fn list(addrs: &[SocketAddr]) -> String {
 pub struct UdpTransport {
     socket: UdpSocket,
     local: SocketAddr,
+    /// What starts its log lines: the session's tag, once a peer set it.
+    tag: crate::LogTag,
     /// Destinations whose datagrams are dropped (see [`UdpTransport::block`]).
     blocked: BTreeSet<SocketAddr>,
     conditioner: Option<Conditioner>,
@@ -234,6 +240,7 @@ impl UdpTransport {
         Ok(UdpTransport {
             socket,
             local,
+            tag: crate::LogTag::default(),
             blocked: BTreeSet::new(),
             conditioner: Conditioner::new(conditions),
             traversal: None,
@@ -251,8 +258,17 @@ impl UdpTransport {
         self.local
     }
 
+    /// Starts its log lines, and its traversal's, with the session's tag.
+    pub(crate) fn set_log_tag(&mut self, tag: crate::LogTag) {
+        self.tag = tag;
+        if let Some(t) = self.traversal.as_mut() {
+            t.set_log_tag(tag);
+        }
+    }
+
     /// Routes datagrams through `traversal` from now on.
-    pub fn set_traversal(&mut self, traversal: Traversal) {
+    pub fn set_traversal(&mut self, mut traversal: Traversal) {
+        traversal.set_log_tag(self.tag);
         self.traversal = Some(traversal);
     }
 
@@ -410,7 +426,7 @@ impl UdpTransport {
                 // A full socket buffer or an unreachable peer loses a datagram, as the
                 // network would: liveness and resends deal with it.
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::ConnectionRefused) => {}
-                Err(e) => log::debug!("send to {to} failed: {e}"),
+                Err(e) => log::debug!("{} send to {to} failed: {e}", self.tag),
             }
         }
         Ok(())
@@ -463,7 +479,7 @@ impl UdpTransport {
         }
         for (to, bytes) in wire {
             if let Err(e) = self.socket.send_to(&bytes, to) {
-                log::debug!("port mapping: the deletion to {to} failed: {e}");
+                log::debug!("{} port mapping: the deletion to {to} failed: {e}", self.tag);
             }
         }
     }
@@ -494,7 +510,7 @@ impl UdpTransport {
             if !self.blocked.contains(&to)
                 && let Err(e) = self.socket.send_to(&bytes, to)
             {
-                log::debug!("the last word to {to} failed: {e}");
+                log::debug!("{} the last word to {to} failed: {e}", self.tag);
             }
         }
     }
@@ -557,6 +573,7 @@ mod dht;
 mod driver;
 mod mapping;
 mod netcheck;
+mod options;
 mod peer;
 mod resolve;
 mod seat;
@@ -569,9 +586,10 @@ pub use crate::session::JoinPhase;
 pub use dht::DhtCounts;
 pub use driver::Driver;
 pub use netcheck::{Advice, NetReport, NetcheckOptions, PortMapReport, StunReport, netcheck};
-pub use peer::{Peer, PeerOptions, resolve_rendezvous};
+pub use options::PeerOptions;
+pub use peer::{Peer, resolve_rendezvous};
 pub use resolve::stun_servers;
-pub use seat::Seat;
+pub use seat::{Seat, SeatError};
 pub use service_check::RendezvousReport;
 
 #[cfg(test)]

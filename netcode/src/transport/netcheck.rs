@@ -25,6 +25,7 @@ const POLL: Duration = Duration::from_millis(2);
 
 /// What to check. Every field's default is in its doc.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct NetcheckOptions {
     /// Address to bind (the game's port, to see its mapping). Default: `0.0.0.0:0`.
     pub bind: SocketAddr,
@@ -56,6 +57,15 @@ impl Default for NetcheckOptions {
         }
     }
 }
+
+crate::config::setters!(NetcheckOptions {
+    bind: SocketAddr,
+    stun: StunConfig,
+    port_mapping: bool,
+    rendezvous: Vec<SocketAddr>,
+    rendezvous_timeout: Duration,
+    dht: Option<DhtConfig>,
+});
 
 /// One line of advice, from what the STUN servers said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

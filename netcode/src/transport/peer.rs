@@ -1,6 +1,7 @@
 //! [`Peer`]: a session on its socket, with its clock and, with a rendezvous service, NAT
 //! traversal.
 
+use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::Duration;
 
@@ -10,9 +11,7 @@ use rand::rngs::StdRng;
 use super::dht::{DhtCounts, DhtDriver};
 use super::mapping::start_port_mapping;
 use super::setup::{Setup, SetupPlan};
-use super::{Clock, LinkConditions, Seat, TransportError, UdpTransport};
-use crate::SessionConfig;
-use crate::dht::DhtConfig;
+use super::{Clock, PeerOptions, Seat, TransportError, UdpTransport};
 use crate::invite::{Invite, MAX_ADDRS, MAX_RENDEZVOUS};
 use crate::portmap::{Mapping, PortMapConfig, PortMapper};
 use crate::reach::Reach;
@@ -24,74 +23,6 @@ use crate::traversal::{Traversal, TraversalConfig};
 /// How often a peer with the DHT on looks for the DHT client's replies when nothing else
 /// is due.
 const DHT_REPLY_CHECK: Duration = Duration::from_millis(50);
-
-/// How a [`Peer`] takes part.
-#[derive(Debug, Clone)]
-pub struct PeerOptions {
-    /// Display name. Default: "player".
-    pub name: String,
-    /// Address to bind. Default: `0.0.0.0:0` (all interfaces, any free port).
-    pub bind: SocketAddr,
-    /// Address other peers know us by. Default: with a rendezvous service, the address it
-    /// sees us at; else the bound port on the address this machine uses to reach the
-    /// internet; without a default route, on its first non-loopback interface address;
-    /// loopback when there is none (when binding to a concrete address, that address).
-    pub advertise: Option<SocketAddr>,
-    /// Session tuning. Default: [`SessionConfig::default`].
-    pub config: SessionConfig,
-    /// What this peer sends goes through these conditions (to try a bad network on one
-    /// machine; the simulator's model). Default: [`LinkConditions::perfect`].
-    pub conditions: LinkConditions,
-    /// How long to try joining, through every contact, before giving up (each contact gets
-    /// `SessionConfig::contact_timeout`), from when the contacts are known (after the
-    /// rendezvous questions and the first punching, if any). Default: 10 s.
-    pub join_timeout: Duration,
-    /// NAT traversal: the rendezvous services (`rendezvous`: a host registers there and
-    /// its invites name them; a joiner asks them besides those its invite names) and
-    /// timing. Default: [`TraversalConfig::default`] (no service: no traversal).
-    pub traversal: TraversalConfig,
-    /// How long to wait for the rendezvous services' answer to each question (where they
-    /// see us; who is in the session). Default: 3 s.
-    pub rendezvous_timeout: Duration,
-    /// STUN servers asked, from the game socket, where the internet sees this peer (its
-    /// reflexive address, [`Peer::reflexive`]) and how its NAT maps ([`Peer::nat_mapping`]);
-    /// with a rendezvous service, the answer becomes one of its punching candidates.
-    /// Asked in the background: host and join
-    /// do not wait for it. Servers of the other IP family than the bound socket's are
-    /// skipped. Default: [`StunConfig::default`] (no server: nothing is sent to any address
-    /// the player did not give).
-    pub stun: StunConfig,
-    /// Ask the home router (the default gateway, only) to map the game port, by PCP,
-    /// NAT-PMP or UPnP-IGD, whichever answers ([`crate::portmap`]): the mapped address
-    /// ([`Peer::mapped`]) is reachable from anywhere and becomes a punching candidate. Asked
-    /// in the background, renewed at half the lease, deleted on leave and when the peer is
-    /// dropped. Default: false (`game --online` and `--port-mapping` turn it on).
-    pub port_mapping: bool,
-    /// Discovery on the BitTorrent Mainline DHT (its own socket): members publish the
-    /// session's sealed record there (the host writes it), a joiner looks it up and knocks,
-    /// and the host's router is opened towards the knock. Default: `None` (nothing is sent
-    /// to the DHT; `game --online` uses the public bootstrap nodes, `--dht-bootstrap`
-    /// names others).
-    pub dht: Option<DhtConfig>,
-}
-
-impl Default for PeerOptions {
-    fn default() -> Self {
-        PeerOptions {
-            name: "player".into(),
-            bind: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
-            advertise: None,
-            config: SessionConfig::default(),
-            conditions: LinkConditions::perfect(),
-            join_timeout: Duration::from_secs(10),
-            traversal: TraversalConfig::default(),
-            rendezvous_timeout: Duration::from_secs(3),
-            stun: StunConfig::default(),
-            port_mapping: false,
-            dht: None,
-        }
-    }
-}
 
 /// A session on a real UDP socket, with its clock: host, join or rejoin (each returns at
 /// once), then call [`Peer::poll`] often (every frame, or every few milliseconds): the
@@ -134,7 +65,7 @@ impl Peer {
         let services = options.traversal.rendezvous.clone();
         let mut o = Self::open(&options, key.clone(), credentials, &services, rng.random())?;
         let now = o.clock.now();
-        let mut session = Session::host_with(o.setup, credentials, now);
+        let mut session = Session::host_with(o.setup, credentials, now)?;
         let plan = SetupPlan {
             host: true,
             services: services.clone(),
@@ -243,6 +174,7 @@ impl Peer {
         services: &[SocketAddr],
         nonce_seed: u64,
     ) -> Result<Opening, TransportError> {
+        options.validate()?;
         let mut transport = UdpTransport::bind(options.bind, options.conditions.clone())?;
         let local = transport.local_addr();
         // Always there (with no service too): members announce candidates through the
@@ -254,6 +186,7 @@ impl Peer {
         let own = candidates(local);
         transport.set_traversal(Traversal::new(cfg, &session.key, credentials.peer, own, nonce_seed));
         let addr = options.advertise.unwrap_or_else(|| advertised(local));
+        transport.set_log_tag(crate::LogTag::new(session.id, credentials.peer));
         if let Some(t) = transport.traversal_mut() {
             t.set_addr(addr);
         }
@@ -533,17 +466,17 @@ fn start_dht(
 /// first (peers bind IPv4 sockets by default).
 pub fn resolve_rendezvous(text: &str) -> Result<SocketAddr, TransportError> {
     use std::net::ToSocketAddrs;
-    let bad = |why: String| TransportError::BadRendezvous {
+    let bad = |source| TransportError::BadRendezvous {
         text: text.to_string(),
-        why,
+        source,
     };
-    let found: Vec<SocketAddr> = text.trim().to_socket_addrs().map_err(|e| bad(e.to_string()))?.collect();
+    let found: Vec<SocketAddr> = text.trim().to_socket_addrs().map_err(bad)?.collect();
     found
         .iter()
         .find(|a| a.is_ipv4())
         .or(found.first())
         .copied()
-        .ok_or_else(|| bad("no address".into()))
+        .ok_or_else(|| bad(io::ErrorKind::AddrNotAvailable.into()))
 }
 
 /// Adds the address the router mapped and the reflexive address the STUN client learned

@@ -3,10 +3,34 @@
 use std::fmt;
 use std::str::FromStr;
 
+use thiserror::Error;
+
 use super::TransportError;
 use crate::PeerId;
-use crate::invite::Invite;
+use crate::invite::{Invite, InviteError};
 use crate::session::Credentials;
+
+/// Why a saved seat file does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum SeatError {
+    /// Its `invite` line does not decode (the file was damaged or edited: the player typed
+    /// no code).
+    #[error("its invite line does not decode ({0})")]
+    Invite(InviteError),
+    /// Its `peer` line is not a 64-bit hexadecimal id.
+    #[error("its peer line is not a hexadecimal peer id")]
+    PeerId,
+    /// Its `secret` line is not 64 hexadecimal digits.
+    #[error("its secret line should be 64 hex digits")]
+    Secret,
+    /// A line the seat needs is missing.
+    #[error("it has no {0} line")]
+    Missing(&'static str),
+    /// The secret does not own the peer id.
+    #[error("the secret does not own the peer id (damaged seat file)")]
+    Mismatch,
+}
 
 /// What a restarted process needs to take its seat back: the session and where its members
 /// were, and the seat's identity and secret. Saved as a few `name value` lines.
@@ -51,20 +75,22 @@ impl FromStr for Seat {
     type Err = TransportError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let bad = |what: &str| TransportError::Seat(what.to_string());
+        let bad = TransportError::Seat;
         let (mut invite, mut peer, mut secret) = (None, None, None);
         for line in text.lines().take(16) {
             match line.trim().split_once(' ') {
-                Some(("invite", v)) => invite = Some(Invite::decode(v)?),
-                Some(("peer", v)) => peer = Some(u64::from_str_radix(v.trim(), 16).map_err(|_| bad("bad peer id"))?),
+                Some(("invite", v)) => invite = Some(Invite::decode(v).map_err(|e| bad(SeatError::Invite(e)))?),
+                Some(("peer", v)) => {
+                    peer = Some(u64::from_str_radix(v.trim(), 16).map_err(|_| bad(SeatError::PeerId))?);
+                }
                 Some(("secret", v)) => {
                     let v = v.trim();
                     if v.len() != 64 || !v.is_ascii() {
-                        return Err(bad("the secret should be 64 hex digits"));
+                        return Err(bad(SeatError::Secret));
                     }
                     let mut s = [0u8; 32];
                     for (i, b) in s.iter_mut().enumerate() {
-                        *b = u8::from_str_radix(&v[2 * i..2 * i + 2], 16).map_err(|_| bad("bad secret"))?;
+                        *b = u8::from_str_radix(&v[2 * i..2 * i + 2], 16).map_err(|_| bad(SeatError::Secret))?;
                     }
                     secret = Some(s);
                 }
@@ -72,14 +98,12 @@ impl FromStr for Seat {
             }
         }
         let credentials = Credentials {
-            peer: PeerId(peer.ok_or_else(|| bad("no peer line"))?),
-            secret: secret.ok_or_else(|| bad("no secret line"))?,
+            peer: PeerId(peer.ok_or_else(|| bad(SeatError::Missing("peer")))?),
+            secret: secret.ok_or_else(|| bad(SeatError::Missing("secret")))?,
         };
-        credentials
-            .check()
-            .map_err(|_| bad("the secret does not own the peer id (damaged seat file)"))?;
+        credentials.check().map_err(|_| bad(SeatError::Mismatch))?;
         Ok(Seat {
-            invite: invite.ok_or_else(|| bad("no invite line"))?,
+            invite: invite.ok_or_else(|| bad(SeatError::Missing("invite")))?,
             credentials,
         })
     }

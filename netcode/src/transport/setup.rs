@@ -256,8 +256,8 @@ impl Setup {
         if let Some(seen) = observed.filter(|_| !self.plan.fixed_addr) {
             if !session.readdress(seen) {
                 log::warn!(
-                    "{}: the rendezvous service sees us at {seen}, but a peer reached us at {} already: keeping that address",
-                    session.peer_id(),
+                    "{} the rendezvous service sees us at {seen}, but a peer reached us at {} already: keeping that address",
+                    session.log_tag(),
                     session.local_addr()
                 );
             }
@@ -266,7 +266,8 @@ impl Setup {
         if self.plan.host {
             if silent {
                 log::warn!(
-                    "the rendezvous service at {} did not answer: hosting at {}; only players on your network can join until it does",
+                    "{} the rendezvous service at {} did not answer: hosting at {}; only players on your network can join until it does",
+                    session.log_tag(),
                     super::list(&self.plan.services),
                     session.local_addr()
                 );
@@ -299,7 +300,8 @@ impl Setup {
             return Err(self.silent(RendezvousQuestion::Address));
         }
         log::warn!(
-            "the rendezvous service at {} did not answer: trying the invite's addresses",
+            "{} the rendezvous service at {} did not answer: trying the invite's addresses",
+            session.log_tag(),
             super::list(&self.plan.services)
         );
         self.admit(session, Vec::new());
@@ -392,7 +394,7 @@ impl Setup {
         let phase = self.phase(transport);
         if phase != self.reported {
             if let Some(p) = phase {
-                log::debug!("{}: joining: {}", session.peer_id(), p.word());
+                log::debug!("{} joining: {}", session.log_tag(), p.word());
                 session.report_join_phase(p);
             }
             self.reported = phase;

@@ -161,15 +161,36 @@ fn seats_round_trip_as_text() {
         ..seat.clone()
     };
     let err = damaged.to_string().parse::<Seat>().unwrap_err();
+    assert!(matches!(err, TransportError::Seat(SeatError::Mismatch)), "{err}");
     assert!(err.to_string().contains("does not own the peer id"), "{err}");
-    assert!("invite nc1-00\n".parse::<Seat>().is_err());
-    assert!("".parse::<Seat>().is_err());
+    assert!(matches!(
+        "".parse::<Seat>(),
+        Err(TransportError::Seat(SeatError::Missing("peer")))
+    ));
+    assert!(matches!(
+        format!("{seat}").replace("secret 5a", "secret zz").parse::<Seat>(),
+        Err(TransportError::Seat(SeatError::Secret))
+    ));
+}
+
+/// A damaged seat file is a seat error, not "invite code is invalid": the player typed no
+/// code. Only a code the player gave is called invalid.
+#[test]
+fn only_an_invite_code_is_called_invalid() {
+    let err = "invite nc1-00\npeer 1\n".parse::<Seat>().unwrap_err();
     assert!(
-        format!("{seat}")
-            .replace("secret 5a", "secret zz")
-            .parse::<Seat>()
-            .is_err()
+        matches!(err, TransportError::Seat(SeatError::Invite(InviteError::Malformed(_)))),
+        "{err:?}"
     );
+    assert!(
+        err.to_string().starts_with("saved seat is invalid: its invite line"),
+        "{err}"
+    );
+    let typed = TransportError::from(Invite::decode("nc1-00").unwrap_err());
+    assert!(typed.to_string().starts_with("invite code is invalid: "), "{typed}");
+    let service = crate::transport::resolve_rendezvous("no port").unwrap_err();
+    assert!(matches!(service, TransportError::BadRendezvous { .. }), "{service}");
+    assert!(!service.to_string().contains("invite code"), "{service}");
 }
 
 #[test]

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 /// Timing of traversal. Every field's default is in its doc.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct TraversalConfig {
     /// Rendezvous services to register with. Default: none (members' candidates then come
     /// only through the session, see [`super::Traversal::learn_member`]; until one is
@@ -53,6 +54,19 @@ impl Default for TraversalConfig {
         }
     }
 }
+
+crate::config::setters!(TraversalConfig {
+    rendezvous: Vec<SocketAddr>,
+    register_every: Duration,
+    probe_every: Duration,
+    punch_burst: Duration,
+    slow_probe_every: Duration,
+    keepalive_every: Duration,
+    path_timeout: Duration,
+    service_relay_after: Duration,
+    service_relay_with_members: Duration,
+    forget_after: Duration,
+});
 
 /// What a datagram from the socket is, once traversal looked at it.
 #[derive(Debug, PartialEq, Eq)]

@@ -124,8 +124,8 @@ impl Traversal {
             r.next_probe = r.punch_since;
         }
         log::debug!(
-            "{}: {} announced {:?} through the session",
-            self.me,
+            "{} {} announced {:?} through the session",
+            self.tag,
             m.peer,
             m.candidates
         );

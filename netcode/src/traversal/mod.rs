@@ -102,6 +102,8 @@ pub struct Traversal {
     session: RendezvousId,
     probes: ProbeKey,
     me: PeerId,
+    /// What starts our log lines (see [`Traversal::set_log_tag`]).
+    tag: crate::LogTag,
     /// Our session address, once known.
     addr: Option<SocketAddr>,
     candidates: Vec<SocketAddr>,
@@ -137,6 +139,11 @@ pub struct Traversal {
 }
 
 impl Traversal {
+    /// Starts our log lines with the session's tag ([`crate::Session::log_tag`]).
+    pub(crate) fn set_log_tag(&mut self, tag: crate::LogTag) {
+        self.tag = tag;
+    }
+
     /// Traversal for peer `me` of the session whose key is `session_key`, with our
     /// `candidates` (interface addresses with the game socket's port); `nonce_seed` makes
     /// this process's nonces unlike another's (any random number).
@@ -154,6 +161,7 @@ impl Traversal {
             probes: ProbeKey::new(session_key),
             cfg,
             me,
+            tag: crate::LogTag::default(),
             addr: None,
             candidates,
             observed: None,
@@ -207,7 +215,7 @@ impl Traversal {
     /// full.
     pub fn add_candidate(&mut self, addr: SocketAddr) {
         if !self.candidates.contains(&addr) && self.candidates.len() < MAX_CANDIDATES {
-            log::debug!("{}: candidate {addr} added", self.me);
+            log::debug!("{} candidate {addr} added", self.tag);
             self.candidates.push(addr);
         }
     }
@@ -329,7 +337,7 @@ impl Traversal {
         if is_probe(bytes) {
             match self.probes.open(bytes) {
                 Some(p) if p.session == self.session && p.sender != self.me => self.on_probe(from, p, now),
-                _ => log::debug!("{from}: a probe that does not open"),
+                _ => log::debug!("{} {from}: a probe that does not open", self.tag),
             }
             return Incoming::Consumed;
         }
@@ -397,7 +405,7 @@ impl Traversal {
         if let Some(d) = r.direct
             && now.saturating_sub(d.heard) > cfg.path_timeout
         {
-            log::debug!("path to {addr} at {} went quiet: punching again", d.addr);
+            log::debug!("{} path to {addr} at {} went quiet: punching again", self.tag, d.addr);
             r.direct = None;
             r.punch_since = now;
             r.next_probe = now;
@@ -409,7 +417,7 @@ impl Traversal {
             && self.primary.is_some()
             && !member_relays(r.peer)
         {
-            log::debug!("no direct path to {addr}: the rendezvous service relays");
+            log::debug!("{} no direct path to {addr}: the rendezvous service relays", self.tag);
             r.service = Some(now);
             r.pending.clear();
             self.stats.paths_chosen += 1;
@@ -536,7 +544,7 @@ impl Traversal {
                         }
                         self.choose(addr, from, now);
                     }
-                    _ => log::debug!("{from}: a reply to no probe of ours"),
+                    _ => log::debug!("{} {from}: a reply to no probe of ours", self.tag),
                 }
             }
         }
@@ -559,7 +567,7 @@ impl Traversal {
             return;
         }
         self.by_path.insert(path, addr);
-        log::debug!("path to {addr}: {path} ({kind:?})");
+        log::debug!("{} path to {addr}: {path} ({kind:?})", self.tag);
         r.direct = Some(Direct {
             addr: path,
             kind,

@@ -10,13 +10,13 @@ use crate::rendezvous::{Frame, MAX_LISTED, Request};
 impl Traversal {
     pub(super) fn on_service(&mut self, from: SocketAddr, bytes: &[u8], now: Duration) -> Incoming {
         if !self.cfg.rendezvous.contains(&from) {
-            log::debug!("{from}: a rendezvous frame from no service of ours");
+            log::debug!("{} {from}: a rendezvous frame from no service of ours", self.tag);
             return Incoming::Consumed;
         }
         let frame = match Frame::decode(bytes) {
             Ok(f) => f,
             Err(e) => {
-                log::debug!("{from}: {e}");
+                log::debug!("{} {from}: {e}", self.tag);
                 return Incoming::Consumed;
             }
         };
@@ -102,7 +102,7 @@ impl Traversal {
                     self.out.push((*s, bytes.clone()));
                 }
             }
-            Err(e) => log::warn!("cannot encode a rendezvous request: {e}"),
+            Err(e) => log::warn!("{} cannot encode a rendezvous request: {e}", self.tag),
         }
     }
 }

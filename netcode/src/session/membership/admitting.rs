@@ -21,7 +21,7 @@ impl Session {
             if reason == Refusal::WrongSecret {
                 // Counted, but not reported as the seat's misbehaviour: whoever sent it
                 // did not prove it holds the seat it names.
-                log::debug!("{} refuses a request for seat {link}: {reason}", self.me);
+                log::debug!("{} refuses a request for seat {link}: {reason}", self.tag);
                 self.counters.rejected_messages += 1;
             }
             return self.refuse(link, reason);
@@ -265,7 +265,7 @@ impl Session {
         if from != self.roster.host {
             // Only the host admits. (An answer of a former host: the request went to the
             // new host again when the host changed.)
-            log::debug!("{} ignores an admission answer from {from}, not the host", self.me);
+            log::debug!("{} ignores an admission answer from {from}, not the host", self.tag);
             return;
         }
         let pending = self.pending.get(&peer).map(|p| p.request.rejoin);

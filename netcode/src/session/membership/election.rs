@@ -65,7 +65,7 @@ impl Session {
         self.roster.backed = self.roster.majority_active() && self.heard_by_majority_since(old.host);
         log::debug!(
             "{} announces host {host} in epoch {} (backed: {})",
-            self.me,
+            self.tag,
             self.roster.epoch,
             self.roster.backed
         );
@@ -111,7 +111,7 @@ impl Session {
             && m.is_active()
         {
             m.status = MemberStatus::Away { since: now };
-            log::debug!("{} marks {peer} away", self.me);
+            log::debug!("{} marks {peer} away", self.tag);
         }
     }
 

@@ -70,6 +70,7 @@ pub struct FieldInfo {
 
 /// Errors of the flat codec.
 #[derive(Debug, Clone, PartialEq, Error)]
+#[non_exhaustive]
 pub enum FlatError {
     /// A type whose shape is not fixed, or that has no number form (strings, byte strings,
     /// chars, options, sequences and maps, enums with data, 128-bit integers).
