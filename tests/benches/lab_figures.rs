@@ -11,7 +11,12 @@
 //!   router (`--port-mapping`), as `--online` does, and add `--latency` ms to what they send;
 //! - `peer netcheck` in each home type, beside what the lab built there.
 //!
+//! With `--dht`, the joins go through the lab's own Mainline DHT instead (`dht-testnet`, 24
+//! nodes; no router maps ports, no rendezvous service): the same table for the routers
+//! without mapping, and the DHT queries (gets and puts) the joiner made until it played.
+//!
 //! `sudo cargo bench --profile dev -p netcode-tests --bench lab_figures -- --runs 10 --latency 30`
+//! `sudo cargo bench --profile dev -p netcode-tests --bench lab_figures -- --runs 10 --latency 30 --dht`
 //! A bench, not a test: nothing here asserts a time.
 
 use std::time::Instant;
@@ -50,8 +55,14 @@ impl Home {
 
 /// How one join ended.
 enum Outcome {
-    /// Playing after this many ms, on this path (`direct` or not, as [`link_of`] reads it).
-    Playing { ms: u64, direct: bool, path: String },
+    /// Playing after this many ms, on this path (`direct` or not, as [`link_of`] reads it),
+    /// after this many DHT queries of the joiner's (with `--dht`).
+    Playing {
+        ms: u64,
+        direct: bool,
+        path: String,
+        queries: Option<u64>,
+    },
     /// The joiner's error after this many ms: its kind ([`error_kind`]).
     Failed { ms: u64, kind: &'static str },
 }
@@ -97,11 +108,16 @@ fn arg(name: &str, default: u64) -> u64 {
 
 /// One join of a `guest` home's player into a `host` home's session; `Err` when the lab
 /// or the host failed (not a join outcome).
-fn run(host: Home, guest: Home, latency: &str) -> Result<Outcome, String> {
+fn run(host: Home, guest: Home, latency: &str, dht: bool) -> Result<Outcome, String> {
     let mut lab = lab_or_skip("lab_figures").ok_or("the lab cannot run here")?;
     let _daemons = (host.build(&mut lab, 1), guest.build(&mut lab, 2));
     let _stun = lab.start_stun();
-    let servers = stun_args();
+    let mut servers = stun_args();
+    let _dht = dht.then(|| {
+        let net = lab.start_dht_testnet();
+        servers.extend(net.args(2));
+        net
+    });
     let common = ["--port", GAME_PORT, "--port-mapping", "--sim-latency", latency];
     let mut args = vec!["host", "--name", "host"];
     args.extend(common);
@@ -142,10 +158,15 @@ fn playing(joiner: &mut PeerProc, host_id: &str, started: u64) -> Result<Outcome
             .ok_or_else(|| joiner.failure("joined, but no link to the host"))?,
     };
     let (direct, path) = link_of(&link, host_id).unwrap_or_default();
+    // The first status line from then on carries the joiner's DHT counters.
+    let queries = joiner
+        .wait_for(STEP, |v| v["event"] == "status")
+        .and_then(|v| Some(v["dht"]["gets"].as_u64()? + v["dht"]["puts"].as_u64()?));
     Ok(Outcome::Playing {
         ms: ms(&ended).max(ms(&link)),
         direct,
         path,
+        queries,
     })
 }
 
@@ -159,14 +180,21 @@ fn p50_max(mut v: Vec<u64>) -> (String, String) {
 }
 
 /// The table row of one pair over `runs` joins.
-fn pair_row(host: Home, guest: Home, runs: u64, latency: &str) -> String {
+fn pair_row(host: Home, guest: Home, runs: u64, latency: &str, dht: bool) -> String {
     let (mut times, mut direct, mut paths, mut failed, mut failed_ms) = (Vec::new(), 0, Vec::new(), Vec::new(), 0);
+    let mut queries = Vec::new();
     for _ in 0..runs {
-        match run(host, guest, latency) {
-            Ok(Outcome::Playing { ms, direct: d, path }) => {
+        match run(host, guest, latency, dht) {
+            Ok(Outcome::Playing {
+                ms,
+                direct: d,
+                path,
+                queries: q,
+            }) => {
                 times.push(ms);
                 direct += u64::from(d);
                 paths.push(path);
+                queries.extend(q);
             }
             Ok(Outcome::Failed { ms, kind }) => {
                 failed.push(kind.to_string());
@@ -177,6 +205,12 @@ fn pair_row(host: Home, guest: Home, runs: u64, latency: &str) -> String {
     }
     let played = times.len();
     let (p50, max) = p50_max(times);
+    queries.sort_unstable();
+    let queries = match (queries.first(), queries.last()) {
+        (Some(lo), Some(hi)) if dht => format!(" {lo}-{hi} |"),
+        _ if dht => " - |".to_string(),
+        _ => String::new(),
+    };
     paths.sort();
     paths.dedup();
     failed.sort();
@@ -194,7 +228,7 @@ fn pair_row(host: Home, guest: Home, runs: u64, latency: &str) -> String {
         format!("{} ({}; error within {failed_ms} ms)", failed.len(), kinds.join(", "))
     };
     format!(
-        "| {} | {} | {} | {p50} | {max} | {played}/{runs} | {direct}/{runs} {paths:?} | {failures} |",
+        "| {} | {} | {} | {p50} | {max} | {played}/{runs} | {direct}/{runs} {paths:?} | {failures} |{queries}",
         host.name(),
         guest.name(),
         if host.maps { "yes" } else { "no" },
@@ -247,7 +281,32 @@ fn main() {
     }
     let runs = arg("--runs", 10);
     let latency = arg("--latency", 30).to_string();
+    let dht = std::env::args().any(|a| a == "--dht");
     let nats = [Nat::FullCone, Nat::PortRestricted, Nat::Symmetric];
+    if dht {
+        println!("NAT lab, joins through the lab's Mainline DHT (24 nodes) and coturn, no rendezvous service,");
+        println!("no router mapping ports, {runs} runs per pair, {latency} ms added to what each peer sends.\n");
+        println!(
+            "| host's home | joiner's home | routers map ports | join to playing p50 | max | playing | direct [paths] | failed joins | joiner's DHT queries |"
+        );
+        println!("|---|---|---|---|---|---|---|---|---|");
+        for host in nats {
+            for guest in nats {
+                let row = pair_row(
+                    Home { nat: host, maps: false },
+                    Home {
+                        nat: guest,
+                        maps: false,
+                    },
+                    runs,
+                    &latency,
+                    true,
+                );
+                println!("{row}");
+            }
+        }
+        return;
+    }
     println!("NAT lab, joins with the invite code alone (no rendezvous service), {runs} runs per pair,");
     println!("{latency} ms added to what each peer sends; both peers ask coturn and their router.\n");
     println!(
@@ -257,7 +316,13 @@ fn main() {
     for maps in [true, false] {
         for host in nats {
             for guest in nats {
-                let row = pair_row(Home { nat: host, maps }, Home { nat: guest, maps }, runs, &latency);
+                let row = pair_row(
+                    Home { nat: host, maps },
+                    Home { nat: guest, maps },
+                    runs,
+                    &latency,
+                    false,
+                );
                 println!("{row}");
             }
         }
