@@ -31,6 +31,12 @@
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
 
+/// `docs/library.md`'s examples, compiled and run as doctests (the other files under `docs/`
+/// hold no Rust blocks: their commands are `sh` and `text` blocks).
+#[cfg(all(doctest, feature = "bevy"))]
+#[doc = include_str!("../../docs/library.md")]
+struct LibraryDoctests;
+
 /// Declares a function public with the `test-util` feature (tests that play a misbehaving
 /// peer and the fuzz targets reach the wire model through it) and crate-private without,
 /// so that a game never sees it.
