@@ -131,19 +131,18 @@ impl Setup {
         self.asked_members
     }
 
-    /// Contacts found another way while joining (the DHT's record): tried first, and the
-    /// admission's wait starts again from now.
+    /// Contacts found another way while joining (the DHT's record): tried too, within the
+    /// join's timeout from its start (the player was told how long a join takes).
     pub(super) fn more_contacts(&mut self, session: &mut Session, contacts: Vec<SocketAddr>) {
         let me = session.local_addr();
         let fresh: Vec<SocketAddr> = contacts.into_iter().filter(|a| *a != me).collect();
         match &mut self.stage {
-            Stage::Admitting { deadline, tried } => {
+            Stage::Admitting { tried, .. } => {
                 let new: Vec<SocketAddr> = fresh.iter().copied().filter(|a| !tried.contains(a)).collect();
                 if new.is_empty() {
                     return;
                 }
                 tried.splice(0..0, new.iter().copied());
-                *deadline = (*deadline).max(self.now + self.plan.join_timeout);
                 session.add_contacts(new, self.now);
             }
             Stage::Done | Stage::Cancelled => {}
