@@ -8,9 +8,9 @@ use netcode::{Credentials, Link, PeerId, Relayer, Scope, SessionEvent};
 use netcode_tests::{assert_healthy, form, host, non_host, score_seen_by, sim, successor};
 
 /// Upper bound on the migration pause after a host crash at 8 peers, 40 ms ± 10, 5% loss:
-/// the README's "Figures" publishes p50 315 ms, max 345 ms over 20 seeds for that scenario
+/// docs/figures.md publishes p50 315 ms, max 345 ms over 20 seeds for that scenario
 /// (re-measured 2026-12-06 after issue 22; this seed measured 370 ms then, one of the 20 runs
-/// of a distribution the README states by its max); the bound is that max plus 20 %. (The
+/// of a distribution docs/figures.md states by its max); the bound is that max plus 20 %. (The
 /// goal, 500 ms, is a promise to players; a regression toward it should fail a test.)
 const PAUSE_LIMIT: Duration = Duration::from_millis(415);
 
@@ -261,7 +261,7 @@ fn crash_then_rejoin_restores_id_and_score() {
     );
     assert_eq!(sim.metrics.rejoin_times.len(), 1);
     // 5 peers, 30 ms ± 5, 2% loss, seed 17: measured 190 ms on 2026-12-06, bound that plus
-    // 20 % (the README's rejoin figure, p50 255 ms, is for 8 peers at 40 ms).
+    // 20 % (the rejoin figure in docs/figures.md, p50 255 ms, is for 8 peers at 40 ms).
     let rejoin = sim.metrics.rejoin_times[0];
     println!("rejoin {rejoin:?}");
     assert!(rejoin <= Duration::from_millis(228), "rejoin {rejoin:?}");

@@ -10,7 +10,7 @@ use procs::{PeerProc, Scenario, hosting, joined, kill_host_and_rejoin};
 
 const STEP: Duration = Duration::from_secs(30);
 
-// Bounds near the README's loopback figures (release `loopback_bench`, 10 runs), about 3x
+// Bounds near the loopback figures of docs/figures.md (release `loopback_bench`, 10 runs), about 3x
 // their max for a noisy 2-core machine running a debug build.
 /// No conditioner: migration max 159 ms published.
 const PLAIN_MIGRATION_MS: u64 = 500;

@@ -220,8 +220,8 @@ fn a_budget_over_the_datagram_is_seen_as_sliced_heartbeats() {
 }
 
 /// Most bytes ours may send per peer against the naive full snapshots at the same per-stream
-/// rates: the README publishes 0.57 on this scene. The goal, half, needs fewer bytes per
-/// datagram (see the README's "Bandwidth and snapshots"); this bound keeps what is reached.
+/// rates: docs/figures.md publishes 0.57 on this scene. The goal, half, needs fewer bytes per
+/// datagram (see docs/figures.md, "Bandwidth and snapshots"); this bound keeps what is reached.
 const SAME_RATE_SHARE: f64 = 0.59;
 
 #[test]
@@ -248,10 +248,10 @@ fn the_arena_costs_under_three_fifths_of_naive_snapshots_at_the_same_rates() {
         sent <= same_rate * SAME_RATE_SHARE,
         "sent {sent:.0} B/s, naive at the same rates {same_rate:.0} B/s"
     );
-    // The README's "Bandwidth and snapshots" publishes this run (8 peers): each bound is the
+    // docs/figures.md ("Bandwidth and snapshots") publishes this run (8 peers): each bound is the
     // published figure plus about 20 %, so that a regression fails here, not in a reader's
     // hands (measured 2026-12-06: 5,334 B/s, 0.206 of naive at 30 Hz, host 16,506 B/s,
-    // interpolation 0.125 %, objects 0.198 %). The README's goals (12 KiB/s per peer,
+    // interpolation 0.125 %, objects 0.198 %). The goals in docs/figures.md (12 KiB/s per peer,
     // 32 KiB/s for the host, under 1 % error) are far above.
     let host = r.host_sent_bytes_per_s.unwrap();
     let (interp, object) = (r.interp_error_p99_pct.unwrap(), r.object_error_p99_pct.unwrap());

@@ -2,7 +2,7 @@
 //! past it gets a typed error, a store over it from the network is refused, and a session
 //! whose store is full keeps working: a late join, a rejoin, a host crash and a partition
 //! that heals, each with one host after, rosters agreeing, nothing lost and nothing unsent.
-//! Seeded simulator runs: 8 peers, 40 ms, 5 % loss, as the README's capacity figures.
+//! Seeded simulator runs: 8 peers, 40 ms, 5 % loss, as the capacity figures of docs/figures.md.
 
 use std::time::Duration;
 
@@ -148,7 +148,7 @@ fn a_late_joiner_gets_a_full_store_in_pieces() {
     let newcomer = sim.add_peer();
     sim.run_for_secs(6.0);
     assert_eq!(sim.metrics.join_times.len(), 1, "joined: {:?}", sim.metrics.join_times);
-    // This seed: 1.02 s (the whole store in pieces, at 5 % loss). The README publishes
+    // This seed: 1.02 s (the whole store in pieces, at 5 % loss). docs/figures.md publishes
     // p50 870 ms, max 1120 ms over 20 seeds for this scenario; bound: that max + 20 %.
     let took = sim.metrics.join_times[0];
     assert!(took <= Duration::from_millis(1345), "join took {took:?}");
@@ -191,7 +191,7 @@ fn a_host_crash_with_a_full_store_migrates() {
     sim.crash_peer(old);
     sim.run_for_secs(8.0);
     assert_eq!(sim.metrics.migration_pauses.len(), 1, "one migration, completed");
-    // Measured 320 ms, as with an empty store (the README's 8-peer figure); bound +20 %.
+    // Measured 320 ms, as with an empty store (the 8-peer figure of docs/figures.md); bound +20 %.
     let pause = sim.metrics.migration_pauses[0];
     assert!(pause <= Duration::from_millis(385), "migration pause {pause:?}");
     assert_ne!(host(&sim), old);

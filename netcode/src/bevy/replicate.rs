@@ -427,7 +427,7 @@ fn apply_remote<C: Replicated>(
     }
     let session = net.session();
     let now = net.now();
-    let tick_hz = config.tick_hz.max(1.0);
+    let tick_hz = config.tick_hz; // at least 1: `NetConfig::validate` checked it when set
     let resolve = ids.resolver(session.peer_id(), session.is_host(), kind.slots);
     let decode = |values: &[f32]| replication::decode::<C>(values, kind.leaves, kind.slots, &resolve);
     for (owner, source, snapshot) in streams(session, &book) {

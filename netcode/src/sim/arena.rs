@@ -308,7 +308,7 @@ mod tests {
 
     #[test]
     fn deltas_beat_naive_on_the_shared_stream_but_not_on_a_lone_player() {
-        // The figures the README gives for "what our bytes are".
+        // The figures docs/figures.md gives for "what our bytes are".
         let (schema, tick) = (schema(), 600);
         let t = f64::from(tick) / SIM_HZ;
         assert_eq!(naive_shared_bytes(64, t), 900);
