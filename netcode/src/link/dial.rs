@@ -16,24 +16,45 @@
 //! the dialed address first: the turn of the code's home-network address reaches a host
 //! in the same home (the NAT lab showed a friend in the host's home never getting in).
 
+//!
+//! Once traversal routes a member's session address (a path it punched, or the service's
+//! relay), it also hands what arrives from the member's public address to the session
+//! under the session address. So a dial then names the session address first (traversal
+//! routes it), and a dial already under way to the public address takes what arrives
+//! under the session address: in the NAT lab a member that dialed another at its public
+//! address never linked once the punch succeeded (its token expired with the first
+//! address, before the netcode client fell back to the second).
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 
 use renetcode::{ClientAuthentication, ConnectToken, NetcodeClient};
 
 use super::{LinkEvent, LinkKey, Links};
 
+/// Members' public addresses, and the session addresses the transport routes itself.
+#[derive(Debug, Default)]
+pub(super) struct MemberAddresses {
+    /// Public addresses of members, by session address (see [`Links::add_public`]).
+    public: BTreeMap<SocketAddr, SocketAddr>,
+    /// Session addresses traversal routes (see [`Links::set_routed`]).
+    routed: BTreeSet<SocketAddr>,
+}
+
 impl Links {
     /// Starts dialing `peer` at `addr` with a connect token made from the session key (at
     /// its public address first, when one is known: see [`Links::add_public`]).
     pub(crate) fn dial(&mut self, peer: impl Into<LinkKey>, addr: SocketAddr) {
         let peer: LinkKey = peer.into();
+        let addresses = self.token_addresses(addr, peer == LinkKey::Contact);
+        log::debug!("{} dials {peer} at {addresses:?}", self.tag);
         let token = match ConnectToken::generate(
             self.now,
             self.protocol_id,
             self.token_expire_secs,
             self.me.0,
             self.link_timeout_secs,
-            self.token_addresses(addr, peer == LinkKey::Contact),
+            addresses,
             None,
             &self.key,
         ) {
@@ -60,8 +81,29 @@ impl Links {
     /// later dials to either address go to `public` first, with a token naming both.
     pub(crate) fn add_public(&mut self, session: SocketAddr, public: SocketAddr) {
         if session != public {
-            self.public.insert(session, public);
+            self.addresses.public.insert(session, public);
         }
+    }
+
+    /// Notes whether the transport routes datagrams to session address `addr` itself (a
+    /// path traversal punched, or the service's relay): a dial to it then names it first.
+    pub(crate) fn set_routed(&mut self, addr: SocketAddr, routed: bool) {
+        if routed {
+            self.addresses.routed.insert(addr);
+        } else {
+            self.addresses.routed.remove(&addr);
+        }
+    }
+
+    /// The dial a datagram from `from` answers: the dial to `from`, or to the public
+    /// address of session address `from` (traversal hands what arrives from a member's
+    /// public address to the session under its session address once it routes it).
+    pub(super) fn dial_answering(&self, from: SocketAddr) -> Option<LinkKey> {
+        let public = self.addresses.public.get(&from);
+        self.dials
+            .iter()
+            .find(|(_, c)| c.server_addr() == from || Some(&c.server_addr()) == public)
+            .map(|(p, _)| *p)
     }
 
     /// Whether nothing links this peer to anyone yet: no link, no dial, no client of our
@@ -84,16 +126,18 @@ impl Links {
     }
 
     /// The server addresses of a connect token for a dial to `addr`, in the order the
-    /// netcode client tries them: `addr` first when `dialed_first`.
+    /// netcode client tries them: `addr` first when `dialed_first` or when the transport
+    /// routes it (see the module docs).
     pub(super) fn token_addresses(&self, addr: SocketAddr, dialed_first: bool) -> Vec<SocketAddr> {
-        if let Some(public) = self.public.get(&addr) {
-            return if dialed_first {
+        let public = &self.addresses.public;
+        if let Some(public) = public.get(&addr) {
+            return if dialed_first || self.addresses.routed.contains(&addr) {
                 vec![addr, *public]
             } else {
                 vec![*public, addr]
             };
         }
-        match self.public.iter().find(|(_, p)| **p == addr) {
+        match public.iter().find(|(_, p)| **p == addr) {
             Some((session, _)) => vec![addr, *session],
             None => vec![addr],
         }
@@ -122,5 +166,61 @@ mod tests {
         // A joiner's contact: the address it dials first, whichever of the two.
         assert_eq!(links.token_addresses(session, true), vec![session, public]);
         assert_eq!(links.token_addresses(public, true), vec![public, session]);
+        // Once traversal routes the session address, it goes first.
+        links.set_routed(session, true);
+        assert_eq!(links.token_addresses(session, false), vec![session, public]);
+        links.set_routed(session, false);
+        assert_eq!(links.token_addresses(session, false), vec![public, session]);
+    }
+
+    /// What the NAT lab showed: `a` dials `b` at `b`'s public address, and traversal (now
+    /// routing `b`'s session address) hands `b`'s answers to `a` under `b`'s session
+    /// address. The dial takes them and links; before, it never did (its token expired
+    /// with the first address, each time it redialed).
+    #[test]
+    fn a_dial_to_a_public_address_takes_the_answers_traversal_hands_over_under_the_session_address() {
+        let at = |s: &str| -> SocketAddr { s.parse().unwrap() };
+        let cfg = SessionConfig::default();
+        let a_session = at("10.3.0.2:5000");
+        let (b_session, b_public) = (at("10.1.0.3:5001"), at("198.51.100.11:5001"));
+        let mut a = Links::new(PeerId(1), a_session, [3; 32], 9, &cfg, Duration::ZERO);
+        let mut b = Links::new(PeerId(2), b_session, [3; 32], 9, &cfg, Duration::ZERO);
+        a.add_public(b_session, b_public);
+        a.dial(PeerId(2), b_session);
+        let mut linked = false;
+        for step in 1..=40u64 {
+            let now = Duration::from_millis(50 * step);
+            a.update(now);
+            b.update(now);
+            a.flush(true);
+            b.flush(true);
+            let mut out = Vec::new();
+            a.drain_transmits(&mut out);
+            for t in out.drain(..) {
+                assert_eq!(t.to, b_public, "the dial goes to the public address");
+                // `b`'s traversal knows `a`: it hands this over under `a`'s session address.
+                b.handle_datagram(a_session, &mut t.bytes.clone());
+            }
+            b.drain_transmits(&mut out);
+            for t in out.drain(..) {
+                assert_eq!(t.to, a_session);
+                // `a`'s traversal routes `b` now: what comes from `b_public` arrives as
+                // from `b_session`.
+                a.handle_datagram(b_session, &mut t.bytes.clone());
+            }
+            a.set_routed(b_session, true);
+            // Each side greets once linked (the session's hello), which confirms the link.
+            if a.is_linked(PeerId(2)) {
+                a.greet(PeerId(2), vec![1]);
+            }
+            if b.is_linked(PeerId(1)) {
+                b.greet(PeerId(1), vec![2]);
+            }
+            while let Some(e) = a.poll_event() {
+                linked |= matches!(e, LinkEvent::Connected(LinkKey::Peer(PeerId(2))));
+            }
+        }
+        assert!(linked, "a linked to b");
+        assert!(a.is_linked(PeerId(2)) && b.is_linked(PeerId(1)), "and the link holds");
     }
 }

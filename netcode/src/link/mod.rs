@@ -59,8 +59,8 @@ pub(crate) struct Links {
     outbox: Vec<Transmit>,
     events: VecDeque<LinkEvent>,
     now: Duration,
-    /// Public addresses of members, by session address (see [`Links::add_public`]).
-    public: BTreeMap<SocketAddr, SocketAddr>,
+    /// Members' public addresses and which session addresses the transport routes.
+    addresses: dial::MemberAddresses,
     /// Bytes put on the wire so far.
     pub bytes_sent: u64,
     /// Unreliable messages too large for one datagram, sent through renet's slicing
@@ -111,7 +111,7 @@ impl Links {
             outbox: Vec::new(),
             events: VecDeque::new(),
             now,
-            public: BTreeMap::new(),
+            addresses: dial::MemberAddresses::default(),
             bytes_sent: 0,
             sliced: 0,
             bytes_received: 0,
@@ -233,6 +233,7 @@ impl Links {
     }
 
     fn new_link(&mut self, peer: LinkKey, role: Role, addr: SocketAddr) {
+        log::debug!("{} linked to {peer} at {addr} ({role:?})", self.tag);
         let mut conn = RenetClient::new(self.conn_config.clone());
         conn.set_connected();
         let confirmed = role == Role::Dialed;
@@ -298,11 +299,7 @@ impl Links {
         let client_only = bytes
             .first()
             .is_some_and(|b| matches!(b & PACKET_TYPE_MASK, CONNECTION_REQUEST | CONNECTION_RESPONSE));
-        let dialed = self
-            .dials
-            .iter()
-            .find(|(_, c)| !client_only && c.server_addr() == from)
-            .map(|(p, _)| *p);
+        let dialed = (!client_only).then(|| self.dial_answering(from)).flatten();
         if let Some(peer) = dialed {
             let client = self.dials.get_mut(&peer).expect("dial present");
             let was_connected = client.is_connected();
@@ -419,7 +416,9 @@ impl Links {
             }
         }
         for peer in failed {
-            self.dials.remove(&peer);
+            if let Some(c) = self.dials.remove(&peer) {
+                log::debug!("{} dial of {peer} ended: {:?}", self.tag, c.disconnect_reason());
+            }
             if self.links.get(&peer).is_some_and(|l| l.role == Role::Dialed) {
                 self.links.remove(&peer);
                 self.events.push_back(LinkEvent::Disconnected(peer));

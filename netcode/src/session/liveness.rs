@@ -267,6 +267,7 @@ impl Session {
             .find(|m| m.id != self.me && (m.addr == addr || self.links.addr_of(m.id) == Some(addr)))
             .map(|m| m.id);
         let before = member.map(|p| self.link(p));
+        self.links.set_routed(addr, route.is_some());
         match route {
             Some(r) => self.routes.insert(addr, r),
             None => self.routes.remove(&addr),
