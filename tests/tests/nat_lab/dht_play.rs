@@ -6,13 +6,17 @@
 use std::time::{Duration, Instant};
 
 use netcode_procs::PeerProc;
-use netcode_tests::lab::{DhtNet, GAME_PORT, Lab, Nat, STEP, Service, machine_ns, public_code, stun_args};
+use netcode_tests::lab::{DhtNet, GAME_PORT, Lab, Nat, STEP, Service, link_on, machine_ns, public_code, stun_args};
 
 /// This module's tests, as the harness lists them.
 pub(super) const TESTS: &[(&str, fn())] = &[
     (
         "dht::four_players_in_three_homes_survive_a_killed_host_and_its_code_and_seat_work_through_the_dht",
         four_players_in_three_homes_survive_a_killed_host_and_its_code_and_seat_work_through_the_dht,
+    ),
+    (
+        "dht::a_symmetric_home_is_relayed_by_a_member_both_reach_and_direct_where_its_router_maps_ports",
+        a_symmetric_home_is_relayed_by_a_member_both_reach_and_direct_where_its_router_maps_ports,
     ),
     (
         "dht::a_stranger_on_the_dht_finds_nothing_learns_nothing_and_plants_nothing",
@@ -233,6 +237,38 @@ fn four_players_in_three_homes_survive_a_killed_host_and_its_code_and_seat_work_
     settle(&mut back, Some(&new_host), 5, &[]);
     scores_rise(&mut back, &new_host);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Four homes, coturn and the DHT only: Mira hosts behind a full-cone router, Ines plays
+/// behind a port-restricted one, Otto and Pia behind symmetric ones, Pia's router mapping
+/// ports (`--port-mapping`). All join through the DHT and reach Mira directly. Ines and
+/// Otto have no direct path (Otto's router gives each destination another port): Mira,
+/// whom both reach, relays between them, and their states flow. Ines reaches Pia directly
+/// at the port Pia's router maps.
+fn a_symmetric_home_is_relayed_by_a_member_both_reach_and_direct_where_its_router_maps_ports() {
+    let mut lab = Lab::start();
+    lab.home(1, Nat::FullCone);
+    lab.home(2, Nat::PortRestricted);
+    lab.home(3, Nat::Symmetric);
+    let (_, _, _daemon) = lab.upnp_home_behind(4, Nat::Symmetric, true, "");
+    let online = Online::start(&lab);
+    let (mut host, code, host_id) = online.host(&lab, (1, 0), "Mira", &[], false);
+    let (mut ines, ines_id, took) = online.join(&lab, (2, 0), &code, "Ines", &[]);
+    eprintln!("the port-restricted home joined in {took:?}");
+    let (mut otto, otto_id, took) = online.join(&lab, (3, 0), &code, "Otto", &[]);
+    eprintln!("the symmetric home joined in {took:?}");
+    let (mut pia, pia_id, took) = online.join(&lab, (4, 0), &code, "Pia", &["--port-mapping"]);
+    eprintln!("the symmetric home whose router maps ports joined in {took:?}");
+    link_on(&mut host, &[&ines_id, &otto_id, &pia_id], "internet");
+    let v = link_on(&mut otto, &[&ines_id], "member");
+    eprintln!("Otto -> Ines relayed by a member: {}", v["links"]);
+    link_on(&mut ines, &[&otto_id], "member");
+    settle(&mut otto, Some(&host_id), 4, &[ines_id.clone(), host_id.clone()]);
+    settle(&mut ines, Some(&host_id), 4, &[otto_id.clone(), host_id.clone()]);
+    let v = link_on(&mut ines, &[&pia_id], "mapped");
+    eprintln!("Ines -> Pia direct at the mapped port: {}", v["links"]);
+    link_on(&mut pia, &[&ines_id], "internet");
+    settle(&mut pia, Some(&host_id), 4, &[ines_id, otto_id, host_id.clone()]);
 }
 
 /// Two port-restricted homes playing through the DHT, and a stranger in a third home.
