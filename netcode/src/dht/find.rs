@@ -20,6 +20,11 @@ pub const RETRY_GET: Duration = Duration::from_secs(2);
 /// Once a record is found it is read again this often (only a newer one comes back): the
 /// host may change while we knock.
 pub const RECHECK: Duration = Duration::from_secs(10);
+/// How long the first knock waits for our public candidates (STUN's answer, a mapped port):
+/// a knock naming only home-network addresses has the host punch towards nothing, and the
+/// next knock waits for the first one's put (2.1 s on the lab's DHT). A candidate that
+/// comes sooner sends the knock at once ([`Finder::set_candidates`]).
+pub const FIRST_KNOCK_WAIT: Duration = Duration::from_secs(1);
 /// The knock is put again this often (a newer date, the same join nonce): another joiner
 /// may have overwritten it, and DHT nodes come and go.
 pub const KNOCK_REPEAT: Duration = Duration::from_secs(5);
@@ -99,10 +104,16 @@ impl Finder {
     }
 
     /// Starts looking for the session whose keys are `keys` at `now`, knocking with
-    /// `candidates` (ours: the game socket's), giving up after `timeout`; `seed` seeds the
-    /// nonces (draw it at random).
+    /// `candidates` (ours: the game socket's; none yet makes the first knock wait for them,
+    /// at most [`FIRST_KNOCK_WAIT`]), giving up after `timeout`; `seed` seeds the nonces
+    /// (draw it at random).
     pub fn new(keys: DhtKeys, candidates: Candidates, now: Duration, timeout: Duration, seed: u64) -> Self {
         let mut rng = StdRng::seed_from_u64(seed);
+        let first_knock = if candidates.addrs.is_empty() {
+            now + FIRST_KNOCK_WAIT
+        } else {
+            now
+        };
         Self {
             keys,
             nonce: rng.random(),
@@ -117,7 +128,7 @@ impl Finder {
             record_seq: None,
             newest: None,
             put: None,
-            next_knock: now,
+            next_knock: first_knock,
             knock_seq: 0,
             knocks_stored: 0,
             dht_answered: false,
@@ -137,6 +148,11 @@ impl Finder {
         }
     }
 
+    /// When it started looking.
+    pub fn started(&self) -> Duration {
+        self.started
+    }
+
     /// We are in the session: nothing more is sent.
     pub fn admitted(&mut self) {
         self.done = true;
@@ -152,8 +168,9 @@ impl Finder {
         self.done
     }
 
-    /// The next request for the DHT client, if one is due. The get of the record and the
-    /// first knock go out together: the knock needs nothing from the record.
+    /// The next request for the DHT client, if one is due. The first knock needs nothing
+    /// from the record: it goes once our candidates are known (or [`FIRST_KNOCK_WAIT`]
+    /// passed), whether the get of the record answered or not.
     pub fn poll_request(&mut self, now: Duration, unix_ms: u64) -> Option<DhtRequest> {
         self.check_deadline(now);
         if self.done {

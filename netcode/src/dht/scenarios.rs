@@ -559,3 +559,33 @@ fn a_joiner_that_learns_more_addresses_knocks_again_and_can_cancel() {
     w.run_until(secs(30.0));
     assert_eq!(w.finder(joiner).stats(), sent, "nothing after a cancel");
 }
+
+/// The first knock waits for our public candidates (a knock naming only home-network
+/// addresses has the host punch towards nothing): it goes the moment they are known, or
+/// after `FIRST_KNOCK_WAIT` with what there is; the get of the record does not wait.
+#[test]
+fn the_first_knock_waits_for_our_candidates_at_most_a_second() {
+    use super::find::FIRST_KNOCK_WAIT;
+    use super::item::DhtRequest;
+    let kinds = |f: &mut Finder, at: f64| {
+        let mut out = Vec::new();
+        while let Some(r) = f.poll_request(secs(at), 1_000) {
+            out.push(matches!(r, DhtRequest::Put { .. }));
+        }
+        out
+    };
+    let mut f = Finder::new(keys(1), Candidates::default(), secs(0.0), secs(10.0), 1);
+    assert_eq!(kinds(&mut f, 0.0), [false], "the get only");
+    assert_eq!(kinds(&mut f, 0.3), [] as [bool; 0], "no knock without candidates");
+    f.set_candidates(candidates(1), secs(0.3));
+    assert_eq!(kinds(&mut f, 0.3), [true], "the knock once they are known");
+    let mut f = Finder::new(keys(1), Candidates::default(), secs(0.0), secs(10.0), 2);
+    assert_eq!(kinds(&mut f, 0.0), [false]);
+    let waited = FIRST_KNOCK_WAIT.as_secs_f64();
+    assert_eq!(kinds(&mut f, waited - 0.01), [] as [bool; 0]);
+    assert_eq!(
+        kinds(&mut f, waited),
+        [true],
+        "the knock after the wait, with what there is"
+    );
+}

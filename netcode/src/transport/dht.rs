@@ -12,7 +12,7 @@ use rand::RngExt;
 
 use super::UdpTransport;
 use super::signalling::own_candidates;
-use crate::dht::find::{FindFailure, Finder, FinderEvent};
+use crate::dht::find::{FIRST_KNOCK_WAIT, FindFailure, Finder, FinderEvent};
 use crate::dht::item::DhtReply;
 use crate::dht::keys::DhtKeys;
 use crate::dht::publish::{Publisher, PublisherEvent, SessionFacts};
@@ -119,8 +119,13 @@ impl DhtDriver {
             if session.in_session() {
                 f.admitted();
             }
-            let knock = own.unwrap_or_else(|| local_only(session.local_addr()));
-            if self.knocking_with.as_ref() != Some(&knock) {
+            // Our public candidates, once STUN or the router answered; our home-network
+            // address alone only if they did not within the first knock's wait.
+            let waited = now >= f.started() + FIRST_KNOCK_WAIT;
+            let knock = own.or_else(|| waited.then(|| local_only(session.local_addr())));
+            if let Some(knock) = knock
+                && self.knocking_with.as_ref() != Some(&knock)
+            {
                 f.set_candidates(knock.clone(), now);
                 self.knocking_with = Some(knock);
             }
