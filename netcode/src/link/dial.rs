@@ -39,7 +39,12 @@ pub(super) struct MemberAddresses {
     public: BTreeMap<SocketAddr, SocketAddr>,
     /// Session addresses traversal routes (see [`Links::set_routed`]).
     routed: BTreeSet<SocketAddr>,
+    /// Addresses a punch came from that nothing else names (see [`Links::add_punched`]).
+    punched: BTreeSet<SocketAddr>,
 }
+
+/// Most server addresses a connect token holds (netcode's limit).
+const TOKEN_ADDRESSES: usize = 32;
 
 impl Links {
     /// Starts dialing `peer` at `addr` with a connect token made from the session key (at
@@ -83,6 +88,14 @@ impl Links {
         if session != public {
             self.addresses.public.insert(session, public);
         }
+    }
+
+    /// Notes that a punch came from `addr`, an address no record or code names (a member
+    /// behind a router that maps each destination to another port): a dial to it names the
+    /// session addresses of the members we know of after it, so that whichever member it is
+    /// takes the token (renetcode takes a token naming any of its own addresses).
+    pub(crate) fn add_punched(&mut self, addr: SocketAddr) {
+        self.addresses.punched.insert(addr);
     }
 
     /// Notes whether the transport routes datagrams to session address `addr` itself (a
@@ -139,6 +152,10 @@ impl Links {
         }
         match public.iter().find(|(_, p)| **p == addr) {
             Some((session, _)) => vec![addr, *session],
+            None if self.addresses.punched.contains(&addr) => std::iter::once(addr)
+                .chain(public.keys().copied())
+                .take(TOKEN_ADDRESSES)
+                .collect(),
             None => vec![addr],
         }
     }
@@ -166,6 +183,11 @@ mod tests {
         // A joiner's contact: the address it dials first, whichever of the two.
         assert_eq!(links.token_addresses(session, true), vec![session, public]);
         assert_eq!(links.token_addresses(public, true), vec![public, session]);
+        // A punch from a port nothing names: the known session addresses follow it.
+        let punched = at("198.51.100.11:41234");
+        assert_eq!(links.token_addresses(punched, true), vec![punched]);
+        links.add_punched(punched);
+        assert_eq!(links.token_addresses(punched, true), vec![punched, session]);
         // Once traversal routes the session address, it goes first.
         links.set_routed(session, true);
         assert_eq!(links.token_addresses(session, false), vec![session, public]);

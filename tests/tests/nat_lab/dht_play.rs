@@ -19,6 +19,10 @@ pub(super) const TESTS: &[(&str, fn())] = &[
         a_symmetric_home_is_relayed_by_a_member_both_reach_and_direct_where_its_router_maps_ports,
     ),
     (
+        "dht::a_symmetric_host_is_joined_from_a_full_cone_home_at_the_port_its_punch_opened",
+        a_symmetric_host_is_joined_from_a_full_cone_home_at_the_port_its_punch_opened,
+    ),
+    (
         "dht::a_stranger_on_the_dht_finds_nothing_learns_nothing_and_plants_nothing",
         a_stranger_on_the_dht_finds_nothing_learns_nothing_and_plants_nothing,
     ),
@@ -269,6 +273,23 @@ fn a_symmetric_home_is_relayed_by_a_member_both_reach_and_direct_where_its_route
     eprintln!("Ines -> Pia direct at the mapped port: {}", v["links"]);
     link_on(&mut pia, &[&ines_id], "internet");
     settle(&mut pia, Some(&host_id), 4, &[ines_id, otto_id, host_id.clone()]);
+}
+
+/// A host behind a symmetric router (each destination another port), a joiner behind a
+/// full-cone one, coturn and the DHT only. No address the code or the record names reaches
+/// the host; its punch towards the joiner's knock comes from a port opened for the joiner
+/// alone, which the joiner then dials: they link directly.
+fn a_symmetric_host_is_joined_from_a_full_cone_home_at_the_port_its_punch_opened() {
+    let mut lab = Lab::start();
+    lab.home(1, Nat::Symmetric);
+    lab.home(2, Nat::FullCone);
+    let online = Online::start(&lab);
+    let (mut host, code, host_id) = online.host(&lab, (1, 0), "Mira", &[], false);
+    let (mut guest, guest_id, took) = online.join(&lab, (2, 0), &code, "Juno", &[]);
+    eprintln!("joined a symmetric host from a full-cone home in {took:?}");
+    link_on(&mut guest, &[&host_id], "internet");
+    link_on(&mut host, &[&guest_id], "internet");
+    settle(&mut guest, Some(&host_id), 2, std::slice::from_ref(&host_id));
 }
 
 /// Two port-restricted homes playing through the DHT, and a stranger in a third home.

@@ -14,6 +14,10 @@ use crate::roster::{MemberStatus, Roster};
 use crate::session::{Phase, Session};
 use crate::store::{Scope, Store};
 
+/// Most contacts a join tries (the code's addresses, the DHT record's, punches'): a bound
+/// on what unsolicited empty datagrams can add.
+const MAX_CONTACTS: usize = 32;
+
 impl Session {
     pub(in crate::session) fn send_join_request(&mut self, contact: LinkKey, rejoin: bool) {
         let auth = &self.authority;
@@ -120,15 +124,24 @@ impl Session {
     }
 
     /// A member opened its router for us at `addr` (it punched towards us after reading
-    /// our knock on the DHT): when `addr` is one of our contacts and not the one dialed now,
-    /// it is dialed now (the turn of each contact is a contact timeout long, and the
+    /// our knock on the DHT): when `addr` is one of our contacts (or a new one, up to
+    /// [`MAX_CONTACTS`]) and not the one dialed now, it is dialed now (the turn of each contact is a contact timeout long, and the
     /// punch comes a few seconds into the join, while another contact has its turn).
     pub(crate) fn contact_opened(&mut self, addr: SocketAddr) {
         let Phase::Joining { contacts, next, .. } = &mut self.phase else {
             return;
         };
-        let Some(i) = contacts.iter().position(|c| *c == addr) else {
-            return;
+        let i = match contacts.iter().position(|c| *c == addr) {
+            Some(i) => i,
+            // A member behind a router that maps each destination to another port punched
+            // from a port no record names: that port is open to us alone, so it becomes a
+            // contact (its token names the members' session addresses, see `link/dial.rs`).
+            None if contacts.len() < MAX_CONTACTS => {
+                contacts.push(addr);
+                self.links.add_punched(addr);
+                contacts.len() - 1
+            }
+            None => return,
         };
         let dialing = (*next + contacts.len() - 1) % contacts.len();
         if i == dialing || self.links.is_linked(LinkKey::Contact) {
