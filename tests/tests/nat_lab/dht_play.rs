@@ -164,12 +164,10 @@ fn four_players_in_three_homes_survive_a_killed_host_and_its_code_and_seat_work_
     let seat = dir.join("mira.seat").display().to_string();
     let (mut host, code, host_id) = online.host(&lab, (1, 0), "Mira", &["--seat", &seat], false);
     let mut players = Vec::new();
-    // Juno plays beside Mira's machine on another port: on the same port, their router gives
-    // Juno's flows another port towards every address Mira also talks to (the mapping is
-    // taken), so STUN's answer is wrong for them and Juno is punched to nobody (see the
-    // issue note).
+    // Juno plays beside Mira's machine on the same port: their router maps Juno's game
+    // socket to another public port (Mira's mapping holds the first), and STUN tells Juno.
     for (at, name, port) in [
-        ((1, 1), "Juno", "5001"),
+        ((1, 1), "Juno", GAME_PORT),
         ((2, 0), "Ines", GAME_PORT),
         ((3, 0), "Otto", GAME_PORT),
     ] {
