@@ -39,8 +39,9 @@ pub(super) struct MemberAddresses {
     public: BTreeMap<SocketAddr, SocketAddr>,
     /// Session addresses traversal routes (see [`Links::set_routed`]).
     routed: BTreeSet<SocketAddr>,
-    /// Addresses a punch came from that nothing else names (see [`Links::add_punched`]).
-    punched: BTreeSet<SocketAddr>,
+    /// Addresses a punch came from that nothing else names, with the join's contacts then
+    /// (see [`Links::add_punched`]).
+    punched: BTreeMap<SocketAddr, Vec<SocketAddr>>,
 }
 
 /// Most server addresses a connect token holds (netcode's limit).
@@ -91,11 +92,13 @@ impl Links {
     }
 
     /// Notes that a punch came from `addr`, an address no record or code names (a member
-    /// behind a router that maps each destination to another port): a dial to it names the
-    /// session addresses of the members we know of after it, so that whichever member it is
-    /// takes the token (renetcode takes a token naming any of its own addresses).
-    pub(crate) fn add_punched(&mut self, addr: SocketAddr) {
-        self.addresses.punched.insert(addr);
+    /// behind a router that maps each destination to another port), while the join's
+    /// contacts were `contacts`: a dial to it names those and the session addresses of the
+    /// members we know of after it, so that whichever member it is takes the token
+    /// (renetcode takes a token naming any of its own addresses). The punch may come before
+    /// the DHT record: the code's addresses name the host's session address.
+    pub(crate) fn add_punched(&mut self, addr: SocketAddr, contacts: Vec<SocketAddr>) {
+        self.addresses.punched.insert(addr, contacts);
     }
 
     /// Notes whether the transport routes datagrams to session address `addr` itself (a
@@ -152,11 +155,18 @@ impl Links {
         }
         match public.iter().find(|(_, p)| **p == addr) {
             Some((session, _)) => vec![addr, *session],
-            None if self.addresses.punched.contains(&addr) => std::iter::once(addr)
-                .chain(public.keys().copied())
-                .take(TOKEN_ADDRESSES)
-                .collect(),
-            None => vec![addr],
+            None => match self.addresses.punched.get(&addr) {
+                Some(contacts) => {
+                    let mut all = vec![addr];
+                    for a in contacts.iter().chain(public.keys()) {
+                        if !all.contains(a) && all.len() < TOKEN_ADDRESSES {
+                            all.push(*a);
+                        }
+                    }
+                    all
+                }
+                None => vec![addr],
+            },
         }
     }
 }
@@ -186,8 +196,9 @@ mod tests {
         // A punch from a port nothing names: the known session addresses follow it.
         let punched = at("198.51.100.11:41234");
         assert_eq!(links.token_addresses(punched, true), vec![punched]);
-        links.add_punched(punched);
-        assert_eq!(links.token_addresses(punched, true), vec![punched, session]);
+        let code = at("10.0.1.9:5000");
+        links.add_punched(punched, vec![code, punched]);
+        assert_eq!(links.token_addresses(punched, true), vec![punched, code, session]);
         // Once traversal routes the session address, it goes first.
         links.set_routed(session, true);
         assert_eq!(links.token_addresses(session, false), vec![session, public]);

@@ -112,7 +112,7 @@ impl DhtDriver {
             self.client.submit(r);
         }
         while let Some(event) = self.publisher.poll_event() {
-            self.on_publisher(event, session, transport);
+            self.on_publisher(event, session, transport, now);
         }
         let mut news = DhtNews::default();
         if let Some(f) = self.finder.as_mut() {
@@ -202,14 +202,14 @@ impl DhtDriver {
         }
     }
 
-    fn on_publisher(&mut self, event: PublisherEvent, session: &Session, transport: &mut UdpTransport) {
+    fn on_publisher(&mut self, event: PublisherEvent, session: &Session, transport: &mut UdpTransport, now: Duration) {
         match event {
             PublisherEvent::Knock { candidates, .. } => {
                 self.knocks += 1;
                 let addrs: Vec<SocketAddr> = candidates.addrs.iter().map(|c| c.addr).collect();
                 log::debug!("{} a joiner knocked on the DHT from {addrs:?}", session.log_tag());
                 if let Some(t) = transport.traversal_mut() {
-                    t.punch_towards(&addrs);
+                    t.punch_towards(&addrs, now);
                 }
             }
             PublisherEvent::Superseded { epoch, host } => {

@@ -246,7 +246,7 @@ impl Peer {
                 // to each contact now lets the host's punch (once it read our knock) in,
                 // and with it the news of which contact to dial (`contact_opened`).
                 if let Some(t) = self.transport.traversal_mut() {
-                    t.punch_towards(&news.contacts);
+                    t.punch_towards(&news.contacts, now);
                 }
                 self.setup.more_contacts(&mut self.session, news.contacts);
             }

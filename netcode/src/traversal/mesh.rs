@@ -18,6 +18,42 @@ use crate::stun::NatMapping;
 /// same, so they still punch together.
 pub(super) const MESH_GRACE: Duration = Duration::from_millis(200);
 
+/// How many times a punch ([`Traversal::punch_towards`]) is sent again.
+pub(super) const PUNCH_REPEATS: u8 = 4;
+/// How far apart.
+pub(super) const PUNCH_EVERY: Duration = Duration::from_millis(500);
+/// Most addresses with punches to repeat (the oldest are dropped).
+const MAX_PUNCH_TARGETS: usize = 32;
+
+/// Punches still to be sent again: (address, when next, how many left).
+#[derive(Debug, Default)]
+pub(super) struct Punches(Vec<(SocketAddr, Duration, u8)>);
+
+impl Punches {
+    fn schedule(&mut self, addrs: &[SocketAddr], now: Duration) {
+        for a in addrs {
+            self.0.retain(|(b, ..)| b != a);
+            if self.0.len() == MAX_PUNCH_TARGETS {
+                self.0.remove(0);
+            }
+            self.0.push((*a, now + PUNCH_EVERY, PUNCH_REPEATS));
+        }
+    }
+
+    fn due(&mut self, now: Duration) -> Vec<SocketAddr> {
+        let mut due = Vec::new();
+        for (a, next, left) in &mut self.0 {
+            if now >= *next && *left > 0 {
+                due.push(*a);
+                *left -= 1;
+                *next = now + PUNCH_EVERY;
+            }
+        }
+        self.0.retain(|(_, _, left)| *left > 0);
+        due
+    }
+}
+
 /// What a member announced through the session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Announced {
@@ -87,9 +123,21 @@ impl Traversal {
     /// address for a path to our session address and hand our answers to its session
     /// under that address, which its dial to our public address does not expect. The
     /// receiver drops it ([`Traversal::receive`]).
-    pub(crate) fn punch_towards(&mut self, addrs: &[SocketAddr]) {
+    ///
+    /// Sent at once and [`PUNCH_REPEATS`] times more, [`PUNCH_EVERY`] apart: one empty
+    /// datagram lost (or a router slow to take its mapping) would otherwise cost the join
+    /// a whole knock round.
+    pub(crate) fn punch_towards(&mut self, addrs: &[SocketAddr], now: Duration) {
         for a in addrs {
             self.out.push((*a, Vec::new()));
+        }
+        self.punches.schedule(addrs, now);
+    }
+
+    /// The repeats of [`Traversal::punch_towards`] that are due.
+    pub(super) fn repeat_punches(&mut self, now: Duration) {
+        for a in self.punches.due(now) {
+            self.out.push((a, Vec::new()));
         }
     }
 

@@ -153,3 +153,38 @@ fn two_symmetric_nats_without_a_mapped_port_relay_at_once() {
         assert_eq!(x.t.path(y.lan), None, "{yk:?} {ym:?}");
     }
 }
+
+/// A punch towards a knock's candidates goes at once and `PUNCH_REPEATS` times more,
+/// `PUNCH_EVERY` apart, then stops: one lost empty datagram no longer costs a join.
+#[test]
+fn a_punch_is_sent_again_a_few_times_then_no_more() {
+    use super::{PUNCH_EVERY, PUNCH_REPEATS};
+    let mut s = side(
+        1,
+        "10.1.0.2:5000",
+        "198.51.100.11:5000",
+        CandidateKind::Reflexive,
+        NatMapping::EndpointIndependent,
+        false,
+    );
+    let to = [a("198.51.100.12:5000"), a("10.2.0.2:5000")];
+    let mut sent = Vec::new();
+    s.t.punch_towards(&to, Duration::ZERO);
+    let mut now = Duration::ZERO;
+    while now <= PUNCH_EVERY * (u32::from(PUNCH_REPEATS) + 4) {
+        s.t.update(now, |_| false);
+        let mut out = Vec::new();
+        s.t.drain(&mut out);
+        sent.extend(
+            out.into_iter()
+                .filter(|(_, b)| b.is_empty())
+                .map(|(addr, _)| (now, addr)),
+        );
+        now += STEP;
+    }
+    for addr in to {
+        let times: Vec<Duration> = sent.iter().filter(|(_, b)| *b == addr).map(|(t, _)| *t).collect();
+        assert_eq!(times.len(), 1 + usize::from(PUNCH_REPEATS), "{addr}: {times:?}");
+        assert!(times.windows(2).all(|w| w[1] - w[0] >= PUNCH_EVERY), "{times:?}");
+    }
+}

@@ -136,6 +136,7 @@ pub struct Traversal {
     reported: BTreeMap<SocketAddr, Route>,
     /// Where empty datagrams came from since [`Traversal::take_punched`] (a few at most).
     punched: Vec<SocketAddr>,
+    punches: mesh::Punches,
 }
 
 impl Traversal {
@@ -181,6 +182,7 @@ impl Traversal {
             stats: TraversalStats::default(),
             reported: BTreeMap::new(),
             punched: Vec::new(),
+            punches: mesh::Punches::default(),
             nat: mesh::OwnNat::default(),
         }
     }
@@ -362,6 +364,7 @@ impl Traversal {
     /// Advances time: registrations, probes, keepalives, dead paths, the service relay.
     /// `member_relays(peer)` tells whether the session reaches `peer` through a member.
     pub fn update(&mut self, now: Duration, member_relays: impl Fn(PeerId) -> bool) {
+        self.repeat_punches(now);
         if self.registering && now >= self.next_register {
             self.next_register = now + self.cfg.register_every;
             let body = Request::Register {

@@ -135,10 +135,11 @@ impl Session {
             Some(i) => i,
             // A member behind a router that maps each destination to another port punched
             // from a port no record names: that port is open to us alone, so it becomes a
-            // contact (its token names the members' session addresses, see `link/dial.rs`).
+            // contact (its token names the other contacts and the members' session addresses,
+            // see `link/dial.rs`).
             None if contacts.len() < MAX_CONTACTS => {
+                self.links.add_punched(addr, contacts.clone());
                 contacts.push(addr);
-                self.links.add_punched(addr);
                 contacts.len() - 1
             }
             None => return,
