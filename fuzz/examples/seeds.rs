@@ -83,6 +83,7 @@ fn roster() -> Roster {
             member(3, "10.0.0.3:40003", true),
         ],
         backed: true,
+        expelled: vec![PeerId(9)],
         // New fields default, so that this file keeps compiling (it is not built in CI).
         ..Roster::default()
     }

@@ -213,7 +213,7 @@ impl Session {
         self.links.disconnect(peer);
         self.banned.insert(peer, self.now + self.cfg.rejoin_grace);
         self.events.push_back(SessionEvent::PeerMisbehaved { peer, reason });
-        if self.is_host() && peer != self.me && self.roster.remove(peer).is_some() {
+        if self.is_host() && peer != self.me && self.roster.expel(peer) {
             self.roster.version += 1;
             self.events.push_back(SessionEvent::PeerLeft {
                 peer,

@@ -221,6 +221,7 @@ impl Session {
             members: Vec::new(),
             backed: true,
             prev_term: None,
+            expelled: Vec::new(),
             signature: None,
         };
         s.roster.upsert(Member {

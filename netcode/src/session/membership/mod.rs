@@ -243,12 +243,14 @@ impl Session {
     fn report_removed(&mut self, d: &diff::RosterDiff) -> Vec<PeerId> {
         let mut gone = Vec::new();
         for &(peer, was_active) in &d.removed {
-            // The same host's next roster: a member it dropped was dropped on purpose. A
-            // roster of another term (a migration, or the winner of a merge) may just not
-            // know a member that the losing side held; that one rejoins, and must not
-            // find itself refused.
+            // The same host's next roster: a member it dropped while active either said
+            // goodbye (to the host, if not to us: we may have had no link to it yet) or was
+            // expelled, and then the roster lists it among the expelled. A roster of another
+            // term (a migration, or the winner of a merge) may just not know a member that
+            // the losing side held; that one rejoins, and must not find itself refused.
             let left = self.peers.get(&peer).is_some_and(|st| st.left);
-            if d.same_term && was_active && !left {
+            let expelled = d.same_term && was_active && !left && self.roster.expelled.contains(&peer);
+            if expelled {
                 // Refuse its links too, so that it cannot come back through us.
                 self.banned.insert(peer, self.now + self.cfg.rejoin_grace);
             }
