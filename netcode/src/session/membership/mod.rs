@@ -10,7 +10,7 @@ mod vouching;
 
 use std::time::Duration;
 
-use super::{LeaveReason, PeerState, Session, SessionEvent};
+use super::{LeaveReason, Misbehaviour, PeerState, Session, SessionEvent};
 use crate::PeerId;
 use crate::identity::{PublicKey, SeatProof};
 use crate::link::Channel;
@@ -84,7 +84,10 @@ impl Session {
         }
         let theirs = roster.digest();
         if self.implausible_epoch(theirs.epoch) {
-            let reason = format!("claimed host epoch {} (ours {})", theirs.epoch, self.roster.epoch);
+            let reason = Misbehaviour::ImplausibleEpoch {
+                claimed: theirs.epoch,
+                ours: self.roster.epoch,
+            };
             return self.misbehaved(from, reason);
         }
         self.max_epoch_seen = self.max_epoch_seen.max(theirs.epoch);
@@ -111,7 +114,7 @@ impl Session {
                 self.counters.refused_rosters += 1;
                 return;
             }
-            vouching::Vouch::Forged(why) => return self.misbehaved(from, why.into()),
+            vouching::Vouch::Forged(why) => return self.misbehaved(from, Misbehaviour::ForgedRoster(why)),
         }
         let old = std::mem::replace(&mut self.roster, roster);
         self.emit_roster_diff(&old);
