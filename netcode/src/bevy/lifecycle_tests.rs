@@ -7,7 +7,7 @@ use bevy_app::prelude::*;
 use bevy_ecs::prelude::*;
 use bevy_time::Time;
 
-use super::tests::{Pos, Seen, app, remotes, session};
+use super::tests::{Pos, Seen, app, remotes, session, set_own};
 use super::*;
 use crate::{LeaveReason, Scope};
 
@@ -76,16 +76,7 @@ fn a_crashed_member_rejoins_through_the_plugin_with_its_id_and_its_entries() {
         .unwrap()
         .world_mut()
         .spawn((Pos { x: 1.0, y: 2.0 }, NetOwned { id: 3 }));
-    {
-        let world = s.app_mut(1).unwrap().world_mut();
-        let mut state = bevy_ecs::system::SystemState::<NetStore>::new(world);
-        state
-            .get_mut(world)
-            .unwrap()
-            .set_own("name", &"juno".to_string())
-            .unwrap();
-        state.apply(world);
-    }
+    set_own(&mut s, 1, "name", "juno");
     s.run(Duration::from_millis(500));
     // The guest's process dies; the host holds its seat.
     s.crash(1);
