@@ -17,7 +17,8 @@ case $SECONDS_PER_TARGET in
 esac
 
 ALL_TARGETS=(protocol_message heartbeat_frame snapshot_full snapshot_delta delta_receiver invite_code seat_file
-  rendezvous_frame rendezvous_service traversal lan_beacon stun_message pcp_answer natpmp_answer dht_record)
+  rendezvous_frame rendezvous_service traversal lan_beacon stun_message pcp_answer natpmp_answer dht_record
+  net_message replicated_component)
 if [ $# -gt 0 ]; then TARGETS=("$@"); else TARGETS=("${ALL_TARGETS[@]}"); fi
 
 RSS_LIMIT_MB=512    # libFuzzer stops a run whose resident memory passes this

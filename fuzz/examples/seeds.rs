@@ -83,6 +83,7 @@ fn roster() -> Roster {
             member(3, "10.0.0.3:40003", true),
         ],
         backed: true,
+        expelled: vec![PeerId(9)],
         // New fields default, so that this file keeps compiling (it is not built in CI).
         ..Roster::default()
     }
@@ -471,10 +472,78 @@ fn dht_seeds(out: &Path) {
     write(out, "dht_record", "knock-sealed", &with(3, knock.seal(&keys, [2; 12])));
 }
 
+/// Game messages for `net_message` (a type byte, then the bincode a `NetSender` sends) and
+/// replicated components for `replicated_component` (a type byte, then their leaf values
+/// as the plugin sends them, little-endian f32).
+fn plugin_seeds(out: &Path) {
+    use netcode::bevy::wire::{decode_leaves, decode_message, encode_leaves};
+    use netcode_fuzz::game::{Chat, Homing, Knock, Mode, Spot};
+
+    fn message<M: serde::Serialize>(which: u8, m: &M) -> Vec<u8> {
+        let bytes = bincode::serde::encode_to_vec(m, bincode::config::standard()).expect("encode");
+        [vec![which], bytes].concat()
+    }
+    let chats = [
+        Chat::Say {
+            text: "gg, again?".into(),
+            to: Some(7),
+        },
+        Chat::Emote(3),
+        Chat::Ready,
+        Chat::Items(vec![(1, 2), (40, -1)]),
+        Chat::Fire {
+            at: [1.5, -2.25],
+            power: 0.75,
+        },
+    ];
+    for (i, chat) in chats.iter().enumerate() {
+        let input = message(0, chat);
+        assert_eq!(decode_message::<Chat>(&input[1..]).as_ref(), Some(chat), "seed chat-{i}");
+        write(out, "net_message", &format!("chat-{i}"), &input);
+    }
+    let knock = Knock {
+        peer: 0x1234_5678_9abc,
+        dx: 3.0,
+        dy: -1.0,
+        seq: 12,
+    };
+    write(out, "net_message", "knock", &message(1, &knock));
+    write(out, "net_message", "u64", &message(2, &u64::MAX));
+
+    let leaves = |which: u8, values: Vec<f32>| {
+        let mut input = vec![which];
+        for v in values {
+            input.extend_from_slice(&v.to_le_bytes());
+        }
+        input
+    };
+    let entity = |i| bevy_ecs::entity::Entity::from_raw_u32(i).expect("entity");
+    let homing = Homing {
+        pos: [3.5, -7.25],
+        speed: 9,
+        level: -3,
+        armed: true,
+        mode: Mode::Chase,
+        target: entity(4),
+        fallback: entity(200),
+    };
+    let named = |e: bevy_ecs::entity::Entity| (Some(PeerId(1)), e.index_u32());
+    let values = encode_leaves(&homing, named).expect("encode");
+    let resolve = |_, id| Some(entity(id));
+    assert_eq!(decode_leaves::<Homing>(&values, resolve).expect("decode"), homing);
+    write(out, "replicated_component", "homing", &leaves(0, values));
+    // A shared-stream reference (no owner) and an unknown one.
+    let shared = encode_leaves(&homing, |e| (None, e.index_u32() + 300)).expect("encode");
+    write(out, "replicated_component", "homing-elsewhere", &leaves(0, shared));
+    let spot = encode_leaves(&Spot(42.5), named).expect("encode");
+    write(out, "replicated_component", "spot", &leaves(1, spot));
+}
+
 fn main() {
     let out = std::env::args().nth(1).unwrap_or_else(|| "fuzz/corpus".into());
     let out = Path::new(&out);
     dht_seeds(out);
+    plugin_seeds(out);
     let schema = schema();
 
     for (name, msg) in messages() {

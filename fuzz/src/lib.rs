@@ -230,3 +230,88 @@ impl Step {
         (from & 7) | (mode & 3) << 3 | u8::from(flag) << 5 | (advance & 3) << 6
     }
 }
+
+/// What a game built on the Bevy plugin sends: messages of the shapes games use and
+/// replicated components, one with entity references (for the `net_message` and
+/// `replicated_component` targets and their seeds).
+pub mod game {
+    use bevy_ecs::prelude::*;
+    use netcode::bevy::entity_ref;
+    use serde::{Deserialize, Serialize};
+
+    /// A message with text, an option, a sequence and floats in its variants.
+    #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+    pub enum Chat {
+        /// Text to everyone or to one peer.
+        Say {
+            /// What is said.
+            text: String,
+            /// To whom (a peer id), or everyone.
+            to: Option<u64>,
+        },
+        /// An emote by number.
+        Emote(u8),
+        /// Ready to start.
+        Ready,
+        /// Items used: (item, count).
+        Items(Vec<(u32, i16)>),
+        /// A shot.
+        Fire {
+            /// Where to.
+            at: [f32; 2],
+            /// How hard.
+            power: f64,
+        },
+    }
+
+    /// The demo's knockback as a message: who is pushed, how far, its number.
+    #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+    pub struct Knock {
+        /// The peer pushed.
+        pub peer: u64,
+        /// The push.
+        pub dx: f32,
+        /// The push.
+        pub dy: f32,
+        /// Its number.
+        pub seq: u32,
+    }
+
+    /// A fieldless enum leaf.
+    #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq)]
+    pub enum Mode {
+        /// Still.
+        Idle,
+        /// After its target.
+        Chase,
+        /// Away from it.
+        Flee,
+    }
+
+    /// A replicated component of every leaf kind and two entity references.
+    #[derive(Component, Serialize, Deserialize, Debug, Clone, Copy, PartialEq)]
+    pub struct Homing {
+        /// A float pair.
+        pub pos: [f32; 2],
+        /// A small integer.
+        pub speed: u8,
+        /// A signed integer.
+        pub level: i32,
+        /// A bool.
+        pub armed: bool,
+        /// An enum.
+        pub mode: Mode,
+        /// What it chases (another replicated entity).
+        #[entities]
+        #[serde(with = "entity_ref")]
+        pub target: Entity,
+        /// What it chases next.
+        #[entities]
+        #[serde(with = "entity_ref")]
+        pub fallback: Entity,
+    }
+
+    /// A bare float component.
+    #[derive(Component, Serialize, Deserialize, Debug, Clone, Copy, PartialEq)]
+    pub struct Spot(pub f32);
+}

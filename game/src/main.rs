@@ -372,12 +372,10 @@ pub(crate) fn catch_build(build: impl FnOnce() -> App) -> Result<App, String> {
 
 /// The Bevy app for these arguments.
 fn build_app(args: Args) -> App {
-    let link = LinkConditions {
-        latency: Duration::from_secs_f64(args.latency / 1000.0),
-        jitter: Duration::from_secs_f64(args.jitter / 1000.0),
-        loss: args.loss,
-        ..Default::default()
-    };
+    let link = LinkConditions::default()
+        .latency(Duration::from_secs_f64(args.latency / 1000.0))
+        .jitter(Duration::from_secs_f64(args.jitter / 1000.0))
+        .loss(args.loss);
     let sim = Sim::new(SimConfig::default().peers(args.peers).seed(args.seed).link(link));
     let window = Window {
         title: format!("netcode session: {} peers, seed {}", args.peers, args.seed),

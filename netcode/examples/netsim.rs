@@ -223,15 +223,13 @@ fn run(args: Args) -> Result<(), String> {
     }
     actions.sort_by(|a, b| a.0.total_cmp(&b.0));
 
-    let link = LinkConditions {
-        latency: Duration::from_secs_f64(args.latency / 1000.0),
-        jitter: Duration::from_secs_f64(args.jitter / 1000.0),
-        loss: args.loss,
-        burst_loss: args.burst_loss,
-        duplicate: args.duplicate,
-        reorder: args.reorder,
-        ..LinkConditions::default()
-    };
+    let link = LinkConditions::default()
+        .latency(Duration::from_secs_f64(args.latency / 1000.0))
+        .jitter(Duration::from_secs_f64(args.jitter / 1000.0))
+        .loss(args.loss)
+        .burst_loss(args.burst_loss)
+        .duplicate(args.duplicate)
+        .reorder(args.reorder);
     if !args.send_rate.is_finite() || !(1.0..=240.0).contains(&args.send_rate) {
         return Err(format!("--send-rate must be within 1..=240 Hz, got {}", args.send_rate));
     }

@@ -39,10 +39,7 @@ fn main() -> Result<(), String> {
         SimConfig::default()
             .peers(args.peers)
             .seed(args.seed)
-            .link(LinkConditions {
-                latency: Duration::from_millis(20),
-                ..LinkConditions::default()
-            })
+            .link(LinkConditions::default().latency(Duration::from_millis(20)))
             .scene(Scene::Store),
     );
     sim.run_for_secs(5.0);

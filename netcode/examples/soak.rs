@@ -81,14 +81,14 @@ fn run(args: &Args, seed: u64) -> (Figures, Vec<String>) {
         SimConfig::default()
             .peers(args.peers)
             .seed(seed)
-            .link(LinkConditions {
-                latency: std::time::Duration::from_millis(30),
-                jitter: std::time::Duration::from_millis(10),
-                loss: args.loss,
-                burst_loss: args.burst_loss,
-                burst_len: 15.0,
-                ..LinkConditions::default()
-            })
+            .link(
+                LinkConditions::default()
+                    .latency(std::time::Duration::from_millis(30))
+                    .jitter(std::time::Duration::from_millis(10))
+                    .loss(args.loss)
+                    .burst_loss(args.burst_loss)
+                    .burst_len(15.0),
+            )
             .scene(Scene::Store),
     );
     let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed);

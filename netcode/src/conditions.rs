@@ -47,8 +47,12 @@ pub enum ConditionsError {
     BurstLength(f64),
 }
 
-/// How one direction of a link treats datagrams. Every field's default is in its doc.
+/// How one direction of a link treats datagrams. Every field's default is in its doc;
+/// build one from the default with setters named as the fields
+/// (`LinkConditions::default().latency(Duration::from_millis(40)).loss(0.05)`), and check
+/// it with [`LinkConditions::validate`].
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct LinkConditions {
     /// One-way base latency. Default: 20 ms.
     pub latency: Duration,
@@ -71,6 +75,18 @@ pub struct LinkConditions {
     /// Largest datagram carried; larger ones are dropped. Default: 1400 bytes.
     pub mtu: usize,
 }
+
+crate::config::setters!(LinkConditions {
+    latency: Duration,
+    jitter: Duration,
+    loss: f64,
+    burst_loss: f64,
+    burst_len: f64,
+    duplicate: f64,
+    reorder: f64,
+    reorder_delay: Duration,
+    mtu: usize,
+});
 
 impl Default for LinkConditions {
     fn default() -> Self {

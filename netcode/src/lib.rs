@@ -117,8 +117,8 @@ pub use reach::{DirectPath, Link, Relayer};
 #[cfg(any(test, feature = "test-util"))]
 pub use session::Testimony;
 pub use session::{
-    Credentials, EventRecord, GameMessage, JoinPhase, LeaveReason, MessageError, PeerSetup, Session, SessionError,
-    SessionEvent, SessionKey, SessionStats, Target,
+    Credentials, EntryForgery, EventRecord, GameMessage, JoinPhase, LeaveReason, Malformed, MessageError, Misbehaviour,
+    PeerSetup, RosterForgery, Session, SessionError, SessionEvent, SessionKey, SessionStats, Target,
 };
 pub use store::{Scope, Store};
 

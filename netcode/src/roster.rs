@@ -105,6 +105,12 @@ pub struct Roster {
     /// term follows an ordinary succession; anything else (a merge, a missed term) makes it
     /// drop the shared entries the new host does not vouch for.
     pub prev_term: Option<(u64, PeerId)>,
+    /// Members a host removed for misbehaving and no host has admitted since, oldest
+    /// first, at most [`MAX_MEMBERS`]. A member that sees an active member leave the roster
+    /// within one host term reports it expelled (and refuses its links, as the host does)
+    /// when it is listed here, and gone of its own accord otherwise: a member that never
+    /// heard the leaver's goodbye (no link to it yet) learns from the roster why it went.
+    pub expelled: Vec<PeerId>,
     /// The host's signature over everything above (for a handover: the signature of the
     /// host that handed over). Members pass the host's roster on unchanged; nobody else
     /// can write one (`docs/design.md`, "Authority").
@@ -122,18 +128,28 @@ impl PartialEq for Roster {
             members,
             backed,
             prev_term,
+            expelled,
             signature: _,
         } = self;
-        (*epoch, *version, *host, *next_join_seq, members, *backed, *prev_term)
-            == (
-                other.epoch,
-                other.version,
-                other.host,
-                other.next_join_seq,
-                &other.members,
-                other.backed,
-                other.prev_term,
-            )
+        (
+            *epoch,
+            *version,
+            *host,
+            *next_join_seq,
+            members,
+            *backed,
+            *prev_term,
+            expelled,
+        ) == (
+            other.epoch,
+            other.version,
+            other.host,
+            other.next_join_seq,
+            &other.members,
+            other.backed,
+            other.prev_term,
+            &other.expelled,
+        )
     }
 }
 
@@ -150,6 +166,7 @@ impl Roster {
             &self.members,
             self.backed,
             self.prev_term,
+            &self.expelled,
         );
         // Encoding plain data into a vector cannot fail.
         bincode::serde::encode_to_vec(body, bincode::config::standard()).unwrap_or_default()
@@ -194,6 +211,8 @@ impl Roster {
     crate::test_hook! {
         /// Inserts or replaces a member, keeping the list sorted.
         fn upsert(&mut self, member: Member) {
+            // Admitted again (after its ban ran out): a later leave is its own.
+            self.expelled.retain(|p| *p != member.id);
             match self.members.binary_search_by_key(&member.id, |m| m.id) {
                 Ok(i) => self.members[i] = member,
                 Err(i) => self.members.insert(i, member),
@@ -209,6 +228,20 @@ impl Roster {
                 Err(_) => None,
             }
         }
+    }
+
+    /// Removes a member for misbehaving and lists it among [`Roster::expelled`] (the
+    /// oldest listed drops out past [`MAX_MEMBERS`]); false, and no change, when it is no
+    /// member.
+    pub(crate) fn expel(&mut self, id: PeerId) -> bool {
+        if self.remove(id).is_none() {
+            return false;
+        }
+        self.expelled.push(id);
+        if self.expelled.len() > MAX_MEMBERS {
+            self.expelled.remove(0);
+        }
+        true
     }
 
     /// Active members.
@@ -246,6 +279,7 @@ impl Roster {
     pub fn validate(&self) -> Result<(), ProtocolError> {
         check(self.members.len() <= MAX_MEMBERS, "too many members")?;
         check(self.members.windows(2).all(|w| w[0].id < w[1].id), "members not sorted")?;
+        check(self.expelled.len() <= MAX_MEMBERS, "too many expelled members")?;
         for m in &self.members {
             check_name(&m.name)?;
         }
@@ -315,6 +349,25 @@ mod tests {
             ..a
         };
         assert_eq!(b.cmp_claim(&lonely), Ordering::Greater, "backed beats unbacked");
+    }
+
+    #[test]
+    fn an_expelled_member_is_listed_until_admitted_again() {
+        let mut r = Roster::default();
+        r.upsert(member(10, 0));
+        r.upsert(member(20, 1));
+        assert!(!r.expel(PeerId(30)), "no member: nothing listed");
+        assert!(r.expel(PeerId(20)));
+        assert_eq!((r.get(PeerId(20)), r.expelled.clone()), (None, vec![PeerId(20)]));
+        r.upsert(member(20, 2));
+        assert!(r.expelled.is_empty(), "admitted again");
+        for id in 0..=MAX_MEMBERS as u64 {
+            r.upsert(member(100 + id, id));
+            r.expel(PeerId(100 + id));
+        }
+        assert_eq!(r.expelled.len(), MAX_MEMBERS);
+        assert_eq!(r.expelled[0], PeerId(101), "the oldest dropped out");
+        assert!(r.validate().is_ok());
     }
 
     #[test]

@@ -10,12 +10,10 @@ use netcode::{PeerId, Scope, SessionEvent};
 
 /// Links with `latency_ms` one-way latency, `jitter_ms` jitter and `loss` independent loss.
 pub fn link(latency_ms: u64, jitter_ms: u64, loss: f64) -> LinkConditions {
-    LinkConditions {
-        latency: Duration::from_millis(latency_ms),
-        jitter: Duration::from_millis(jitter_ms),
-        loss,
-        ..LinkConditions::default()
-    }
+    LinkConditions::default()
+        .latency(Duration::from_millis(latency_ms))
+        .jitter(Duration::from_millis(jitter_ms))
+        .loss(loss)
 }
 
 /// A simulation of `peers` peers running the store workload on [`link`]s.

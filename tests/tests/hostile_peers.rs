@@ -4,7 +4,7 @@
 use netcode::identity::{SeatKey, SeatProof};
 use netcode::protocol::Message;
 use netcode::store::{Entry, Version};
-use netcode::{LeaveReason, PeerId, Scope, SessionEvent};
+use netcode::{LeaveReason, Misbehaviour, PeerId, Scope, SessionEvent};
 use netcode_tests::{form, host, misbehaved, roles, seat_key, sim};
 use proptest::prelude::*;
 
@@ -199,6 +199,23 @@ fn a_host_claim_with_a_far_future_epoch_gets_its_sender_dropped() {
     sim.run_for_secs(2.0);
     assert!(misbehaved(&sim, host_peer, rogue), "the host refused the claim");
     assert!(misbehaved(&sim, other, rogue), "so did the member");
+    // The cause is typed: the claimed epoch and ours, as fields.
+    let causes: Vec<Misbehaviour> = sim
+        .events_of(other)
+        .into_iter()
+        .filter_map(|(_, e)| match e {
+            SessionEvent::PeerMisbehaved { peer, reason } if peer == rogue => Some(reason),
+            _ => None,
+        })
+        .collect();
+    let expected = Misbehaviour::ImplausibleEpoch {
+        claimed: epoch + 1_000_000,
+        ours: epoch,
+    };
+    assert!(
+        !causes.is_empty() && causes.iter().all(|c| *c == expected),
+        "{causes:?}"
+    );
     let survivors: Vec<usize> = sim.live_indices().into_iter().filter(|i| *i != rogue_i).collect();
     assert_eq!(survivors.len(), 4);
     for i in &survivors {

@@ -16,10 +16,7 @@ fn split_in_halves(peers: usize, seed: u64, loss: f64, burst_loss: f64) -> Sim {
         SimConfig::default()
             .peers(peers)
             .seed(seed)
-            .link(netcode::sim::LinkConditions {
-                burst_loss,
-                ..link(50, 30, loss)
-            })
+            .link(link(50, 30, loss).burst_loss(burst_loss))
             .scene(Scene::Store),
     );
     sim.run_until(Duration::from_secs(10));

@@ -7,7 +7,7 @@ use bevy_app::prelude::*;
 use bevy_ecs::prelude::*;
 use bevy_time::Time;
 
-use super::tests::{Pos, Seen, app, remotes, session};
+use super::tests::{Pos, Seen, app, remotes, session, set_own};
 use super::*;
 use crate::{LeaveReason, Scope};
 
@@ -47,8 +47,8 @@ fn bevy_time_follows_the_virtual_clock() {
 fn a_member_that_leaves_goes_offline_and_the_others_release_its_seat() {
     let mut s = session(22, 2);
     let left = s.peer_id(2).unwrap();
-    // The guests link to each other after they joined: the goodbye goes to each member.
-    s.run(Duration::from_secs(2));
+    // At once, before the guests link to each other: a member without a link to the
+    // leaver learns of the goodbye through the host, and reports a leave all the same.
     s.leave(2);
     assert!(s.run_until(Duration::from_secs(3), |s| s.state(2) == Some(NetState::Offline)));
     s.run(Duration::from_millis(300));
@@ -76,16 +76,7 @@ fn a_crashed_member_rejoins_through_the_plugin_with_its_id_and_its_entries() {
         .unwrap()
         .world_mut()
         .spawn((Pos { x: 1.0, y: 2.0 }, NetOwned { id: 3 }));
-    {
-        let world = s.app_mut(1).unwrap().world_mut();
-        let mut state = bevy_ecs::system::SystemState::<NetStore>::new(world);
-        state
-            .get_mut(world)
-            .unwrap()
-            .set_own("name", &"juno".to_string())
-            .unwrap();
-        state.apply(world);
-    }
+    set_own(&mut s, 1, "name", "juno");
     s.run(Duration::from_millis(500));
     // The guest's process dies; the host holds its seat.
     s.crash(1);

@@ -86,6 +86,15 @@ pub mod testing;
 mod tests;
 mod timeline;
 
+/// The plugin's decoders of what peers send (a game message's bytes, a replicated
+/// component's leaf values), for the fuzz targets (feature `test-util`); a game never sees
+/// them.
+#[cfg(feature = "test-util")]
+pub mod wire {
+    pub use super::net_message::decode as decode_message;
+    pub use super::replication::{decode_leaves, encode_leaves};
+}
+
 use std::ops::{Deref, DerefMut};
 use std::time::Duration;
 

@@ -239,12 +239,15 @@ fn deliver<M: NetMessage>(
     }
 }
 
-/// `M` from untrusted bytes: the whole of them, within the message bound.
-fn decode<M: NetMessage>(bytes: &[u8]) -> Option<M> {
-    let config = bincode::config::standard().with_limit::<{ crate::protocol::MAX_GAME_MESSAGE_BYTES }>();
-    match bincode::serde::decode_from_slice::<M, _>(bytes, config) {
-        Ok((m, used)) if used == bytes.len() => Some(m),
-        _ => None,
+crate::test_hook! {
+    /// `M` from untrusted bytes: the whole of them, within the message bound (public with
+    /// `test-util` as `bevy::wire::decode_message`, for the `net_message` fuzz target).
+    fn decode<M: NetMessage>(bytes: &[u8]) -> Option<M> {
+        let config = bincode::config::standard().with_limit::<{ crate::protocol::MAX_GAME_MESSAGE_BYTES }>();
+        match bincode::serde::decode_from_slice::<M, _>(bytes, config) {
+            Ok((m, used)) if used == bytes.len() => Some(m),
+            _ => None,
+        }
     }
 }
 

@@ -18,7 +18,7 @@ use super::session::{Book, Outbox};
 use super::{NetConfig, NetPeer, NetcodePlugin, Step};
 use crate::snapshot::delta::{EntityState, Schema, Snapshot};
 use crate::snapshot::flat::{self, FieldInfo};
-use crate::snapshot::interp::{InterpConfig, InterpolationBuffer};
+use crate::snapshot::interp::InterpolationBuffer;
 use crate::snapshot::quant::Quant;
 use crate::{PeerId, Session};
 
@@ -253,11 +253,17 @@ fn split_key(key: u32) -> (u32, u8) {
     (key >> KIND_BITS, (key & ((1 << KIND_BITS) - 1)) as u8)
 }
 
+/// An empty interpolation buffer of the current tuning ([`NetConfig::interp`], checked
+/// when it was set), which each remote component's [`Track`] starts from.
+///
+/// [`NetConfig::interp`]: super::NetConfig::interp
+#[derive(Resource, Default)]
+pub(super) struct EmptyTrack(pub(super) InterpolationBuffer<Values>);
+
 /// The interpolation state of one remote component.
 #[derive(Component)]
 struct Track<C> {
     buffer: InterpolationBuffer<Values>,
-    cfg: InterpConfig,
     /// The newest state received (shown at once by [`Interpolation::Snap`]).
     newest: Option<Values>,
     /// The peer whose stream the samples came from (the host, for shared entities).
@@ -267,10 +273,9 @@ struct Track<C> {
 }
 
 impl<C> Track<C> {
-    fn new(cfg: &InterpConfig) -> Self {
+    fn new(empty: &EmptyTrack) -> Self {
         Track {
-            buffer: InterpolationBuffer::new(cfg.clone()),
-            cfg: cfg.clone(),
+            buffer: empty.0.clone(),
             newest: None,
             source: None,
             last_tick: None,
@@ -282,7 +287,7 @@ impl<C> Track<C> {
     /// back, start the buffer afresh); whether it was new.
     fn push(&mut self, source: PeerId, tick: u32, sent: Duration, now: Duration, values: Values) -> bool {
         if self.source != Some(source) || self.last_tick.is_some_and(|t| tick < t) {
-            self.buffer = InterpolationBuffer::new(self.cfg.clone());
+            self.buffer.clear();
             self.last_tick = None;
         }
         if self.last_tick == Some(tick) {
@@ -419,6 +424,7 @@ fn apply_remote<C: Replicated>(
     registry: Res<Registry>,
     kind: Res<KindOf<C>>,
     book: Res<Book>,
+    empty: Res<EmptyTrack>,
     ids: Identities,
     mut tracked: Query<(&mut C, &mut Newest<C>, &mut Track<C>), With<NetRemote>>,
 ) {
@@ -452,7 +458,7 @@ fn apply_remote<C: Replicated>(
                     newest.0 = value;
                 }
             } else {
-                let mut track = Track::<C>::new(&config.interp);
+                let mut track = Track::<C>::new(&empty);
                 track.push(source, snapshot.tick, sent, now, values);
                 commands
                     .entity(entity)

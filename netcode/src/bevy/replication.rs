@@ -307,6 +307,36 @@ pub(super) fn decode<C: Replicated>(
     Ok(component)
 }
 
+/// `C` from the leaf values of a peer's snapshot, as the plugin decodes them: `C`'s own
+/// leaves, then its entity references (as many as registration counts), each resolved by
+/// `resolve` from the (owner, id) it names (no owner: the shared stream). For the
+/// `replicated_component` fuzz target.
+#[cfg(feature = "test-util")]
+pub fn decode_leaves<C: Replicated>(
+    values: &[f32],
+    mut resolve: impl FnMut(Option<PeerId>, u32) -> Option<Entity>,
+) -> Result<C, flat::FlatError> {
+    let leaves = flat::shape::<C>()?.len();
+    let slots = slots::<C>(leaves);
+    decode::<C>(values, leaves, slots, |wire: WireRef| {
+        wire.target().and_then(|(owner, id)| resolve(owner, id))
+    })
+}
+
+/// The leaf values `component` travels as, each entity it refers to named by `identity` as
+/// a peer's remote entity (owner, id): the inverse of [`decode_leaves`].
+#[cfg(feature = "test-util")]
+pub fn encode_leaves<C: Replicated>(
+    component: &C,
+    mut identity: impl FnMut(Entity) -> (Option<PeerId>, u32),
+) -> Result<Vec<f32>, flat::FlatError> {
+    let leaves = flat::shape::<C>()?.len();
+    encode(component, slots::<C>(leaves), |entity| {
+        let (owner, id) = identity(entity);
+        WireRef::of(PeerId(0), None, None, Some(&NetRemote { owner, id }))
+    })
+}
+
 /// A component's own blend over its leaves (for [`Interpolation::With`]).
 pub(super) type Blend = Arc<dyn Fn(&[f32], &[f32], f32) -> Option<Vec<f32>> + Send + Sync>;
 

@@ -15,6 +15,7 @@ use super::net_message::Declared;
 use super::replicate::Registry;
 use super::{NetConfig, NetPeer, NetRemote, NetState, Step};
 use crate::snapshot::delta::{EntityState, Snapshot};
+use crate::snapshot::interp::InterpolationBuffer;
 use crate::transport::TransportError;
 use crate::{JoinPhase, Link, PeerId, Scope, SessionEvent};
 
@@ -71,6 +72,7 @@ pub(super) struct Received;
 
 pub(super) fn build(app: &mut App) {
     app.init_resource::<Book>()
+        .init_resource::<super::replicate::EmptyTrack>()
         .init_resource::<Outbox>()
         .add_systems(
             PreUpdate,
@@ -111,13 +113,20 @@ fn attach(net: &mut NetPeer, book: &mut Book, registry: &Registry) {
 fn check_config(
     mut config: ResMut<NetConfig>,
     mut valid: Local<Option<NetConfig>>,
+    mut empty: ResMut<super::replicate::EmptyTrack>,
     mut errors: MessageWriter<NetError>,
 ) {
     if !config.is_changed() {
         return;
     }
-    match config.validate() {
-        Ok(()) => *valid = Some(config.clone()),
+    let checked = config
+        .validate()
+        .and_then(|()| InterpolationBuffer::new(config.interp.clone()));
+    match checked {
+        Ok(buffer) => {
+            *valid = Some(config.clone());
+            empty.0 = buffer;
+        }
         Err(e) => {
             log::warn!("netcode: NetConfig refused: {e}");
             errors.write(NetError::Config(e));

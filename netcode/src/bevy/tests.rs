@@ -287,18 +287,21 @@ fn the_store_is_typed_and_announces_changes() {
     assert!(!changes.iter().any(|c| c.key.starts_with("netcode.")), "{changes:?}");
 }
 
+/// Writes `value` under `key` in App `i`'s own entries, through [`NetStore`] as a system
+/// would.
+pub(super) fn set_own(s: &mut TestSession, i: usize, key: &str, value: &str) {
+    let world = s.app_mut(i).unwrap().world_mut();
+    let mut state = bevy_ecs::system::SystemState::<NetStore>::new(world);
+    state.get_mut(world).unwrap().set_own(key, &value.to_string()).unwrap();
+    state.apply(world);
+}
+
 #[test]
 fn a_read_only_store_reads_the_same_and_shares_the_peer() {
     let mut s = session(12, 1);
     let guest_id = peer_id(&s, 1);
+    set_own(&mut s, 1, "name", "juno");
     let world = s.app_mut(1).unwrap().world_mut();
-    let mut state = bevy_ecs::system::SystemState::<NetStore>::new(world);
-    state
-        .get_mut(world)
-        .unwrap()
-        .set_own("name", &"juno".to_string())
-        .unwrap();
-    state.apply(world);
     let mut state = bevy_ecs::system::SystemState::<NetStoreRead>::new(world);
     let read = state.get(world).unwrap();
     assert_eq!(read.own::<String>(guest_id, "name").unwrap(), Some("juno".into()));

@@ -389,10 +389,19 @@ fn get(dht: &Dht, item: &ItemKey, newer_than: Option<i64>) -> Option<(i64, Vec<u
     let key = SigningKey::from_bytes(&item.seed).verifying_key().to_bytes();
     #[expect(deprecated, reason = "the sync API of mainline 8 is deprecated, still supported")]
     let items = dht.get_mutable(&key, Some(&item.salt), newer_than);
-    items
-        .filter(|m| newer_than.is_none_or(|n| m.seq() > n))
-        .max_by_key(MutableItem::seq)
-        .map(|m| (m.seq(), m.value().to_vec()))
+    newest(items.map(|m| (m.seq(), m.value().to_vec())), newer_than)
+}
+
+/// What a get answers from the versions of an item it found: the newest, if it is newer
+/// than `newer_than` (the client's gets and the fake DHT's alike).
+pub(crate) fn newest(
+    found: impl IntoIterator<Item = (i64, Vec<u8>)>,
+    newer_than: Option<i64>,
+) -> Option<(i64, Vec<u8>)> {
+    found
+        .into_iter()
+        .filter(|(seq, _)| newer_than.is_none_or(|n| *seq > n))
+        .max_by_key(|(seq, _)| *seq)
 }
 
 /// Whether the DHT answers: a get of a random item through `config`'s bootstrap nodes,

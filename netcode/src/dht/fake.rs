@@ -76,11 +76,8 @@ impl FakeDht {
                 DhtReply::Put { id, outcome, took }
             }
             DhtRequest::Get { id, item, newer_than } => {
-                let found = self
-                    .items
-                    .get(&item)
-                    .filter(|(seq, _)| !self.silent && newer_than.is_none_or(|n| *seq > n))
-                    .cloned();
+                let stored = self.items.get(&item).filter(|_| !self.silent).cloned();
+                let found = super::client::newest(stored, newer_than);
                 DhtReply::Got { id, found, took }
             }
         }

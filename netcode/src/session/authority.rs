@@ -14,7 +14,7 @@
 
 use std::time::Duration;
 
-use super::{Session, SessionEvent};
+use super::{EntryForgery, Misbehaviour, Session, SessionEvent};
 use crate::PeerId;
 use crate::identity::SeatKey;
 use crate::link::Channel;
@@ -33,7 +33,7 @@ pub(crate) enum Verdict {
     /// Well sealed, but by no host we accept now: leave it out, count it.
     Refuse,
     /// No honest peer sends it.
-    Forged(&'static str),
+    Forged(EntryForgery),
 }
 
 /// This peer's signing key and what it knows of host terms.
@@ -69,12 +69,12 @@ impl Session {
     /// The verdict on `entry` under `scope`/`key`, by the rules in the module doc.
     pub(crate) fn judge_entry(&self, scope: Scope, key: &str, entry: &Entry) -> Verdict {
         if !entry.seal_holds(scope, key) {
-            return Verdict::Forged("an entry whose seal does not hold");
+            return Verdict::Forged(EntryForgery::BadSeal);
         }
         let signer = entry.seal.signer();
         match scope {
             Scope::Peer(owner) if signer == owner => Verdict::Accept,
-            Scope::Peer(_) => Verdict::Forged("an entry of another peer"),
+            Scope::Peer(_) => Verdict::Forged(EntryForgery::AnothersEntry),
             Scope::Shared => {
                 let term = (entry.seal.term, signer);
                 let current = (self.roster.epoch, self.roster.host);
@@ -117,9 +117,9 @@ impl Session {
                 self.authority.refused_future |= entry.seal.term > self.roster.epoch;
                 return false;
             }
-            Verdict::Forged(what) => {
+            Verdict::Forged(forgery) => {
                 self.authority.refused_entries += 1;
-                self.misbehaved(link, format!("sent {what} ({key:?})"));
+                self.misbehaved(link, Misbehaviour::ForgedEntry { forgery, key });
                 return false;
             }
         }

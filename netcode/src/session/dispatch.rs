@@ -1,7 +1,7 @@
 //! Taking in what the links deliver: link events, the rate limit, decoding, and handing
 //! each message to the part of the session that owns it.
 
-use super::{LeaveReason, Phase, Session, SessionEvent, flood, membership};
+use super::{LeaveReason, Misbehaviour, Phase, Session, SessionEvent, flood, membership};
 use crate::PeerId;
 use crate::link::{Channel, LinkEvent, LinkKey};
 use crate::protocol::Message;
@@ -59,7 +59,7 @@ impl Session {
             flood::Admit::Expel => {
                 self.counters.rate_limited += 1;
                 self.flood.forget(peer);
-                self.misbehaved(peer, "flooded us with messages".into());
+                self.misbehaved(peer, Misbehaviour::Flooded);
                 false
             }
         }
@@ -116,7 +116,10 @@ impl Session {
             LinkKey::Peer(peer) if !self.links.is_proven(peer) => self.take_unproven(peer, decoded),
             LinkKey::Peer(peer) if self.within_rate(peer) => match decoded {
                 Ok(msg) => self.handle_message(peer, peer, msg, true),
-                Err(e) => self.misbehaved(peer, format!("{e}")),
+                Err(e) => {
+                    log::debug!("{} cannot read a message from {peer}: {e}", self.tag);
+                    self.misbehaved(peer, Misbehaviour::Malformed((&e).into()));
+                }
             },
             LinkKey::Peer(_) => {}
         }
@@ -207,13 +210,13 @@ impl Session {
     }
 
     /// Drops a peer that sent what no honest peer sends, without disturbing the others.
-    pub(super) fn misbehaved(&mut self, peer: PeerId, reason: String) {
+    pub(super) fn misbehaved(&mut self, peer: PeerId, reason: Misbehaviour) {
         log::debug!("{} drops {peer}: {reason}", self.tag);
         self.counters.rejected_messages += 1;
         self.links.disconnect(peer);
         self.banned.insert(peer, self.now + self.cfg.rejoin_grace);
         self.events.push_back(SessionEvent::PeerMisbehaved { peer, reason });
-        if self.is_host() && peer != self.me && self.roster.remove(peer).is_some() {
+        if self.is_host() && peer != self.me && self.roster.expel(peer) {
             self.roster.version += 1;
             self.events.push_back(SessionEvent::PeerLeft {
                 peer,
@@ -235,7 +238,7 @@ impl Session {
             // The link is proven already (see `take_unproven`); a second hello must hold too.
             Message::Hello { peer, .. } => {
                 if peer != link || !msg.hello_holds(self.authority.session_id, self.me) {
-                    self.misbehaved(link, format!("said hello as {peer}"));
+                    self.misbehaved(link, Misbehaviour::ForgedHello { claimed: peer });
                 }
             }
             // (The suspects were taken by `heard_direct` above.)
@@ -278,7 +281,7 @@ impl Session {
                 if let Scope::Peer(owner) = scope
                     && owner != origin
                 {
-                    return self.misbehaved(link, format!("wrote an entry of {owner}"));
+                    return self.misbehaved(link, Misbehaviour::WroteAnothersEntry { owner });
                 }
                 self.accept_entry(link, scope, key, entry);
             }
@@ -288,7 +291,7 @@ impl Session {
             Message::GameAck { seqs } => self.on_game_ack(origin, &seqs),
             msg @ Message::Forward { .. } => {
                 if !direct {
-                    return self.misbehaved(link, "nested forward".into());
+                    return self.misbehaved(link, Misbehaviour::NestedForward);
                 }
                 self.on_forward(link, msg)
             }

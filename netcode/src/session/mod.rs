@@ -12,6 +12,7 @@ mod forwarding;
 mod game;
 mod liveness;
 mod membership;
+mod misbehaviour;
 mod queries;
 mod record;
 mod relay;
@@ -41,6 +42,7 @@ pub use crate::key::{SessionKey, protocol_id};
 use dialing::Newest;
 pub use game::{GameMessage, MAX_INBOX, MAX_UNACKED, MessageError, Target};
 pub(crate) use liveness::PeerState;
+pub use misbehaviour::{EntryForgery, Malformed, Misbehaviour, RosterForgery};
 pub use record::EventRecord;
 pub use signalling::MemberCandidates;
 pub use types::{Credentials, JoinPhase, LeaveReason, PeerSetup, SessionError, SessionEvent, SessionStats};
@@ -221,6 +223,7 @@ impl Session {
             members: Vec::new(),
             backed: true,
             prev_term: None,
+            expelled: Vec::new(),
             signature: None,
         };
         s.roster.upsert(Member {

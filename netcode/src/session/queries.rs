@@ -24,6 +24,12 @@ impl Session {
         self.tag
     }
 
+    /// Whether this peer refuses `peer`'s links (it misbehaved, or the host expelled it).
+    #[cfg(test)]
+    pub(crate) fn bans(&self, peer: PeerId) -> bool {
+        self.banned.contains_key(&peer)
+    }
+
     /// The credentials to keep for a rejoin after a crash.
     pub fn credentials(&self) -> Credentials {
         Credentials {

@@ -103,7 +103,7 @@ impl EventRecord {
                 ..about("link_changed", peer)
             },
             SessionEvent::PeerMisbehaved { peer, reason } => EventRecord {
-                reason: Some(reason.clone()),
+                reason: Some(reason.to_string()),
                 ..about("peer_misbehaved", peer)
             },
             SessionEvent::StoreChanged { .. } | SessionEvent::Left | SessionEvent::JoinProgress(_) => return None,

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::forwarding::Freshness;
 use super::liveness::PeerState;
-use super::{DIGEST_EVERY, Session};
+use super::{DIGEST_EVERY, Misbehaviour, Session};
 use crate::PeerId;
 use crate::link::LinkKey;
 use crate::link::{Channel, MAX_RAW_BYTES};
@@ -37,7 +37,7 @@ impl Session {
             return;
         };
         if !msg.forward_holds(&key, self.authority.session_id) {
-            return self.misbehaved(link, format!("relayed a message {origin} did not sign"));
+            return self.misbehaved(link, Misbehaviour::UnsignedForward { origin });
         }
         // A relay takes each forward once (remembered only once its signature held, so a
         // forgery cannot use up a genuine forward's number); a forward to us meets the
@@ -90,11 +90,14 @@ impl Session {
         }
         match Message::decode(inner) {
             Ok(Message::Forward { .. } | Message::Join { .. } | Message::Rejoin { .. } | Message::Hello { .. }) => {
-                self.misbehaved(origin, "forwarded a link-local message".into())
+                self.misbehaved(origin, Misbehaviour::ForwardedLinkLocal)
             }
             // The origin signed it: what it says is the origin's, and so is the blame.
             Ok(msg) => self.handle_message(origin, origin, msg, false),
-            Err(e) => self.misbehaved(origin, format!("relayed garbage: {e}")),
+            Err(e) => {
+                log::debug!("{} cannot read a message {origin} relayed: {e}", self.tag);
+                self.misbehaved(origin, Misbehaviour::RelayedMalformed((&e).into()))
+            }
         }
     }
 
@@ -358,7 +361,10 @@ impl Session {
     pub(super) fn on_heartbeat(&mut self, origin: PeerId, digest: Option<RosterDigest>) {
         let Some(digest) = digest else { return };
         if self.implausible_epoch(digest.epoch) {
-            let reason = format!("claimed host epoch {} (ours {})", digest.epoch, self.roster.epoch);
+            let reason = Misbehaviour::ImplausibleEpoch {
+                claimed: digest.epoch,
+                ours: self.roster.epoch,
+            };
             return self.misbehaved(origin, reason);
         }
         self.max_epoch_seen = self.max_epoch_seen.max(digest.epoch);

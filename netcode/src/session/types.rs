@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use rand::rngs::StdRng;
 use thiserror::Error;
 
-use super::fresh_identity;
+use super::{Misbehaviour, fresh_identity};
 use crate::PeerId;
 use crate::config::{ConfigError, SessionConfig};
 use crate::identity::SeatKey;
@@ -135,7 +135,7 @@ pub enum SessionEvent {
         /// The offender.
         peer: PeerId,
         /// What it did.
-        reason: String,
+        reason: Misbehaviour,
     },
     /// This peer's graceful leave completed.
     Left,

@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::PeerId;
 use crate::snapshot::ReplicationStats;
 use crate::snapshot::delta::{Schema, Snapshot};
-use crate::snapshot::interp::{InterpConfig, InterpolationBuffer};
+use crate::snapshot::interp::InterpolationBuffer;
 use crate::snapshot::quant::Quant;
 
 /// Half the arena's width: positions lie within `[-ARENA_HALF, ARENA_HALF]`.
@@ -217,7 +217,7 @@ impl ArenaMeasure {
         let entry = self
             .buffers
             .entry((at, peer))
-            .or_insert_with(|| (u32::MAX, InterpolationBuffer::new(InterpConfig::default())));
+            .or_insert_with(|| (u32::MAX, InterpolationBuffer::default()));
         if entry.0 != snapshot.tick {
             entry.0 = snapshot.tick;
             let sent = Duration::from_secs_f64(f64::from(snapshot.tick) / SIM_HZ);

@@ -26,6 +26,8 @@ mod writes;
 
 #[cfg(test)]
 mod impostor_tests;
+#[cfg(test)]
+mod leave_tests;
 
 use std::net::SocketAddr;
 use std::time::Duration;

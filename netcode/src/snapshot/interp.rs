@@ -98,16 +98,36 @@ pub struct InterpolationBuffer<T> {
     interval: f64,
 }
 
-impl<T: Interpolate> InterpolationBuffer<T> {
-    /// An empty buffer.
-    pub fn new(cfg: InterpConfig) -> Self {
+impl<T> Default for InterpolationBuffer<T> {
+    /// An empty buffer of the default tuning.
+    fn default() -> Self {
         InterpolationBuffer {
-            cfg,
+            cfg: InterpConfig::default(),
             samples: VecDeque::new(),
             offset: None,
             jitter: 0.0,
             interval: 0.0,
         }
+    }
+}
+
+impl<T: Interpolate> InterpolationBuffer<T> {
+    /// An empty buffer of tuning `cfg`, once it holds ([`InterpConfig::validate`]).
+    pub fn new(cfg: InterpConfig) -> Result<Self, crate::ConfigError> {
+        cfg.validate()?;
+        Ok(InterpolationBuffer {
+            cfg,
+            ..InterpolationBuffer::default()
+        })
+    }
+
+    /// Forgets every sample and what they taught (a new source starts afresh); keeps the
+    /// tuning.
+    pub fn clear(&mut self) {
+        *self = InterpolationBuffer {
+            cfg: self.cfg.clone(),
+            ..InterpolationBuffer::default()
+        };
     }
 
     /// Adds the state the sender had at `sent` (its clock), received at `arrived` (ours).
@@ -130,7 +150,7 @@ impl<T: Interpolate> InterpolationBuffer<T> {
             value,
             teleport,
         });
-        while self.samples.len() > self.cfg.capacity.max(2) {
+        while self.samples.len() > self.cfg.capacity {
             self.samples.pop_front();
         }
     }
@@ -195,11 +215,27 @@ mod tests {
     }
 
     #[test]
+    fn a_capacity_below_two_is_refused_with_its_field() {
+        let err = InterpolationBuffer::<f32>::new(InterpConfig::default().capacity(1)).unwrap_err();
+        assert!(err.to_string().contains("capacity"), "{err}");
+        assert_eq!(err, InterpConfig::default().capacity(1).validate().unwrap_err());
+        // Two samples are enough to blend, and the buffer keeps no more.
+        let mut buf = InterpolationBuffer::new(InterpConfig::default().capacity(2)).unwrap();
+        for i in 0..5u32 {
+            buf.push(ms(u64::from(i) * 50), ms(u64::from(i) * 50 + 30), i as f32, false);
+        }
+        assert_eq!(buf.samples.len(), 2);
+        buf.clear();
+        assert!(buf.samples.is_empty() && buf.offset.is_none());
+        assert_eq!(buf.cfg.capacity, 2, "the tuning stays");
+    }
+
+    #[test]
     fn smooth_under_jitter_and_delay_adapts() {
         let calm: Vec<u64> = vec![0; 60];
         let rough: Vec<u64> = (0..60).map(|i| (i * 37 % 41) as u64).collect();
-        let mut a = InterpolationBuffer::new(InterpConfig::default());
-        let mut b = InterpolationBuffer::new(InterpConfig::default());
+        let mut a = InterpolationBuffer::default();
+        let mut b = InterpolationBuffer::default();
         feed(&mut a, &calm);
         feed(&mut b, &rough);
         assert!(
@@ -219,7 +255,7 @@ mod tests {
             .enumerate()
             .map(|(i, j)| (ms(33 * i as u64), ms(33 * i as u64 + 40 + j)))
             .collect();
-        let mut buf = InterpolationBuffer::new(InterpConfig::default());
+        let mut buf = InterpolationBuffer::default();
         let (mut frames, mut beyond, mut next) = (0, 0, 0);
         let mut pending: Vec<(Duration, Duration)> = Vec::new();
         for step in 0..2000u64 {
@@ -249,7 +285,7 @@ mod tests {
 
     #[test]
     fn extrapolation_is_bounded_and_teleports_snap() {
-        let mut buf = InterpolationBuffer::new(InterpConfig::default());
+        let mut buf = InterpolationBuffer::default();
         feed(&mut buf, &[0; 10]);
         let last_sent = 33.0 * 9.0 / 1000.0;
         let far = buf.sample(ms(10_000)).unwrap();
@@ -257,7 +293,7 @@ mod tests {
             (far - (last_sent + 0.1)).abs() < 1e-3,
             "stops 100 ms past the last sample: {far}"
         );
-        let mut jump = InterpolationBuffer::new(InterpConfig::default());
+        let mut jump = InterpolationBuffer::default();
         jump.push(ms(0), ms(40), 0.0, false);
         jump.push(ms(33), ms(73), 100.0, true);
         jump.push(ms(66), ms(106), 100.0, false);

@@ -235,7 +235,7 @@ impl Session {
         // another clock): a signature that does not hold was forged on the way.
         let owner = self.roster.get(peer).map_or(request.key, |m| m.key);
         if !request.proof.verify(&owner, self.authority.session_id) {
-            return self.misbehaved(contact, format!("passed on a forged seat proof for {peer}"));
+            return self.misbehaved(contact, crate::session::Misbehaviour::ForgedSeatProof { peer });
         }
         let result = self.admit(contact, request);
         // One piece, the newcomer's own entries first: the contact welcomes it with its

@@ -100,6 +100,7 @@ mod tests {
             members,
             backed: true,
             prev_term: None,
+            expelled: Vec::new(),
             signature: None,
         }
     }

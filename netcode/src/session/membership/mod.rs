@@ -10,7 +10,7 @@ mod vouching;
 
 use std::time::Duration;
 
-use super::{LeaveReason, PeerState, Session, SessionEvent};
+use super::{LeaveReason, Misbehaviour, PeerState, Session, SessionEvent};
 use crate::PeerId;
 use crate::identity::{PublicKey, SeatProof};
 use crate::link::Channel;
@@ -84,7 +84,10 @@ impl Session {
         }
         let theirs = roster.digest();
         if self.implausible_epoch(theirs.epoch) {
-            let reason = format!("claimed host epoch {} (ours {})", theirs.epoch, self.roster.epoch);
+            let reason = Misbehaviour::ImplausibleEpoch {
+                claimed: theirs.epoch,
+                ours: self.roster.epoch,
+            };
             return self.misbehaved(from, reason);
         }
         self.max_epoch_seen = self.max_epoch_seen.max(theirs.epoch);
@@ -111,7 +114,7 @@ impl Session {
                 self.counters.refused_rosters += 1;
                 return;
             }
-            vouching::Vouch::Forged(why) => return self.misbehaved(from, why.into()),
+            vouching::Vouch::Forged(why) => return self.misbehaved(from, Misbehaviour::ForgedRoster(why)),
         }
         let old = std::mem::replace(&mut self.roster, roster);
         self.emit_roster_diff(&old);
@@ -243,12 +246,14 @@ impl Session {
     fn report_removed(&mut self, d: &diff::RosterDiff) -> Vec<PeerId> {
         let mut gone = Vec::new();
         for &(peer, was_active) in &d.removed {
-            // The same host's next roster: a member it dropped was dropped on purpose. A
-            // roster of another term (a migration, or the winner of a merge) may just not
-            // know a member that the losing side held; that one rejoins, and must not
-            // find itself refused.
+            // The same host's next roster: a member it dropped while active either said
+            // goodbye (to the host, if not to us: we may have had no link to it yet) or was
+            // expelled, and then the roster lists it among the expelled. A roster of another
+            // term (a migration, or the winner of a merge) may just not know a member that
+            // the losing side held; that one rejoins, and must not find itself refused.
             let left = self.peers.get(&peer).is_some_and(|st| st.left);
-            if d.same_term && was_active && !left {
+            let expelled = d.same_term && was_active && !left && self.roster.expelled.contains(&peer);
+            if expelled {
                 // Refuse its links too, so that it cannot come back through us.
                 self.banned.insert(peer, self.now + self.cfg.rejoin_grace);
             }

@@ -5,7 +5,7 @@
 
 use crate::identity::peer_of;
 use crate::roster::Roster;
-use crate::session::Session;
+use crate::session::{RosterForgery, Session};
 
 /// What a roster's signature says of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,7 +16,7 @@ pub(in crate::session) enum Vouch {
     /// pass one on. Its new host's own copy follows.
     Unknown,
     /// No honest peer sends it.
-    Forged(&'static str),
+    Forged(RosterForgery),
 }
 
 impl Session {
@@ -24,21 +24,21 @@ impl Session {
     pub(in crate::session) fn vouch(&self, roster: &Roster) -> Vouch {
         let session_id = self.authority.session_id;
         let Some(host) = roster.get(roster.host) else {
-            return Vouch::Forged("a roster without its host");
+            return Vouch::Forged(RosterForgery::NoHost);
         };
         if peer_of(&host.key) != host.id {
-            return Vouch::Forged("a roster whose host key does not own its id");
+            return Vouch::Forged(RosterForgery::HostKeyNotOwned);
         }
         if roster.signed_by(&host.key, session_id) {
             return Vouch::Signed;
         }
         let Some((_, before)) = roster.prev_term.filter(|_| roster.version == 0) else {
-            return Vouch::Forged("a roster its host did not sign");
+            return Vouch::Forged(RosterForgery::Unsigned);
         };
         let ours = (self.roster.epoch, self.roster.host);
         match self.roster.get(before).filter(|_| roster.prev_term == Some(ours)) {
             Some(m) if roster.signed_by(&m.key, session_id) => Vouch::Signed,
-            Some(_) => Vouch::Forged("a handover our host did not sign"),
+            Some(_) => Vouch::Forged(RosterForgery::UnsignedHandover),
             None => Vouch::Unknown,
         }
     }
