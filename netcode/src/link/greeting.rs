@@ -26,11 +26,6 @@ impl Links {
         true
     }
 
-    /// Lets what is queued on the link to `peer` leave at the next flush.
-    pub(crate) fn flush_soon(&mut self, peer: impl Into<LinkKey>) {
-        self.dirty.insert(peer.into());
-    }
-
     /// The address this peer's links use.
     #[cfg(test)]
     pub(crate) fn local_addr(&self) -> std::net::SocketAddr {
