@@ -337,3 +337,36 @@ fn round_trips_are_measured_from_snapshot_acks() {
         }
     }
 }
+
+#[test]
+/// Two members between which no datagram passes (two routers no punch gets through) see
+/// each other's state through the member both reach: their heartbeats, state and all, go
+/// in forwards they sign. Before, a relayed heartbeat carried no state, and on renet's
+/// unreliable channel it waited for a flush that seldom came.
+fn two_members_with_no_link_see_each_others_state_through_a_member_both_reach() {
+    let mut sim = arena_sim(3, 47, 0.0);
+    sim.cut(1, 2); // no datagram ever passes between 1 and 2, as between two routers no punch passes
+    form(&mut sim, 5.0);
+    sim.run_for_secs(3.0);
+    let fresh = (0.3 * SIM_HZ) as u32;
+    for (i, j) in [(1, 2), (2, 1)] {
+        let s = sim.session(i).unwrap();
+        let peer = sim.session(j).unwrap().peer_id();
+        assert_eq!(
+            s.link(peer),
+            netcode::Link::Relayed(netcode::Relayer::Member),
+            "{i} reaches {j} through the member"
+        );
+        let remote = s
+            .remote_state(peer)
+            .unwrap_or_else(|| panic!("{i} has no state of {j}"));
+        assert!(
+            now_tick(&sim) - remote.tick <= fresh,
+            "{i}'s state of {j} is stale: {} vs {}",
+            remote.tick,
+            now_tick(&sim)
+        );
+        assert_eq!(remote.entities.len(), 1);
+        assert_eq!(s.replication_stats().rejected, 0);
+    }
+}

@@ -27,9 +27,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use renetcode::{ClientAuthentication, ConnectToken, NetcodeClient};
 
+use super::wire::Role;
 use super::{LinkEvent, LinkKey, Links};
 
 /// Members' public addresses, and the session addresses the transport routes itself.
@@ -46,6 +48,11 @@ pub(super) struct MemberAddresses {
 
 /// Most server addresses a connect token holds (netcode's limit).
 const TOKEN_ADDRESSES: usize = 32;
+
+/// How long an accepted link goes without a payload before a connection request from its
+/// address replaces it (see `Links::drop_silent_link_dialing_again`): a live link carries
+/// heartbeats many times a second.
+const SILENT_BEFORE_REDIAL: Duration = Duration::from_secs(1);
 
 impl Links {
     /// Starts dialing `peer` at `addr` with a connect token made from the session key (at
@@ -171,6 +178,27 @@ impl Links {
     }
 }
 
+impl Links {
+    /// A connection request from the address of a link the peer dialed, silent for
+    /// [`SILENT_BEFORE_REDIAL`]: the peer dials us again, so its end of that link is gone
+    /// (its disconnect was lost). Ours would never end: renetcode refuses the new request
+    /// while the old client is connected, and takes each request as a sign of that client's
+    /// life. Seen in the simulator after a heal under loss: a member and its host stayed
+    /// unlinked for the rest of the run, the host redialing every 5 s. A link that still
+    /// carries payloads stays: a replayed request cannot break it.
+    pub(super) fn drop_silent_link_dialing_again(&mut self, from: SocketAddr) {
+        let now = self.now;
+        let silent = self
+            .links
+            .iter()
+            .find(|(_, l)| l.addr == from && l.role == Role::Accepted && now >= l.last_payload + SILENT_BEFORE_REDIAL);
+        if let Some((&peer, _)) = silent {
+            log::debug!("{} drops its silent link to {peer} at {from}: it dials again", self.tag);
+            self.disconnect(peer);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,5 +283,64 @@ mod tests {
         }
         assert!(linked, "a linked to b");
         assert!(a.is_linked(PeerId(2)) && b.is_linked(PeerId(1)), "and the link holds");
+    }
+
+    /// `a` dialed `b`; `a` dropped its end and the disconnect never arrived. `a` dials
+    /// again: `b` drops its silent link and takes the new one (before, renetcode refused
+    /// the requests and took each as a sign of the dead link's life, for ever).
+    #[test]
+    fn a_silent_link_gives_way_when_its_peer_dials_again() {
+        let at = |s: &str| -> SocketAddr { s.parse().unwrap() };
+        let cfg = SessionConfig::default();
+        let (a_addr, b_addr) = (at("10.0.0.1:5000"), at("10.0.0.2:5000"));
+        let mut a = Links::new(PeerId(1), a_addr, [3; 32], 9, &cfg, Duration::ZERO);
+        let mut b = Links::new(PeerId(2), b_addr, [3; 32], 9, &cfg, Duration::ZERO);
+        let mut step = 0u64;
+        let mut run = |a: &mut Links, b: &mut Links, steps: u64, deliver_to_b: bool| {
+            for _ in 0..steps {
+                step += 1;
+                let now = Duration::from_millis(50 * step);
+                a.update(now);
+                b.update(now);
+                a.flush(true);
+                b.flush(true);
+                let mut out = Vec::new();
+                a.drain_transmits(&mut out);
+                for t in out.drain(..).filter(|_| deliver_to_b) {
+                    b.handle_datagram(a_addr, &mut t.bytes.clone());
+                }
+                b.drain_transmits(&mut out);
+                for t in out.drain(..) {
+                    a.handle_datagram(b_addr, &mut t.bytes.clone());
+                }
+                if a.is_linked(PeerId(2)) {
+                    a.greet(PeerId(2), vec![1]);
+                }
+                if b.is_linked(PeerId(1)) {
+                    b.greet(PeerId(1), vec![2]);
+                }
+                // A payload each way, as heartbeats would be.
+                if a.is_linked(PeerId(2)) {
+                    a.send_datagram(PeerId(2), &[1]);
+                }
+            }
+        };
+        a.dial(PeerId(2), b_addr);
+        run(&mut a, &mut b, 20, true);
+        assert!(a.is_linked(PeerId(2)) && b.is_linked(PeerId(1)), "linked");
+        // `a` drops its end; its disconnect is lost on the way.
+        a.disconnect(PeerId(2));
+        run(&mut a, &mut b, 1, false);
+        assert!(b.is_linked(PeerId(1)), "b does not know yet");
+        while b.poll_event().is_some() {}
+        a.dial(PeerId(2), b_addr);
+        run(&mut a, &mut b, 60, true);
+        assert!(a.is_linked(PeerId(2)), "a's second dial linked");
+        let mut replaced = false;
+        while let Some(e) = b.poll_event() {
+            replaced |= matches!(e, LinkEvent::Disconnected(LinkKey::Peer(PeerId(1))));
+        }
+        assert!(replaced, "b dropped the silent link");
+        assert!(b.is_linked(PeerId(1)), "and took the new one");
     }
 }

@@ -254,6 +254,7 @@ impl Links {
             greeted: peer == LinkKey::Contact,
             held: Vec::new(),
             held_bytes: 0,
+            last_payload: updated,
         };
         if let Some(old) = self.links.insert(peer, link) {
             // The newest connection wins: an older one to the same peer is stale.
@@ -299,6 +300,12 @@ impl Links {
         let client_only = bytes
             .first()
             .is_some_and(|b| matches!(b & PACKET_TYPE_MASK, CONNECTION_REQUEST | CONNECTION_RESPONSE));
+        if bytes
+            .first()
+            .is_some_and(|b| b & PACKET_TYPE_MASK == CONNECTION_REQUEST)
+        {
+            self.drop_silent_link_dialing_again(from);
+        }
         let dialed = (!client_only).then(|| self.dial_answering(from)).flatten();
         if let Some(peer) = dialed {
             let client = self.dials.get_mut(&peer).expect("dial present");
@@ -309,7 +316,7 @@ impl Links {
                 self.new_link(peer, Role::Dialed, from);
             }
             if let (Some(p), Some(link)) = (payload, self.links.get_mut(&peer)) {
-                link.take_payload(peer, &p, &mut self.raw_in);
+                link.take_payload(peer, &p, &mut self.raw_in, self.now);
                 self.received.insert(peer);
             }
             return;
@@ -322,7 +329,7 @@ impl Links {
             ServerResult::Payload { client_id, payload } => {
                 if let Some(link) = self.links.get_mut(&LinkKey::Peer(PeerId(client_id))) {
                     link.confirmed = true;
-                    link.take_payload(LinkKey::Peer(PeerId(client_id)), payload, &mut self.raw_in);
+                    link.take_payload(LinkKey::Peer(PeerId(client_id)), payload, &mut self.raw_in, self.now);
                     self.received.insert(LinkKey::Peer(PeerId(client_id)));
                 }
                 (None, None)
@@ -473,12 +480,19 @@ impl Links {
     }
 
     /// Free memory of `channel` on the link to `peer`, in bytes (0 without a link): how
-    /// large a message it takes now.
+    /// large a message it takes now. Before our hello, what the link holds for after it
+    /// counts against every channel (see `Links::hold`): a transfer that pumps by this
+    /// sees it fill up.
     pub(crate) fn room(&self, peer: impl Into<LinkKey>, channel: Channel) -> usize {
         let peer: LinkKey = peer.into();
-        self.links
-            .get(&peer)
-            .map_or(0, |link| link.conn.channel_available_memory(channel.id()))
+        self.links.get(&peer).map_or(0, |link| {
+            let free = link.conn.channel_available_memory(channel.id());
+            if link.greeted {
+                free
+            } else {
+                free.min(self.channel_memory.saturating_sub(link.held_bytes))
+            }
+        })
     }
 
     /// Sends one unreliable datagram straight through netcode, beside renet: one packet,

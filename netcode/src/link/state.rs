@@ -43,12 +43,21 @@ pub(super) struct Link {
     pub(super) held: Vec<(super::Channel, Vec<u8>, bool)>,
     /// Bytes in `held`.
     pub(super) held_bytes: usize,
+    /// When netcode last let a payload through on this link (its start before any).
+    pub(super) last_payload: Duration,
 }
 
 impl Link {
     /// A payload netcode let through on this link: a raw datagram goes to `raw_in`, a renet
     /// packet to the renet connection (which then owes an ack unless it is one).
-    pub(super) fn take_payload(&mut self, peer: LinkKey, payload: &[u8], raw_in: &mut VecDeque<(LinkKey, Vec<u8>)>) {
+    pub(super) fn take_payload(
+        &mut self,
+        peer: LinkKey,
+        payload: &[u8],
+        raw_in: &mut VecDeque<(LinkKey, Vec<u8>)>,
+        now: Duration,
+    ) {
+        self.last_payload = now;
         if let Some(body) = raw_body(payload) {
             raw_in.push_back((peer, body));
         } else {

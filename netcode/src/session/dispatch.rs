@@ -251,7 +251,9 @@ impl Session {
                 ..
             } => {
                 self.on_heartbeat(origin, digest);
-                if direct && (own.is_some() || shared.is_some() || acks.iter().any(Option::is_some)) {
+                // On the origin's own link, or in a forward it signed (a member with no
+                // link to us sends its state through a relay: see `send_heartbeats`).
+                if own.is_some() || shared.is_some() || acks.iter().any(Option::is_some) {
                     let heartbeat = Incoming {
                         own: own.as_deref(),
                         shared: shared.as_deref(),
@@ -261,11 +263,7 @@ impl Session {
                     self.on_state(origin, heartbeat);
                 }
             }
-            Message::FullShared { snapshot } => {
-                if direct {
-                    self.on_full_shared(origin, &snapshot);
-                }
-            }
+            Message::FullShared { snapshot } => self.on_full_shared(origin, &snapshot),
             msg @ (Message::Join { .. }
             | Message::Rejoin { .. }
             | Message::Admit { .. }

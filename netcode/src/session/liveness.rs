@@ -45,7 +45,7 @@ pub(crate) struct PeerState {
     pub(crate) since: Duration,
     gap_mean_ms: f64,
     gap_dev_ms: f64,
-    /// `gap_mean + GAP_DEVIATIONS * gap_dev`, kept up to date on every arrival.
+    /// `gap_mean + GAP_DEVIATIONS * gap_dev`, kept up to date on every heartbeat.
     adaptive: Duration,
     /// Its latest heartbeat's suspects, and when that heartbeat arrived.
     pub(crate) suspects: Vec<PeerId>,
@@ -92,8 +92,17 @@ impl PeerState {
         }
     }
 
+    /// Something arrived on our own link from it. The suspicion window follows the gaps
+    /// between its heartbeats only: they keep their cadence whatever else the link carries
+    /// (a member relaying for others sends more, at other times, and would otherwise
+    /// shrink the window it is judged by; see `docs/design.md`, "Relay").
     pub(crate) fn heard_direct(&mut self, now: Duration, msg: &Message) {
-        if let Some(prev) = self.last_direct {
+        self.last_direct = Some(now);
+        self.last_any = Some(now);
+        let Message::Heartbeat { suspects, .. } = msg else {
+            return;
+        };
+        if let Some(prev) = self.last_heartbeat {
             let gap = now.saturating_sub(prev).as_secs_f64() * 1000.0;
             if self.gap_mean_ms == 0.0 {
                 self.gap_mean_ms = gap;
@@ -105,12 +114,8 @@ impl PeerState {
             let ms = (self.gap_mean_ms + GAP_DEVIATIONS * self.gap_dev_ms).clamp(0.0, 1e9);
             self.adaptive = Duration::from_micros((ms * 1000.0) as u64);
         }
-        self.last_direct = Some(now);
-        self.last_any = Some(now);
-        if let Message::Heartbeat { suspects, .. } = msg {
-            self.suspects.clone_from(suspects);
-            self.last_heartbeat = Some(now);
-        }
+        self.suspects.clone_from(suspects);
+        self.last_heartbeat = Some(now);
     }
 
     /// The suspicion window: configured minimum, widened by measured jitter.

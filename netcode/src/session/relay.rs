@@ -1,6 +1,8 @@
 //! Routing: direct sends, relays through a third peer (origin-tagged, de-duplicated,
 //! bounded hops), a backlog for members without a route yet, and heartbeats.
 
+use std::time::Duration;
+
 use super::forwarding::Freshness;
 use super::liveness::PeerState;
 use super::{DIGEST_EVERY, Misbehaviour, Session};
@@ -10,6 +12,11 @@ use crate::link::{Channel, MAX_RAW_BYTES};
 use crate::protocol::Message;
 use crate::roster::{Member, RosterDigest};
 use crate::snapshot::replicate::Budgets;
+
+/// How long a member goes without a link of ours before our state goes to it through a
+/// relay: time for a newcomer's links to form (a punch through two routers took under
+/// 0.5 s in the NAT lab).
+const UNLINKED_STATE_AFTER: Duration = Duration::from_secs(2);
 
 impl Session {
     /// A [`Message::Forward`] that arrived on our link with `link`. Whoever relays or takes
@@ -207,50 +214,24 @@ impl Session {
             .filter_map(LinkKey::peer)
             .filter(|p| all || self.peers.get(p).is_none_or(|st| st.next_heartbeat <= now))
             .collect();
-        let host = self.is_host();
         // What every heartbeat of this round shares (suspects, digest) and whether the
         // session is unsettled: sending changes neither, so they are worked out once.
         let template = self.heartbeat();
         let unsettled = self.unsettled();
         for p in &targets {
             let due = now + self.link_interval(*p, unsettled).saturating_sub(slack);
-            let shared_every = self.cfg.shared_interval.saturating_sub(slack);
-            let st = self.peers.entry(*p).or_insert_with(|| PeerState::new(now));
-            st.next_heartbeat = due;
-            let shared_due = host && st.next_shared <= now;
-            let welcomed = st.last_heartbeat.is_some_and(|t| t >= st.since);
-            if shared_due {
-                st.next_shared = now + shared_every;
-            }
-            let mut hb = template.clone();
-            if self.roster.get(*p).is_some_and(Member::is_active) {
-                let budgets = Budgets {
-                    own: self.cfg.own_budget_bytes,
-                    shared: self.cfg.shared_budget_bytes,
-                    shared_due,
-                    welcomed,
-                };
-                let out = self.replication.outgoing(*p, host, budgets, now);
-                if let Message::Heartbeat {
-                    acks,
-                    own,
-                    shared,
-                    held_ms,
-                    ..
-                } = &mut hb
-                {
-                    (*acks, *own, *shared, *held_ms) = (out.acks, out.own, out.shared, out.held_ms);
-                }
-                if let Some(snapshot) = out.full_shared {
-                    let msg = Message::FullShared { snapshot };
-                    self.send_to(*p, reliable_channel(&msg), &msg);
-                }
-            }
+            self.peers
+                .entry(*p)
+                .or_insert_with(|| PeerState::new(now))
+                .next_heartbeat = due;
+            let hb = self.with_state(*p, template.clone());
             self.send_unreliable(*p, &hb);
         }
         // Members we cannot hear directly, and members that say they cannot hear us, get
         // our heartbeat through a relay: our own word that we are alive, which a member's
-        // vouching for us does not replace for long (see `liveness`).
+        // vouching for us does not replace for long (see `liveness`). One we have no link
+        // with at all gets our state in it too: a member between two routers that no punch
+        // passes sees the other's play through the member both reach.
         let me = self.me;
         let mut relayed = self.suspects();
         let suspecting_us: Vec<PeerId> = self
@@ -262,11 +243,64 @@ impl Session {
             .collect();
         relayed.extend(suspecting_us);
         for p in relayed {
-            if self.relay_for(p).is_some() {
+            let Some(via) = self.relay_for(p) else { continue };
+            let settled = self
+                .peers
+                .get(&p)
+                .is_some_and(|st| self.now >= st.since + UNLINKED_STATE_AFTER);
+            if self.links.is_linked(p) || !settled {
                 let hb = self.heartbeat();
                 self.send_to(p, Channel::Unreliable, &hb);
+            } else {
+                // A member we have had no link with for a while: our state goes along,
+                // and it leaves with this round (on renet's unreliable channel nothing
+                // else flushes it; a relayed heartbeat to a member we still have a link
+                // with, or a newcomer, rides whatever flushes that link next, as it always
+                // did; see design.md, "Relay").
+                let hb = self.with_state(p, self.heartbeat());
+                self.send_to(p, Channel::Unreliable, &hb);
+                self.links.flush_soon(via);
             }
         }
+    }
+
+    /// Heartbeat `hb` for `p` with what the replication has for it (our own stream, the
+    /// shared one when we host and it is due, the acks); the host's full shared snapshot
+    /// goes beside it when `p` needs one.
+    fn with_state(&mut self, p: PeerId, mut hb: Message) -> Message {
+        if !self.roster.get(p).is_some_and(Member::is_active) {
+            return hb;
+        }
+        let (now, host) = (self.now, self.is_host());
+        let shared_every = self.cfg.shared_interval.saturating_sub(self.heartbeat_interval() / 2);
+        let st = self.peers.entry(p).or_insert_with(|| PeerState::new(now));
+        let shared_due = host && st.next_shared <= now;
+        let welcomed = st.last_heartbeat.is_some_and(|t| t >= st.since);
+        if shared_due {
+            st.next_shared = now + shared_every;
+        }
+        let budgets = Budgets {
+            own: self.cfg.own_budget_bytes,
+            shared: self.cfg.shared_budget_bytes,
+            shared_due,
+            welcomed,
+        };
+        let out = self.replication.outgoing(p, host, budgets, now);
+        if let Message::Heartbeat {
+            acks,
+            own,
+            shared,
+            held_ms,
+            ..
+        } = &mut hb
+        {
+            (*acks, *own, *shared, *held_ms) = (out.acks, out.own, out.shared, out.held_ms);
+        }
+        if let Some(snapshot) = out.full_shared {
+            let msg = Message::FullShared { snapshot };
+            self.send_to(p, reliable_channel(&msg), &msg);
+        }
+        hb
     }
 
     /// A heartbeat; the roster digest (it only serves anti-entropy) rides on every

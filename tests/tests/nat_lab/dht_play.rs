@@ -245,8 +245,8 @@ fn four_players_in_three_homes_survive_a_killed_host_and_its_code_and_seat_work_
 /// behind a port-restricted one, Otto and Pia behind symmetric ones, Pia's router mapping
 /// ports (`--port-mapping`). All join through the DHT and reach Mira directly. Ines and
 /// Otto have no direct path (Otto's router gives each destination another port): Mira,
-/// whom both reach, relays between them, and what they write to the store flows. Ines reaches Pia directly
-/// at the port Pia's router maps.
+/// whom both reach, relays between them: what they write to the store and their own state
+/// streams flow. Ines reaches Pia directly at the port Pia's router maps.
 fn a_symmetric_home_is_relayed_by_a_member_both_reach_and_direct_where_its_router_maps_ports() {
     let mut lab = Lab::start();
     lab.home(1, Nat::FullCone);
@@ -266,10 +266,12 @@ fn a_symmetric_home_is_relayed_by_a_member_both_reach_and_direct_where_its_route
     eprintln!("Otto -> Ines relayed by a member: {}", v["links"]);
     link_on(&mut ines, &[&otto_id], "member");
     // What each writes to the store reaches the other through the member (relayed writes,
-    // signed by their writer); their own state streams do not cross a member's relay (see
-    // docs/design.md, "Relay").
+    // signed by their writer), and so does each one's own state stream (its avatar: the
+    // heartbeat with state in a forward it signs, docs/design.md, "Relay").
     scores_rise(&mut otto, &ines_id);
     scores_rise(&mut ines, &otto_id);
+    settle(&mut otto, Some(&host_id), 4, &[ines_id.clone(), host_id.clone()]);
+    settle(&mut ines, Some(&host_id), 4, &[otto_id.clone(), host_id.clone()]);
     let v = link_on(&mut ines, &[&pia_id], "mapped");
     eprintln!("Ines -> Pia direct at the mapped port: {}", v["links"]);
     link_on(&mut pia, &[&ines_id], "internet");
