@@ -18,6 +18,7 @@ use crate::loss::Arrivals;
 mod dial;
 mod greeting;
 mod key;
+mod raw;
 mod state;
 mod wire;
 
@@ -26,7 +27,7 @@ use state::Link;
 
 pub(crate) use wire::MAX_RAW_BYTES;
 use wire::{
-    CONNECTION_REQUEST, CONNECTION_RESPONSE, PACKET_TYPE_MASK, RAW_BIT, REDUNDANT_COPIES, Role, UNCONFIRMED_TIMEOUT,
+    CONNECTION_REQUEST, CONNECTION_RESPONSE, PACKET_TYPE_MASK, REDUNDANT_COPIES, Role, UNCONFIRMED_TIMEOUT,
     connection_config, seal,
 };
 pub use wire::{Channel, Transmit};
@@ -493,42 +494,6 @@ impl Links {
                 free.min(self.channel_memory.saturating_sub(link.held_bytes))
             }
         })
-    }
-
-    /// Sends one unreliable datagram straight through netcode, beside renet: one packet,
-    /// no renet header, no ack. Returns false when it is too large, empty, its first byte
-    /// has [`RAW_BIT`] set, or the link is not up.
-    pub(crate) fn send_datagram(&mut self, peer: impl Into<LinkKey>, bytes: &[u8]) -> bool {
-        let peer: LinkKey = peer.into();
-        let Some(link) = self.links.get(&peer) else {
-            return false;
-        };
-        let Some((&first, _)) = bytes.split_first() else {
-            return false;
-        };
-        if !link.confirmed || !link.greeted || bytes.len() > MAX_RAW_BYTES || first & RAW_BIT != 0 {
-            return false;
-        }
-        let mut payload = bytes.to_vec();
-        payload[0] |= RAW_BIT;
-        let Some(sealed) = seal(&mut self.server, &mut self.dials, peer, link.role, &payload) else {
-            return false;
-        };
-        match sealed {
-            Ok((addr, bytes)) => {
-                self.push(addr, &bytes);
-                true
-            }
-            Err(e) => {
-                log::debug!("{} cannot seal datagram for {peer}: {e}", self.tag);
-                false
-            }
-        }
-    }
-
-    /// Takes the next datagram that bypassed renet.
-    pub(crate) fn receive_datagram(&mut self) -> Option<(LinkKey, Vec<u8>)> {
-        self.raw_in.pop_front()
     }
 
     /// Takes the next received message of a linked peer on a channel.
