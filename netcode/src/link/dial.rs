@@ -290,57 +290,25 @@ mod tests {
     /// the requests and took each as a sign of the dead link's life, for ever).
     #[test]
     fn a_silent_link_gives_way_when_its_peer_dials_again() {
-        let at = |s: &str| -> SocketAddr { s.parse().unwrap() };
-        let cfg = SessionConfig::default();
-        let (a_addr, b_addr) = (at("10.0.0.1:5000"), at("10.0.0.2:5000"));
-        let mut a = Links::new(PeerId(1), a_addr, [3; 32], 9, &cfg, Duration::ZERO);
-        let mut b = Links::new(PeerId(2), b_addr, [3; 32], 9, &cfg, Duration::ZERO);
-        let mut step = 0u64;
-        let mut run = |a: &mut Links, b: &mut Links, steps: u64, deliver_to_b: bool| {
-            for _ in 0..steps {
-                step += 1;
-                let now = Duration::from_millis(50 * step);
-                a.update(now);
-                b.update(now);
-                a.flush(true);
-                b.flush(true);
-                let mut out = Vec::new();
-                a.drain_transmits(&mut out);
-                for t in out.drain(..).filter(|_| deliver_to_b) {
-                    b.handle_datagram(a_addr, &mut t.bytes.clone());
-                }
-                b.drain_transmits(&mut out);
-                for t in out.drain(..) {
-                    a.handle_datagram(b_addr, &mut t.bytes.clone());
-                }
-                if a.is_linked(PeerId(2)) {
-                    a.greet(PeerId(2), vec![1]);
-                }
-                if b.is_linked(PeerId(1)) {
-                    b.greet(PeerId(1), vec![2]);
-                }
-                // A payload each way, as heartbeats would be.
-                if a.is_linked(PeerId(2)) {
-                    a.send_datagram(PeerId(2), &[1]);
-                }
-            }
-        };
-        a.dial(PeerId(2), b_addr);
-        run(&mut a, &mut b, 20, true);
-        assert!(a.is_linked(PeerId(2)) && b.is_linked(PeerId(1)), "linked");
+        let mut p = super::super::pair::Pair::new();
+        p.a.dial(PeerId(2), p.b_addr);
+        p.run(20);
+        assert!(p.a.is_linked(PeerId(2)) && p.b.is_linked(PeerId(1)), "linked");
         // `a` drops its end; its disconnect is lost on the way.
-        a.disconnect(PeerId(2));
-        run(&mut a, &mut b, 1, false);
-        assert!(b.is_linked(PeerId(1)), "b does not know yet");
-        while b.poll_event().is_some() {}
-        a.dial(PeerId(2), b_addr);
-        run(&mut a, &mut b, 60, true);
-        assert!(a.is_linked(PeerId(2)), "a's second dial linked");
+        p.a.disconnect(PeerId(2));
+        p.to_b = false;
+        p.run(1);
+        p.to_b = true;
+        assert!(p.b.is_linked(PeerId(1)), "b does not know yet");
+        while p.b.poll_event().is_some() {}
+        p.a.dial(PeerId(2), p.b_addr);
+        p.run(60);
+        assert!(p.a.is_linked(PeerId(2)), "a's second dial linked");
         let mut replaced = false;
-        while let Some(e) = b.poll_event() {
+        while let Some(e) = p.b.poll_event() {
             replaced |= matches!(e, LinkEvent::Disconnected(LinkKey::Peer(PeerId(1))));
         }
         assert!(replaced, "b dropped the silent link");
-        assert!(b.is_linked(PeerId(1)), "and took the new one");
+        assert!(p.b.is_linked(PeerId(1)), "and took the new one");
     }
 }

@@ -81,10 +81,8 @@ impl Links {
 
 #[cfg(test)]
 mod tests {
-    use std::net::SocketAddr;
-    use std::time::Duration;
-
-    use super::super::{Channel, Links};
+    use super::super::Channel;
+    use super::super::pair::Pair;
     use crate::PeerId;
     use crate::config::SessionConfig;
 
@@ -93,34 +91,14 @@ mod tests {
     /// unsent store piece after a heal at capacity).
     #[test]
     fn what_waits_for_our_hello_takes_room() {
-        let at = |s: &str| -> SocketAddr { s.parse().unwrap() };
-        let cfg = SessionConfig::default();
-        let (a_addr, b_addr) = (at("10.0.0.1:5000"), at("10.0.0.2:5000"));
-        let mut a = Links::new(PeerId(1), a_addr, [3; 32], 9, &cfg, Duration::ZERO);
-        let mut b = Links::new(PeerId(2), b_addr, [3; 32], 9, &cfg, Duration::ZERO);
-        a.dial(PeerId(2), b_addr);
-        for step in 1..=20u64 {
-            let now = Duration::from_millis(50 * step);
-            a.update(now);
-            b.update(now);
-            a.flush(true);
-            b.flush(true);
-            let mut out = Vec::new();
-            a.drain_transmits(&mut out);
-            for t in out.drain(..) {
-                b.handle_datagram(a_addr, &mut t.bytes.clone());
-            }
-            b.drain_transmits(&mut out);
-            for t in out.drain(..) {
-                a.handle_datagram(b_addr, &mut t.bytes.clone());
-            }
-            if a.is_linked(PeerId(2)) {
-                a.greet(PeerId(2), vec![1]);
-            }
-        }
+        let mut p = Pair::new();
+        p.greet_b = false;
+        p.a.dial(PeerId(2), p.b_addr);
+        p.run(20);
+        let b = &mut p.b;
         assert!(b.is_linked(PeerId(1)), "b accepted a's link");
         let channel = Channel::ReliableUnordered;
-        let memory = cfg.channel_memory_bytes;
+        let memory = SessionConfig::default().channel_memory_bytes;
         assert_eq!(b.room(PeerId(1), channel), memory);
         let piece = memory / 3;
         assert!(

@@ -18,6 +18,8 @@ use crate::loss::Arrivals;
 mod dial;
 mod greeting;
 mod key;
+#[cfg(test)]
+mod pair;
 mod raw;
 mod state;
 mod wire;
