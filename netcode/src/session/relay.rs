@@ -13,9 +13,9 @@ use crate::protocol::Message;
 use crate::roster::{Member, RosterDigest};
 use crate::snapshot::replicate::Budgets;
 
-/// How long a member goes without a link of ours before our state goes to it through a
-/// relay: time for a newcomer's links to form (a punch through two routers took under
-/// 0.5 s in the NAT lab).
+/// How long we have tracked a member before our state goes to it through a relay while
+/// we have no link with it: time for a newcomer's links to form (a punch through two
+/// routers took under 0.5 s in the NAT lab).
 const UNLINKED_STATE_AFTER: Duration = Duration::from_secs(2);
 
 impl Session {
